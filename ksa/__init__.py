@@ -1,0 +1,1 @@
+"""The ``ksa`` command: the front door to KubeStack AI."""

@@ -1,0 +1,3 @@
+from ksa.cli import main
+
+raise SystemExit(main())

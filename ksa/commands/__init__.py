@@ -1,0 +1,13 @@
+"""Command groups. Each module has ``register(subparsers)``; add a line to add one."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from ksa.commands import diagnose, plugin
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
+    plugin.register,
+    diagnose.register,
+]

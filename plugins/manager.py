@@ -1,0 +1,269 @@
+"""PluginManager: the facade over loader, registry, lifecycle and sandbox."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import loader
+from .base import MiddlewarePlugin, Plugin
+from .deadline import Deadline
+from .errors import (
+    AuthError,
+    ConfigError,
+    ConnectError,
+    PluginCallError,
+    PluginError,
+    PluginTimeoutError,
+)
+from .lifecycle import LifecycleFailure, LifecycleManager
+from .models import (
+    DiagnoseOptions,
+    DiagnosticResult,
+    Finding,
+    MiddlewareTarget,
+    PluginConfig,
+    PluginInfo,
+    PluginState,
+    Severity,
+    Status,
+    utcnow,
+)
+from .registry import Entry, Registry
+from .sandbox import Outcome, Sandbox
+
+log = logging.getLogger(__name__)
+
+AuditHook = Callable[[dict[str, Any]], None]
+"""Receives one record per executed (or refused) action: plugin, target, action, params,
+outcome, error. Storage records it; the framework only calls it."""
+
+
+class PluginManager:
+    def __init__(self, registry: Registry | None = None, sandbox: Sandbox | None = None) -> None:
+        self.registry = registry or Registry()
+        self.sandbox = sandbox or Sandbox()
+        self.lifecycle = LifecycleManager(self.registry, self.sandbox)
+        self.audit_hooks: list[AuditHook] = []
+        self._locks: dict[str, threading.Lock] = {}
+
+    # -- loading ----------------------------------------------------------------------
+
+    def register(self, plugin: Plugin, config: PluginConfig | None = None, *,
+                 source: str = "builtin") -> Entry:
+        """Register an instance; its info() runs in the sandbox (it is plugin code)."""
+        out = self.sandbox.run(type(plugin).__name__, "info", lambda d: plugin.info(), 5.0)
+        info = out.unwrap()
+        if not isinstance(info, PluginInfo):
+            raise PluginCallError(type(plugin).__name__, "info",
+                                  f"returned {type(info).__name__}, not PluginInfo")
+        entry = self.registry.register(plugin, config, source=source, info=info)
+        self._locks[info.id] = threading.Lock()
+        return entry
+
+    def load_builtin(self, plugin_id: str, config: PluginConfig | None = None) -> Entry:
+        return self.register(loader.load_builtin(plugin_id), config, source="builtin")
+
+    def load_builtins(self, configs: Mapping[str, PluginConfig] | None = None) -> list[PluginError]:
+        errors: list[PluginError] = []
+        for plugin_id in loader.builtin_ids():
+            if plugin_id in self.registry:
+                continue
+            try:
+                self.load_builtin(plugin_id, (configs or {}).get(plugin_id))
+            except PluginError as e:
+                log.error("load %s failed: %s", plugin_id, e)
+                errors.append(e)
+        return errors
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def init(self, plugin_id: str, config: PluginConfig | None = None) -> None:
+        self.lifecycle.init(plugin_id, config)
+
+    def start(self, plugin_id: str) -> None:
+        self.lifecycle.start(plugin_id)
+
+    def stop(self, plugin_id: str) -> None:
+        self.lifecycle.stop(plugin_id)
+
+    def reload(self, plugin_id: str, config: PluginConfig | None = None) -> None:
+        self.lifecycle.reload(plugin_id, config)
+
+    def start_all(self) -> list[LifecycleFailure]:
+        return self.lifecycle.start_all()
+
+    def stop_all(self) -> list[LifecycleFailure]:
+        return self.lifecycle.stop_all()
+
+    def ensure_running(self, plugin_id: str) -> Plugin:
+        state = self.registry.get_state(plugin_id)
+        if state is PluginState.LOADED:
+            self.lifecycle.init(plugin_id)
+            state = PluginState.INITIALIZED
+        if state is PluginState.INITIALIZED:
+            self.lifecycle.start(plugin_id)
+            state = PluginState.RUNNING
+        if state is not PluginState.RUNNING:
+            entry = self.registry.entry(plugin_id)
+            why = f": {entry.last_error}" if entry.last_error else ""
+            raise PluginError(f"plugin {plugin_id!r} is {state.value}, not running{why}")
+        return self.registry.get(plugin_id)
+
+    def plugin_for(self, mtype: str) -> tuple[str, MiddlewarePlugin]:
+        """The running plugin for a middleware type, loading builtins on first use."""
+        if not self.registry.middleware_types():
+            self.load_builtins()
+        plugin_id = self.registry.middleware_plugin_id(mtype)
+        plugin = self.ensure_running(plugin_id)
+        assert isinstance(plugin, MiddlewarePlugin)
+        return plugin_id, plugin
+
+    # -- diagnosis --------------------------------------------------------------------
+
+    def diagnose(self, target: MiddlewareTarget, options: DiagnoseOptions | None = None,
+                 timeout: float | None = None) -> DiagnosticResult:
+        """Connect and diagnose through the sandbox. Never raises for a plugin's or a
+        server's failure: an unreachable server, a refused password, a timeout or a
+        crash becomes a result with a finding or an error that says what happened."""
+        options = options or DiagnoseOptions()
+        started = utcnow()
+        try:
+            plugin_id, plugin = self.plugin_for(target.type)
+        except PluginError as e:
+            return _failed(target, "", "", started, 0.0, "_run", str(e), options)
+        info = self.registry.entry(plugin_id).info
+        cfg = plugin.config
+        budget = timeout if timeout is not None else cfg.timeouts.diagnose
+        deadline = Deadline(budget)
+        lock = self._locks[plugin_id]
+        if not lock.acquire(timeout=deadline.remaining()):
+            return _failed(target, plugin_id, info.version, started, budget, "_run",
+                           f"plugin {plugin_id!r} is still busy with an earlier call",
+                           options, outcome="timed_out")
+        try:
+            return self._diagnose_locked(plugin_id, info, plugin, target, options, deadline,
+                                         started, cfg.timeouts.connect)
+        finally:
+            lock.release()
+
+    def _diagnose_locked(self, plugin_id: str, info: PluginInfo, plugin: MiddlewarePlugin,
+                         target: MiddlewareTarget, options: DiagnoseOptions, deadline: Deadline,
+                         started: Any, connect_timeout: float) -> DiagnosticResult:
+        conn = self.sandbox.run(plugin_id, "connect", lambda d: plugin.connect(d, target),
+                                connect_timeout, deadline)
+        if conn.error is not None:
+            return _unreachable(target, info, started, conn, options)
+        out = self.sandbox.run(plugin_id, "diagnose", lambda d: plugin.diagnose(d, options),
+                               None, deadline)
+        if out.error is None and out.value is not None:
+            return out.value
+        outcome = "timed_out" if out.timed_out else "failed"
+        err = out.error if out.error is not None else PluginError("no result")
+        if isinstance(err, ConfigError):
+            outcome = "failed"
+        return _failed(target, plugin_id, info.version, started, conn.wall + out.wall, "_run",
+                       str(err), options, outcome=outcome)
+
+    def health_check(self, target: MiddlewareTarget, timeout: float | None = None) -> DiagnosticResult:
+        """A cheap reachability check: connect only."""
+        started = utcnow()
+        try:
+            plugin_id, plugin = self.plugin_for(target.type)
+        except PluginError as e:
+            return _failed(target, "", "", started, 0.0, "_run", str(e), DiagnoseOptions())
+        info = self.registry.entry(plugin_id).info
+        cfg = plugin.config
+        budget = timeout if timeout is not None else cfg.timeouts.health_check
+        with self._locks[plugin_id]:
+            conn = self.sandbox.run(plugin_id, "connect", lambda d: plugin.connect(d, target),
+                                    budget)
+        if conn.error is not None:
+            return _unreachable(target, info, started, conn, DiagnoseOptions())
+        return DiagnosticResult(plugin_id=plugin_id, plugin_version=info.version,
+                                target_name=target.name, status=Status.HEALTHY,
+                                started_at=started, duration=conn.wall,
+                                metrics={"connect_seconds": round(conn.wall, 6)},
+                                categories=("health",))
+
+    # -- actions ----------------------------------------------------------------------
+
+    def execute(self, target: MiddlewareTarget, action: str,
+                params: Mapping[str, Any] | None = None) -> Outcome[Any]:
+        """Run a whitelisted action on a target; every attempt reaches the audit hooks."""
+        params = dict(params or {})
+        plugin_id, plugin = self.plugin_for(target.type)
+        info = self.registry.entry(plugin_id).info
+        try:
+            self.sandbox.check_action(info, plugin.config, action, target)
+        except PluginError as e:
+            out: Outcome[Any] = Outcome(plugin_id, f"execute {action}", error=e)
+        else:
+            with self._locks[plugin_id]:
+                conn = self.sandbox.run(plugin_id, "connect", lambda d: plugin.connect(d, target),
+                                        plugin.config.timeouts.connect)
+                if conn.error is not None:
+                    out = Outcome(plugin_id, f"execute {action}", error=conn.error)
+                else:
+                    out = self.sandbox.run(plugin_id, f"execute {action}",
+                                           lambda d: plugin.execute(d, action, params),
+                                           plugin.config.timeouts.execute)
+        record = {"plugin_id": plugin_id, "target": target.name, "action": action,
+                  "params": params, "ok": out.ok, "error": str(out.error) if out.error else None,
+                  "at": utcnow().isoformat(), "result": _jsonable(out.value)}
+        for hook in self.audit_hooks:
+            try:
+                hook(record)
+            except Exception:  # an audit sink that fails must be visible, not fatal
+                log.exception("audit hook failed for %s %s", plugin_id, action)
+        return out
+
+    def list_plugins(self) -> list[Entry]:
+        if not self.registry.middleware_types():
+            self.load_builtins()
+        return self.registry.entries()
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool, list, dict)):
+        return value
+    return repr(value)
+
+
+def _failed(target: MiddlewareTarget, plugin_id: str, version: str, started: Any, duration: float,
+            where: str, message: str, options: DiagnoseOptions,
+            outcome: str = "failed") -> DiagnosticResult:
+    return DiagnosticResult(plugin_id=plugin_id, plugin_version=version, target_name=target.name,
+                            status=Status.UNKNOWN, started_at=started, duration=duration,
+                            errors={where: message}, categories=options.categories,
+                            outcome=outcome)  # type: ignore[arg-type]
+
+
+def _unreachable(target: MiddlewareTarget, info: PluginInfo, started: Any,
+                 conn: Outcome[Any], options: DiagnoseOptions) -> DiagnosticResult:
+    """A server that cannot be reached or refuses us is a critical finding, not a crash."""
+    err = conn.error
+    mtype = target.type
+    if isinstance(err, AuthError):
+        code, title = f"{mtype}.connection.auth_failed", "Authentication refused"
+        suggestion = ("Check the user and the secret the target's auth references; "
+                      "the server refused them.")
+    elif isinstance(err, PluginTimeoutError):
+        code, title = f"{mtype}.connection.timeout", "Connection timed out"
+        suggestion = "Check that the host is up and that no firewall drops the traffic."
+    elif isinstance(err, (ConnectError, PluginCallError)):
+        code, title = f"{mtype}.connection.unreachable", "Cannot connect"
+        suggestion = "Check that the server runs and listens on this address."
+    else:
+        code, title = f"{mtype}.connection.failed", "Cannot connect"
+        suggestion = "Check the target's configuration."
+    finding = Finding(code=code, category="connection", severity=Severity.CRITICAL,
+                      title=f"{title}: {target.name}",
+                      evidence={"endpoints": list(target.endpoints), "error": str(err)},
+                      suggestion=suggestion)
+    return DiagnosticResult(plugin_id=info.id, plugin_version=info.version,
+                            target_name=target.name, status=Status.CRITICAL, started_at=started,
+                            duration=conn.wall, findings=[finding],
+                            errors={"_connect": str(err)}, categories=options.categories)

@@ -1,0 +1,295 @@
+"""The data contract shared by the CLI, the Celery tasks and storage.
+
+Every model round-trips through JSON exactly: ``Model.model_validate_json(m.model_dump_json()) == m``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+API_VERSION = "1.0"
+"""The plugin API this framework implements; plugins declare the one they were written for."""
+
+
+class _Ranked(str, Enum):
+    """A string enum whose members compare by rank (declaration order)."""
+
+    @property
+    def rank(self) -> int:
+        return list(type(self)).index(self)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self.rank >= other.rank
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class PluginType(str, Enum):
+    MIDDLEWARE = "middleware"
+    DIAGNOSTIC = "diagnostic"
+    ACTION = "action"
+
+
+class PluginState(str, Enum):
+    UNLOADED = "unloaded"
+    LOADED = "loaded"
+    INITIALIZED = "initialized"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Severity(_Ranked):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Status(_Ranked):
+    """Ranked so that ``max()`` gives the overall status: unknown sits below warning,
+    because a finding that was read outweighs one that could not be."""
+
+    HEALTHY = "healthy"
+    UNKNOWN = "unknown"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def exit_code(self) -> int:
+        return {"healthy": 0, "warning": 1, "critical": 2, "unknown": 3}[self.value]
+
+
+class Mode(str, Enum):
+    STANDALONE = "standalone"
+    SENTINEL = "sentinel"
+    CLUSTER = "cluster"
+
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class PluginInfo(BaseModel):
+    model_config = _FROZEN
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=128)
+    name: str
+    version: str
+    type: PluginType = PluginType.MIDDLEWARE
+    description: str = ""
+    capabilities: tuple[str, ...] = ()
+    author: str = ""
+    actions: tuple[str, ...] = ()
+    """Actions ``execute`` may run. Anything else is refused by the sandbox."""
+    dangerous_actions: tuple[str, ...] = ()
+    """Declared actions that destroy data or change configuration: refused unless the
+    plugin config or the target allows them by name."""
+    api_version: str = API_VERSION
+
+
+class Timeouts(BaseModel):
+    """Seconds. ``diagnose`` is also the Celery soft limit; the hard limit adds ``grace``."""
+
+    model_config = _FROZEN
+
+    init: float = Field(10.0, gt=0)
+    start: float = Field(10.0, gt=0)
+    stop: float = Field(10.0, gt=0)
+    connect: float = Field(5.0, gt=0)
+    diagnose: float = Field(30.0, gt=0)
+    health_check: float = Field(5.0, gt=0)
+    execute: float = Field(30.0, gt=0)
+    grace: float = Field(10.0, gt=0)
+
+
+class PluginConfig(BaseModel):
+    model_config = _FROZEN
+
+    enabled: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    allowed_actions: tuple[str, ...] | None = None
+    """None: every declared, non-dangerous action. A tuple: only these (dangerous ones included)."""
+    memory_limit_mb: int | None = Field(1024, gt=0)
+    """Address-space cap of a worker child running this plugin (RLIMIT_AS)."""
+
+
+SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$")
+
+
+def _check_ref(value: str | None, field: str) -> str | None:
+    if value is not None and not SECRET_REF.match(value):
+        raise ValueError(
+            f"{field} must be a secret reference (env:NAME or file:/absolute/path), "
+            "never the secret itself"
+        )
+    return value
+
+
+class Auth(BaseModel):
+    model_config = _FROZEN
+
+    username: str | None = None
+    password: str | None = None
+    """A secret reference: ``env:NAME`` or ``file:/path``."""
+    mechanism: str | None = None
+    """SASL mechanism where the middleware has several (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)."""
+
+    @field_validator("password")
+    @classmethod
+    def _password_is_ref(cls, v: str | None) -> str | None:
+        return _check_ref(v, "auth.password")
+
+
+class TLS(BaseModel):
+    model_config = _FROZEN
+
+    enabled: bool = True
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    key_password: str | None = None
+    verify: bool = True
+    server_hostname: str | None = None
+
+    @field_validator("key_password")
+    @classmethod
+    def _key_password_is_ref(cls, v: str | None) -> str | None:
+        return _check_ref(v, "tls.key_password")
+
+
+ENDPOINT = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+
+
+def split_endpoint(endpoint: str) -> tuple[str, int]:
+    """``"host:port"`` or ``"[::1]:port"`` -> (host, port)."""
+    m = ENDPOINT.match(endpoint)
+    if not m:
+        raise ValueError(f"endpoint {endpoint!r} is not host:port")
+    port = int(m.group(2))
+    if not 0 < port < 65536:
+        raise ValueError(f"endpoint {endpoint!r}: port {port} out of range 1-65535")
+    return m.group(1).strip("[]"), port
+
+
+class MiddlewareTarget(BaseModel):
+    model_config = _FROZEN
+
+    type: str = Field(min_length=1)
+    name: str = ""
+    endpoints: tuple[str, ...] = Field(min_length=1)
+    mode: Mode = Mode.STANDALONE
+    auth: Auth | None = None
+    tls: TLS | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Per-target options, e.g. ``master_name`` for Sentinel, ``db``."""
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    """Per-target thresholds; override the plugin's."""
+    allow_actions: tuple[str, ...] = ()
+    """Dangerous actions this target allows by name."""
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for e in v:
+            split_endpoint(e)
+        return v
+
+    @model_validator(mode="after")
+    def _default_name(self) -> MiddlewareTarget:
+        if not self.name:
+            object.__setattr__(self, "name", f"{self.type}://{','.join(self.endpoints)}")
+        return self
+
+    @property
+    def key(self) -> str:
+        """Identity of the target for caches and history (no secrets in it)."""
+        return f"{self.type}:{self.name}"
+
+
+class DiagnoseOptions(BaseModel):
+    model_config = _FROZEN
+
+    categories: tuple[str, ...] = ()
+    """Empty: every category the plugin has."""
+    history: tuple[Snapshot, ...] = ()
+    """Metrics of earlier runs of this target, oldest first, when storage provides them."""
+
+
+class Snapshot(BaseModel):
+    model_config = _FROZEN
+
+    at: dt.datetime
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class Finding(BaseModel):
+    model_config = _FROZEN
+
+    code: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+    category: str
+    severity: Severity
+    title: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    suggestion: str = ""
+
+
+class DiagnosticResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plugin_id: str
+    plugin_version: str = ""
+    target_name: str
+    status: Status
+    started_at: dt.datetime
+    duration: float
+    findings: list[Finding] = Field(default_factory=list)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    errors: dict[str, str] = Field(default_factory=dict)
+    """Per category: what could not be read and why. ``_run`` for the run itself."""
+    categories: tuple[str, ...] = ()
+    outcome: Literal["completed", "timed_out", "killed", "failed", "cached"] = "completed"
+
+    @staticmethod
+    def status_of(findings: list[Finding], errors: dict[str, str]) -> Status:
+        worst = max((f.severity for f in findings), default=None)
+        if worst is Severity.CRITICAL:
+            return Status.CRITICAL
+        if worst is Severity.WARNING:
+            return Status.WARNING
+        if errors:
+            return Status.UNKNOWN
+        return Status.HEALTHY
+
+
+DiagnoseOptions.model_rebuild()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)

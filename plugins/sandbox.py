@@ -1,0 +1,131 @@
+"""The in-process sandbox: a deadline, exception capture, an action whitelist, timing.
+
+Each call runs in a daemon thread so that an overrunning plugin cannot hold the caller
+past its deadline: the caller gets a timed-out outcome and the deadline passed to the
+plugin is cancelled, so a cooperative plugin stops. (A thread cannot be killed; hard
+isolation, a killed process and a memory cap, is the Celery worker's job.)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from .deadline import Deadline
+from .errors import (
+    ActionRefusedError,
+    PluginCallError,
+    PluginError,
+    PluginTimeoutError,
+)
+from .models import MiddlewareTarget, PluginConfig, PluginInfo
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class Outcome(Generic[T]):
+    """What a sandboxed call gave: a value or an error, and what it cost."""
+
+    plugin_id: str
+    operation: str
+    value: T | None = None
+    error: PluginError | None = None
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def timed_out(self) -> bool:
+        return isinstance(self.error, PluginTimeoutError)
+
+    def unwrap(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]
+
+
+class Sandbox:
+    """Runs plugin calls under a deadline and turns any exception into a PluginError."""
+
+    def __init__(self, *, threaded: bool = True) -> None:
+        # threaded=False runs the call in the caller's thread: no deadline enforcement
+        # beyond the plugin's own cooperation. Celery workers use it (their time limits
+        # are signals to the main thread); the CLI and tests keep the thread.
+        self.threaded = threaded
+
+    def run(self, plugin_id: str, operation: str, fn: Callable[[Deadline], T],
+            timeout: float | None, deadline: Deadline | None = None) -> Outcome[T]:
+        d = deadline.child(timeout) if deadline is not None else Deadline(timeout)
+        out: Outcome[T] = Outcome(plugin_id, operation)
+        if not self.threaded:
+            self._call(out, fn, d)
+            return out
+        done = threading.Event()
+
+        def target() -> None:
+            self._call(out, fn, d)
+            done.set()
+
+        t0 = time.perf_counter()
+        th = threading.Thread(target=target, name=f"ksa:{plugin_id}:{operation}", daemon=True)
+        th.start()
+        limit = d.remaining() if timeout is not None or deadline is not None else None
+        if not done.wait(limit):
+            d.cancel()
+            wall = time.perf_counter() - t0
+            log.warning("plugin %s %s timed out after %.3fs", plugin_id, operation, wall)
+            return Outcome(plugin_id, operation, error=PluginTimeoutError(
+                plugin_id, operation, timeout if timeout is not None else wall), wall=wall)
+        return out
+
+    @staticmethod
+    def _call(out: Outcome[T], fn: Callable[[Deadline], T], d: Deadline) -> None:
+        w0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            out.value = fn(d)
+        except PluginError as e:
+            # the framework's own errors (connect, auth, refusal) keep their type
+            out.error = e
+        except Exception as e:  # plugin code may raise anything; it becomes a structured error
+            log.debug("plugin %s %s raised", out.plugin_id, out.operation, exc_info=True)
+            out.error = PluginCallError(out.plugin_id, out.operation, f"{type(e).__name__}: {e}")
+        finally:
+            out.wall = time.perf_counter() - w0
+            out.cpu = time.thread_time() - c0
+
+    @staticmethod
+    def check_action(info: PluginInfo, config: PluginConfig, action: str,
+                     target: MiddlewareTarget | None = None) -> None:
+        """Refuse an action the plugin does not declare or its config does not allow."""
+        if action not in info.actions:
+            declared = ", ".join(info.actions) or "none"
+            raise ActionRefusedError(info.id, action, f"not declared by the plugin (declared: {declared})")
+        allowed = config.allowed_actions
+        if allowed is not None and action not in allowed:
+            raise ActionRefusedError(info.id, action, "not in the plugin config's allowed_actions")
+        if action in info.dangerous_actions:
+            by_target = target is not None and action in target.allow_actions
+            by_config = allowed is not None and action in allowed
+            if not (by_target or by_config):
+                raise ActionRefusedError(
+                    info.id, action,
+                    "it destroys data or changes configuration; allow it by name in the "
+                    "target's allow_actions or the plugin config's allowed_actions")
+
+    def execute(self, info: PluginInfo, config: PluginConfig, action: str,
+                fn: Callable[[Deadline], T], target: MiddlewareTarget | None = None,
+                params: Mapping[str, Any] | None = None) -> Outcome[T]:
+        try:
+            self.check_action(info, config, action, target)
+        except ActionRefusedError as e:
+            return Outcome(info.id, f"execute {action}", error=e)
+        return self.run(info.id, f"execute {action}", fn, config.timeouts.execute)

@@ -1,0 +1,1 @@
+"""workers: see DESIGN.md (filled by its issue)."""
