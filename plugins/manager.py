@@ -27,6 +27,7 @@ from .models import (
     PluginConfig,
     PluginInfo,
     PluginState,
+    RunOutcome,
     Severity,
     Status,
     utcnow,
@@ -240,11 +241,11 @@ def _jsonable(value: Any) -> Any:
 
 def _failed(target: MiddlewareTarget, plugin_id: str, version: str, started: Any, duration: float,
             where: str, message: str, options: DiagnoseOptions,
-            outcome: str = "failed") -> DiagnosticResult:
+            outcome: RunOutcome = "failed") -> DiagnosticResult:
     return DiagnosticResult(plugin_id=plugin_id, plugin_version=version, target_name=target.name,
                             status=Status.UNKNOWN, started_at=started, duration=duration,
                             errors={where: message}, categories=options.categories,
-                            outcome=outcome)  # type: ignore[arg-type]
+                            outcome=outcome)
 
 
 def _unreachable(target: MiddlewareTarget, info: PluginInfo, started: Any,
