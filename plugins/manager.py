@@ -167,10 +167,8 @@ class PluginManager:
                                budget, deadline)
         if out.error is None and out.value is not None:
             return out.value
-        outcome = "timed_out" if out.timed_out else "failed"
+        outcome: RunOutcome = "timed_out" if out.timed_out else "failed"
         err = out.error if out.error is not None else PluginError("no result")
-        if isinstance(err, ConfigError):
-            outcome = "failed"
         return _failed(target, plugin_id, info.version, started, conn.wall + out.wall, "_run",
                        str(err), options, outcome=outcome)
 
