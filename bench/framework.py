@@ -103,7 +103,7 @@ def bench_registry() -> dict[int, float]:
         types = [f"t{i}" for i in range(0, n, max(1, n // 10))]
 
         def lookups() -> None:
-            for pid, t in zip(ids, types):
+            for pid, t in zip(ids, types, strict=True):
                 reg.get(pid)
                 reg.get_middleware_plugin(t)
                 reg.get_state(pid)
@@ -134,7 +134,8 @@ def main() -> None:
     sb = bench_sandbox()
     print("sandbox (median):")
     print(f"  direct call            {sb['direct_us']:8.2f} us")
-    print(f"  sandboxed, thread      {sb['threaded_us']:8.2f} us  overhead {sb['overhead_threaded_ms']:.3f} ms  goal < 1")
+    print(f"  sandboxed, thread      {sb['threaded_us']:8.2f} us  "
+          f"overhead {sb['overhead_threaded_ms']:.3f} ms  goal < 1")
     print(f"  sandboxed, inline      {sb['inline_us']:8.2f} us  overhead {sb['overhead_inline_ms']:.3f} ms")
     print("memory per running plugin instance (MB):")
     for pid, mb in bench_memory().items():

@@ -12,7 +12,6 @@ from .base import MiddlewarePlugin, Plugin
 from .deadline import Deadline
 from .errors import (
     AuthError,
-    ConfigError,
     ConnectError,
     PluginCallError,
     PluginError,

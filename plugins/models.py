@@ -298,4 +298,4 @@ DiagnoseOptions.model_rebuild()
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)

@@ -12,8 +12,8 @@ from plugins import (
     PluginState,
     Status,
 )
-
 from tests.conftest import free_port
+
 from .fakes import FakePlugin
 
 TARGET = MiddlewareTarget(type="fake", endpoints=("127.0.0.1:1",))

@@ -19,7 +19,7 @@ from plugins import (
     Status,
 )
 
-NOW = dt.datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=dt.UTC)
 
 SAMPLES = [
     PluginInfo(id="redis-diagnostics", name="Redis", version="1.2.3",

@@ -39,7 +39,8 @@ def test_lookups_by_id_type_and_middleware():
     reg.unregister("a")
     with pytest.raises(PluginNotFoundError, match=r"unknown plugin 'a' \(registered: b\)"):
         reg.get("a")
-    with pytest.raises(PluginNotFoundError, match=r"no plugin for middleware type 'redis' \(known types: kafka\)"):
+    with pytest.raises(PluginNotFoundError,
+                       match=r"no plugin for middleware type 'redis' \(known types: kafka\)"):
         reg.get_middleware_plugin("redis")
 
 

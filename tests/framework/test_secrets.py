@@ -13,7 +13,8 @@ def test_env_and_file_references(tmp_path):
 
 
 def test_errors_name_the_reference_never_a_value(tmp_path):
-    with pytest.raises(SecretError, match=r"secret reference 'env:NOPE_X': environment variable NOPE_X is not set"):
+    with pytest.raises(SecretError,
+                       match=r"secret reference 'env:NOPE_X': environment variable NOPE_X is not set"):
         resolve_secret("env:NOPE_X", {})
     with pytest.raises(SecretError, match="cannot read /nonexistent/pw: No such file or directory"):
         resolve_secret("file:/nonexistent/pw")
