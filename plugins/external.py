@@ -96,6 +96,8 @@ def import_entry(entry: str, root: Path | None, plugin_id: str) -> tuple[Any, st
     alias = unique_name(plugin_id)
     with _import_lock:
         _namespace()
+        # files replaced since the last import must be seen (finders cache directory listings)
+        importlib.invalidate_caches()
         if root is not None:
             _alias_package(alias, [str(root)], None)
             full = f"{alias}.{module_path}"

@@ -53,6 +53,11 @@ class LifecycleManager:
         check_transition(plugin_id, current, to)
         outcome = self.sandbox.run(plugin_id, operation, call, timeout)
         if outcome.error is not None:
+            location = self.registry.entry(plugin_id).extra.get("location")
+            if location and outcome.error.args:
+                # an external plugin's error names its file (same exception type)
+                outcome.error.args = (f"{outcome.error.args[0]} ({location})",
+                                      *outcome.error.args[1:])
             self.registry.set_state(plugin_id, S.FAILED, error=outcome.error)
             raise outcome.error
         self.registry.set_state(plugin_id, to)
