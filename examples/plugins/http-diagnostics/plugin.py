@@ -74,11 +74,13 @@ class HttpPlugin(MiddlewarePlugin):
             conn = http.client.HTTPConnection(host, port, timeout=timeout)
         t0 = time.perf_counter()
         try:
+            conn.connect()
+            # read the certificate now: the server may close the socket after the response
+            cert = conn.sock.getpeercert() if ctx is not None else None
             conn.request("GET", path, headers={"User-Agent": "kubestack-ai/http-diagnostics"})
             resp = conn.getresponse()
             body = resp.read(C.BODY_EXCERPT).decode("utf-8", "replace")
             seconds = time.perf_counter() - t0
-            cert = conn.sock.getpeercert() if ctx is not None and conn.sock else None
             return Response(resp.status, seconds, body, cert)
         finally:
             conn.close()
