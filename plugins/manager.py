@@ -162,6 +162,10 @@ class PluginManager(ExternalLoader, HotReloader):
             return _failed(target, plugin_id, info.version, started, budget, "_run",
                            f"plugin {plugin_id!r} is still busy with an earlier call",
                            options, outcome="timed_out")
+        if entry.state is not PluginState.RUNNING and self.registry.entry(plugin_id) is not entry:
+            # retired by a hot reload between the lookup and the lock: use the new version
+            lock.release()
+            return self.diagnose(target, options, timeout)
         try:
             return self._diagnose_locked(plugin_id, info, plugin, target, options, deadline,
                                          started, cfg.timeouts.connect)
