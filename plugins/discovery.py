@@ -13,7 +13,8 @@ Two ways to ship one:
           └── plugin.py
 
 - an installed distribution declaring an entry point in the group ``kubestack_ai.plugins``
-  (``name = package.module:PluginClass``).
+  (``plugin-id = package.module:PluginClass``), optionally with a ``manifest.yaml`` or
+  ``plugin.yaml`` beside that module (for ``requires`` and ``config_schema``).
 
 Discovery reads manifests only; no plugin code runs here. An invalid manifest is
 reported (file, field, what is wrong) and skipped, never stopping the rest.
@@ -21,6 +22,7 @@ reported (file, field, what is wrong) and skipped, never stopping the rest.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -153,8 +155,39 @@ def discover_entry_points(group: str = ENTRY_POINT_GROUP) -> DiscoveryReport:
             report.invalid.append(ManifestError(location, [Problem(
                 location, "entry point", f"{ep.value!r} is not 'module:attr'")], ep.name))
             continue
-        report.found.append(Discovered(None, "entry-point", location, None, ep.value, ep.name))
+        try:
+            manifest = packaged_manifest(ep.value)
+        except ManifestError as e:
+            report.invalid.append(e)
+            continue
+        if manifest is not None and manifest.id != ep.name:
+            report.invalid.append(ManifestError(location, [Problem(
+                location, "id", f"the entry point is named {ep.name!r}, its manifest says "
+                f"{manifest.id!r}")], ep.name))
+            continue
+        report.found.append(Discovered(manifest, "entry-point", location, None, ep.value,
+                                       ep.name))
     return report
+
+
+def packaged_manifest(entry: str) -> Manifest | None:
+    """A manifest.yaml / plugin.yaml shipped beside the entry point's module, if any
+    (found through the top-level package's location; nothing is imported)."""
+    parts = entry.split(":")[0].split(".")
+    try:
+        spec = importlib.util.find_spec(parts[0])
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for base in spec.submodule_search_locations:
+        folder = Path(base, *parts[1:-1]) if len(parts) > 1 else Path(base)
+        if len(parts) > 1 and Path(base, *parts[1:]).is_dir():
+            folder = Path(base, *parts[1:])  # the entry module is a package itself
+        for name in MANIFEST_NAMES:
+            if (folder / name).is_file():
+                return load_manifest(folder / name)
+    return None
 
 
 def discover_all(dirs: Iterable[str | Path], entry_points: bool = True) -> DiscoveryReport:

@@ -112,6 +112,10 @@ class ExternalLoader:
         factory, alias, plugin, info = out.value
         try:
             check_info(info, manifest, item.location)
+            if item.source == "entry-point" and info.id != item.name:
+                raise ManifestError(item.location, [Problem(
+                    item.location, "id", f"the entry point is named {item.name!r}, the "
+                    f"plugin's info() says {info.id!r}")], item.name)
         except PluginError:
             forget(alias)
             raise

@@ -23,7 +23,7 @@ from . import loader
 from .base import MiddlewarePlugin
 from .configschema import apply_config_schema
 from .deps import Node
-from .discovery import Discovered, read_plugin_dir
+from .discovery import Discovered, packaged_manifest, read_plugin_dir
 from .errors import PluginError
 from .external import LoadedCode, forget
 from .extload import discovered_from_path, external_extra
@@ -106,8 +106,11 @@ class HotReloader:
                 assert code.root is not None
                 item = read_plugin_dir(Path(code.location), code.root)
             elif code.source == "entry-point":
-                item = Discovered(None, "entry-point", code.location, None, code.entry,
-                                  plugin_id)
+                item = Discovered(code.manifest, "entry-point", code.location, None,
+                                  code.entry, plugin_id)
+                if code.manifest is not None:  # it may have changed with the code
+                    item = Discovered(packaged_manifest(code.entry), "entry-point",
+                                      code.location, None, code.entry, plugin_id)
             else:
                 item = None
             if item is None:  # a builtin: a new instance of the same code

@@ -14,17 +14,19 @@ import pytest
 
 from plugins import PluginManager, discover_entry_points
 
-from .util import CODE, serves
+from .util import CODE, serves, target
 
 
 def make_dist(base: Path, version: str = "1.0.0", *, entry: str = "ksa_fx_dist.plugin:FxPlugin",
-              extra_eps: str = "") -> Path:
+              extra_eps: str = "", manifest: str | None = None) -> Path:
     pkg = base / "ksa_fx_dist"
     pkg.mkdir(parents=True, exist_ok=True)
     (pkg / "__init__.py").write_text("")
     (pkg / "plugin.py").write_text(CODE.format(pid="ep-plugin", version=version, api="1.0",
                                                mtype="fx-ep-plugin", init="        pass",
                                                top="", imports=""))
+    if manifest is not None:  # package data: a manifest beside the entry module
+        (pkg / "plugin.yaml").write_text(manifest)
     info = base / f"ksa_fx_dist-{version}.dist-info"
     info.mkdir(exist_ok=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: ksa-fx-dist\nVersion: {version}\n")
@@ -62,3 +64,26 @@ def test_entry_point_hot_reload_reimports(manager: PluginManager, dist: Path) ->
     os.utime(src, (st.st_atime, st.st_mtime + 2))
     report = manager.hot_reload("ep-plugin")
     assert report.new_version == "1.0.1" and serves(manager, "ep-plugin") == "1.0.1"
+
+
+def test_entry_point_with_packaged_manifest(manager: PluginManager, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = ("id: ep-plugin\nname: EP\nversion: 1.0.0\nrequires: [tcp-diagnostics >= 1]\n"
+                "config_schema: {type: object, properties: {depth: {type: integer, "
+                "default: 7}}}\n")
+    monkeypatch.syspath_prepend(str(make_dist(tmp_path / "site", manifest=manifest)))
+    [found] = [d for d in discover_entry_points().found if d.name == "ep-plugin"]
+    assert found.manifest is not None and found.manifest.requires == ("tcp-diagnostics >= 1",)
+    assert manager.load_external([], entry_points=True) == []
+    assert manager.diagnose(target("ep-plugin")).metrics["options"] == {"depth": 7}
+
+
+def test_entry_point_name_must_match_the_plugin(manager: PluginManager, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    site = make_dist(tmp_path / "site")
+    eps = site / "ksa_fx_dist-1.0.0.dist-info" / "entry_points.txt"
+    eps.write_text(eps.read_text().replace("ep-plugin =", "other-name ="))
+    monkeypatch.syspath_prepend(str(site))
+    [err] = manager.load_external([], entry_points=True)
+    assert "the entry point is named 'other-name', the plugin's info() says 'ep-plugin'" in str(err)
+    assert "ksa-fx-dist==1.0.0" in str(err)
