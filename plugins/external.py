@@ -156,7 +156,7 @@ def as_factory(obj: Any, entry: str, location: str, plugin_id: str) -> Callable[
             missing = ", ".join(sorted(getattr(obj, "__abstractmethods__", ())))
             raise PluginLoadError(location, [Problem(
                 location, "entry", f"{entry} is abstract: implement {missing}")], plugin_id)
-        return obj  # type: ignore[no-any-return]
+        return obj
     if isinstance(obj, Plugin):
         raise PluginLoadError(location, [Problem(
             location, "entry", f"{entry} is a plugin instance; name its class or a factory "

@@ -175,6 +175,7 @@ class ExternalLoader:
             loaded[info.id] = (code, plugin, info)
         nodes = [Node(pid, info.version, code.manifest.requires if code.manifest else (),
                       code.location) for pid, (code, _, info) in loaded.items()]
+        self._load_required_builtins(nodes)
         order, refused = resolve(nodes, self.versions())
         for pid, err in refused.items():
             log.error("external plugin %s not loaded: %s", pid, err)
@@ -190,6 +191,20 @@ class ExternalLoader:
                 log.error("external plugin %s not loaded: %s", info.id, e)
                 errors.append(e)
         return errors
+
+    def _load_required_builtins(self, nodes: list[Node]) -> None:
+        """A builtin that an external plugin requires is loaded first, if it is not yet."""
+        from packaging.requirements import Requirement
+
+        from . import loader
+
+        wanted = {Requirement(r).name for n in nodes for r in n.requires}
+        for pid in sorted(wanted & set(loader.builtin_ids())):
+            if pid not in self.registry:
+                try:
+                    self.register(loader.load_builtin(pid), source="builtin")
+                except PluginError as e:  # reported through the dependent's error
+                    log.error("builtin %s required by an external plugin: %s", pid, e)
 
     def versions(self) -> dict[str, str]:
         return {e.info.id: e.info.version for e in self.registry.entries()}

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.composer import Composer
-from yaml.constructor import SafeConstructor
-from yaml.resolver import Resolver
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from .errors import PluginError
 from .models import API_VERSION, PluginType
@@ -67,6 +67,8 @@ class _Guard(Composer):
     """The composer step, refusing aliases and deep nesting (a bomb never expands)."""
 
     _depth = 0
+    check_event: Any  # from the parser it is mixed with
+    peek_event: Any
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -91,7 +93,7 @@ class _Loader(_Guard, yaml.SafeLoader):
 if yaml.__with_libyaml__:
     from yaml._yaml import CParser
 
-    class _CLoader(_Guard, CParser, SafeConstructor, Resolver):  # type: ignore[misc]
+    class _CLoader(_Guard, CParser, SafeConstructor, Resolver):
         """libyaml scans and parses (6x faster); our composer still sees every event."""
 
         def __init__(self, stream: str) -> None:
@@ -212,7 +214,8 @@ def validate_manifest(data: Any, file: str | Path) -> Manifest:
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"a {type(data).__name__}"
         raise ManifestError(file, [Problem(file, "", f"a manifest is a mapping, got {got}")])
-    plugin_id = data.get("id") if isinstance(data.get("id"), str) else ""
+    raw_id = data.get("id")
+    plugin_id = raw_id if isinstance(raw_id, str) else ""
     problems: list[Problem] = []
     try:
         manifest = Manifest.model_validate(data)

@@ -16,11 +16,13 @@ import pytest
 
 from plugins import TLS, MiddlewareTarget, PluginManager, Severity, Status
 
+from tests.conftest import require
+
 from .util import EXAMPLES
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.path == "/slow":
             time.sleep(0.12)
         status = 503 if self.path == "/down" else 200
@@ -55,8 +57,7 @@ def http_endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def tls_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed")
+    require(shutil.which("openssl") is not None, "openssl not installed")
     d = tmp_path_factory.mktemp("tls")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
@@ -127,7 +128,7 @@ def test_tls_certificate_expiring(http_manager: PluginManager,
     assert 1.9 < f.evidence["days_left"] <= 2 and f.evidence["threshold_days"] == 3.0
 
 
-def categories_only(*cats: str):  # noqa: ANN201
+def categories_only(*cats: str):
     from plugins import DiagnoseOptions
 
     return DiagnoseOptions(categories=cats)

@@ -169,7 +169,7 @@ def test_config_schema_fills_defaults_and_refuses_bad_config(manager: PluginMana
     assert r.metrics["options"] == {"retries": 3, "mode": "safe"}
 
 
-def target_of(pid: str):  # noqa: ANN201 - a tiny local helper
+def target_of(pid: str):
     from .util import target
 
     return target(pid)
@@ -185,3 +185,11 @@ def test_both_directory_layouts(manager: PluginManager, plugin_dir: Path, layout
         (d / "plugin.yaml").rename(d / "manifest.yaml")
     assert load(manager, plugin_dir) == []
     assert serves(manager, "lay") == "1.0.0"
+
+
+def test_required_builtin_is_loaded_first(plugin_dir: Path) -> None:
+    m = PluginManager()  # no builtins loaded yet
+    write_plugin(plugin_dir, "on-tcp", requires=("tcp-diagnostics >= 1",))
+    assert m.load_external([plugin_dir], entry_points=False) == []
+    assert m.registry.ids() == ["tcp-diagnostics", "on-tcp"]
+    assert serves(m, "on-tcp") == "1.0.0"
