@@ -82,6 +82,9 @@ class HotReloader:
     _locks: dict[str, threading.Lock]
     reload_hooks: list[ReloadHook]
     history_depth: int = 3
+    _reload_lock = threading.RLock()
+    """Reloads and rollbacks run one at a time (a second must see the first's result);
+    diagnoses never take this lock."""
 
     def load_code(self, item: Discovered) -> tuple[LoadedCode, Plugin, PluginInfo]:
         raise NotImplementedError  # provided by ExternalLoader
@@ -96,6 +99,11 @@ class HotReloader:
                    config: PluginConfig | None = None) -> ReloadReport:
         """Load ``plugin_id`` again (from ``source``, a plugin folder or manifest, when
         given; else from where it came) and swap it in once it is Running."""
+        with self._reload_lock:
+            return self._hot_reload(plugin_id, source, config)
+
+    def _hot_reload(self, plugin_id: str, source: str | Path | None,
+                    config: PluginConfig | None) -> ReloadReport:
         old = self.registry.entry(plugin_id)
         t0 = time.perf_counter()
         code = _code_of(old)
@@ -126,6 +134,10 @@ class HotReloader:
 
     def rollback(self, plugin_id: str, config: PluginConfig | None = None) -> ReloadReport:
         """Go back to the version the last reload replaced."""
+        with self._reload_lock:
+            return self._rollback(plugin_id, config)
+
+    def _rollback(self, plugin_id: str, config: PluginConfig | None) -> ReloadReport:
         old = self.registry.entry(plugin_id)
         history = _history(old)
         if not history:

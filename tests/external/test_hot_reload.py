@@ -121,3 +121,18 @@ def test_builtin_reload_makes_a_new_instance(manager: PluginManager) -> None:
     new = manager.registry.entry("tcp-diagnostics")
     assert new.plugin is not old.plugin and new.state is PluginState.RUNNING
     assert report.new_version == "1.0.0" and report.wait_retired(5)
+
+
+def test_concurrent_reloads_serialize(loaded: PluginManager, plugin_dir: Path) -> None:
+    write_plugin(plugin_dir, "hot", "4.0.0")
+    reports = []
+    threads = [threading.Thread(target=lambda: reports.append(loaded.hot_reload("hot")))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(reports) == 4 and all(r.wait_retired(5) for r in reports)
+    # each reload replaced the previous one's version: exactly one entry is left running
+    assert [r.old_version for r in reports] == ["1.0.0", "4.0.0", "4.0.0", "4.0.0"]
+    assert serves(loaded, "hot") == "4.0.0"
