@@ -115,8 +115,25 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from plugins.discovery import manifest_files
+    from plugins.manifest import MANIFEST_NAMES
+
     installed = {e.info.id: e.info.version for e in manager(args).registry.entries()}
-    report = validate_plugin(args.path, installed, timeout=args.timeout)
+    path = Path(args.path)
+    targets = [path]
+    if path.is_dir() and not any((path / n).is_file() for n in MANIFEST_NAMES):
+        # a plugins directory: validate every plugin in it
+        targets = [m for m, _ in manifest_files(path.absolute())] or [path]
+    failed = 0
+    for target in targets:
+        failed += _validate_one(target, installed, args.timeout)
+    return 1 if failed else 0
+
+
+def _validate_one(path: object, installed: dict[str, str], timeout: float) -> int:
+    report = validate_plugin(str(path), installed, timeout=timeout)
     for w in report.warnings:
         print(f"warning: {w}")
     for p in report.problems:

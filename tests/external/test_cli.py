@@ -54,6 +54,8 @@ def test_validate_ok_and_every_problem_at_once(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stdout + p.stderr
     assert p.stdout.strip() == ("ok: http-diagnostics 1.0.0 (api 1.0, categories: "
                                 "availability, latency, tls)")
+    p = ksa("plugin", "validate", str(EXAMPLES))  # a plugins directory: each plugin in it
+    assert p.returncode == 0 and p.stdout.startswith("ok: http-diagnostics 1.0.0"), p.stdout
     d = tmp_path / "sloppy"
     d.mkdir()
     (d / "plugin.yaml").write_text(

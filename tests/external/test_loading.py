@@ -193,3 +193,23 @@ def test_required_builtin_is_loaded_first(plugin_dir: Path) -> None:
     assert m.load_external([plugin_dir], entry_points=False) == []
     assert m.registry.ids() == ["tcp-diagnostics", "on-tcp"]
     assert serves(m, "on-tcp") == "1.0.0"
+
+
+def test_bad_manifests_beside_good_plugins(manager: PluginManager, plugin_dir: Path) -> None:
+    from .test_manifest import BOMB
+
+    write_plugin(plugin_dir, "good")
+    for name, text in {"malformed": "id: malformed\nname: [oops\n", "bomb": BOMB,
+                       "wrong-types": "id: wrong-types\nname: {a: 1}\nversion: 1.0.0\n"
+                                      "capabilities: 7\nentry: plugin:FxPlugin\n"}.items():
+        (plugin_dir / name).mkdir()
+        (plugin_dir / name / "plugin.yaml").write_text(text)
+    t0 = time.perf_counter()
+    errors = load(manager, plugin_dir)
+    assert time.perf_counter() - t0 < 2
+    one(errors, f"{plugin_dir}/malformed/plugin.yaml", "invalid YAML")
+    one(errors, f"{plugin_dir}/bomb/plugin.yaml", "aliases (*a) are not allowed")
+    one(errors, "plugin 'wrong-types'", f"{plugin_dir}/wrong-types/plugin.yaml",
+        "name: Input should be a valid string", "capabilities: Input should be a valid tuple")
+    assert len(errors) == 3
+    assert serves(manager, "good") == "1.0.0"
