@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from plugins import TLS, MiddlewareTarget, PluginManager, Severity, Status
-
 from tests.conftest import require
 
 from .util import EXAMPLES
