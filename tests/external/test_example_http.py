@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from plugins import TLS, MiddlewareTarget, PluginManager, Severity, Status
-from tests.conftest import require
 
-from .util import EXAMPLES
+from .util import EXAMPLES, free_port, require
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -108,8 +107,6 @@ def test_slow_endpoint(http_manager: PluginManager, http_endpoint: str) -> None:
 
 
 def test_unreachable_is_a_finding(http_manager: PluginManager) -> None:
-    from tests.conftest import free_port
-
     r = http_manager.diagnose(MiddlewareTarget(type="http",
                                                endpoints=(f"127.0.0.1:{free_port()}",)))
     assert r.status is Status.CRITICAL

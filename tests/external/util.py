@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 import textwrap
 import time
 from pathlib import Path
+
+import pytest
 
 from plugins import DiagnoseOptions, MiddlewareTarget, PluginManager
 
@@ -88,3 +91,17 @@ def serves(m: PluginManager, pid: str) -> str:
     r = m.diagnose(target(pid), DiagnoseOptions(), timeout=5)
     assert r.outcome == "completed" and not r.errors, (r.errors, r.outcome)
     return str(r.metrics["version"])
+
+
+def require(ok: bool, why: str) -> None:
+    """Skip locally when a tool is missing; fail in CI (as tests/conftest.py does)."""
+    if not ok:
+        if os.environ.get("CI"):
+            pytest.fail(f"required tool missing in CI: {why}")
+        pytest.skip(why)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
