@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from . import loader
@@ -86,6 +87,14 @@ class PluginManager(ExternalLoader, HotReloader):
                 log.error("load %s failed: %s", plugin_id, e)
                 errors.append(e)
         return errors
+
+    def load_all(self, dirs: Iterable[str | Path] | None = None,
+                 configs: Mapping[str, PluginConfig] | None = None, *,
+                 entry_points: bool = True) -> list[PluginError]:
+        """Builtins, then external plugins (``dirs`` default: :func:`plugins.plugin_dirs`,
+        i.e. /etc/kubestack-ai/plugins and KSA_PLUGIN_PATH), then entry points."""
+        errors = self.load_builtins(configs)
+        return errors + self.load_external(dirs, entry_points=entry_points, configs=configs)
 
     # -- lifecycle --------------------------------------------------------------------
 

@@ -213,3 +213,12 @@ def test_bad_manifests_beside_good_plugins(manager: PluginManager, plugin_dir: P
         "name: Input should be a valid string", "capabilities: Input should be a valid tuple")
     assert len(errors) == 3
     assert serves(manager, "good") == "1.0.0"
+
+
+def test_load_all_uses_plugin_path(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_plugin(plugin_dir, "from-env")
+    monkeypatch.setenv("KSA_PLUGIN_PATH", str(plugin_dir))
+    m = PluginManager()
+    assert m.load_all(entry_points=False) == []
+    assert m.registry.ids() == ["tcp-diagnostics", "from-env"]
+    assert serves(m, "from-env") == "1.0.0"
