@@ -53,14 +53,16 @@ class LifecycleManager:
         check_transition(plugin_id, current, to)
         outcome = self.sandbox.run(plugin_id, operation, call, timeout)
         if outcome.error is not None:
-            location = self.registry.entry(plugin_id).extra.get("location")
-            if location and outcome.error.args:
-                # an external plugin's error names its file (same exception type)
-                outcome.error.args = (f"{outcome.error.args[0]} ({location})",
-                                      *outcome.error.args[1:])
+            self._locate(plugin_id, outcome.error)
             self.registry.set_state(plugin_id, S.FAILED, error=outcome.error)
             raise outcome.error
         self.registry.set_state(plugin_id, to)
+
+    def _locate(self, plugin_id: str, error: PluginError) -> None:
+        """An external plugin's error names its file (the exception keeps its type)."""
+        location = self.registry.entry(plugin_id).extra.get("location")
+        if location and error.args and isinstance(error.args[0], str):
+            error.args = (f"{error.args[0]} ({location})", *error.args[1:])
 
     def init(self, plugin_id: str, config: PluginConfig | None = None) -> None:
         entry = self.registry.entry(plugin_id)
@@ -73,6 +75,7 @@ class LifecycleManager:
                 cfg = apply_config_schema(plugin_id, schema, cfg)  # type: ignore[arg-type]
             except ConfigError as e:
                 check_transition(plugin_id, entry.state, S.INITIALIZED)
+                self._locate(plugin_id, e)
                 self.registry.set_state(plugin_id, S.FAILED, error=e)
                 raise
         self._step(plugin_id, "init", S.INITIALIZED, cfg.timeouts.init,

@@ -164,7 +164,7 @@ def test_config_schema_fills_defaults_and_refuses_bad_config(manager: PluginMana
     assert str(failures[0].error) == (
         "plugin 'misconfigured': config does not match config_schema: options.mode: "
         "'reckless' is not one of ['fast', 'safe']; options.retries: -1 is less than the "
-        "minimum of 0")
+        f"minimum of 0 ({plugin_dir}/misconfigured/plugin.yaml)")
     r = manager.diagnose(target_of("schemed"))
     assert r.metrics["options"] == {"retries": 3, "mode": "safe"}
 
