@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ksa.commands import COMMANDS
+from ksa.commands.plugin import add_plugin_dir_option
 from ksa.output import CliError
 
 
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="warning",
                         choices=["debug", "info", "warning", "error"],
                         help="log verbosity on stderr (default: warning)")
+    add_plugin_dir_option(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in COMMANDS:
         register(sub)
