@@ -20,7 +20,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from .errors import StorageError
+from .errors import StorageError, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,12 @@ def make_engine(url: URL, *, busy_timeout: float = 30.0, echo: bool = False) -> 
     if backend == "sqlite":
         path = sqlite_path(url)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StorageUnavailable(
+                    f"storage database {mask(url)} is unavailable: cannot create "
+                    f"{path.parent}: {e.strerror}") from None
         kwargs["connect_args"] = {"timeout": busy_timeout}
     else:
         # Recycle before common server/proxy idle timeouts; pre_ping catches the rest.
