@@ -66,7 +66,17 @@ class Databases:
 @pytest.fixture(scope="session", params=BACKENDS)
 def databases(request: pytest.FixtureRequest,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
-    backend = request.param
+    yield from _databases(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="session", params=["postgresql", "mariadb"])
+def server_databases(request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    """The backends that are a server one can lose."""
+    yield from _databases(request.param, tmp_path_factory)
+
+
+def _databases(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
     if backend == "postgresql":
         require(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
     elif backend == "mariadb":
