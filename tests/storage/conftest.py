@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from plugins.models import DiagnosticResult, Finding, Severity, Status
 from storage import Store
+from storage_factories import finding, result  # type: ignore[import-not-found]
 from tests.conftest import port_open, require
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -111,23 +110,3 @@ def make_result() -> object:
 @pytest.fixture
 def make_finding() -> object:
     return finding
-
-
-T0 = dt.datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=dt.timezone.utc)
-
-
-def result(*, at: dt.datetime = T0, status: Status = Status.HEALTHY, outcome: str = "completed",
-           metrics: dict[str, object] | None = None, categories: tuple[str, ...] = (),
-           target_name: str = "cache-1", findings: list[Finding] | None = None) -> DiagnosticResult:
-    return DiagnosticResult(plugin_id="redis-diagnostics", plugin_version="1.2.0",
-                            target_name=target_name, status=status, started_at=at, duration=0.25,
-                            findings=findings or [], metrics=metrics or {}, categories=categories,
-                            outcome=outcome)  # type: ignore[arg-type]
-
-
-def finding() -> Finding:
-    return Finding(code="redis.memory.usage_high", category="memory",
-                   severity=Severity.WARNING, title="Memory use is 93% of maxmemory",
-                   evidence={"used_memory": 993_000_000, "maxmemory": 1_068_000_000,
-                             "ratio": 0.9297, "note": "naïve ✓ unicode"},
-                   suggestion="Raise maxmemory or set an eviction policy.")

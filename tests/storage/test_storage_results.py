@@ -8,7 +8,7 @@ import time
 from plugins.models import Snapshot, Status
 from storage import Store
 
-T0 = dt.datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=dt.timezone.utc)  # as make_result's default
+from storage_factories import T0  # type: ignore[import-not-found]  # make_result's default
 
 TK, PID = "redis:cache-1", "redis-diagnostics"
 
