@@ -170,9 +170,9 @@ def bench(name: str, rounds: int, n: int) -> dict[str, float]:
         out: dict[str, list[float]] = {k: [] for k in ("record", "record_raw", "cached",
                                                        "cached_raw")}
         for k in range(rounds):
-            out["record"].append(rate(n, lambda i: store.record_run(
+            out["record"].append(rate(n, lambda i, k=k: store.record_run(
                 f"r{k}-{i}", TK, PID, ("memory", "latency"), r, ttl=3600)))
-            out["record_raw"].append(rate(n, lambda i: raw_write(k * n + i)))
+            out["record_raw"].append(rate(n, lambda i, k=k: raw_write(k * n + i)))
             out["cached"].append(rate(n, lambda i: store.cached_result(
                 TK, PID, ("latency", "memory"))))
             out["cached_raw"].append(rate(n, raw_read))

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
-
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Connection, Insert, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from plugins.models import DiagnosticResult, Snapshot, utcnow
 
@@ -48,23 +46,24 @@ class ResultsMixin(StoreBase):
         now = utcnow()
         tk, cats = short_key(target_key), categories_key(categories)
         body = result.model_dump_json()
-        row = dict(run_id=short_key(run_id), target_key=tk, plugin_id=plugin_id, categories=cats,
+        rid = short_key(run_id)
+        row = dict(run_id=rid, target_key=tk, plugin_id=plugin_id, categories=cats,
                    status=result.status.value, outcome=result.outcome,
                    started_at=result.started_at, duration=result.duration, recorded_at=now,
                    result=body)
 
         def fn(c: Connection) -> bool:
             c.execute(_RUN_INSERT, row)  # a duplicate run_id fails here, before the cache
-            self._cache_put(c, tk, plugin_id, cats, row["run_id"], result, body, ttl, now)
+            self._cache_put(c, tk, plugin_id, cats, rid, result, body, ttl, now)
             return True
 
         def replace(c: Connection) -> bool:
             n = c.execute(update(RunRow)
-                          .where(RunRow.run_id == row["run_id"],
+                          .where(RunRow.run_id == rid,
                                  RunRow.outcome.in_(_NOT_COMPLETED))
                           .values(**{k: v for k, v in row.items() if k != "run_id"})).rowcount
             if n:
-                self._cache_put(c, tk, plugin_id, cats, row["run_id"], result, body, ttl, now)
+                self._cache_put(c, tk, plugin_id, cats, rid, result, body, ttl, now)
             return bool(n)
 
         try:
@@ -101,12 +100,13 @@ class ResultsMixin(StoreBase):
         if plugin_id is not None:
             cond.append(CachedResultRow.plugin_id == plugin_id)
         stmt = delete(CachedResultRow).where(*cond)
-        return int(self._tx(lambda s: s.execute(stmt).rowcount, write=True, what="invalidate"))
+        return int(self._core(lambda c: c.execute(stmt).rowcount, write=True, what="invalidate"))
 
     def purge_expired(self) -> int:
         """Delete expired cache entries; returns how many."""
         stmt = delete(CachedResultRow).where(CachedResultRow.expires_at <= utcnow())
-        return int(self._tx(lambda s: s.execute(stmt).rowcount, write=True, what="purge_expired"))
+        return int(self._core(lambda c: c.execute(stmt).rowcount, write=True,
+                              what="purge_expired"))
 
     def latest_results(self) -> list[RunRecord]:
         """The newest run of every target, ordered by target key."""

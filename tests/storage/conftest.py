@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from storage_factories import finding, result  # type: ignore[import-not-found]
 
 from storage import Store
-from storage_factories import finding, result  # type: ignore[import-not-found]
 from tests.conftest import port_open, require
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

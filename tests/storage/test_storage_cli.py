@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from storage_factories import finding, result  # type: ignore[import-not-found]
 
 from plugins.models import Status
 from storage import Store
-from storage_factories import finding, result  # type: ignore[import-not-found]
 from tests.conftest import free_port
 
 T0 = dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=dt.timezone.utc)
