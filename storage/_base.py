@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -37,6 +38,20 @@ _PG_RETRY = {"40P01", "40001"}
 _ATTEMPTS = 4
 
 
+_STORES: weakref.WeakSet[StoreBase] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A thread of the parent may have held a store's lock at the fork: the child's copy
+    # would stay locked forever. The child has only this thread; start it unlocked.
+    for store in list(_STORES):
+        store._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def short_key(key: str, limit: int = KEY_LEN) -> str:
     """``key`` if it fits the key columns, else a prefix plus its SHA-256 (still unique)."""
     if len(key) <= limit:
@@ -62,6 +77,7 @@ class StoreBase:
         self._engines: tuple[Engine, Engine] | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        _STORES.add(self)
 
     def __repr__(self) -> str:
         return f"Store({self.masked_url!r})"

@@ -155,3 +155,11 @@ def test_long_target_keys_are_shortened_but_stay_distinct(store: Store, make_res
     assert store.cached_result(k1, PID, ()).metrics == {"k": 1}  # type: ignore[union-attr]
     assert store.cached_result(k2, PID, ()).metrics == {"k": 2}  # type: ignore[union-attr]
     assert [r.run_id for r in store.history(k1)] == ["run-1"]
+
+
+def test_purge_history_keeps_recent_runs(store: Store, make_result) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    store.record_run("old", TK, PID, (), make_result(at=now - dt.timedelta(days=40)), ttl=None)
+    store.record_run("new", TK, PID, (), make_result(at=now - dt.timedelta(days=1)), ttl=None)
+    assert store.purge_history(dt.timedelta(days=30)) == 1
+    assert [r.run_id for r in store.history(TK)] == ["new"]
