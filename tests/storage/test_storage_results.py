@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+from sqlalchemy import text
 from storage_factories import T0  # type: ignore[import-not-found]  # make_result's default
 
 from plugins.models import Snapshot, Status
@@ -145,6 +146,11 @@ def test_datetimes_are_stored_as_utc(store: Store, make_result) -> None:
     assert got.started_at.utcoffset() == dt.timedelta(0)
     assert got.started_at.hour == 12 and got.started_at.microsecond == 654321
     assert got.recorded_at is not None and got.recorded_at.tzinfo is not None
+    with store.engine.connect() as c:  # what the column holds: the UTC wall time
+        raw = c.execute(text("SELECT started_at FROM ksa_run")).scalar()
+    if isinstance(raw, str):  # SQLite keeps datetimes as ISO text
+        raw = dt.datetime.fromisoformat(raw)
+    assert raw.replace(tzinfo=None) == dt.datetime(2026, 11, 25, 12, 0, 0, 654321)
 
 
 def test_long_target_keys_are_shortened_but_stay_distinct(store: Store, make_result) -> None:
