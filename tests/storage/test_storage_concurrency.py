@@ -72,3 +72,27 @@ def test_dispose_then_reuse(store: Store, make_result) -> None:
     store.dispose()
     store.dispose()  # twice is fine
     assert [r.run_id for r in store.history(TK)] == ["r1"]
+
+
+def test_threads_share_one_store(store: Store, make_result) -> None:
+    import threading
+
+    errors: list[str] = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(20):
+                store.record_run(f"t{k}-{i}", TK, PID, (), make_result(), ttl=60)
+                store.cached_result(TK, PID, ())
+                store.request_reload(PID)
+        except Exception as e:  # collected: the assertion below shows them
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert len(store.history(TK, limit=1000)) == 80
+    assert store.get_plugin_state(PID).generation == 80  # type: ignore[union-attr]
