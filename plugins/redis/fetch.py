@@ -1,0 +1,75 @@
+"""One pipelined round trip per node: everything the chosen categories read."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .constants import CONFIG_KEYS, SELF_CLIENT_NAME
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeData:
+    """What one Redis server answered. ``errors`` names the commands it refused."""
+
+    addr: str
+    info: dict[str, Any]
+    config: dict[str, str] = field(default_factory=dict)
+    slowlog: list[dict[str, Any]] = field(default_factory=list)
+    clients: list[dict[str, str]] = field(default_factory=list)
+    latency: list[list[Any]] = field(default_factory=list)
+    cluster_info: dict[str, Any] | None = None
+    cluster_nodes: dict[str, dict[str, Any]] | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    fetched_at: float = field(default_factory=time.time)
+
+
+def fetch_node(client: Any, addr: str, categories: tuple[str, ...], *, slowlog_entries: int,
+               cluster: bool) -> NodeData:
+    """INFO all, CONFIG GET, SLOWLOG GET, LATENCY LATEST, CLIENT LIST, CLUSTER INFO/NODES
+    (as the categories need them) in one pipeline. Raises redis-py's connection errors;
+    a refused command (ACL, renamed) is recorded in ``errors`` and the rest still used."""
+    cats = set(categories)
+    pipe = client.pipeline(transaction=False)
+    names = ["info"]
+    pipe.info("all")
+    if cats & {"memory", "persistence", "performance"}:
+        names.append("config")
+        pipe.config_get(*CONFIG_KEYS)
+    if "performance" in cats:
+        names += ["slowlog", "latency"]
+        pipe.slowlog_get(slowlog_entries)
+        pipe.execute_command("LATENCY LATEST")
+    if "connection" in cats:
+        names.append("clients")
+        pipe.client_list()
+    if cluster:
+        names += ["cluster_info", "cluster_nodes"]
+        pipe.execute_command("CLUSTER INFO")
+        pipe.execute_command("CLUSTER NODES")
+    replies = pipe.execute(raise_on_error=False)
+    out: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, reply in zip(names, replies):
+        if isinstance(reply, Exception):
+            if name == "info":
+                raise reply
+            errors[name] = str(reply)
+        else:
+            out[name] = reply
+    if "config" in errors and "wrong number of arguments" in errors["config"]:
+        # Redis < 7 takes one pattern per CONFIG GET: a second round trip, all settings
+        try:
+            out["config"] = client.config_get("*")
+            del errors["config"]
+        except Exception as e:  # refused as well: keep the error, the checks degrade
+            errors["config"] = str(e)
+    clients = [c for c in out.get("clients", ()) if c.get("name") != SELF_CLIENT_NAME]
+    return NodeData(addr=addr, info=out["info"], config=out.get("config") or {},
+                    slowlog=out.get("slowlog") or [], clients=clients,
+                    latency=out.get("latency") or [], cluster_info=out.get("cluster_info"),
+                    cluster_nodes=out.get("cluster_nodes"), errors=errors)
