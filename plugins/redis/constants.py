@@ -117,5 +117,5 @@ ACTIONS: tuple[str, ...] = (
 DANGEROUS_ACTIONS: tuple[str, ...] = ("flushall", "flushdb", "config_set", "shutdown")
 """Destroy data, change configuration or stop the server: allowed only by name."""
 
-KILL_IDLE_MIN_SECONDS = 10
-"""kill_idle_clients refuses a lower min_idle_seconds: it would cut active clients."""
+KILL_IDLE_MIN_SECONDS = 1
+"""kill_idle_clients refuses 0: every client between two commands would be cut."""

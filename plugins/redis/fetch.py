@@ -42,7 +42,8 @@ def fetch_node(client: Any, addr: str, categories: tuple[str, ...], *, slowlog_e
         pipe.config_get(*CONFIG_KEYS)
     if "performance" in cats:
         names += ["slowlog", "latency"]
-        pipe.slowlog_get(slowlog_entries)
+        # raw: redis-py's slowlog parser keeps bytes under decode_responses
+        pipe.execute_command("SLOWLOG", "GET", slowlog_entries)
         pipe.execute_command("LATENCY LATEST")
     if "connection" in cats:
         names.append("clients")
@@ -70,6 +71,20 @@ def fetch_node(client: Any, addr: str, categories: tuple[str, ...], *, slowlog_e
             errors["config"] = str(e)
     clients = [c for c in out.get("clients", ()) if c.get("name") != SELF_CLIENT_NAME]
     return NodeData(addr=addr, info=out["info"], config=out.get("config") or {},
-                    slowlog=out.get("slowlog") or [], clients=clients,
+                    slowlog=parse_slowlog(out.get("slowlog") or []), clients=clients,
                     latency=out.get("latency") or [], cluster_info=out.get("cluster_info"),
                     cluster_nodes=out.get("cluster_nodes"), errors=errors)
+
+
+def parse_slowlog(raw: list[Any]) -> list[dict[str, Any]]:
+    """SLOWLOG GET entries: [id, unix time, usec, [args...], client addr, client name]."""
+    out = []
+    for e in raw:
+        if not isinstance(e, (list, tuple)) or len(e) < 4:
+            continue
+        args = e[3] if isinstance(e[3], (list, tuple)) else e[4] if len(e) > 4 else []
+        out.append({"id": int(e[0]), "start_time": int(e[1]), "duration": int(e[2]),
+                    "command": " ".join(str(a) for a in args),
+                    "client_address": e[4] if len(e) > 5 and isinstance(e[3], (list, tuple)) else "",
+                    "client_name": e[5] if len(e) > 5 else ""})
+    return out

@@ -81,8 +81,14 @@ class Connector:
         try:
             return self.client(addr, sentinel).ping()
         except Exception as e:
+            err = map_error(e, addr, self.creds)
+            if not is_connection_error(e) and not isinstance(err, AuthError):
+                # the server answered with an error: it is up. (MISCONF refuses even PING
+                # after a failed snapshot; the persistence check reports that.)
+                log.debug("redis %s answered PING with %s", addr, e)
+                return False
             self.drop(addr, sentinel)
-            raise map_error(e, addr, self.creds) from None
+            raise err from None
 
     def _first(self, deadline: Deadline, fn: Any) -> tuple[str, Any]:
         errors = []

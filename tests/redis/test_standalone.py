@@ -1,0 +1,238 @@
+"""redis-diagnostics against standalone servers of our own, one seeded fault each."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from plugins import DiagnoseOptions, Severity, Snapshot, Status
+from plugins.models import utcnow
+from tests.conftest import free_port
+
+from .conftest import Servers, codes, target, wait_for
+
+ALL = ("memory", "connection", "replication", "persistence", "performance", "cluster",
+       "sentinel")
+
+
+def test_healthy_standalone_has_no_warnings(servers: Servers, manager) -> None:
+    srv = servers.start()
+    r = manager.diagnose(target(srv.addr))
+    assert r.status is Status.HEALTHY, r.findings
+    assert r.errors == {}
+    assert r.categories == ALL
+    assert all(f.severity is Severity.INFO for f in r.findings)
+    # persistence off and no maxmemory are worth saying, not warning about
+    assert {"redis.persistence.disabled", "redis.memory.maxmemory_unset"} <= set(codes(r))
+    for name in ("used_memory", "evicted_keys", "rejected_connections", "master_repl_offset",
+                 "connected_clients", "instantaneous_ops_per_sec", "run_id"):
+        assert name in r.metrics, name
+
+
+def test_connections_are_reused_across_diagnoses(servers: Servers, manager) -> None:
+    srv = servers.start()
+    t = target(srv.addr)
+    manager.diagnose(t)
+    with srv.client() as c:
+        before = c.info("stats")["total_connections_received"]
+        manager.diagnose(t)
+        manager.diagnose(t)
+        after = c.info("stats")["total_connections_received"]
+    assert after == before  # no new connection: the cached client's pool was reused
+
+
+def test_tiny_maxmemory_filled_until_it_evicts(servers: Servers, manager) -> None:
+    srv = servers.start("--maxmemory", "3mb", "--maxmemory-policy", "allkeys-lru")
+    t = target(srv.addr)
+    with srv.client() as c:
+        pipe = c.pipeline(transaction=False)
+        for i in range(600):
+            pipe.set(f"k{i}", "x" * 10_000)
+        pipe.execute()
+        evicted = c.info("stats")["evicted_keys"]
+    assert evicted > 0
+    r = manager.diagnose(t, DiagnoseOptions(categories=("memory",)))
+    found = codes(r)
+    assert found["redis.memory.evictions"].severity is Severity.WARNING
+    # our own replies take memory too, so the server may evict a key more meanwhile
+    assert found["redis.memory.evictions"].evidence["evicted_keys"] == r.metrics["evicted_keys"]
+    assert r.metrics["evicted_keys"] >= evicted
+    assert found["redis.memory.usage_high"].evidence["maxmemory"] == 3 * 1024 * 1024
+    assert found["redis.memory.usage_high"].evidence["usage_pct"] > 95
+
+    # history: with room again, no eviction since the last run is only worth an info
+    with srv.client() as c:
+        c.config_set("maxmemory", "100mb")
+    base = manager.diagnose(t, DiagnoseOptions(categories=("memory",)))
+    snap = Snapshot(at=utcnow(), metrics=base.metrics)
+    r2 = manager.diagnose(t, DiagnoseOptions(categories=("memory",), history=(snap,)))
+    ev = codes(r2)["redis.memory.evictions"]
+    assert ev.severity is Severity.INFO and ev.evidence["evicted_since_last_run"] == 0
+    # and new evictions since the last run are a warning naming how many
+    with srv.client() as c:
+        c.config_set("maxmemory", "3mb")
+        pipe = c.pipeline(transaction=False)
+        for i in range(200):
+            pipe.set(f"n{i}", "y" * 10_000)
+        pipe.execute()
+    r3 = manager.diagnose(t, DiagnoseOptions(categories=("memory",), history=(snap,)))
+    ev = codes(r3)["redis.memory.evictions"]
+    assert ev.severity is Severity.WARNING
+    assert ev.evidence["evicted_since_last_run"] == \
+        r3.metrics["evicted_keys"] - base.metrics["evicted_keys"] >= 200
+    assert ev.evidence["evictions_per_second"] > 0
+
+
+def test_noeviction_near_limit_is_critical(servers: Servers, manager) -> None:
+    srv = servers.start("--maxmemory", "3mb", "--maxmemory-policy", "noeviction")
+    with srv.client() as c, pytest.raises(Exception, match="maxmemory"):
+        for i in range(600):
+            c.set(f"k{i}", "x" * 10_000)
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("memory",)))
+    assert codes(r)["redis.memory.noeviction_near_limit"].severity is Severity.CRITICAL
+    assert r.status is Status.CRITICAL
+
+
+def test_slow_commands_reach_the_slow_log(servers: Servers, manager) -> None:
+    srv = servers.start("--enable-debug-command", "yes")
+    with srv.client() as c:
+        c.execute_command("DEBUG", "SLEEP", "0.2")
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("performance",)))
+    f = codes(r)["redis.performance.slow_commands"]
+    assert f.severity is Severity.WARNING
+    assert f.evidence["count"] == 1
+    assert f.evidence["max_ms"] >= 200
+    assert f.evidence["slowest"]["command"].startswith("DEBUG SLEEP")
+    assert f.evidence["by_command"]["DEBUG"]["count"] == 1
+    assert f.evidence["by_client"] == {"127.0.0.1": 1}
+    assert r.metrics["slowlog_recent"] == 1
+
+    # the slowlog_reset action empties it, and the audit hook sees it
+    records: list[dict] = []
+    manager.audit_hooks.append(records.append)
+    try:
+        out = manager.execute(target(srv.addr), "slowlog_reset")
+    finally:
+        manager.audit_hooks.remove(records.append)
+    assert out.ok and out.value == {"cleared_entries": 1}
+    assert records[0]["action"] == "slowlog_reset" and records[0]["ok"] is True
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("performance",)))
+    assert "redis.performance.slow_commands" not in codes(r)
+
+
+def _raw_clients(port: int, n: int, command: bytes | None = None) -> list[socket.socket]:
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port))
+        if command:
+            s.sendall(command)
+        socks.append(s)
+    return socks
+
+
+def test_clients_blocked_in_blpop(servers: Servers, manager) -> None:
+    srv = servers.start()
+    blpop = b"*3\r\n$5\r\nBLPOP\r\n$5\r\nqueue\r\n$1\r\n0\r\n"
+    socks = _raw_clients(srv.port, 3, blpop)
+    try:
+        with srv.client() as c:
+            wait_for(lambda: c.info("clients")["blocked_clients"] == 3, 5, "3 blocked clients")
+        r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("connection",)))
+        f = codes(r)["redis.connection.blocked_clients"]
+        assert f.evidence["blocked_clients"] == 3
+        assert f.evidence["commands"] == {"blpop": 3}
+        assert f.severity is Severity.INFO  # queue consumers: below blocked_clients_warning
+        r = manager.diagnose(target(srv.addr, thresholds={"blocked_clients_warning": 3}),
+                             DiagnoseOptions(categories=("connection",)))
+        assert codes(r)["redis.connection.blocked_clients"].severity is Severity.WARNING
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_many_idle_connections_then_kill_idle_clients(servers: Servers, manager) -> None:
+    srv = servers.start()
+    socks = _raw_clients(srv.port, 30)
+    try:
+        t = target(srv.addr, thresholds={"idle_seconds": 1, "idle_clients_warning": 20})
+        time.sleep(1.1)
+        r = manager.diagnose(t, DiagnoseOptions(categories=("connection",)))
+        f = codes(r)["redis.connection.idle_clients"]
+        assert f.severity is Severity.WARNING
+        assert f.evidence["idle_clients"] == 30
+        assert f.evidence["by_source"] == {"127.0.0.1": 30}
+        assert r.metrics["idle_clients"] == 30
+
+        out = manager.execute(t, "kill_idle_clients", {"min_idle_seconds": 0})
+        assert not out.ok and "'min_idle_seconds' must be >= 1, got 0" in str(out.error)
+        out = manager.execute(t, "kill_idle_clients", {"min_idle_seconds": 1})
+        assert out.ok, out.error
+        assert out.value["killed"] == 30 and out.value["by_source"] == {"127.0.0.1": 30}
+        r = manager.diagnose(t, DiagnoseOptions(categories=("connection",)))
+        assert "redis.connection.idle_clients" not in codes(r)
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_low_hit_rate(servers: Servers, manager) -> None:
+    srv = servers.start()
+    with srv.client() as c:
+        c.set("present", 1)
+        pipe = c.pipeline(transaction=False)
+        for i in range(1500):
+            pipe.get(f"missing{i}")
+        for _ in range(100):
+            pipe.get("present")
+        pipe.execute()
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("performance",)))
+    f = codes(r)["redis.performance.hit_rate_low"]
+    assert f.evidence["keyspace_misses"] == 1500 and f.evidence["keyspace_hits"] == 100
+    assert f.evidence["hit_rate"] == round(100 / 1600, 4)
+    assert r.metrics["hit_rate"] == round(100 / 1600, 4)
+
+
+def test_replica_whose_master_stopped_is_critical(servers: Servers, manager) -> None:
+    master = servers.start("--repl-diskless-sync-delay", "0")
+    replica = servers.start("--replicaof", "127.0.0.1", str(master.port))
+    with replica.client() as c:
+        wait_for(lambda: c.info("replication")["master_link_status"] == "up", 10, "link up")
+    r = manager.diagnose(target(master.addr), DiagnoseOptions(categories=("replication",)))
+    assert r.status is Status.HEALTHY and r.metrics["connected_slaves"] == 1
+    assert r.metrics["replica_lag_bytes"] == {replica.addr: 0} or \
+        list(r.metrics["replica_lag_bytes"]) == [replica.addr]
+    master.stop()
+    with replica.client() as c:
+        wait_for(lambda: c.info("replication")["master_link_status"] == "down", 10, "link down")
+    r = manager.diagnose(target(replica.addr), DiagnoseOptions(categories=("replication",)))
+    f = codes(r)["redis.replication.link_down"]
+    assert f.severity is Severity.CRITICAL and r.status is Status.CRITICAL
+    assert f.evidence["master"] == master.addr
+    assert r.metrics["master_link_up"] is False
+
+
+def test_unreachable_port_is_a_critical_finding(manager) -> None:
+    port = free_port()
+    r = manager.diagnose(target(f"127.0.0.1:{port}"))
+    assert r.status is Status.CRITICAL
+    f = codes(r)["redis.connection.unreachable"]
+    assert "Connection refused" in f.evidence["error"]
+    assert f.evidence["error"].startswith(f"redis 127.0.0.1:{port} unreachable")
+
+
+def test_persistence_save_failure_and_policy(servers: Servers, manager) -> None:
+    srv = servers.start("--save", "3600 1")
+    (srv.dir / "dump.rdb").mkdir()  # the snapshot's final rename fails: a real save error
+    with srv.client() as c:
+        c.set("a", 1)
+        c.bgsave()
+        wait_for(lambda: c.info("persistence")["rdb_bgsave_in_progress"] == 0
+                 and c.info("persistence")["rdb_last_bgsave_status"] == "err", 10, "bgsave err")
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("persistence",)))
+    f = codes(r)["redis.persistence.rdb_save_failed"]
+    assert f.severity is Severity.CRITICAL and f.evidence["rdb_last_bgsave_status"] == "err"
+    assert "redis.persistence.disabled" not in codes(r)
+    assert r.metrics["rdb_changes_since_last_save"] >= 1
+    assert r.metrics["snapshot_disk_free_bytes"] > 0  # local server: the disk was checked
