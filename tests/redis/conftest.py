@@ -24,7 +24,7 @@ from tests.conftest import free_port, require
 
 class RedisProc:
     def __init__(self, tmp: Path, *args: str, sentinel: bool = False,
-                 conf: str | None = None) -> None:
+                 conf: str | None = None, tls: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.dir = tmp / f"r{self.port}"
         self.dir.mkdir(parents=True)
@@ -35,6 +35,11 @@ class RedisProc:
         else:
             cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                    "--appendonly", "no", "--dir", str(self.dir), *args]
+        self.tls = tls
+        if tls:  # TLS only: the plain port is closed
+            cmd[1:3] = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", tls["cert"],
+                        "--tls-key-file", tls["key"], "--tls-ca-cert-file", tls["ca"],
+                        "--tls-auth-clients", "no"]
         self.log = open(self.dir / "log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
         self.addr = f"127.0.0.1:{self.port}"
@@ -44,6 +49,8 @@ class RedisProc:
 
     def client(self, **kw: Any) -> redis.Redis:
         # no retries: redis-py's default backoff turns a stopped server into seconds of sleep
+        if self.tls:
+            kw.update(ssl=True, ssl_ca_certs=self.tls["ca"])
         return redis.Redis(port=self.port, password=self.password, decode_responses=True,
                            socket_timeout=5, retry=Retry(NoBackoff(), 0), **kw)
 
@@ -56,8 +63,8 @@ class RedisProc:
                 with self.client() as c:
                     c.ping()
                 return
-            except redis.AuthenticationError:
-                return
+            except (redis.exceptions.AuthenticationError, redis.exceptions.ResponseError):
+                return  # it answers
             except redis.ConnectionError:
                 time.sleep(0.02)
         raise RuntimeError(f"redis-server on {self.port} did not answer in {timeout}s")
