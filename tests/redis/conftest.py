@@ -6,7 +6,9 @@ own Popen handle, never by name): the machine's shared Redis on 6379 is never to
 
 from __future__ import annotations
 
+import random
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,10 +24,28 @@ from plugins import MiddlewareTarget, PluginManager
 from tests.conftest import free_port, require
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def cluster_port() -> int:
+    """A free port P <= 55535 whose bus port P + 10000 is free too (Redis Cluster's rule)."""
+    for _ in range(200):
+        p = random.randint(20000, 45000)
+        if _bindable(p) and _bindable(p + 10000):
+            return p
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 class RedisProc:
     def __init__(self, tmp: Path, *args: str, sentinel: bool = False,
                  conf: str | None = None, tls: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+        self.port = cluster_port() if "--cluster-enabled" in args else free_port()
         self.dir = tmp / f"r{self.port}"
         self.dir.mkdir(parents=True)
         if sentinel:
@@ -45,7 +65,11 @@ class RedisProc:
         self.addr = f"127.0.0.1:{self.port}"
         self.password: str | None = next((args[i + 1] for i, a in enumerate(args)
                                           if a == "--requirepass"), None)
-        self.wait_up()
+        try:
+            self.wait_up()
+        except BaseException:
+            self.stop()
+            raise
 
     def client(self, **kw: Any) -> redis.Redis:
         # no retries: redis-py's default backoff turns a stopped server into seconds of sleep

@@ -199,6 +199,9 @@ def test_replica_whose_master_stopped_is_critical(servers: Servers, manager) -> 
     replica = servers.start("--replicaof", "127.0.0.1", str(master.port))
     with replica.client() as c:
         wait_for(lambda: c.info("replication")["master_link_status"] == "up", 10, "link up")
+    with master.client() as c:  # the master calls it online at the replica's first ACK
+        wait_for(lambda: c.info("replication").get("slave0", {}).get("state") == "online", 10,
+                 "replica online")
     r = manager.diagnose(target(master.addr), DiagnoseOptions(categories=("replication",)))
     assert r.status is Status.HEALTHY and r.metrics["connected_slaves"] == 1
     assert r.metrics["replica_lag_bytes"] == {replica.addr: 0} or \
