@@ -19,7 +19,8 @@ class NodeData:
     addr: str
     info: dict[str, Any]
     config: dict[str, str] = field(default_factory=dict)
-    slowlog: list[dict[str, Any]] = field(default_factory=list)
+    slowlog: list[list[Any]] = field(default_factory=list)
+    """Raw SLOWLOG GET entries (see :func:`slow_entry`)."""
     clients: list[dict[str, str]] = field(default_factory=list)
     latency: list[list[Any]] = field(default_factory=list)
     cluster_info: dict[str, Any] | None = None
@@ -71,20 +72,18 @@ def fetch_node(client: Any, addr: str, categories: tuple[str, ...], *, slowlog_e
             errors["config"] = str(e)
     clients = [c for c in out.get("clients", ()) if c.get("name") != SELF_CLIENT_NAME]
     return NodeData(addr=addr, info=out["info"], config=out.get("config") or {},
-                    slowlog=parse_slowlog(out.get("slowlog") or []), clients=clients,
+                    slowlog=[e for e in out.get("slowlog") or () if isinstance(e, list) and len(e) >= 4], clients=clients,
                     latency=out.get("latency") or [], cluster_info=out.get("cluster_info"),
                     cluster_nodes=out.get("cluster_nodes"), errors=errors)
 
 
-def parse_slowlog(raw: list[Any]) -> list[dict[str, Any]]:
-    """SLOWLOG GET entries: [id, unix time, usec, [args...], client addr, client name]."""
-    out = []
-    for e in raw:
-        if not isinstance(e, (list, tuple)) or len(e) < 4:
-            continue
-        args = e[3] if isinstance(e[3], (list, tuple)) else e[4] if len(e) > 4 else []
-        out.append({"id": int(e[0]), "start_time": int(e[1]), "duration": int(e[2]),
-                    "command": " ".join(str(a) for a in args),
-                    "client_address": e[4] if len(e) > 5 and isinstance(e[3], (list, tuple)) else "",
-                    "client_name": e[5] if len(e) > 5 else ""})
-    return out
+
+def slow_entry(e: list[Any]) -> tuple[int, int, int, list[Any], str]:
+    """A raw SLOWLOG GET entry -> (id, unix time, usec, args, client address).
+
+    Entries are kept raw and read only as far as a check needs: a full slow log is
+    thousands of entries. Redis Enterprise inserts a complexity field before the args."""
+    shift = 0 if isinstance(e[3], list) else 1
+    args = e[3 + shift] if len(e) > 3 + shift else []
+    addr = e[4 + shift] if len(e) > 4 + shift else ""
+    return int(e[0]), int(e[1]), int(e[2]), args, str(addr or "")

@@ -33,6 +33,7 @@ class RedisPlugin(MiddlewarePlugin):
     def __init__(self) -> None:
         super().__init__()
         self._cache = ClientCache()
+        self._connectors: dict[str, Connector] = {}
         self._conn: Connector | None = None
 
     def info(self) -> PluginInfo:
@@ -53,16 +54,29 @@ class RedisPlugin(MiddlewarePlugin):
 
     def stop(self, deadline: Deadline) -> None:
         self._cache.close_all()
+        self._connectors.clear()
         self._conn = None
 
     # -- connection ---------------------------------------------------------------------
 
     def connect(self, deadline: Deadline, target: MiddlewareTarget) -> None:
         creds = Credentials.of(target)
-        timeouts = self.config.timeouts
-        conn = Connector(target, creds, self._cache,
-                         socket_timeout=float(self.option("socket_timeout", timeouts.diagnose)),
-                         connect_timeout=float(self.option("connect_timeout", timeouts.connect)))
+        # one Connector per target identity, connection settings and credentials
+        # (fingerprint only: no secret in the key); its clients are reused run after run
+        key = (f"{target.key}|{target.mode.value}|{','.join(target.endpoints)}|"
+               f"{creds.fingerprint()}|{target.tls!r}|{sorted(target.options.items())!r}")
+        conn = self._connectors.get(key)
+        if conn is None:
+            timeouts = self.config.timeouts
+            conn = Connector(
+                target, creds, self._cache,
+                socket_timeout=float(self.option("socket_timeout", timeouts.diagnose)),
+                connect_timeout=float(self.option("connect_timeout", timeouts.connect)),
+                fresh_seconds=float(self.option("ping_skip_seconds", 5.0)))
+            if len(self._connectors) >= 256:
+                self._connectors.pop(next(iter(self._connectors)))
+            self._connectors[key] = conn
+        conn.target = target
         conn.connect(deadline)
         self._conn = conn
         self.target = target
@@ -78,8 +92,10 @@ class RedisPlugin(MiddlewarePlugin):
         n = int(run.threshold("slowlog_entries", DEFAULTS["slowlog_entries"]))
         topo = self._conn.fetch(run.categories, run.deadline, n)
         run.data["topology"] = topo
-        if topo.mode is Mode.STANDALONE and topo.unreachable:
-            addr, err = next(iter(topo.unreachable.items()))
+        if topo.mode is not Mode.CLUSTER and self._conn.primary in topo.unreachable:
+            # reachable at connect time (or moments before), gone now
+            addr = self._conn.primary
+            err = topo.unreachable.pop(addr)
             run.finding("redis.connection.unreachable", Severity.CRITICAL,
                         f"Cannot connect: {addr}", evidence={"endpoint": addr, "error": err},
                         suggestion="Check that the server runs and listens on this address.")

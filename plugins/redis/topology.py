@@ -44,8 +44,11 @@ class Connector:
     """The clients of one target (with its resolved credentials) and its topology."""
 
     def __init__(self, target: MiddlewareTarget, creds: Credentials, cache: ClientCache,
-                 socket_timeout: float, connect_timeout: float) -> None:
+                 socket_timeout: float, connect_timeout: float, fresh_seconds: float) -> None:
         self.target = target
+        self.fresh_seconds = fresh_seconds
+        self.last_ok: dict[str, float] = {}
+        """addr -> when a command last succeeded on it (monotonic)."""
         self.creds = creds
         self.cache = cache
         self.prefix = (f"{target.key}|{target.mode.value}|{','.join(target.endpoints)}|"
@@ -63,6 +66,7 @@ class Connector:
         return self.cache.get(key, host, port, self._skw if sentinel else self._kw)
 
     def drop(self, addr: str, sentinel: bool = False) -> None:
+        self.last_ok.pop(addr, None)
         self.cache.drop(f"{self.prefix}|{'s' if sentinel else 'n'}@{addr}")
 
     # -- connect ------------------------------------------------------------------------
@@ -78,6 +82,10 @@ class Connector:
             self.primary, _ = self._first(deadline, lambda a: self._ping(a))
 
     def _ping(self, addr: str, sentinel: bool = False) -> Any:
+        if not sentinel and time.monotonic() - self.last_ok.get(addr, -1e9) < self.fresh_seconds:
+            # the pooled connection answered moments ago: the fetch that follows is the
+            # check (a server gone since then is reported from there, as unreachable)
+            return True
         try:
             return self.client(addr, sentinel).ping()
         except Exception as e:
@@ -153,24 +161,17 @@ class Connector:
             self._fetch_many(topo, [self.primary, *replicas], categories, deadline,
                              slowlog_entries, False)
         else:
-            try:
-                topo.data[self.primary] = fetch_node(self.client(self.primary), self.primary,
-                                                     categories, slowlog_entries=slowlog_entries,
-                                                     cluster=False)
-            except Exception as e:
-                if is_connection_error(e):
-                    self.drop(self.primary)
-                    topo.unreachable[self.primary] = str(map_error(e, self.primary, self.creds))
-                else:
-                    raise
+            self._fetch_many(topo, [self.primary], categories, deadline, slowlog_entries, False)
         return topo
 
     def _fetch_one(self, addr: str, categories: tuple[str, ...], deadline: Deadline,
                    slowlog_entries: int, cluster: bool) -> NodeData | str:
         try:
             deadline.check(f"fetch {addr}")
-            return fetch_node(self.client(addr), addr, categories,
+            data = fetch_node(self.client(addr), addr, categories,
                               slowlog_entries=slowlog_entries, cluster=cluster)
+            self.last_ok[addr] = time.monotonic()
+            return data
         except Exception as e:
             self.drop(addr)
             if is_connection_error(e) or "NOAUTH" in str(e) or "WRONGPASS" in str(e):

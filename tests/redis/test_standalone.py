@@ -239,3 +239,16 @@ def test_persistence_save_failure_and_policy(servers: Servers, manager) -> None:
     assert "redis.persistence.disabled" not in codes(r)
     assert r.metrics["rdb_changes_since_last_save"] >= 1
     assert r.metrics["snapshot_disk_free_bytes"] > 0  # local server: the disk was checked
+
+
+def test_server_stopped_between_diagnoses_is_unreachable(servers: Servers, manager) -> None:
+    srv = servers.start()
+    t = target(srv.addr)
+    assert manager.diagnose(t).status is Status.HEALTHY
+    srv.stop()
+    r = manager.diagnose(t)  # the cached connection is fresh, the fetch finds it gone
+    assert r.status is Status.CRITICAL
+    f = codes(r)["redis.connection.unreachable"]
+    assert f.evidence["endpoint"] == srv.addr and "unreachable" in f.evidence["error"]
+    r = manager.diagnose(t)  # the client was dropped: now connect itself says so
+    assert codes(r)["redis.connection.unreachable"].evidence["endpoints"] == [srv.addr]

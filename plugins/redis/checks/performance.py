@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
-
 from ...models import Severity
 from ..constants import ACL_NEEDED, LATENCY_ADVICE
+from ..fetch import slow_entry
 from ..view import NodeView
 
 W, C, I = Severity.WARNING, Severity.CRITICAL, Severity.INFO
@@ -61,48 +60,51 @@ def _hit_rate(v: NodeView) -> None:
 
 
 def _slowlog(v: NodeView) -> None:
-    entries = v.data.slowlog
-    if not entries:
+    if not v.data.slowlog:
         v.metric("slowlog_recent", 0)
         return
-    last_id = max(int(e["id"]) for e in entries)
-    v.metric("slowlog_last_id", last_id)
+    entries = [slow_entry(e) for e in v.data.slowlog]
+    v.metric("slowlog_last_id", max(e[0] for e in entries))
     prev = v.previous("slowlog_last_id")
-    since = v.data.fetched_at - v.t("slowlog_window_seconds")
     if prev is not None:
-        recent = [e for e in entries if int(e["id"]) > int(prev[1])]
+        last = int(prev[1])
+        recent = [e for e in entries if e[0] > last]
         window = "since the last run"
     else:
-        recent = [e for e in entries if int(e["start_time"]) >= since]
+        since = v.data.fetched_at - v.t("slowlog_window_seconds")
+        recent = [e for e in entries if e[1] >= since]
         window = f"in the last {v.t('slowlog_window_seconds'):g}s"
     v.metric("slowlog_recent", len(recent))
     if not recent:
         return
     top_n = int(v.t("top_n"))
-    by_cmd: dict[str, dict[str, Any]] = defaultdict(lambda: {"count": 0, "max_ms": 0.0, "total_ms": 0.0})
+    by_cmd: dict[str, list[float]] = {}  # name -> [count, max_ms, total_ms]
     by_client: dict[str, int] = defaultdict(int)
-    for e in recent:
-        name = str(e.get("command", "?")).split(" ", 1)[0].upper()
-        ms = int(e["duration"]) / 1000.0
-        s = by_cmd[name]
-        s["count"] += 1
-        s["max_ms"] = max(s["max_ms"], ms)
-        s["total_ms"] += ms
-        by_client[str(e.get("client_address") or "?").rpartition(":")[0] or "?"] += 1
-    slowest = max(recent, key=lambda e: int(e["duration"]))
-    max_ms = int(slowest["duration"]) / 1000.0
+    for _id, _at, usec, args, addr in recent:
+        name = str(args[0]).upper() if args else "?"
+        ms = usec / 1000.0
+        s = by_cmd.get(name)
+        if s is None:
+            by_cmd[name] = [1, ms, ms]
+        else:
+            s[0] += 1
+            s[1] = max(s[1], ms)
+            s[2] += ms
+        by_client[addr.rpartition(":")[0] or "?"] += 1
+    slowest = max(recent, key=lambda e: e[2])
+    command = " ".join(str(a) for a in slowest[3])
+    max_ms = slowest[2] / 1000.0
     sev = W if (max_ms > v.t("slowlog_ms_warning")
                 or len(recent) >= v.t("slowlog_count_warning")) else I
-    top = sorted(by_cmd.items(), key=lambda kv: -kv[1]["total_ms"])[:top_n]
+    top = sorted(by_cmd.items(), key=lambda kv: -kv[1][2])[:top_n]
     v.finding("redis.performance.slow_commands", sev,
               f"{len(recent)} slow commands {window}, the slowest {max_ms:.1f} ms "
-              f"({str(slowest.get('command', '?'))[:60]})",
+              f"({command[:60]})",
               {"count": len(recent), "window": window, "max_ms": max_ms,
-               "slowest": {"command": str(slowest.get("command", ""))[:200],
-                           "duration_ms": max_ms, "client": slowest.get("client_address"),
-                           "at": int(slowest["start_time"])},
-               "by_command": {k: {**s, "max_ms": round(s["max_ms"], 3),
-                                  "total_ms": round(s["total_ms"], 3)} for k, s in top},
+               "slowest": {"command": command[:200], "duration_ms": max_ms,
+                           "client": slowest[4], "at": slowest[1]},
+               "by_command": {k: {"count": int(c), "max_ms": round(mx, 3), "total_ms": round(t, 3)}
+                              for k, (c, mx, t) in top},
                "by_client": dict(sorted(by_client.items(), key=lambda kv: -kv[1])[:top_n]),
                "threshold_ms": v.t("slowlog_ms_warning"),
                "threshold_count": v.t("slowlog_count_warning")},
@@ -186,17 +188,36 @@ def _thp(v: NodeView) -> None:
     pid = v.i("process_id", 0)
     if not v.local or not pid:
         return
-    try:
-        with open(f"/proc/{pid}/comm", encoding="ascii") as fh:
-            if not fh.read().startswith("redis"):
-                return
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
-            kb = next((int(line.split()[1]) for line in fh if line.startswith("AnonHugePages:")), 0)
-    except (OSError, ValueError):
-        return
+    kb = _anon_huge_pages_kb(int(pid), v.data.fetched_at)
     if kb > 0:
         v.finding("redis.performance.transparent_huge_pages", W,
                   f"The Redis process uses {kb} kB of transparent huge pages",
                   {"anon_huge_pages_kb": kb, "process_id": pid},
                   "echo never > /sys/kernel/mm/transparent_hugepage/enabled and restart Redis: "
                   "huge pages make forks and copy-on-write slow.")
+
+
+_THP_CACHE: dict[int, tuple[float, int]] = {}
+THP_CACHE_SECONDS = 60.0
+
+
+def _anon_huge_pages_kb(pid: int, now: float) -> int:
+    """AnonHugePages of a local redis-server process; cached a minute per pid, because
+    the kernel walks every mapping to answer smaps_rollup (it would double a diagnosis)."""
+    hit = _THP_CACHE.get(pid)
+    if hit is not None and now - hit[0] < THP_CACHE_SECONDS:
+        return hit[1]
+    kb = 0
+    try:
+        with open(f"/proc/{pid}/comm", encoding="ascii") as fh:
+            is_redis = fh.read().startswith("redis")
+        if is_redis:
+            with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
+                kb = next((int(line.split()[1]) for line in fh
+                           if line.startswith("AnonHugePages:")), 0)
+    except (OSError, ValueError):
+        kb = 0
+    if len(_THP_CACHE) > 1024:
+        _THP_CACHE.clear()
+    _THP_CACHE[pid] = (now, kb)
+    return kb
