@@ -29,12 +29,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import redis  # noqa: E402
+import redis
 
-from plugins import DiagnoseOptions, MiddlewareTarget, PluginManager  # noqa: E402
-from plugins.deadline import Deadline  # noqa: E402
-from plugins.redis.constants import CONFIG_KEYS  # noqa: E402
-from plugins.redis.plugin import RedisPlugin  # noqa: E402
+from plugins import DiagnoseOptions, MiddlewareTarget, PluginManager, Sandbox
+from plugins.deadline import Deadline
+from plugins.redis.constants import CONFIG_KEYS
+from plugins.redis.plugin import RedisPlugin
 
 
 def free_port() -> int:
@@ -95,15 +95,18 @@ def seed(r: redis.Redis) -> None:
 def bench_full(srv: Server, runs: int) -> dict[str, float]:
     t = MiddlewareTarget(type="redis", endpoints=(f"127.0.0.1:{srv.port}",))
     plugin = RedisPlugin()
-    manager = PluginManager()
+    manager = PluginManager()  # the CLI's: each plugin call in a sandbox thread
     manager.load_builtins()
+    worker = PluginManager(sandbox=Sandbox(threaded=False))  # the Celery worker's
+    worker.load_builtins()
     raw = redis.Redis(port=srv.port, decode_responses=True)
     floor_call(raw, 128)
     manager.diagnose(t)
+    worker.diagnose(t)
     d = Deadline(60)
     plugin.connect(d, t)
     plugin.diagnose(d, DiagnoseOptions())
-    floor, direct, managed = [], [], []
+    floor, direct, managed, inline = [], [], [], []
     for _ in range(runs):
         t0 = time.perf_counter()
         floor_call(raw, 128)
@@ -114,14 +117,19 @@ def bench_full(srv: Server, runs: int) -> dict[str, float]:
         t2 = time.perf_counter()
         manager.diagnose(t)
         t3 = time.perf_counter()
+        worker.diagnose(t)
+        t4 = time.perf_counter()
         floor.append(t1 - t0)
         direct.append(t2 - t1)
         managed.append(t3 - t2)
+        inline.append(t4 - t3)
     assert not res.errors, res.errors
     raw.close()
     plugin.stop(Deadline(5))
     manager.stop_all()
+    worker.stop_all()
     return {"floor": ms(floor), "direct": ms(direct), "managed": ms(managed),
+            "inline": ms(inline),
             "findings": len(res.findings)}
 
 
@@ -158,24 +166,24 @@ def bench_big(tmp: str, clients: int, slowlog: int, runs: int) -> None:
             raw = redis.Redis(port=srv.port, decode_responses=True)
             floor_call(raw, entries)
             manager.diagnose(t, timeout=deadline_s)
-            floor, ours, peaks_f, peaks_o = [], [], [], []
+            floor, ours = [], []
             outcome = None
-            for _ in range(runs):
-                tracemalloc.start()
+            for _ in range(runs):  # timed without tracemalloc (it slows Python down ~3x)
                 t0 = time.perf_counter()
                 floor_call(raw, entries)
                 t1 = time.perf_counter()
-                peaks_f.append(tracemalloc.get_traced_memory()[1])
-                tracemalloc.stop()
-                tracemalloc.start()
-                t2 = time.perf_counter()
                 res = manager.diagnose(t, timeout=deadline_s)
-                t3 = time.perf_counter()
-                peaks_o.append(tracemalloc.get_traced_memory()[1])
-                tracemalloc.stop()
+                t2 = time.perf_counter()
                 floor.append(t1 - t0)
-                ours.append(t3 - t2)
+                ours.append(t2 - t1)
                 outcome = (res.outcome, res.errors, res.status.value)
+            tracemalloc.start()
+            floor_call(raw, entries)
+            peak_f = tracemalloc.get_traced_memory()[1]
+            tracemalloc.reset_peak()
+            manager.diagnose(t, timeout=deadline_s * 3)
+            peak_o = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
             raw.close()
             manager.stop_all()
             idle = res.metrics.get("idle_clients")
@@ -183,8 +191,7 @@ def bench_big(tmp: str, clients: int, slowlog: int, runs: int) -> None:
                   f"{ms(ours):.1f} ms (ratio {ms(ours) / ms(floor):.2f}x, deadline "
                   f"{deadline_s:g} s, outcome {outcome[0]}, errors {outcome[1] or 'none'}, "
                   f"idle_clients {idle}); Python memory peak: floor "
-                  f"{statistics.median(peaks_f) / 2**20:.1f} MiB, diagnosis "
-                  f"{statistics.median(peaks_o) / 2**20:.1f} MiB")
+                  f"{peak_f / 2**20:.1f} MiB, diagnosis {peak_o / 2**20:.1f} MiB")
             assert outcome[0] == "completed" and max(ours) < deadline_s
     finally:
         for s in socks:
@@ -211,8 +218,10 @@ def main() -> None:
             res = bench_full(srv, args.runs)
             print(f"round {rnd + 1}: floor {res['floor']:.3f} ms | plugin connect+diagnose "
                   f"{res['direct']:.3f} ms ({res['direct'] / res['floor']:.2f}x) | "
-                  f"PluginManager.diagnose {res['managed']:.3f} ms "
-                  f"({res['managed'] / res['floor']:.2f}x) | {res['findings']} findings")
+                  f"manager, inline sandbox (worker) {res['inline']:.3f} ms "
+                  f"({res['inline'] / res['floor']:.2f}x) | manager, threaded sandbox (CLI) "
+                  f"{res['managed']:.3f} ms ({res['managed'] / res['floor']:.2f}x) | "
+                  f"{res['findings']} findings")
     finally:
         srv.stop()
     bench_big(tmp, args.clients, args.slowlog, args.big_runs)

@@ -61,7 +61,7 @@ def kill_idle_clients(r: Any, params: Mapping[str, Any]) -> Any:
     for c in victims:
         pipe.execute_command("CLIENT KILL", "ID", c["id"], "SKIPME", "yes")
     replies = pipe.execute(raise_on_error=False)
-    killed = [c for c, n in zip(victims, replies) if not isinstance(n, Exception) and int(n)]
+    killed = [c for c, n in zip(victims, replies, strict=True) if not isinstance(n, Exception) and int(n)]
     by_source = Counter(c.get("addr", "?").rpartition(":")[0] for c in killed)
     log.info("kill_idle_clients: killed %d clients idle >= %ds", len(killed), min_idle)
     return {"killed": len(killed), "min_idle_seconds": min_idle, "by_source": dict(by_source)}

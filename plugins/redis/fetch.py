@@ -56,7 +56,7 @@ def fetch_node(client: Any, addr: str, categories: tuple[str, ...], *, slowlog_e
     replies = pipe.execute(raise_on_error=False)
     out: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    for name, reply in zip(names, replies):
+    for name, reply in zip(names, replies, strict=True):
         if isinstance(reply, Exception):
             if name == "info":
                 raise reply
@@ -72,7 +72,8 @@ def fetch_node(client: Any, addr: str, categories: tuple[str, ...], *, slowlog_e
             errors["config"] = str(e)
     clients = [c for c in out.get("clients", ()) if c.get("name") != SELF_CLIENT_NAME]
     return NodeData(addr=addr, info=out["info"], config=out.get("config") or {},
-                    slowlog=[e for e in out.get("slowlog") or () if isinstance(e, list) and len(e) >= 4], clients=clients,
+                    slowlog=[e for e in out.get("slowlog") or ()
+                             if isinstance(e, list) and len(e) >= 4], clients=clients,
                     latency=out.get("latency") or [], cluster_info=out.get("cluster_info"),
                     cluster_nodes=out.get("cluster_nodes"), errors=errors)
 

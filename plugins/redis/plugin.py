@@ -12,7 +12,15 @@ from ..deadline import Deadline
 from ..errors import ActionRefusedError, ConfigError
 from ..models import MiddlewareTarget, Mode, PluginConfig, PluginInfo, Severity
 from .actions import ACTIONS as ACTION_FUNCS
-from .checks import cluster, connection, memory, performance, persistence, replication, sentinel
+from .checks import (
+    cluster,
+    connection,
+    memory,
+    performance,
+    persistence,
+    replication,
+    sentinel,
+)
 from .connection import ClientCache, Credentials
 from .constants import ACTIONS, DANGEROUS_ACTIONS, DEFAULTS
 from .topology import Connector, Topology, is_local

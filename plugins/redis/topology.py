@@ -19,7 +19,13 @@ from typing import Any
 from ..deadline import Deadline
 from ..errors import AuthError, ConfigError, ConnectError
 from ..models import MiddlewareTarget, Mode, split_endpoint
-from .connection import ClientCache, Credentials, client_kwargs, is_connection_error, map_error
+from .connection import (
+    ClientCache,
+    Credentials,
+    client_kwargs,
+    is_connection_error,
+    map_error,
+)
 from .fetch import NodeData, fetch_node
 
 log = logging.getLogger(__name__)
@@ -187,7 +193,7 @@ class Connector:
                                     thread_name_prefix="ksa-redis-fetch") as pool:
                 results = list(pool.map(lambda a: self._fetch_one(
                     a, categories, deadline, slowlog_entries, cluster), addrs))
-        for addr, res in zip(addrs, results):
+        for addr, res in zip(addrs, results, strict=True):
             if isinstance(res, str):
                 topo.unreachable[addr] = res
             else:

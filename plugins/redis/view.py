@@ -29,7 +29,7 @@ class Pending:
 
 
 class NodeView:
-    __slots__ = ("run", "data", "node", "pending", "local")
+    __slots__ = ("data", "local", "node", "pending", "run")
 
     def __init__(self, run: Run, data: NodeData, node: str | None, local: bool) -> None:
         self.run = run
@@ -81,7 +81,7 @@ class NodeView:
         if not h:
             return None
         at, value = h[-1]
-        now = dt.datetime.fromtimestamp(self.data.fetched_at, dt.timezone.utc)
+        now = dt.datetime.fromtimestamp(self.data.fetched_at, dt.UTC)
         return max((now - at).total_seconds(), 0.0), value
 
 

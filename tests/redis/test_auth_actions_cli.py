@@ -14,15 +14,13 @@ from plugins import (
     TLS,
     ActionRefusedError,
     Auth,
-    DiagnoseOptions,
     PluginConfig,
     PluginManager,
     Severity,
     Status,
 )
-from tests.conftest import free_port
 
-from .conftest import Servers, codes, target
+from .util import Servers, codes, free_port, target
 
 PASSWORD = "s3cret-Pa55word"
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +78,10 @@ def test_acl_user_without_config_permission_is_told_what_to_grant(secured, manag
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory) -> dict[str, str]:
     d = tmp_path_factory.mktemp("tls")
-    run = lambda *a: subprocess.run(a, cwd=d, check=True, capture_output=True)  # noqa: E731
+
+    def run(*a: str) -> None:
+        subprocess.run(a, cwd=d, check=True, capture_output=True)
+
     run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
         "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=ksa-test-ca")
     run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",

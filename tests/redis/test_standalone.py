@@ -9,9 +9,8 @@ import pytest
 
 from plugins import DiagnoseOptions, Severity, Snapshot, Status
 from plugins.models import utcnow
-from tests.conftest import free_port
 
-from .conftest import Servers, codes, target, wait_for
+from .util import Servers, codes, free_port, target, wait_for
 
 ALL = ("memory", "connection", "replication", "persistence", "performance", "cluster",
        "sentinel")

@@ -9,7 +9,7 @@ import pytest
 
 from plugins import Mode, Severity, Status
 
-from .conftest import Servers, codes, target, wait_for
+from .util import Servers, codes, target, wait_for
 
 
 @pytest.fixture(scope="module")

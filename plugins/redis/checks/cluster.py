@@ -8,7 +8,7 @@ from ...base import Run
 from ...models import Severity
 from ..topology import Topology
 
-W, C, I = Severity.WARNING, Severity.CRITICAL, Severity.INFO
+W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
 SLOTS = 16384
 
 
@@ -101,7 +101,7 @@ def _flags(run: Run, topo: Topology, views: dict[str, Any]) -> None:
                     if "slave" in str(n.get("flags", ""))}
     lonely = sorted(a for nid, a in masters.items() if nid not in with_replica)
     if lonely:
-        run.finding("redis.cluster.master_without_replica", I,
+        run.finding("redis.cluster.master_without_replica", INFO,
                     f"{len(lonely)} masters have no replica: losing one loses its slots",
                     evidence={"masters": lonely},
                     suggestion="Add a replica per master (redis-cli --cluster add-node --cluster-slave).")

@@ -8,7 +8,7 @@ from ...models import Severity
 from ..constants import ACL_NEEDED, IGNORED_CLIENT_FLAGS
 from ..view import NodeView
 
-W, C, I = Severity.WARNING, Severity.CRITICAL, Severity.INFO
+W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
 
 
 def _source(addr: str) -> str:
@@ -40,7 +40,7 @@ def check(v: NodeView) -> None:
                       "use connection pools; raise maxclients (and the file limit).")
     _rejected(v, rejected)
     if "clients" in v.data.errors:
-        v.finding("redis.connection.permission_missing", I,
+        v.finding("redis.connection.permission_missing", INFO,
                   "CLIENT LIST refused: sources and idle clients not checked",
                   {"command": "CLIENT LIST", "error": v.data.errors["clients"],
                    "acl": ACL_NEEDED["clients"]},
@@ -58,7 +58,7 @@ def _rejected(v: NodeView, rejected: int) -> None:
         delta = rejected - int(prev[1])
         ev.update(rejected_since_last_run=delta, seconds_since_last_run=round(prev[0], 1))
         if delta <= 0:
-            v.finding("redis.connection.rejected", I,
+            v.finding("redis.connection.rejected", INFO,
                       f"{rejected} connections rejected since start, none since the last run",
                       ev, "Nothing to do now; watch the trend.")
             return
@@ -93,7 +93,7 @@ def _clients(v: NodeView, connected: int, maxclients: int, blocked: int) -> None
     v.metric("idle_clients", idle_count)
     v.metric("client_sources", dict(sources.most_common(top_n)))
     if blocked > 0:
-        sev = W if blocked >= v.t("blocked_clients_warning") else I
+        sev = W if blocked >= v.t("blocked_clients_warning") else INFO
         v.finding("redis.connection.blocked_clients", sev,
                   f"{blocked} clients blocked waiting on keys",
                   {"blocked_clients": blocked, "commands": dict(blocked_cmds.most_common(top_n)),

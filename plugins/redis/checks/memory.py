@@ -6,7 +6,7 @@ from ...models import Severity
 from ..constants import MB
 from ..view import NodeView
 
-W, C, I = Severity.WARNING, Severity.CRITICAL, Severity.INFO
+W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
 
 
 def check(v: NodeView) -> None:
@@ -76,7 +76,7 @@ def _usage(v: NodeView, used: int, rss: int, maxmem: int, system: int, policy: s
                       {**ev, "threshold_pct": v.t("unbounded_memory_pct_warning")},
                       "Set maxmemory (and a maxmemory-policy) to leave room for forks and the OS.")
         else:
-            v.finding("redis.memory.maxmemory_unset", I,
+            v.finding("redis.memory.maxmemory_unset", INFO,
                       "No maxmemory set: Redis can grow until the host runs out of memory",
                       ev, "Set maxmemory and a maxmemory-policy that suits the data.")
 
@@ -113,7 +113,7 @@ def _evictions(v: NodeView, policy: str, maxmem: int) -> None:
         delta = evicted - int(before)
         ev.update(evicted_since_last_run=delta, seconds_since_last_run=round(seconds, 1))
         window = [int(x) for _, x in v.history("evicted_keys")] + [evicted]
-        rising = len(window) >= 3 and all(b > a for a, b in zip(window, window[1:]))
+        rising = len(window) >= 3 and all(b > a for a, b in zip(window, window[1:], strict=False))
         if delta > 0:
             rate = delta / seconds if seconds else 0.0
             ev["evictions_per_second"] = round(rate, 3)
@@ -124,7 +124,7 @@ def _evictions(v: NodeView, policy: str, maxmem: int) -> None:
                       + (f", rising in each of the last {len(window) - 1} runs" if rising else ""),
                       ev, "Raise maxmemory or cut the data set; evictions drop cached data.")
         else:
-            v.finding("redis.memory.evictions", I,
+            v.finding("redis.memory.evictions", INFO,
                       f"{evicted} keys evicted since start, none since the last run", ev,
                       "Nothing to do now; watch the trend.")
         return
@@ -139,7 +139,7 @@ def _doctor(v: NodeView, used: int) -> None:
     min_bytes = v.t("doctor_bytes_min")
     peak = int(v.i("used_memory_peak"))
     if peak > v.t("peak_ratio_max") * used:
-        v.finding("redis.memory.peak_high", I,
+        v.finding("redis.memory.peak_high", INFO,
                   f"Peak memory {peak // MB} MB is {peak / used:.1f}x the current use",
                   {"used_memory_peak": peak, "used_memory": used,
                    "threshold_ratio": v.t("peak_ratio_max")},

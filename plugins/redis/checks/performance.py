@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+
 from ...models import Severity
 from ..constants import ACL_NEEDED, LATENCY_ADVICE
 from ..fetch import slow_entry
 from ..view import NodeView
 
-W, C, I = Severity.WARNING, Severity.CRITICAL, Severity.INFO
+W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
 
 
 def check(v: NodeView) -> None:
@@ -23,7 +24,7 @@ def check(v: NodeView) -> None:
     _latency_doctor(v)
     for what in ("slowlog", "latency", "config"):
         if what in v.data.errors:
-            v.finding("redis.performance.permission_missing", I,
+            v.finding("redis.performance.permission_missing", INFO,
                       f"{what.upper()} commands refused: part of the performance checks skipped",
                       {"command": what, "error": v.data.errors[what], "acl": ACL_NEEDED[what]},
                       f"Grant the diagnostics user {ACL_NEEDED[what]}.")
@@ -95,7 +96,7 @@ def _slowlog(v: NodeView) -> None:
     command = " ".join(str(a) for a in slowest[3])
     max_ms = slowest[2] / 1000.0
     sev = W if (max_ms > v.t("slowlog_ms_warning")
-                or len(recent) >= v.t("slowlog_count_warning")) else I
+                or len(recent) >= v.t("slowlog_count_warning")) else INFO
     top = sorted(by_cmd.items(), key=lambda kv: -kv[1][2])[:top_n]
     v.finding("redis.performance.slow_commands", sev,
               f"{len(recent)} slow commands {window}, the slowest {max_ms:.1f} ms "
@@ -137,7 +138,7 @@ def _commandstats(v: NodeView) -> None:
                   "Find these calls in the slow log and bound their work (SCAN, smaller keys).")
     keys_calls = next((c for n, c, _, _ in stats if n == "keys"), 0)
     if keys_calls:
-        v.finding("redis.performance.keys_command_used", I,
+        v.finding("redis.performance.keys_command_used", INFO,
                   f"KEYS was called {keys_calls} times: it blocks Redis while it walks every key",
                   {"calls": keys_calls}, "Use SCAN instead of KEYS in applications.")
 
@@ -152,7 +153,7 @@ def _latency_doctor(v: NodeView) -> None:
                   {"slowlog-log-slower-than": slower},
                   "CONFIG SET slowlog-log-slower-than 10000 (10 ms) to see slow commands.")
     elif cfg and monitor > 0 and slower > monitor * 1000:
-        v.finding("redis.performance.slowlog_threshold_high", I,
+        v.finding("redis.performance.slowlog_threshold_high", INFO,
                   "The slow log threshold is above latency-monitor-threshold",
                   {"slowlog-log-slower-than_usec": slower, "latency-monitor-threshold_ms": monitor},
                   f"Set slowlog-log-slower-than to {monitor * 1000} so the slow log shows "

@@ -7,7 +7,7 @@ import os
 from ...models import Severity
 from ..view import NodeView
 
-W, C, I = Severity.WARNING, Severity.CRITICAL, Severity.INFO
+W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
 
 
 def save_rules(save: str) -> list[tuple[int, int]]:
@@ -55,7 +55,7 @@ def check(v: NodeView) -> None:
         _fsync(v)
     if not rules and not aof:
         if save is not None:
-            v.finding("redis.persistence.disabled", I,
+            v.finding("redis.persistence.disabled", INFO,
                       "Persistence is off (no save rules, no AOF): a restart loses every key",
                       {"save": save, "aof_enabled": 0},
                       "Fine for a pure cache; otherwise enable RDB snapshots or the AOF.")

@@ -7,7 +7,7 @@ from typing import Any
 from ...models import Severity
 from ..view import NodeView
 
-W, C, I = Severity.WARNING, Severity.CRITICAL, Severity.INFO
+W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
 
 
 def check(v: NodeView) -> None:
@@ -49,7 +49,7 @@ def _replica(v: NodeView) -> None:
                        "threshold_seconds": v.t("master_io_seconds_warning")},
                       "The master may be stalled or the network lossy; check repl-timeout.")
     if int(v.i("master_sync_in_progress")):
-        v.finding("redis.replication.sync_in_progress", I,
+        v.finding("redis.replication.sync_in_progress", INFO,
                   f"Full sync from {master} in progress",
                   {"master": master, "master_sync_total_bytes": v.i("master_sync_total_bytes"),
                    "master_sync_read_bytes": v.i("master_sync_read_bytes")},

@@ -8,7 +8,7 @@ from ...base import Run
 from ...models import Severity
 from ..topology import Topology
 
-W, C, I = Severity.WARNING, Severity.CRITICAL, Severity.INFO
+W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
 
 
 def check(run: Run, topo: Topology) -> None:
@@ -69,7 +69,7 @@ def check(run: Run, topo: Topology) -> None:
                         suggestion="Add a replica of the master.")
         elif bad:
             run.finding("redis.sentinel.replica_down", W,
-                        f"Sentinel {ep} sees {len(bad)} replicas down", 
+                        f"Sentinel {ep} sees {len(bad)} replicas down",
                         evidence={"sentinel": ep, "replicas_down": bad,
                                   "replicas_known": len(replicas)},
                         suggestion="Restart the replicas; failover candidates are missing.")
