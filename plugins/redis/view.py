@@ -47,7 +47,7 @@ class NodeView:
     def config(self) -> dict[str, str]:
         return self.data.config
 
-    def i(self, name: str, default: float = 0) -> Any:
+    def i(self, name: str, default: Any = 0) -> Any:
         """An INFO field (numbers as parsed by redis-py)."""
         return self.data.info.get(name, default)
 

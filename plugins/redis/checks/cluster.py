@@ -21,7 +21,8 @@ def _slot_count(slots: list[Any]) -> int:
 
 
 def check(run: Run, topo: Topology) -> None:
-    views = {addr: d for addr, d in topo.data.items() if d.cluster_info is not None}
+    views = {addr: d.cluster_info for addr, d in topo.data.items() if d.cluster_info is not None}
+    seen_nodes = {addr: d.cluster_nodes or {} for addr, d in topo.data.items()}
     run.metric("cluster_nodes_known", len(topo.nodes))
     run.metric("cluster_nodes_unreachable", len(topo.unreachable))
     if not views and not topo.unreachable:
@@ -38,7 +39,7 @@ def check(run: Run, topo: Topology) -> None:
                               "slots": slots, "error": err},
                     suggestion="Start the node or fail over its slots to a replica "
                                "(CLUSTER FAILOVER on the replica); check the host and network.")
-    states = {addr: str(d.cluster_info.get("cluster_state")) for addr, d in views.items()}
+    states = {addr: str(ci.get("cluster_state")) for addr, ci in views.items()}
     run.metric("cluster_state", "ok" if states and all(s == "ok" for s in states.values())
                else "fail")
     bad = {a: s for a, s in states.items() if s != "ok"}
@@ -48,9 +49,9 @@ def check(run: Run, topo: Topology) -> None:
                     evidence={"cluster_state": bad},
                     suggestion="Some slots are not served: bring failed masters back or fail "
                                "them over, then check CLUSTER INFO.")
-    worst = {k: max(int(d.cluster_info.get(k, 0)) for d in views.values())
+    worst = {k: max(int(ci.get(k, 0)) for ci in views.values())
              for k in ("cluster_slots_fail", "cluster_slots_pfail")} if views else {}
-    assigned = min((int(d.cluster_info.get("cluster_slots_assigned", 0)) for d in views.values()),
+    assigned = min((int(ci.get("cluster_slots_assigned", 0)) for ci in views.values()),
                    default=SLOTS)
     run.metric("cluster_slots_assigned", assigned)
     if assigned < SLOTS:
@@ -69,14 +70,14 @@ def check(run: Run, topo: Topology) -> None:
                     "cannot reach",
                     evidence={"cluster_slots_pfail": worst["cluster_slots_pfail"]},
                     suggestion="Check the network between the nodes; a failover may follow.")
-    _flags(run, topo, views)
+    _flags(run, topo, seen_nodes)
 
 
-def _flags(run: Run, topo: Topology, views: dict[str, Any]) -> None:
+def _flags(run: Run, topo: Topology, seen_nodes: dict[str, dict[str, Any]]) -> None:
     failed: dict[str, dict[str, Any]] = {}
     pfail: dict[str, set[str]] = {}
-    for seen_by, d in views.items():
-        for addr, node in (d.cluster_nodes or {}).items():
+    for seen_by, nodes in seen_nodes.items():
+        for addr, node in nodes.items():
             flags = str(node.get("flags", "")).split(",")
             if "fail" in flags:
                 e = failed.setdefault(addr, {"node": addr, "node_id": node.get("node_id"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...base import Run
-from ...models import Severity
+from ...models import Finding, Severity
 from ..topology import Topology
 
 W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
@@ -86,7 +86,7 @@ def check(run: Run, topo: Topology) -> None:
 def _dedupe(run: Run) -> None:
     """Several sentinels reporting the same fact make one finding listing them."""
     seen: dict[str, int] = {}
-    merged = []
+    merged: list[Finding] = []
     for f in run.findings:
         if f.category == "sentinel" and f.code in seen and "sentinel" in f.evidence:
             prev = merged[seen[f.code]]
