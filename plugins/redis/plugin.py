@@ -22,7 +22,7 @@ from .checks import (
     sentinel,
 )
 from .connection import ClientCache, Credentials
-from .constants import ACTIONS, DANGEROUS_ACTIONS, DEFAULTS
+from .constants import ACTIONS, COUNTER_METRICS, DANGEROUS_ACTIONS, DEFAULTS
 from .topology import Connector, Topology, is_local
 from .view import NodeView, flush
 
@@ -115,6 +115,15 @@ class RedisPlugin(MiddlewarePlugin):
         label = topo.mode is not Mode.STANDALONE
         views = [NodeView(run, d, addr if label else None, is_local(addr))
                  for addr, d in topo.data.items()]
+        if not run.data.get("counters_recorded"):
+            # counters whose trend matters, whatever categories were chosen: history
+            # compares them run to run (a restart, a new run_id, resets them)
+            run.data["counters_recorded"] = True
+            for v in views:
+                for name in COUNTER_METRICS:
+                    v.metric(name, v.i(name))
+                v.metric("run_id", v.i("run_id", ""))
+                v.metric("uptime_in_seconds", v.i("uptime_in_seconds"))
         for v in views:
             check(v)
         flush(run, views)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import time
 
@@ -82,6 +83,11 @@ def test_tiny_maxmemory_filled_until_it_evicts(servers: Servers, manager) -> Non
     assert ev.evidence["evicted_since_last_run"] == \
         r3.metrics["evicted_keys"] - base.metrics["evicted_keys"] >= 200
     assert ev.evidence["evictions_per_second"] > 0
+    # a snapshot from another server process (restarted: counters reset) is not compared
+    other = Snapshot(at=utcnow(), metrics={**base.metrics, "run_id": "0" * 40})
+    r4 = manager.diagnose(t, DiagnoseOptions(categories=("memory",), history=(other,)))
+    ev = codes(r4)["redis.memory.evictions"]
+    assert "evicted_since_last_run" not in ev.evidence and ev.severity is Severity.WARNING
 
 
 def test_noeviction_near_limit_is_critical(servers: Servers, manager) -> None:
@@ -251,3 +257,41 @@ def test_server_stopped_between_diagnoses_is_unreachable(servers: Servers, manag
     assert f.evidence["endpoint"] == srv.addr and "unreachable" in f.evidence["error"]
     r = manager.diagnose(t)  # the client was dropped: now connect itself says so
     assert codes(r)["redis.connection.unreachable"].evidence["endpoints"] == [srv.addr]
+
+
+def test_maxclients_reached_rejects_connections(servers: Servers, manager) -> None:
+    srv = servers.start("--maxclients", "8")
+    socks = _raw_clients(srv.port, 10)  # the last two are accepted, then refused by Redis
+    try:
+        for s in socks[8:]:
+            assert b"max number of clients reached" in s.recv(200)
+        for s in socks[:2]:  # make room for the diagnosis and this test's client
+            s.close()
+        t = target(srv.addr, name="full")
+        r = manager.diagnose(t, DiagnoseOptions(categories=("connection",)))
+        found = codes(r)
+        assert found["redis.connection.rejected"].severity is Severity.WARNING
+        assert found["redis.connection.rejected"].evidence["rejected_connections"] == 2
+        assert found["redis.connection.clients_high"].evidence["maxclients"] == 8
+        assert r.metrics["rejected_connections"] == 2
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_backlog_small_for_the_write_rate(servers: Servers, manager) -> None:
+    master = servers.start("--repl-diskless-sync-delay", "0", "--repl-backlog-size", "16kb")
+    replica = servers.start("--replicaof", "127.0.0.1", str(master.port))
+    with master.client() as c:
+        wait_for(lambda: c.info("replication").get("slave0", {}).get("state") == "online", 10,
+                 "replica online")
+    t = target(master.addr)
+    before = manager.diagnose(t, DiagnoseOptions(categories=("replication",)))
+    with master.client() as c:
+        c.set("big", "x" * 200_000)  # 200 kB through a 16 kB backlog
+    snap = Snapshot(at=utcnow() - dt.timedelta(seconds=1), metrics=before.metrics)
+    r = manager.diagnose(t, DiagnoseOptions(categories=("replication",), history=(snap,)))
+    f = codes(r)["redis.replication.backlog_small"]
+    assert f.evidence["repl_backlog_size"] == 16384
+    assert f.evidence["backlog_seconds"] < 60 and f.evidence["write_bytes_per_second"] > 16384
+    assert replica.addr in r.metrics["replica_lag_bytes"]
