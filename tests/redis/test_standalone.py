@@ -295,3 +295,49 @@ def test_backlog_small_for_the_write_rate(servers: Servers, manager) -> None:
     assert f.evidence["repl_backlog_size"] == 16384
     assert f.evidence["backlog_seconds"] < 60 and f.evidence["write_bytes_per_second"] > 16384
     assert replica.addr in r.metrics["replica_lag_bytes"]
+
+
+def test_memory_doctor_rules_after_mass_deletes(servers: Servers, manager) -> None:
+    srv = servers.start()
+    with srv.client() as c:
+        pipe = c.pipeline(transaction=False)
+        for i in range(40_000):
+            pipe.set(f"k{i}", "x" * 1000)
+        pipe.execute()
+        pipe = c.pipeline(transaction=False)
+        for i in range(40_000):
+            if i % 4:  # three keys in four go: pages stay, partly used
+                pipe.delete(f"k{i}")
+        pipe.execute()
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("memory",)))
+    found = codes(r)
+    peak = found["redis.memory.peak_high"]
+    assert peak.evidence["used_memory_peak"] > 1.5 * peak.evidence["used_memory"]
+    frag = found["redis.memory.fragmentation_high"]
+    assert frag.severity is Severity.WARNING
+    assert frag.evidence["mem_fragmentation_ratio"] > 1.5
+    assert frag.evidence["fragmentation_bytes"] > 10 * 1024 * 1024
+    alloc = found["redis.memory.allocator_fragmentation"]
+    assert alloc.evidence["allocator_frag_ratio"] > 1.1
+
+    out = manager.execute(target(srv.addr), "memory_purge")
+    assert out.ok, out.error
+    assert set(out.value) == {"used_memory_rss_before", "used_memory_rss_after"}
+
+
+def test_latency_doctor_findings(servers: Servers, manager) -> None:
+    srv = servers.start("--enable-debug-command", "yes", "--latency-monitor-threshold", "100",
+                        "--slowlog-log-slower-than", "-1")
+    with srv.client() as c:
+        c.execute_command("DEBUG", "SLEEP", "0.15")
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("performance",)))
+    found = codes(r)
+    spike = found["redis.performance.latency_spike"]
+    assert spike.evidence["event"] == "command" and spike.evidence["max_ms"] >= 150
+    assert found["redis.performance.slowlog_disabled"].evidence["slowlog-log-slower-than"] == -1
+    assert "redis.performance.slow_commands" not in found  # the slow log saw nothing
+
+    out = manager.execute(target(srv.addr), "latency_reset")
+    assert out.ok and out.value == {"reset_events": 1}
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("performance",)))
+    assert "redis.performance.latency_spike" not in codes(r)
