@@ -133,6 +133,50 @@ def bench_full(srv: Server, runs: int) -> dict[str, float]:
             "findings": len(res.findings)}
 
 
+def bench_exporter(srv: Server, runs: int) -> None:
+    """The peer: one scrape of prometheus-redis-exporter (Debian package), if installed.
+    It exports numbers; it judges nothing. Timed side by side with our diagnosis."""
+    exe = shutil.which("prometheus-redis-exporter")
+    if exe is None:
+        print("\n(prometheus-redis-exporter not installed: peer comparison skipped; "
+              "apt-get install prometheus-redis-exporter)")
+        return
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen([exe, "-redis.addr", f"redis://127.0.0.1:{srv.port}",
+                             "-web.listen-address", f"127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(url, timeout=5).read()
+                break
+            except OSError:
+                time.sleep(0.05)
+        t = MiddlewareTarget(type="redis", endpoints=(f"127.0.0.1:{srv.port}",))
+        worker = PluginManager(sandbox=Sandbox(threaded=False))
+        worker.load_builtins()
+        worker.diagnose(t)
+        scrape, ours = [], []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            body = urllib.request.urlopen(url, timeout=5).read()
+            t1 = time.perf_counter()
+            res = worker.diagnose(t)
+            t2 = time.perf_counter()
+            scrape.append(t1 - t0)
+            ours.append(t2 - t1)
+        worker.stop_all()
+        print(f"\n## peer: prometheus-redis-exporter, one scrape ({len(body) // 1024} KiB of "
+              f"metrics, no findings): {ms(scrape):.3f} ms | our diagnosis (worker path) "
+              f"{ms(ours):.3f} ms, {len(res.findings)} findings ({ms(ours) / ms(scrape):.2f}x)")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def raise_nofile(n: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(max(n, soft), hard) if hard != resource.RLIM_INFINITY else n
@@ -222,6 +266,7 @@ def main() -> None:
                   f"({res['inline'] / res['floor']:.2f}x) | manager, threaded sandbox (CLI) "
                   f"{res['managed']:.3f} ms ({res['managed'] / res['floor']:.2f}x) | "
                   f"{res['findings']} findings")
+        bench_exporter(srv, max(args.runs // 3, 20))
     finally:
         srv.stop()
     bench_big(tmp, args.clients, args.slowlog, args.big_runs)
