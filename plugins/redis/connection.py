@@ -81,6 +81,8 @@ def client_kwargs(target: MiddlewareTarget, creds: Credentials, *, sentinel: boo
         kw.update(ssl=True, ssl_ca_certs=tls.ca_file, ssl_certfile=tls.cert_file,
                   ssl_keyfile=tls.key_file, ssl_password=creds.tls_key_password,
                   ssl_cert_reqs="required" if tls.verify else "none",
+                  # redis-py checks the certificate against the host it dials; it cannot
+                  # check another name, so with server_hostname only the chain is verified
                   ssl_check_hostname=bool(tls.verify and tls.server_hostname is None))
     return kw
 
@@ -124,7 +126,8 @@ class ClientCache:
         return len(self._clients)
 
 
-def map_error(exc: BaseException, where: str, creds: Credentials) -> ConnectError:
+def map_error(exc: BaseException, where: str, creds: Credentials,
+              sentinel: bool = False) -> ConnectError:
     """A redis-py error as ConnectError or AuthError, with every secret removed."""
     import redis.exceptions as rx
 
@@ -133,8 +136,10 @@ def map_error(exc: BaseException, where: str, creds: Credentials) -> ConnectErro
     auth_words = ("WRONGPASS", "NOAUTH", "invalid password", "invalid username",
                   "AUTH <password> called without any password")
     if isinstance(exc, rx.AuthenticationError) or any(w in msg for w in auth_words):
-        who = f"user {creds.username!r}" if creds.username else "the default user"
-        hint = ("no password was given" if creds.password is None
+        user, password = ((creds.sentinel_username, creds.sentinel_password) if sentinel
+                          else (creds.username, creds.password))
+        who = f"user {user!r}" if user else "the default user"
+        hint = ("no password was given" if password is None
                 else "the referenced password was refused")
         return AuthError(f"redis {where} refused authentication for {who} ({hint}): {text}")
     if isinstance(exc, rx.ResponseError) and "NOPERM" in msg:

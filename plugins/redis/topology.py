@@ -81,11 +81,23 @@ class Connector:
         mode = self.target.mode
         if mode is Mode.SENTINEL:
             self.primary = self._discover_master(deadline)
-            self._ping(self.primary)
+            try:
+                self._ping(self.primary)
+            except AuthError:
+                raise
+            except ConnectError as e:
+                # the sentinels answer: diagnose them; the master is reported down from
+                # the fetch (and by the sentinels' own flags)
+                log.info("sentinel master %s unreachable: %s", self.primary, e)
         elif mode is Mode.CLUSTER:
-            self.primary, self.nodes = self._first(deadline, self._cluster_nodes)
+            # seeds first, then the nodes the last layout named: a stopped seed must not
+            # hide the rest of the cluster
+            known = [a for a in self.nodes if a not in self.target.endpoints]
+            self.primary, self.nodes = self._first(deadline, self._cluster_nodes,
+                                                   [*self.target.endpoints, *known])
         else:
-            self.primary, _ = self._first(deadline, lambda a: self._ping(a))
+            self.primary, _ = self._first(deadline, lambda a: self._ping(a),
+                                          list(self.target.endpoints))
 
     def _ping(self, addr: str, sentinel: bool = False) -> Any:
         if not sentinel and time.monotonic() - self.last_ok.get(addr, -1e9) < self.fresh_seconds:
@@ -95,7 +107,7 @@ class Connector:
         try:
             return self.client(addr, sentinel).ping()
         except Exception as e:
-            err = map_error(e, addr, self.creds)
+            err = map_error(e, addr, self.creds, sentinel)
             if not is_connection_error(e) and not isinstance(err, AuthError):
                 # the server answered with an error: it is up. (MISCONF refuses even PING
                 # after a failed snapshot; the persistence check reports that.)
@@ -104,9 +116,9 @@ class Connector:
             self.drop(addr, sentinel)
             raise err from None
 
-    def _first(self, deadline: Deadline, fn: Any) -> tuple[str, Any]:
+    def _first(self, deadline: Deadline, fn: Any, candidates: list[str]) -> tuple[str, Any]:
         errors = []
-        for addr in self.target.endpoints:
+        for addr in candidates:
             deadline.check("connect")
             try:
                 return addr, fn(addr)
@@ -141,7 +153,7 @@ class Connector:
                     "SENTINEL GET-MASTER-ADDR-BY-NAME", name)
             except Exception as e:
                 self.drop(ep, sentinel=True)
-                err = map_error(e, f"sentinel {ep}", self.creds)
+                err = map_error(e, f"sentinel {ep}", self.creds, sentinel=True)
                 if isinstance(err, AuthError):
                     raise err from None
                 errors.append(str(err))
@@ -214,7 +226,7 @@ class Connector:
                 master, addr, ckq, replicas = pipe.execute(raise_on_error=False)
             except Exception as e:
                 self.drop(ep, sentinel=True)
-                down[ep] = str(map_error(e, f"sentinel {ep}", self.creds))
+                down[ep] = str(map_error(e, f"sentinel {ep}", self.creds, sentinel=True))
                 continue
             if isinstance(master, Exception):
                 answers[ep] = {"error": str(master)}

@@ -81,6 +81,18 @@ def test_sentinel_down_and_replica_down(sentinel_set, manager):
     f = wait_for(replica_judged, 10, "a finding on the stopped replica", every=0.2)
     assert replica.addr in str(f.evidence)
 
+    master.stop()  # no replica left: no failover, the sentinels keep judging
+    r = manager.diagnose(t)
+    assert r.status is Status.CRITICAL
+    assert codes(r)["redis.connection.unreachable"].evidence["endpoint"] == master.addr
+    assert r.metrics["sentinels_reachable"] == 2
+
+    def master_down():
+        return codes(manager.diagnose(t)).get("redis.sentinel.master_down")
+
+    f = wait_for(master_down, 10, "the sentinels to see the master down", every=0.2)
+    assert f.evidence["master"] == master.addr and "s_down" in f.evidence["flags"]
+
 
 @pytest.fixture(scope="module")
 def cluster(servers: Servers):
@@ -126,7 +138,12 @@ def test_standalone_mode_on_a_cluster_node_hints_cluster_mode(cluster, manager):
 def test_cluster_node_stopped_is_named(cluster, manager):
     t = target(cluster[0].addr, mode=Mode.CLUSTER)
     victim = cluster[2]
+    seeded_by_victim = target(victim.addr, mode=Mode.CLUSTER)
+    assert manager.diagnose(seeded_by_victim).status is Status.HEALTHY
     victim.stop()
+    # its only seed is gone: the nodes of the last layout answer for the cluster
+    r = manager.diagnose(seeded_by_victim)
+    assert codes(r)["redis.cluster.node_unreachable"].evidence["node"] == victim.addr
     r = manager.diagnose(t)
     f = codes(r)["redis.cluster.node_unreachable"]
     assert f.severity is Severity.CRITICAL and f.evidence["node"] == victim.addr
