@@ -171,3 +171,11 @@ def test_cli_diagnose_json_and_exit_status(servers: Servers, secured):
              "-c", "memory", env={"KSA_PW": PASSWORD})
     assert p.returncode == 0, p.stdout + p.stderr
     assert "HEALTHY" in p.stdout and PASSWORD not in p.stdout
+
+
+def test_listing_plugins_does_not_import_redis_py():
+    code = ("import sys, plugins; m = plugins.PluginManager(); m.list_plugins(); "
+            "m.registry.get('redis-diagnostics').info(); print('redis' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       timeout=60, check=True)
+    assert p.stdout.strip() == "False"

@@ -100,7 +100,7 @@ def _backlog(v: NodeView, offset: int, replicas: list[dict[str, Any]]) -> None:
     partial_err = int(v.i("sync_partial_err"))
     prev_err = v.previous("sync_partial_err")
     if prev_err is not None and partial_err > int(prev_err[1]):
-        v.finding("redis.replication.backlog_too_small", W,
+        v.finding("redis.replication.partial_resync_failed", W,
                   f"{partial_err - int(prev_err[1])} partial resyncs failed since the last run",
                   {"sync_partial_err": partial_err, "repl_backlog_size": size},
                   "Replicas fell out of the backlog and needed a full sync: raise "
