@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis
 
-from plugins import DiagnoseOptions, MiddlewareTarget, PluginManager, Sandbox
+from plugins import DiagnoseOptions, MiddlewareTarget, PluginConfig, PluginManager, Sandbox
 from plugins.deadline import Deadline
 from plugins.redis.constants import CONFIG_KEYS
 from plugins.redis.plugin import RedisPlugin
@@ -95,6 +95,8 @@ def seed(r: redis.Redis) -> None:
 def bench_full(srv: Server, runs: int) -> dict[str, float]:
     t = MiddlewareTarget(type="redis", endpoints=(f"127.0.0.1:{srv.port}",))
     plugin = RedisPlugin()
+    pinging = RedisPlugin()  # PING before every fetch: a fleet's cadence (runs > 1 s apart)
+    pinging.init(Deadline(5), PluginConfig(options={"ping_skip_seconds": 0}))
     manager = PluginManager()  # the CLI's: each plugin call in a sandbox thread
     manager.load_builtins()
     worker = PluginManager(sandbox=Sandbox(threaded=False))  # the Celery worker's
@@ -106,7 +108,8 @@ def bench_full(srv: Server, runs: int) -> dict[str, float]:
     d = Deadline(60)
     plugin.connect(d, t)
     plugin.diagnose(d, DiagnoseOptions())
-    floor, direct, managed, inline = [], [], [], []
+    pinging.connect(d, t)
+    floor, direct, managed, inline, pinged = [], [], [], [], []
     for _ in range(runs):
         t0 = time.perf_counter()
         floor_call(raw, 128)
@@ -119,6 +122,10 @@ def bench_full(srv: Server, runs: int) -> dict[str, float]:
         t3 = time.perf_counter()
         worker.diagnose(t)
         t4 = time.perf_counter()
+        dl = Deadline(30)
+        pinging.connect(dl, t)
+        pinging.diagnose(dl, DiagnoseOptions())
+        pinged.append(time.perf_counter() - t4)
         floor.append(t1 - t0)
         direct.append(t2 - t1)
         managed.append(t3 - t2)
@@ -126,10 +133,11 @@ def bench_full(srv: Server, runs: int) -> dict[str, float]:
     assert not res.errors, res.errors
     raw.close()
     plugin.stop(Deadline(5))
+    pinging.stop(Deadline(5))
     manager.stop_all()
     worker.stop_all()
     return {"floor": ms(floor), "direct": ms(direct), "managed": ms(managed),
-            "inline": ms(inline),
+            "inline": ms(inline), "pinged": ms(pinged),
             "findings": len(res.findings)}
 
 
@@ -262,6 +270,8 @@ def main() -> None:
             res = bench_full(srv, args.runs)
             print(f"round {rnd + 1}: floor {res['floor']:.3f} ms | plugin connect+diagnose "
                   f"{res['direct']:.3f} ms ({res['direct'] / res['floor']:.2f}x) | "
+                  f"same, PING every run {res['pinged']:.3f} ms "
+                  f"({res['pinged'] / res['floor']:.2f}x) | "
                   f"manager, inline sandbox (worker) {res['inline']:.3f} ms "
                   f"({res['inline'] / res['floor']:.2f}x) | manager, threaded sandbox (CLI) "
                   f"{res['managed']:.3f} ms ({res['managed'] / res['floor']:.2f}x) | "

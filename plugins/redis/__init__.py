@@ -18,7 +18,7 @@ overridable per plugin config and per target.
 Target options: ``master_name`` (Sentinel), ``db``, ``sentinel_username``,
 ``sentinel_password_ref`` (a secret reference). Plugin options: ``socket_timeout``,
 ``connect_timeout``, ``ping_skip_seconds`` (no PING before the fetch on a connection
-that answered this recently; default 5).
+that answered this recently; default 1 s, so a health check is never staler).
 
 Actions: slowlog_reset, latency_reset, memory_purge, kill_idle_clients
 (min_idle_seconds >= 1), bgsave, bgrewriteaof; dangerous, refused unless allowed by

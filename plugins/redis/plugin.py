@@ -80,7 +80,7 @@ class RedisPlugin(MiddlewarePlugin):
                 target, creds, self._cache,
                 socket_timeout=float(self.option("socket_timeout", timeouts.diagnose)),
                 connect_timeout=float(self.option("connect_timeout", timeouts.connect)),
-                fresh_seconds=float(self.option("ping_skip_seconds", 5.0)))
+                fresh_seconds=float(self.option("ping_skip_seconds", 1.0)))
             if len(self._connectors) >= 256:
                 self._connectors.pop(next(iter(self._connectors)))
             self._connectors[key] = conn
