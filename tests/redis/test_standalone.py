@@ -83,6 +83,14 @@ def test_tiny_maxmemory_filled_until_it_evicts(servers: Servers, manager) -> Non
     assert ev.evidence["evicted_since_last_run"] == \
         r3.metrics["evicted_keys"] - base.metrics["evicted_keys"] >= 200
     assert ev.evidence["evictions_per_second"] > 0
+    # a window of runs where evictions rose every time (Burrow-style): said so
+    now, cur, rid = utcnow(), r3.metrics["evicted_keys"], r3.metrics["run_id"]
+    window = tuple(Snapshot(at=now - dt.timedelta(seconds=60 * (3 - i)),
+                            metrics={"evicted_keys": cur - 30 + 10 * i, "run_id": rid})
+                   for i in range(3))
+    r5 = manager.diagnose(t, DiagnoseOptions(categories=("memory",), history=window))
+    ev = codes(r5)["redis.memory.evictions"]
+    assert ev.evidence["rising_for_runs"] == 3 and "rising in each of the last 3 runs" in ev.title
     # a snapshot from another server process (restarted: counters reset) is not compared
     other = Snapshot(at=utcnow(), metrics={**base.metrics, "run_id": "0" * 40})
     r4 = manager.diagnose(t, DiagnoseOptions(categories=("memory",), history=(other,)))
