@@ -18,6 +18,7 @@ from plugins import (
     PluginState,
     PluginTimeoutError,
     Timeouts,
+    builtin_ids,
 )
 from plugins.external import NAMESPACE
 
@@ -70,7 +71,7 @@ def test_missing_module_raising_module_and_non_plugin(manager: PluginManager,
         "plugins.Plugin")
     one(errors, "'no-attr'", "plugin:Missing: no such object")
     assert len(errors) == 5
-    assert manager.registry.ids() == ["tcp-diagnostics", "good"]
+    assert manager.registry.ids() == [*builtin_ids(), "good"]
     assert serves(manager, "good") == "1.0.0"
 
 
@@ -104,7 +105,7 @@ def test_dependency_cycle_named_others_load(manager: PluginManager, plugin_dir: 
     assert "dependency cycle: cyc-a -> cyc-b -> cyc-c -> cyc-a" in str(cycles[0])
     assert all(e.location.endswith(f"{e.plugin_id}/plugin.yaml") for e in cycles)
     one([str(e) for e in errs], "'needs-cycle'", "requires cyc-a, which was refused")
-    assert manager.registry.ids() == ["tcp-diagnostics", "free"]
+    assert manager.registry.ids() == [*builtin_ids(), "free"]
     assert serves(manager, "free") == "1.0.0"
 
 
@@ -123,7 +124,7 @@ def test_version_conflict_and_missing_dependency(manager: PluginManager,
     one(text, "'wants-tcp2'", "requires tcp-diagnostics>=2.0.0 but tcp-diagnostics 1.0.0")
     one(text, "'wants-ghost'", "requires ghost-plugin>=1.0", "not installed")
     assert len(errs) == 3
-    assert manager.registry.ids() == ["tcp-diagnostics", "base-lib", "happy"]
+    assert manager.registry.ids() == [*builtin_ids(), "base-lib", "happy"]
     assert serves(manager, "happy") == "1.0.0"
 
 
@@ -191,7 +192,7 @@ def test_required_builtin_is_loaded_first(plugin_dir: Path) -> None:
     m = PluginManager()  # no builtins loaded yet
     write_plugin(plugin_dir, "on-tcp", requires=("tcp-diagnostics >= 1",))
     assert m.load_external([plugin_dir], entry_points=False) == []
-    assert m.registry.ids() == ["tcp-diagnostics", "on-tcp"]
+    assert m.registry.ids() == ["tcp-diagnostics", "on-tcp"]  # only the required builtin
     assert serves(m, "on-tcp") == "1.0.0"
 
 
@@ -220,5 +221,5 @@ def test_load_all_uses_plugin_path(plugin_dir: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("KSA_PLUGIN_PATH", str(plugin_dir))
     m = PluginManager()
     assert m.load_all(entry_points=False) == []
-    assert m.registry.ids() == ["tcp-diagnostics", "from-env"]
+    assert m.registry.ids() == [*builtin_ids(), "from-env"]
     assert serves(m, "from-env") == "1.0.0"
