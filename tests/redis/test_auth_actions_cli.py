@@ -20,7 +20,7 @@ from plugins import (
     Status,
 )
 
-from .util import Servers, codes, free_port, target
+from .util import Servers, codes, free_port, target, wait_for
 
 PASSWORD = "s3cret-Pa55word"
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,3 +179,19 @@ def test_listing_plugins_does_not_import_redis_py():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                        timeout=60, check=True)
     assert p.stdout.strip() == "False"
+
+
+def test_bgsave_and_bgrewriteaof_actions_shutdown_refused(servers: Servers, manager):
+    srv = servers.start()
+    t = target(srv.addr)
+    out = manager.execute(t, "bgsave")
+    assert out.ok, out.error
+    assert out.value["started"] is True and isinstance(out.value["last_save"], int)
+    with srv.client() as c:
+        wait_for(lambda: c.info("persistence")["rdb_bgsave_in_progress"] == 0, 10, "bgsave")
+        assert c.info("persistence")["rdb_last_bgsave_status"] == "ok"
+    out = manager.execute(t, "bgrewriteaof")
+    assert out.ok and out.value == {"started": True}
+    out = manager.execute(t, "shutdown")
+    assert isinstance(out.error, ActionRefusedError)
+    assert srv.proc.poll() is None
