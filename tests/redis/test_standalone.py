@@ -349,3 +349,20 @@ def test_latency_doctor_findings(servers: Servers, manager) -> None:
     assert out.ok and out.value == {"reset_events": 1}
     r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("performance",)))
     assert "redis.performance.latency_spike" not in codes(r)
+
+
+def test_server_that_never_answers_times_out_within_the_deadline() -> None:
+    from plugins import PluginConfig, PluginManager, Timeouts
+
+    with socket.socket() as listener:  # accepts connections (the kernel does), never replies
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        m = PluginManager()
+        m.load_builtin("redis-diagnostics",
+                       PluginConfig(timeouts=Timeouts(connect=0.5, diagnose=1.0)))
+        t0 = time.monotonic()
+        r = m.diagnose(target(f"127.0.0.1:{listener.getsockname()[1]}"))
+        assert time.monotonic() - t0 < 0.9
+        assert r.status is Status.CRITICAL
+        assert codes(r)["redis.connection.timeout"].evidence["error"].endswith("timed out after 0.5s")
+        m.stop_all()
