@@ -61,6 +61,8 @@ def test_tiny_maxmemory_filled_until_it_evicts(servers: Servers, manager) -> Non
     assert r.metrics["evicted_keys"] >= evicted
     assert found["redis.memory.usage_high"].evidence["maxmemory"] == 3 * 1024 * 1024
     assert found["redis.memory.usage_high"].evidence["usage_pct"] > 95
+    # allkeys-lru at its limit: a cache doing its job, a warning, not critical
+    assert found["redis.memory.usage_high"].severity is Severity.WARNING
 
     # history: with room again, no eviction since the last run is only worth an info
     with srv.client() as c:
@@ -105,6 +107,7 @@ def test_noeviction_near_limit_is_critical(servers: Servers, manager) -> None:
             c.set(f"k{i}", "x" * 10_000)
     r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("memory",)))
     assert codes(r)["redis.memory.noeviction_near_limit"].severity is Severity.CRITICAL
+    assert codes(r)["redis.memory.usage_high"].severity is Severity.CRITICAL
     assert r.status is Status.CRITICAL
 
 

@@ -46,15 +46,17 @@ def _usage(v: NodeView, used: int, rss: int, maxmem: int, system: int, policy: s
         ev = {"used_memory": used, "maxmemory": maxmem, "usage_pct": round(pct, 2),
               "maxmemory_policy": policy}
         if pct > warn:
-            sev = C if pct > crit else W
+            # an evicting policy at its limit is a cache doing its job (evictions are
+            # judged on their own); with noeviction, writes are about to fail
+            sev = C if pct > crit and policy == "noeviction" else W
             v.finding("redis.memory.usage_high", sev,
                       f"Memory usage {pct:.1f}% of maxmemory",
                       {**ev, "threshold_pct": crit if sev is C else warn},
                       "Raise maxmemory, shrink the data set (TTLs, smaller values) or shard.")
         if policy == "noeviction" and pct > warn:
-            v.finding("redis.memory.noeviction_near_limit", C,
+            v.finding("redis.memory.noeviction_near_limit", C if pct > crit else W,
                       "maxmemory-policy noeviction near the limit: writes will fail with OOM",
-                      {**ev, "threshold_pct": warn},
+                      {**ev, "threshold_pct": crit if pct > crit else warn},
                       "Choose an eviction policy (allkeys-lru for a cache) or raise maxmemory.")
         if policy.startswith("volatile-") and expires == 0:
             v.finding("redis.memory.volatile_policy_no_ttl", W,
