@@ -369,3 +369,18 @@ def test_server_that_never_answers_times_out_within_the_deadline() -> None:
         assert r.status is Status.CRITICAL
         assert codes(r)["redis.connection.timeout"].evidence["error"].endswith("timed out after 0.5s")
         m.stop_all()
+
+
+def test_backup_stale_against_the_save_policy(servers: Servers, manager) -> None:
+    srv = servers.start("--save", "3600 1")  # a save due an hour after the first change
+    with srv.client() as c:
+        c.set("a", 1)
+    time.sleep(1.1)
+    # an hour is long for a test: the factor shrinks it to 0.36 s instead
+    t = target(srv.addr, thresholds={"save_age_factor": 0.0001})
+    r = manager.diagnose(t, DiagnoseOptions(categories=("persistence",)))
+    f = codes(r)["redis.persistence.backup_stale"]
+    assert f.evidence["rules_due"] == [[3600, 1]] and f.evidence["rdb_changes_since_last_save"] == 1
+    assert f.evidence["rdb_last_save_age_seconds"] >= 1
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("persistence",)))
+    assert "redis.persistence.backup_stale" not in codes(r)  # within 2 x 3600 s: fine
