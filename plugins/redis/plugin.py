@@ -105,7 +105,7 @@ class RedisPlugin(MiddlewarePlugin):
             addr = self._conn.primary
             err = topo.unreachable.pop(addr)
             run.finding("redis.connection.unreachable", Severity.CRITICAL,
-                        f"Cannot connect: {addr}", evidence={"endpoint": addr, "error": err},
+                        f"Cannot connect: {addr}", evidence={"endpoints": [addr], "error": err},
                         suggestion="Check that the server runs and listens on this address.")
 
     def _per_node(self, run: Run, check: Any) -> None:

@@ -265,7 +265,7 @@ def test_server_stopped_between_diagnoses_is_unreachable(servers: Servers, manag
     r = manager.diagnose(t)  # the cached connection is fresh, the fetch finds it gone
     assert r.status is Status.CRITICAL
     f = codes(r)["redis.connection.unreachable"]
-    assert f.evidence["endpoint"] == srv.addr and "unreachable" in f.evidence["error"]
+    assert f.evidence["endpoints"] == [srv.addr] and "unreachable" in f.evidence["error"]
     r = manager.diagnose(t)  # the client was dropped: now connect itself says so
     assert codes(r)["redis.connection.unreachable"].evidence["endpoints"] == [srv.addr]
 
@@ -384,3 +384,11 @@ def test_backup_stale_against_the_save_policy(servers: Servers, manager) -> None
     assert f.evidence["rdb_last_save_age_seconds"] >= 1
     r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("persistence",)))
     assert "redis.persistence.backup_stale" not in codes(r)  # within 2 x 3600 s: fine
+
+
+def test_health_check(servers: Servers, manager) -> None:
+    srv = servers.start()
+    r = manager.health_check(target(srv.addr))
+    assert r.status is Status.HEALTHY and r.metrics["connect_seconds"] >= 0
+    r = manager.health_check(target(f"127.0.0.1:{free_port()}"))
+    assert r.status is Status.CRITICAL and "redis.connection.unreachable" in codes(r)

@@ -84,7 +84,7 @@ def test_sentinel_down_and_replica_down(sentinel_set, manager):
     master.stop()  # no replica left: no failover, the sentinels keep judging
     r = manager.diagnose(t)
     assert r.status is Status.CRITICAL
-    assert codes(r)["redis.connection.unreachable"].evidence["endpoint"] == master.addr
+    assert codes(r)["redis.connection.unreachable"].evidence["endpoints"] == [master.addr]
     assert r.metrics["sentinels_reachable"] == 2
 
     def master_down():
