@@ -9,7 +9,7 @@ from typing import Any
 
 from ..base import MiddlewarePlugin, Run, category
 from ..deadline import Deadline
-from ..errors import ActionRefusedError, ConfigError
+from ..errors import ActionRefusedError, ConfigError, PluginError
 from ..models import MiddlewareTarget, Mode, PluginConfig, PluginInfo, Severity
 from .actions import ACTIONS as ACTION_FUNCS
 from .checks import (
@@ -194,7 +194,13 @@ class RedisPlugin(MiddlewarePlugin):
                 continue
             deadline.check(f"{action} on {addr}")
             log.info("redis-diagnostics %s: %s on %s", conn.target.name, action, addr)
-            results[addr] = fn(conn.client(addr), params)
+            try:
+                results[addr] = fn(conn.client(addr), params)
+            except PluginError:
+                raise  # bad parameters: the same on every node
+            except Exception as e:  # one node down must not hide what the others did
+                conn.drop(addr)
+                results[addr] = {"error": conn.creds.redact(f"{type(e).__name__}: {e}")}
         if wanted and not results:
             raise ConfigError(f"node {wanted!r} is not in the cluster (known: {', '.join(conn.nodes)})")
         return {"nodes": results}

@@ -161,3 +161,8 @@ def test_cluster_node_stopped_is_named(cluster, manager):
     assert set(found["redis.cluster.state_fail"].evidence["cluster_state"]) == \
         {cluster[0].addr, cluster[1].addr}
     assert found["redis.cluster.slots_fail"].evidence["cluster_slots_fail"] > 0
+
+    out = manager.execute(t, "slowlog_reset")  # the stopped master is named, the rest done
+    assert out.ok, out.error
+    assert "Connection refused" in out.value["nodes"][victim.addr]["error"]
+    assert out.value["nodes"][cluster[0].addr] == {"cleared_entries": 0}
