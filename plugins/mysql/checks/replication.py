@@ -79,7 +79,7 @@ class ReplicationChecks:
         space = r["relay_log_space"]
         if space is not None:
             mb = int(space) / 1048576
-            run.metric("replication.relay_log_space_mb", round(mb, 2))
+            run.metric("replication.relay_log_space_bytes", int(space))
             limit = run.threshold("relay_log_space_warning_mb", 10240)
             if mb > limit:
                 run.finding("mysql.replication.relay_log_space", Severity.WARNING,
