@@ -59,7 +59,7 @@ class _SNIContext(ssl.SSLContext):
 
     ksa_server_hostname: str | None = None
 
-    def wrap_socket(self, sock: Any, *args: Any, **kw: Any) -> Any:  # type: ignore[override]
+    def wrap_socket(self, sock: Any, *args: Any, **kw: Any) -> Any:
         if self.ksa_server_hostname:
             kw["server_hostname"] = self.ksa_server_hostname
         return super().wrap_socket(sock, *args, **kw)

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mysql_helpers import INSTALL_DB, MARIADBD, Instance, count_rows, wait_replica
 
 from plugins import PluginManager
 from tests.conftest import require
+from tests.mysql.mysql_helpers import INSTALL_DB, MARIADBD, Instance, count_rows, wait_replica
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,9 @@ from typing import Any
 
 import pymysql
 import pytest
-from mysql_helpers import Instance, target
 
 from plugins import ActionRefusedError, ConfigError, PluginManager
+from tests.mysql.mysql_helpers import Instance, target
 
 
 @pytest.fixture()

@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mysql_helpers import Instance
-
 from plugins import Status
 from tests.conftest import free_port
+from tests.mysql.mysql_helpers import Instance
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,11 +8,11 @@ import time
 
 import pymysql
 import pytest
-from mysql_helpers import Instance, codes, diagnose, finding, target
 
 from plugins import PluginManager, Severity, Snapshot, Status
 from plugins.models import utcnow
 from tests.conftest import free_port, port_open, require
+from tests.mysql.mysql_helpers import Instance, codes, diagnose, finding, target
 
 
 def test_listing_plugins_does_not_import_pymysql() -> None:

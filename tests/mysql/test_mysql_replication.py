@@ -5,10 +5,9 @@ The tests run in file order on one pair: the last one breaks the replica for goo
 
 from __future__ import annotations
 
-from mysql_helpers import Instance, codes, diagnose, finding, target, wait_replica
-
 from plugins import PluginManager, Severity, Snapshot, Status
 from plugins.models import utcnow
+from tests.mysql.mysql_helpers import Instance, codes, diagnose, finding, target, wait_replica
 
 
 def test_healthy_replica(manager: PluginManager, replication: tuple[Instance, Instance]) -> None:

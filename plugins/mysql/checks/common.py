@@ -81,7 +81,8 @@ def rows(run: Run, key: str, category: str, what: str, grant: str | None = None)
         elif got.kind != "missing":
             add_error(run, category, f"could not read {what}: {got}")
         return None
-    return got
+    out: Rows = got
+    return out
 
 
 def failure(run: Run, key: str) -> QueryFailure | None:
@@ -115,7 +116,7 @@ def growing(points: list[tuple[dt.datetime, float]], runs: int = 3) -> bool:
     if len(points) < runs:
         return False
     tail = [v for _, v in points[-runs:]]
-    return all(b > a for a, b in zip(tail, tail[1:]))
+    return all(b > a for a, b in zip(tail, tail[1:], strict=False))
 
 
 def rate(points: list[tuple[dt.datetime, float]], per_seconds: float) -> float | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...base import Run
 from ...models import Severity
 from .common import rows, server, short, status
@@ -36,13 +38,13 @@ class LockChecks:
         got = rows(run, "lock_waits", "innodb", srv.lock_waits_source, grant)
         if not got:
             return
-        waits = [{"waiting_thread": int(r["waiting_thread"]),
+        waits: list[dict[str, Any]] = [{"waiting_thread": int(r["waiting_thread"]),
                   "waiting_query": short(r["waiting_query"], 200),
                   "wait_seconds": int(r["wait_seconds"] or 0),
                   "blocking_thread": int(r["blocking_thread"]),
                   "blocking_query": short(r["blocking_query"], 200),
                   "blocking_trx_age_s": int(r["blocking_trx_age"] or 0)} for r in got]
-        longest = max(w["wait_seconds"] for w in waits)
+        longest = max(int(w["wait_seconds"]) for w in waits)
         limit = run.threshold("lock_wait_seconds", 10)
         run.finding("mysql.innodb.lock_waits",
                     Severity.WARNING if longest >= limit else Severity.INFO,

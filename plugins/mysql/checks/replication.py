@@ -3,10 +3,13 @@ writable replica."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...base import Run, category
 from ...models import Severity
 from ..server import normalise_replica
 from .common import growing, on, rows, series, server, short, var
+
 
 def queries(run: Run) -> list[tuple[str, str]]:
     return [("replica_status", server(run).replica_status_sql)]
@@ -39,7 +42,7 @@ class ReplicationChecks:
             self._lag(run, worst_lag)
         self._read_only(run)
 
-    def _channel(self, run: Run, r: dict, worst_lag: float | None) -> float | None:
+    def _channel(self, run: Run, r: dict[str, Any], worst_lag: float | None) -> float | None:
         channel = r["channel"] or ""
         ev = {"channel": channel, "source": f"{r['source_host']}:{r['source_port']}",
               "io_running": r["io_running"], "sql_running": r["sql_running"],
@@ -128,7 +131,7 @@ class ReplicationChecks:
                     "from its source.")
 
 
-def _fix(r: dict, both: bool = False) -> str:
+def _fix(r: dict[str, Any], both: bool = False) -> str:
     if r["last_sql_errno"]:
         return ("Fix the conflicting row or statement named in the error (compare the row "
                 "with the source), then START REPLICA (START SLAVE on MariaDB/MySQL < 8.0.22). "
