@@ -132,6 +132,7 @@ class Session:
         self.conn = conn
         self.target = target
         self.server: Any = None  # server.Server, filled by the first diagnosis
+        self.known_vars: dict[str, Any] = {}  # the variables the last diagnosis read
 
     def set_timeout(self, deadline: Deadline, cap: float = 30.0) -> None:
         # PyMySQL re-applies _read_timeout before each packet read: sizing it from the

@@ -38,6 +38,17 @@ QUERIES: dict[str, Callable[[Run], list[tuple[str, str]]]] = {
 }
 
 
+# CURRENT_USER() is user@host; USER_PRIVILEGES names grantees 'user'@'host'
+_GRANTEE = ("CONCAT(CHAR(39), SUBSTRING_INDEX(CURRENT_USER(), '@', 1), CHAR(39), '@', CHAR(39), "
+            "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), CHAR(39))")
+_IDENT = ("SELECT VERSION() AS version, @@version_comment AS comment, CURRENT_USER() AS user, "
+          "CONNECTION_ID() AS id, NOW() AS now, (SELECT COUNT(*) FROM "
+          "information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = 'PROCESS' "
+          f"AND GRANTEE = {_GRANTEE}) AS has_process")
+_VARS = ("SHOW GLOBAL VARIABLES WHERE Variable_name IN ("
+         + ", ".join(f"'{v}'" for v in VARIABLES) + ")")
+
+
 class PrepareError(PluginError):
     """The server's identity, status or variables could not be read."""
 
@@ -88,38 +99,50 @@ class MySQLPlugin(ReplicationChecks, PerformanceChecks, ConnectionChecks, Innodb
     # -- the run --------------------------------------------------------------------------
 
     def prepare(self, run: Run) -> None:
-        """Two round trips: who and what the server is, then every chosen category's
-        statements in one multi-statement batch."""
+        """One round trip on a known connection, two on a new one.
+
+        The first diagnosis on a connection reads who and what the server is, then sends
+        every chosen category's statements in one multi-statement batch. Later ones reuse
+        the server's identity and the variables that choose statements (the version and
+        performance_schema cannot change without a restart, which drops the connection)
+        and send the identity, status, variables and every category's statements at once.
+        """
         s = self.session()
-        got = s.batch([
-            ("ident", "SELECT VERSION() AS version, @@version_comment AS comment, "
-             "CURRENT_USER() AS user, CONNECTION_ID() AS id, NOW() AS now, "
-             "(SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = "
-             "'PROCESS' AND GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), "
-             "'''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')) AS has_process"),
-            ("status", "SHOW GLOBAL STATUS"),
-            ("vars", "SHOW GLOBAL VARIABLES WHERE Variable_name IN ("
-             + ", ".join(f"'{v}'" for v in VARIABLES) + ")"),
-        ], run.deadline)
+        base = [("ident", _IDENT), ("status", "SHOW GLOBAL STATUS"), ("vars", _VARS)]
+        if s.server is None:
+            self._read_base(run, s.batch(base, run.deadline))
+            run.data["q"] = s.batch(self._category_statements(run), run.deadline)
+            return
+        run.data.update(server=s.server, vars=s.known_vars)
+        statements = self._category_statements(run)
+        got = s.batch(base + statements, run.deadline)
+        self._read_base(run, got)
+        run.data["q"] = {k: got[k] for k, _ in statements if k in got}
+
+    @staticmethod
+    def _category_statements(run: Run) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for name in run.categories:
+            out += QUERIES[name](run)
+        return out
+
+    def _read_base(self, run: Run, got: dict[str, Any]) -> None:
         for key in ("ident", "status", "vars"):
-            if isinstance(got[key], QueryFailure):
+            if isinstance(got.get(key), QueryFailure):
                 raise PrepareError(f"cannot read the server's {key}: {got[key]}")
-        ident = got["ident"][0]  # type: ignore[index]
+        ident = got["ident"][0]
         srv = Server.detect(str(ident["version"]), str(ident["comment"] or ""),
                             str(ident["user"]), int(ident["id"]))
-        s.server = srv
+        variables = {r["Variable_name"].lower(): r["Value"] for r in got["vars"]}
+        s = self.session()
+        s.server, s.known_vars = srv, variables
         run.data.update(
             server=srv, now=ident["now"], has_process=bool(ident["has_process"]),
-            status={r["Variable_name"]: r["Value"] for r in got["status"]},  # type: ignore[union-attr]
-            vars={r["Variable_name"].lower(): r["Value"] for r in got["vars"]},  # type: ignore[union-attr]
+            status={r["Variable_name"]: r["Value"] for r in got["status"]}, vars=variables,
         )
         run.metric("server.version", srv.text)
         run.metric("server.flavor", srv.flavor)
         run.metric("server.uptime_s", int(run.data["status"].get("Uptime", 0) or 0))
-        statements: list[tuple[str, str]] = []
-        for name in run.categories:
-            statements += QUERIES[name](run)
-        run.data["q"] = s.batch(statements, run.deadline) if statements else {}
 
     # -- actions --------------------------------------------------------------------------
 

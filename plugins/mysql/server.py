@@ -103,6 +103,12 @@ class Server:
         return ("SELECT COUNT AS deadlocks, STATUS AS status FROM information_schema.INNODB_METRICS "
                 "WHERE NAME = 'lock_deadlocks'")
 
+    @property
+    def tablespaces_table(self) -> str:
+        if not self.mariadb and self.version >= (8, 0, 0):
+            return "information_schema.INNODB_TABLESPACES"
+        return "information_schema.INNODB_SYS_TABLESPACES"
+
     def grant(self, privilege: str, on: str = "*.*") -> str:
         return f"GRANT {privilege} ON {on} TO {self.user};"
 

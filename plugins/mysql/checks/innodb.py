@@ -17,9 +17,15 @@ def queries(run: Run) -> list[tuple[str, str]]:
     srv = server(run)
     out = [("innodb_status", "SHOW ENGINE INNODB STATUS"),
            ("lock_waits", srv.lock_waits_sql)]
-    if run.target.options.get("innodb_data_size", True):
+    how = run.target.options.get("innodb_data_size", "tablespaces")
+    if how == "tables":
+        # exact data + index size, but opens every table: slow with many tables
         out.append(("data_size", "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) AS bytes, "
                     "COUNT(*) AS n FROM information_schema.TABLES WHERE ENGINE = 'InnoDB'"))
+    elif how:
+        # file sizes from the dictionary: cheap, an upper bound (free pages included)
+        out.append(("data_size", "SELECT COALESCE(SUM(FILE_SIZE), 0) AS bytes, COUNT(*) AS n "
+                    f"FROM {srv.tablespaces_table}"))
     if srv.deadlock_counter_sql:
         out.append(("deadlock_counter", srv.deadlock_counter_sql))
     return out
@@ -40,6 +46,7 @@ class InnodbChecks(LockChecks):
         self._log_waits(run)
 
     def _buffer_pool(self, run: Run) -> None:
+        srv = server(run)
         total = status(run, "Innodb_buffer_pool_pages_total", 0) or 0
         data = status(run, "Innodb_buffer_pool_pages_data", 0) or 0
         free = status(run, "Innodb_buffer_pool_pages_free", 0) or 0
@@ -68,7 +75,7 @@ class InnodbChecks(LockChecks):
                         evidence={"innodb_buffer_pool_wait_free": int(wait_free)},
                         suggestion="The pool is too small or flushing too slow: raise "
                         "innodb_buffer_pool_size, innodb_io_capacity / innodb_lru_scan_depth.")
-        size = rows(run, "data_size", "innodb", "information_schema.TABLES")
+        size = rows(run, "data_size", "innodb", "InnoDB data size", srv.grant("PROCESS"))
         if size:
             bytes_ = int(size[0]["bytes"] or 0)
             run.metric("innodb.data_size_mb", round(bytes_ / 1048576, 1))
@@ -78,7 +85,9 @@ class InnodbChecks(LockChecks):
                             f"({pool / 1048576:.0f} MB)",
                             evidence={"data_mb": round(bytes_ / 1048576, 1),
                                       "buffer_pool_mb": round(pool / 1048576, 1),
-                                      "tables": int(size[0]["n"])},
+                                      "tablespaces_or_tables": int(size[0]["n"]),
+                                      "measured_by": run.target.options.get(
+                                          "innodb_data_size", "tablespaces")},
                             suggestion=f"SET GLOBAL innodb_buffer_pool_size={bytes_ * 5 // 4}; "
                             "if RAM allows (and in my.cnf); otherwise the hot set must fit.")
 
