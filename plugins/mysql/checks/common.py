@@ -91,6 +91,11 @@ def failure(run: Run, key: str) -> QueryFailure | None:
 
 
 def cannot_read(run: Run, category: str, what: str, error: str, grant: str) -> None:
+    seen: set[tuple[str, str]] = run.data.setdefault("_cannot_read", set())
+    if (category, grant) in seen:  # one finding per missing grant and category
+        add_error(run, category, f"could not read {what}: {error}")
+        return
+    seen.add((category, grant))
     run.finding(f"mysql.{category}.privilege_missing", Severity.WARNING,
                 f"Cannot read {what}: the monitoring user lacks a privilege",
                 evidence={"what": what, "error": error, "grant": grant,

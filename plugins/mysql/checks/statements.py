@@ -54,10 +54,8 @@ def percentiles_from_cumulative(buckets: list[tuple[float, int]]) -> dict[int, f
 
 
 class StatementChecks:
-    def _digest_findings(self, run: Run, got: list[dict[str, Any]]) -> None:
-        lists: dict[str, list[dict[str, Any]]] = {"slowest": [], "no_index": [], "examined": []}
-        for r in got:
-            lists[r["list"]].append(_digest(r))
+    def _digest_findings(self, run: Run, rows_by_list: dict[str, list[dict[str, Any]]]) -> None:
+        lists = {name: [_digest(r) for r in rs] for name, rs in rows_by_list.items()}
         slowest = lists["slowest"]
         run.metric("performance.top_statements", slowest[:5])
         avg_limit = run.threshold("slow_statement_avg_ms", 1000)
