@@ -72,7 +72,10 @@ def test_full_table_scans_on_unindexed_table(manager: PluginManager, ps: Instanc
     row = next(s for s in examined.evidence["statements"] if "unindexed" in s["statement"])
     assert row["examined_per_row_returned"] == 200.0
     assert r.metrics["performance.digests"] > 0
-    assert any("unindexed" in s["statement"] for s in r.metrics["performance.top_statements"])
+    tops = r.metrics["performance.top_statements"]
+    assert any("unindexed" in s["statement"] for s in tops)
+    # our own reads of the catalog never show up as the workload
+    assert not [s for s in tops if "_schema" in s["statement"] or s["statement"].startswith("SHOW")]
 
 
 def _deadlock(inst: Instance) -> str:
@@ -254,37 +257,3 @@ def test_tls_verified_with_ca_and_refused_with_another(
     f = finding(diagnose(manager, wrong_name), "mysql.connection.unreachable")
     assert "db.example.com" in f.evidence["error"]
 
-
-def test_mysql57_digest_fallback_gives_the_same_lists(ps: Instance) -> None:
-    """MySQL 5.7 has no window functions: its UNION form must pick the same statements.
-    Both forms run here on MariaDB, which understands both."""
-    from plugins import Deadline, DiagnoseOptions
-    from plugins.base import Run
-    from plugins.mysql import MySQLPlugin
-    from plugins.mysql.checks import digests
-    from plugins.mysql.server import Server
-
-    ps.sql("CREATE DATABASE IF NOT EXISTS scan",
-           "CREATE TABLE IF NOT EXISTS scan.other (id INT, v INT) ENGINE=InnoDB",
-           "INSERT INTO scan.other SELECT seq, seq % 10 FROM scan.seq_1_to_3000",
-           *["SELECT COUNT(*) FROM scan.other WHERE v = 3"] * 3)
-    plugin = MySQLPlugin()
-    t = target(ps.endpoint, thresholds={"rows_examined_min": 1000})
-    plugin.connect(Deadline(10), t)
-    try:
-        out = {}
-        for name, version in (("window", "10.11.19-MariaDB"), ("union", "5.7.44")):
-            run = Run(plugin, t, Deadline(10), DiagnoseOptions(), ("performance",))
-            run.data["server"] = Server.detect(version, "", "root@127.0.0.1", 1)
-            key, sql = digests.digest_query(run)
-            got = plugin.session().batch([(key, sql)], Deadline(10))[key]
-            assert isinstance(got, list), got
-            out[name] = {k: [r["text"] for r in v] for k, v in digests.lists(run, got).items()}
-        assert digests.count_query(run) == ("digest_count", "SELECT COUNT(*) AS digests_total "
-                                            "FROM performance_schema."
-                                            "events_statements_summary_by_digest")
-    finally:
-        plugin.stop(Deadline(5))
-    assert out["window"] == out["union"]
-    assert any("`other`" in text for text in out["window"]["no_index"])
-    assert out["window"]["slowest"]

@@ -19,11 +19,7 @@ def queries(run: Run) -> list[tuple[str, str]]:
     out.append(("ps_consumers", "SELECT NAME AS name, ENABLED AS enabled FROM "
                 "performance_schema.setup_consumers WHERE NAME IN ('global_instrumentation', "
                 "'thread_instrumentation', 'statements_digest')"))
-    count = digests.count_query(run)
-    if count:
-        out.append(count)
-    out.append(digests.digest_query(run))
-    return out
+    return out + digests.digest_queries(run)
 
 
 class PerformanceChecks(StatementChecks, CounterChecks):
@@ -62,11 +58,10 @@ class PerformanceChecks(StatementChecks, CounterChecks):
                             f"WHERE NAME IN ({', '.join(repr(x) for x in off)}); and in my.cnf "
                             + " ".join(f"performance-schema-consumer-{x.replace('_', '-')}=ON"
                                        for x in off))
-        got = rows(run, "digests", "performance", digests.TABLE, grant)
-        if got is None:
+        total = rows(run, "digest_count", "performance", digests.TABLE, grant)
+        if total is None:
             return
-        total = (rows(run, "digest_count", "performance", digests.TABLE, grant) or got or [{}])
-        count = int(total[0].get("digests_total") or 0)
+        count = int(total[0]["digests_total"] or 0)
         run.metric("performance.digests", count)
         run.metric("performance.digests_available", True)
         lost = status(run, "Performance_schema_digest_lost", 0) or 0
@@ -79,4 +74,6 @@ class PerformanceChecks(StatementChecks, CounterChecks):
                         suggestion="Raise performance_schema_digests_size in my.cnf "
                         "(restart), or TRUNCATE performance_schema."
                         "events_statements_summary_by_digest after reading it.")
-        self._digest_findings(run, digests.lists(run, got))
+        self._digest_findings(run, {
+            name: digests.top(run, rows(run, f"digests_{name}", "performance", digests.TABLE,
+                                        grant) or []) for name in digests.LISTS})
