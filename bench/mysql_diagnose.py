@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,61 @@ def slowest(port: int, batches: list[list[str]]) -> None:
         f"{ms:.1f} ms {text}" for ms, text in sorted(cost, reverse=True)[:3]))
 
 
+def exporter_scrapes(port: int, runs: int) -> dict[str, float]:
+    """prometheus-mysqld-exporter (Debian), one scrape of /metrics: default collectors, and
+    with the collectors closest to our categories (digests, processlist, InnoDB status,
+    query response time)."""
+    exe = shutil.which("prometheus-mysqld-exporter")
+    if not exe:
+        return {}
+    out: dict[str, float] = {}
+    extra = ["--collect.perf_schema.eventsstatements", "--collect.info_schema.processlist",
+             "--collect.engine_innodb_status", "--collect.info_schema.query_response_time"]
+    for label, flags in (("default collectors", []), ("+ digests, processlist, innodb", extra)):
+        web = free_port()
+        proc = subprocess.Popen([exe, f"--web.listen-address=127.0.0.1:{web}", *flags],
+                                env={"DATA_SOURCE_NAME": f"root@(127.0.0.1:{port})/"},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{web}/metrics"
+            for _ in range(50):
+                if port_open("127.0.0.1", web):
+                    break
+                time.sleep(0.1)
+            times = []
+            for _ in range(runs + 1):
+                t0 = time.perf_counter()
+                with urllib.request.urlopen(url, timeout=30) as resp:
+                    body = resp.read()
+                times.append(time.perf_counter() - t0)
+            assert b"mysql_up 1" in body
+            out[label] = statistics.median(times[1:]) * 1e3
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return out
+
+
+def mysqltuner(port: int) -> tuple[float, int] | None:
+    exe = shutil.which("mysqltuner")
+    if not exe:
+        return None
+    t0 = time.perf_counter()
+    rc = subprocess.run([exe, "--host", "127.0.0.1", "--port", str(port), "--user", "root",
+                         "--pass", "", "--nocolor", "--forcemem", "2048", "--forceswap", "0"],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300).returncode
+    return time.perf_counter() - t0, rc
+
+
+def peers(port: int, runs: int, tuner: bool) -> None:
+    for label, ms in exporter_scrapes(port, runs).items():
+        print(f"  peer: mysqld_exporter scrape, {label:30s} median {ms:8.2f} ms")
+    got = mysqltuner(port) if tuner else None
+    if got:
+        print(f"  peer: mysqltuner (Debian 1.9.9), one run, whole process: {got[0]:.1f} s, "
+              f"exit status {got[1]}")
+
+
 def report(title: str, m: dict[str, Any]) -> None:
     ms = m["ms"]
     print(f"\n{title}: {m['statements']} statements in {m['round_trips']} round trips; "
@@ -226,6 +282,7 @@ def main() -> None:
     try:
         workload(port)
         report("Small server", measure(managers, target, port, args.runs))
+        peers(port, args.runs, tuner=True)
 
         t0 = time.perf_counter()
         make_digests(port, args.digests)
@@ -240,6 +297,7 @@ def main() -> None:
               f"threads_connected: {r.metrics.get('connection.threads_connected')}, "
               f"status {r.status.value}, findings {len(r.findings)}, "
               f"result JSON {len(r.model_dump_json()) / 1024:.1f} KiB")
+        peers(port, args.scale_runs, tuner=False)
         slowest(port, capture(manager, target))
         peak, rss, (r2, wall) = memory(manager, target)
         print(f"  one run under tracemalloc: {wall * 1e3:.0f} ms (deadline {DEADLINE:g} s, "
