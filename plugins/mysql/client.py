@@ -7,8 +7,11 @@ must not import drivers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,6 +136,29 @@ class Session:
         self.target = target
         self.server: Any = None  # server.Server, filled by the first diagnosis
         self.known_vars: dict[str, Any] = {}  # the variables the last diagnosis read
+        # A call that overran its deadline may still be reading on this connection when
+        # the next one starts: a busy session is abandoned, and its owner closes it.
+        self.busy = threading.Lock()
+        self.abandoned = False
+
+    @contextlib.contextmanager
+    def use(self) -> Iterator[Session]:
+        with self.busy:
+            try:
+                yield self
+            finally:
+                if self.abandoned:
+                    self.close()
+
+    def release(self) -> None:
+        """Close now when idle; otherwise the call still using it closes it when done."""
+        if self.busy.acquire(blocking=False):
+            try:
+                self.close()
+            finally:
+                self.busy.release()
+        else:
+            self.abandoned = True
 
     def set_timeout(self, deadline: Deadline, cap: float = 30.0) -> None:
         # PyMySQL re-applies _read_timeout before each packet read: sizing it from the

@@ -72,9 +72,14 @@ class MySQLPlugin(ReplicationChecks, PerformanceChecks, ConnectionChecks, Innodb
 
     def connect(self, deadline: Deadline, target: MiddlewareTarget) -> None:
         s = self._session
-        if s is not None and s.target == target and s.alive(deadline):
-            self.target = target
-            return
+        if s is not None and s.target == target and s.busy.acquire(blocking=False):
+            try:
+                ok = s.alive(deadline)
+            finally:
+                s.busy.release()
+            if ok:
+                self.target = target
+                return
         self._close()
         self._session = Session(open_connection(target, deadline), target)
         self.target = target
@@ -88,7 +93,7 @@ class MySQLPlugin(ReplicationChecks, PerformanceChecks, ConnectionChecks, Innodb
 
     def _close(self) -> None:
         if self._session is not None:
-            self._session.close()
+            self._session.release()
             self._session = None
 
     def session(self) -> Session:
@@ -107,7 +112,11 @@ class MySQLPlugin(ReplicationChecks, PerformanceChecks, ConnectionChecks, Innodb
         performance_schema cannot change without a restart, which drops the connection)
         and send the identity, status, variables and every category's statements at once.
         """
-        s = self.session()
+        with self.session().use() as s:
+            self._prepare(run, s)
+
+    def _prepare(self, run: Run, s: Session) -> None:
+        run.data["session"] = s
         base = [("ident", _IDENT), ("status", "SHOW GLOBAL STATUS"), ("vars", _VARS)]
         if s.server is None:
             self._read_base(run, s.batch(base, run.deadline))
@@ -134,7 +143,7 @@ class MySQLPlugin(ReplicationChecks, PerformanceChecks, ConnectionChecks, Innodb
         srv = Server.detect(str(ident["version"]), str(ident["comment"] or ""),
                             str(ident["user"]), int(ident["id"]))
         variables = {r["Variable_name"].lower(): r["Value"] for r in got["vars"]}
-        s = self.session()
+        s = run.data["session"]
         s.server, s.known_vars = srv, variables
         run.data.update(
             server=srv, now=ident["now"], has_process=bool(ident["has_process"]),
@@ -148,7 +157,8 @@ class MySQLPlugin(ReplicationChecks, PerformanceChecks, ConnectionChecks, Innodb
 
     def execute(self, deadline: Deadline, action: str, params: Mapping[str, Any]) -> Any:
         if action == "kill_long_queries":
-            return actions.kill_long_queries(self.session(), deadline, params)
+            with self.session().use() as s:
+                return actions.kill_long_queries(s, deadline, params)
         # the sandbox refuses undeclared actions first; this is the plugin's own guard
         raise ActionRefusedError(PLUGIN_ID, action, f"not an action of {PLUGIN_ID} "
                                  f"(actions: {', '.join(ACTIONS)})")

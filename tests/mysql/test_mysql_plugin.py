@@ -9,7 +9,7 @@ import time
 import pymysql
 import pytest
 
-from plugins import PluginManager, Severity, Snapshot, Status
+from plugins import DiagnoseOptions, PluginManager, Severity, Snapshot, Status
 from plugins.models import utcnow
 from tests.conftest import free_port, port_open, require
 from tests.mysql.mysql_helpers import Instance, codes, diagnose, finding, target
@@ -257,3 +257,18 @@ def test_tls_verified_with_ca_and_refused_with_another(
     f = finding(diagnose(manager, wrong_name), "mysql.connection.unreachable")
     assert "db.example.com" in f.evidence["error"]
 
+
+
+def test_diagnosis_after_an_overrun_uses_a_clean_connection(manager: PluginManager,
+                                                            ps: Instance) -> None:
+    """A diagnosis cut off by its deadline may still be reading when the next starts: the
+    next one must not share that connection (it opens a new one) and must complete."""
+    t = target(ps.endpoint)
+    seen = set()
+    for timeout in (0.002, 0.005, 0.01, 0.02, 0.04):
+        cut = manager.diagnose(t, DiagnoseOptions(), timeout=timeout)
+        seen.add(cut.outcome)
+        r = manager.diagnose(t, DiagnoseOptions(), timeout=20)
+        assert r.outcome == "completed" and r.errors == {}, (timeout, r.errors)
+        assert r.metrics["connection.max_connections"] == 12
+    assert "timed_out" in seen
