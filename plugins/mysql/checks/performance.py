@@ -74,6 +74,6 @@ class PerformanceChecks(StatementChecks, CounterChecks):
                         suggestion="Raise performance_schema_digests_size in my.cnf "
                         "(restart), or TRUNCATE performance_schema."
                         "events_statements_summary_by_digest after reading it.")
-        self._digest_findings(run, {
-            name: digests.top(run, rows(run, f"digests_{name}", "performance", digests.TABLE,
-                                        grant) or []) for name in digests.LISTS})
+        self._digest_findings(run, digests.lists(
+            run, rows(run, "digests_slowest", "performance", digests.TABLE, grant) or [],
+            rows(run, "digests_flagged", "performance", digests.TABLE, grant) or []))
