@@ -40,6 +40,7 @@ THRESHOLDS: dict[str, float] = {
     "rows_examined_per_sent": 100,
     "rows_examined_min": 100000,
     "slow_statement_avg_ms": 1000,
+    "query_p99_ms": 1000,
     # innodb (MySQLTuner, mysqld_exporter)
     "buffer_pool_read_hit_pct": 90,
     "buffer_pool_min_read_requests": 10000,

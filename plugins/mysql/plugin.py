@@ -53,7 +53,9 @@ class PrepareError(PluginError):
     """The server's identity, status or variables could not be read."""
 
 
-class MySQLPlugin(ReplicationChecks, PerformanceChecks, ConnectionChecks, InnodbChecks,
+# categories are collected from the reversed MRO: the mixins are listed last-run first so
+# that a diagnosis reads replication, performance, connection, innodb
+class MySQLPlugin(InnodbChecks, ConnectionChecks, PerformanceChecks, ReplicationChecks,
                   MiddlewarePlugin):
     def __init__(self) -> None:
         super().__init__()

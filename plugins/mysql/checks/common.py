@@ -9,6 +9,7 @@ from typing import Any
 from ...base import Run
 from ...models import Severity, utcnow
 from ..client import QueryFailure
+from ..constants import THRESHOLDS
 from ..server import Server
 
 Rows = list[dict[str, Any]]
@@ -59,6 +60,11 @@ def on(run: Run, name: str) -> bool:
 
 def pct(part: float, whole: float) -> float:
     return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+def th(run: Run, name: str) -> float:
+    """A threshold: the target's, else the plugin config's, else constants.THRESHOLDS."""
+    return run.threshold(name, THRESHOLDS[name])
 
 
 def add_error(run: Run, category: str, text: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from ...base import Run, category
 from ...models import Severity
 from ..constants import NOT_QUERIES, SYSTEM_USERS
-from .common import cannot_read, pct, rows, server, short, status, var_num
+from .common import cannot_read, pct, rows, server, short, status, th, var_num
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -17,8 +17,8 @@ def _in(values: tuple[str, ...]) -> str:
 
 
 def queries(run: Run) -> list[tuple[str, str]]:
-    long_s = int(run.threshold("long_query_seconds", 60))
-    trx_s = int(run.threshold("long_trx_seconds", 3600))
+    long_s = int(th(run, "long_query_seconds"))
+    trx_s = int(th(run, "long_trx_seconds"))
     return [
         ("by_source", "SELECT USER AS user, SUBSTRING_INDEX(HOST, ':', 1) AS host, "
          "COUNT(*) AS n, SUM(COMMAND = 'Sleep') AS idle FROM information_schema.PROCESSLIST "
@@ -67,8 +67,8 @@ class ConnectionChecks:
         ev = {"threads_connected": int(connected), "max_connections": int(max_conn),
               "usage_pct": usage, "max_used_connections": int(max_used),
               "refused_at_max_connections": int(refused), "top_sources": dist[:5]}
-        warn = run.threshold("connections_usage_warning_pct", 85)
-        crit = run.threshold("connections_usage_critical_pct", 95)
+        warn = th(run, "connections_usage_warning_pct")
+        crit = th(run, "connections_usage_critical_pct")
         fix = (f"Find who holds the connections (top_sources); fix pooling/leaks, or raise "
                f"max_connections: SET GLOBAL max_connections={max(int(max_conn * 1.5), 10)}; "
                "(and in my.cnf; each connection costs memory).")
@@ -77,7 +77,7 @@ class ConnectionChecks:
                         Severity.CRITICAL if usage >= crit else Severity.WARNING,
                         f"{int(connected)} of {int(max_conn)} connections in use ({usage}%)",
                         evidence=ev, suggestion=fix)
-        elif peak >= run.threshold("max_used_connections_pct", 85):
+        elif peak >= th(run, "max_used_connections_pct"):
             run.finding("mysql.connection.max_used_high", Severity.WARNING,
                         f"Connections peaked at {int(max_used)} of {int(max_conn)} ({peak}%)",
                         evidence=ev, suggestion=fix)
@@ -93,10 +93,10 @@ class ConnectionChecks:
         run.metric("connection.connections", int(conns))
         run.metric("connection.aborted_connects", int(aborted))
         run.metric("connection.aborted_clients", int(clients))
-        if conns < run.threshold("min_connections_for_ratios", 100):
+        if conns < th(run, "min_connections_for_ratios"):
             return
         share = pct(aborted, conns)
-        if share > run.threshold("aborted_connects_pct", 3):
+        if share > th(run, "aborted_connects_pct"):
             run.finding("mysql.connection.aborted_connects", Severity.WARNING,
                         f"{share}% of connection attempts failed",
                         evidence={"aborted_connects": int(aborted), "connections": int(conns),
@@ -105,7 +105,7 @@ class ConnectionChecks:
                         "(log_warnings=2 / log_error_verbosity=3 logs them); raise "
                         "connect_timeout for slow networks.")
         share_c = pct(clients, conns)
-        if share_c > run.threshold("aborted_clients_pct", 3):
+        if share_c > th(run, "aborted_clients_pct"):
             run.finding("mysql.connection.aborted_clients", Severity.INFO,
                         f"{share_c}% of connections ended without a proper close",
                         evidence={"aborted_clients": int(clients), "connections": int(conns)},
@@ -115,11 +115,11 @@ class ConnectionChecks:
     def _thread_cache(self, run: Run) -> None:
         conns = status(run, "Connections", 0) or 0
         created = status(run, "Threads_created", 0) or 0
-        if conns < run.threshold("min_connections_for_ratios", 100):
+        if conns < th(run, "min_connections_for_ratios"):
             return
         hit = round(100.0 - pct(created, conns), 2)
         run.metric("connection.thread_cache_hit_pct", hit)
-        if hit <= run.threshold("thread_cache_hit_pct", 50):
+        if hit <= th(run, "thread_cache_hit_pct"):
             size = var_num(run, "thread_cache_size")
             run.finding("mysql.connection.thread_cache_low", Severity.WARNING,
                         f"Thread cache hit rate {hit}%",
@@ -135,7 +135,7 @@ class ConnectionChecks:
             qs = [{"id": int(r["id"]), "user": r["user"], "host": r["host"], "db": r["db"],
                    "seconds": int(r["seconds"]), "state": r["state"],
                    "query": short(r["query"], 200)} for r in long_q]
-            limit = run.threshold("long_query_seconds", 60)
+            limit = th(run, "long_query_seconds")
             run.finding("mysql.connection.long_queries", Severity.WARNING,
                         f"{len(qs)} queries running for more than {limit:g} s "
                         f"(longest {qs[0]['seconds']} s)",
@@ -151,7 +151,7 @@ class ConnectionChecks:
                    "state": r["state"], "rows_modified": int(r["rows_modified"]),
                    "rows_locked": int(r["rows_locked"]), "query": short(r["query"], 200)}
                   for r in trx]
-            limit = run.threshold("long_trx_seconds", 3600)
+            limit = th(run, "long_trx_seconds")
             run.finding("mysql.connection.long_transactions", Severity.WARNING,
                         f"{len(ts)} transactions open for more than {limit:g} s "
                         f"(oldest {ts[0]['seconds']} s)",

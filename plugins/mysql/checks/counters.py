@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...base import Run
 from ...models import Severity
-from .common import on, pct, status, var, var_num
+from .common import on, pct, status, th, var, var_num
 
 
 class CounterChecks:
@@ -21,15 +21,15 @@ class CounterChecks:
                                   "long_query_time": lqt},
                         suggestion="SET GLOBAL slow_query_log=ON; SET GLOBAL long_query_time=1; "
                         "and slow_query_log=ON, long_query_time=1 in my.cnf.")
-        limit = run.threshold("long_query_time_max_s", 10)
+        limit = th(run, "long_query_time_max_s")
         if lqt is not None and lqt > limit:
             run.finding("mysql.performance.long_query_time_high", Severity.WARNING,
                         f"long_query_time is {lqt:g} s: slow statements below it go unlogged",
                         evidence={"long_query_time": lqt, "threshold_s": limit},
                         suggestion="SET GLOBAL long_query_time=1; (and in my.cnf).")
         share = pct(slow, questions)
-        if questions >= run.threshold("min_questions_for_ratios", 1000) and \
-                share > run.threshold("slow_queries_pct", 5):
+        if questions >= th(run, "min_questions_for_ratios") and \
+                share > th(run, "slow_queries_pct"):
             run.finding("mysql.performance.slow_queries_high", Severity.WARNING,
                         f"{share}% of statements are slow (over long_query_time)",
                         evidence={"slow_queries": int(slow), "questions": int(questions),
@@ -46,7 +46,7 @@ class CounterChecks:
                   "Select_scan", "Select_range_check"):
             run.metric(f"performance.{k.lower()}", int(s[k]))
         tmp = pct(s["Created_tmp_disk_tables"], s["Created_tmp_tables"])
-        if s["Created_tmp_tables"] >= 100 and tmp > run.threshold("tmp_disk_tables_pct", 25):
+        if s["Created_tmp_tables"] >= 100 and tmp > th(run, "tmp_disk_tables_pct"):
             run.finding("mysql.performance.tmp_tables_on_disk", Severity.WARNING,
                         f"{tmp}% of temporary tables went to disk",
                         evidence={"created_tmp_disk_tables": int(s["Created_tmp_disk_tables"]),
@@ -58,7 +58,7 @@ class CounterChecks:
                         "max_heap_table_size=67108864; avoid BLOB/TEXT in GROUP BY/ORDER BY.")
         sorts = s["Sort_scan"] + s["Sort_range"]
         merge = pct(s["Sort_merge_passes"], sorts)
-        if sorts >= 100 and merge > run.threshold("sort_merge_passes_pct", 10):
+        if sorts >= 100 and merge > th(run, "sort_merge_passes_pct"):
             run.finding("mysql.performance.sort_merge_passes", Severity.WARNING,
                         f"Sorts needed {merge}% merge passes",
                         evidence={"sort_merge_passes": int(s["Sort_merge_passes"]),
@@ -69,7 +69,7 @@ class CounterChecks:
         joins = s["Select_full_join"] + s["Select_range_check"]
         days = max(s["Uptime"] / 86400.0, 1.0)
         per_day = round(joins / days, 1)
-        if per_day > run.threshold("joins_without_index_per_day", 250):
+        if per_day > th(run, "joins_without_index_per_day"):
             run.finding("mysql.performance.joins_without_indexes", Severity.WARNING,
                         f"{per_day:g} joins a day run without indexes",
                         evidence={"select_full_join": int(s["Select_full_join"]),
@@ -80,7 +80,7 @@ class CounterChecks:
                         "table); raising join_buffer_size only hides it.")
         locks = s["Table_locks_immediate"] + s["Table_locks_waited"]
         immediate = 100.0 - pct(s["Table_locks_waited"], locks)
-        if locks >= 1000 and immediate < run.threshold("table_locks_immediate_pct", 95):
+        if locks >= 1000 and immediate < th(run, "table_locks_immediate_pct"):
             run.finding("mysql.performance.table_lock_contention", Severity.WARNING,
                         f"Only {immediate:.1f}% of table locks were granted immediately",
                         evidence={"table_locks_waited": int(s["Table_locks_waited"]),
@@ -94,7 +94,7 @@ class CounterChecks:
         if hits is not None and misses is not None and hits + misses >= 1000:
             rate = pct(hits, hits + misses)
             run.metric("performance.table_cache_hit_pct", rate)
-            if rate < run.threshold("table_cache_hit_pct", 20):
+            if rate < th(run, "table_cache_hit_pct"):
                 run.finding("mysql.performance.table_cache_low", Severity.WARNING,
                             f"Table cache hit rate {rate}%",
                             evidence={"hits": int(hits), "misses": int(misses),
@@ -106,7 +106,7 @@ class CounterChecks:
         if open_files is not None and limit:
             used = pct(open_files, limit)
             run.metric("performance.open_files_pct", used)
-            if used > run.threshold("open_files_pct", 85):
+            if used > th(run, "open_files_pct"):
                 run.finding("mysql.performance.open_files_high", Severity.WARNING,
                             f"{used}% of open_files_limit in use",
                             evidence={"open_files": int(open_files), "open_files_limit": limit},
@@ -114,7 +114,7 @@ class CounterChecks:
                             "the systemd unit), then restart.")
         running = status(run, "Threads_running", 0) or 0
         run.metric("performance.threads_running", int(running))
-        limit_r = run.threshold("threads_running", 25)
+        limit_r = th(run, "threads_running")
         if running > limit_r:
             run.finding("mysql.performance.threads_running_high", Severity.WARNING,
                         f"{int(running)} threads running at once (stall threshold {limit_r:g})",

@@ -16,7 +16,7 @@ from typing import Any
 
 from ...base import Run
 from ..constants import SYSTEM_SCHEMAS
-from .common import server
+from .common import server, th
 
 TABLE = "performance_schema.events_statements_summary_by_digest"
 MARGIN = 20  # extra rows per list: our own statements are dropped in Python
@@ -31,10 +31,10 @@ _COLS = ("SCHEMA_NAME AS db, LEFT(DIGEST_TEXT, 512) AS text, COUNT_STAR AS calls
 
 def digest_queries(run: Run) -> list[tuple[str, str]]:
     srv = server(run)
-    k = int(run.threshold("top_statements", 10)) + MARGIN
-    min_rows = int(run.threshold("full_scan_min_rows_per_call", 1000))
-    ratio = int(run.threshold("rows_examined_per_sent", 100))
-    min_examined = int(run.threshold("rows_examined_min", 100000))
+    k = int(th(run, "top_statements")) + MARGIN
+    min_rows = int(th(run, "full_scan_min_rows_per_call"))
+    ratio = int(th(run, "rows_examined_per_sent"))
+    min_examined = int(th(run, "rows_examined_min"))
     cols = _COLS + (", QUANTILE_95 AS p95_ps, QUANTILE_99 AS p99_ps"
                     if srv.has_digest_quantiles else "")
     user = ("DIGEST_TEXT IS NOT NULL AND (SCHEMA_NAME IS NULL OR SCHEMA_NAME NOT IN ("
@@ -62,7 +62,7 @@ def own(row: dict[str, Any]) -> bool:
 def lists(run: Run, slowest: list[dict[str, Any]], flagged: list[dict[str, Any]]
           ) -> dict[str, list[dict[str, Any]]]:
     """The three top lists, our own statements removed, cut to ``top_statements``."""
-    n = int(run.threshold("top_statements", 10))
+    n = int(th(run, "top_statements"))
     flagged = [r for r in flagged if not own(r)]
     examined = sorted((r for r in flagged if r["is_exam"]), key=lambda r: -int(r["examined"])
                       / max(int(r["sent"] or 0) + int(r["affected"] or 0), 1))

@@ -9,7 +9,7 @@ from typing import Any
 from ...base import Run, category
 from ...models import Severity
 from .. import innodb_status
-from .common import pct, rate, rows, series, server, short, status, var, var_num
+from .common import pct, rate, rows, series, server, short, status, th, var, var_num
 from .locks import LockChecks
 
 
@@ -60,8 +60,8 @@ class InnodbChecks(LockChecks):
         hit = round(100.0 - pct(reads, reqs), 3) if reqs else None
         run.metric("innodb.buffer_pool_read_hit_pct", hit)
         run.metric("innodb.buffer_pool_wait_free", int(wait_free))
-        if hit is not None and reqs >= run.threshold("buffer_pool_min_read_requests", 10000) \
-                and hit < run.threshold("buffer_pool_read_hit_pct", 90):
+        if hit is not None and reqs >= th(run, "buffer_pool_min_read_requests") \
+                and hit < th(run, "buffer_pool_read_hit_pct"):
             run.finding("mysql.innodb.buffer_pool_hit_low", Severity.WARNING,
                         f"Buffer pool read hit ratio {hit}%: reads go to disk",
                         evidence={"read_requests": int(reqs), "disk_reads": int(reads),
@@ -116,7 +116,7 @@ class InnodbChecks(LockChecks):
                             "STATUS); set innodb_print_all_deadlocks=ON to log every one.")
             return
         age = _age_seconds(latest.get("at"), run.data.get("now"))
-        recent = age is not None and age <= run.threshold("deadlock_recent_seconds", 3600)
+        recent = age is not None and age <= th(run, "deadlock_recent_seconds")
         sev = Severity.WARNING if (new and new > 0) or (new is None and recent) else Severity.INFO
         stmts = [t.get("statement", "") for t in latest["transactions"]]
         tables = sorted({x for t in latest["transactions"] for x in t.get("tables", [])})
@@ -142,7 +142,7 @@ class InnodbChecks(LockChecks):
         if hll is None:
             return
         run.metric("innodb.history_list_length", hll)
-        limit = run.threshold("history_list_length", 100000)
+        limit = th(run, "history_list_length")
         if hll > limit:
             run.finding("mysql.innodb.history_list_long", Severity.WARNING,
                         f"History list length {hll}: purge is falling behind",
@@ -156,7 +156,7 @@ class InnodbChecks(LockChecks):
             return
         run.metric("innodb.log_waits", int(waits))
         per15 = rate(series(run, "innodb.log_waits", waits), 900)
-        limit = run.threshold("log_waits_per_15min", 10)
+        limit = th(run, "log_waits_per_15min")
         ev: dict[str, Any] = {"innodb_log_waits": int(waits), "per_15min": per15,
                               "innodb_log_buffer_size": var_num(run, "innodb_log_buffer_size")}
         fix = ("Raise innodb_log_buffer_size (e.g. 64M; dynamic on MySQL 8.0 and MariaDB "

@@ -6,7 +6,7 @@ from typing import Any
 
 from ...base import Run
 from ...models import Severity
-from .common import rows, server, short, status
+from .common import rows, server, short, status, th
 
 
 class LockChecks:
@@ -21,7 +21,7 @@ class LockChecks:
         run.metric("innodb.row_lock_time_ms", int(total_ms))
         run.metric("innodb.row_lock_time_avg_ms", int(avg_ms))
         run.metric("innodb.row_lock_current_waits", int(current))
-        limit = run.threshold("row_lock_time_avg_ms", 1000)
+        limit = th(run, "row_lock_time_avg_ms")
         if waits > 0 and avg_ms > limit:
             run.finding("mysql.innodb.row_lock_time_high", Severity.WARNING,
                         f"Row lock waits average {int(avg_ms)} ms ({int(waits)} waits since start)",
@@ -45,7 +45,7 @@ class LockChecks:
                   "blocking_query": short(r["blocking_query"], 200),
                   "blocking_trx_age_s": int(r["blocking_trx_age"] or 0)} for r in got]
         longest = max(int(w["wait_seconds"]) for w in waits)
-        limit = run.threshold("lock_wait_seconds", 10)
+        limit = th(run, "lock_wait_seconds")
         run.finding("mysql.innodb.lock_waits",
                     Severity.WARNING if longest >= limit else Severity.INFO,
                     f"{len(waits)} transactions wait for row locks (longest {longest} s); "

@@ -8,7 +8,7 @@ from typing import Any
 from ...base import Run, category
 from ...models import Severity
 from ..server import normalise_replica
-from .common import growing, on, rows, series, server, short, var
+from .common import growing, on, rows, series, server, short, th, var
 
 
 def queries(run: Run) -> list[tuple[str, str]]:
@@ -83,7 +83,7 @@ class ReplicationChecks:
         if space is not None:
             mb = int(space) / 1048576
             run.metric("replication.relay_log_space_bytes", int(space))
-            limit = run.threshold("relay_log_space_warning_mb", 10240)
+            limit = th(run, "relay_log_space_warning_mb")
             if mb > limit:
                 run.finding("mysql.replication.relay_log_space", Severity.WARNING,
                             f"Relay logs take {mb:.0f} MB{label}",
@@ -99,8 +99,8 @@ class ReplicationChecks:
         return worst_lag
 
     def _lag(self, run: Run, lag: float) -> None:
-        warn = run.threshold("replication_lag_warning_s", 30)
-        crit = run.threshold("replication_lag_critical_s", 300)
+        warn = th(run, "replication_lag_warning_s")
+        crit = th(run, "replication_lag_critical_s")
         points = series(run, "replication.seconds_behind", lag)
         rising = growing(points)
         ev = {"seconds_behind": lag, "warning_s": warn, "critical_s": crit,

@@ -8,7 +8,7 @@ from typing import Any
 from ...base import Run
 from ...models import Severity
 from ..constants import PERCENTILES
-from .common import on, rows, server, short, var
+from .common import on, rows, server, short, th, var
 
 PS_PER_MS = 1_000_000_000  # performance_schema timers are picoseconds
 
@@ -58,7 +58,7 @@ class StatementChecks:
         lists = {name: [_digest(r) for r in rs] for name, rs in rows_by_list.items()}
         slowest = lists["slowest"]
         run.metric("performance.top_statements", slowest[:5])
-        avg_limit = run.threshold("slow_statement_avg_ms", 1000)
+        avg_limit = th(run, "slow_statement_avg_ms")
         slow = [d for d in slowest if d["avg_ms"] >= avg_limit]
         if slow:
             run.finding("mysql.performance.slow_statements", Severity.WARNING,
@@ -72,8 +72,7 @@ class StatementChecks:
                         f"{len(lists['no_index'])} statements scan whole tables "
                         f"(worst: {short(worst['statement'], 120)})",
                         evidence={"statements": lists["no_index"],
-                                  "min_rows_per_call": run.threshold(
-                                      "full_scan_min_rows_per_call", 1000)},
+                                  "min_rows_per_call": th(run, "full_scan_min_rows_per_call")},
                         suggestion="Add an index on the columns in each statement's WHERE/JOIN "
                         "(EXPLAIN shows type=ALL), e.g. ALTER TABLE t ADD INDEX (col).")
         if lists["examined"]:
@@ -84,7 +83,7 @@ class StatementChecks:
                         f"{len(lists['examined'])} statements examine far more rows than they "
                         "return",
                         evidence={"statements": lists["examined"], "ratio_threshold":
-                                  run.threshold("rows_examined_per_sent", 100)},
+                                  th(run, "rows_examined_per_sent")},
                         suggestion="Make the index selective for the filter (composite index "
                         "in WHERE order), or add LIMIT/pagination on an indexed column.")
 
@@ -121,7 +120,7 @@ class StatementChecks:
             return
         for p, v in result.items():
             run.metric(f"performance.query_p{p}_ms", v if v != float("inf") else None)
-        limit = run.threshold("query_p99_ms", 1000)
+        limit = th(run, "query_p99_ms")
         p99 = result[99]
         run.metric("performance.query_percentiles_source", source)
         if p99 > limit:
