@@ -45,7 +45,12 @@ def test_shared_server_performance_schema_off_is_reported_not_failed(manager: Pl
 
 def test_percentiles_from_query_response_time(manager: PluginManager, ps: Instance) -> None:
     ps.sql(*["SELECT SLEEP(0.01)"] * 5)
-    r = diagnose(manager, target(ps.endpoint), "performance")
+    r = diagnose(manager, target(ps.endpoint, thresholds={"slow_statement_avg_ms": 5}),
+                 "performance")
+    slow = finding(r, "mysql.performance.slow_statements")
+    sleep = next(s for s in slow.evidence["statements"]
+                 if "SLEEP" in s["statement"] and " AS " not in s["statement"])
+    assert sleep["calls"] >= 5 and sleep["avg_ms"] >= 10
     assert "mysql.performance.percentiles_unavailable" not in codes(r)
     assert r.metrics["performance.query_percentiles_source"] == "information_schema.QUERY_RESPONSE_TIME"
     p50, p95, p99 = (r.metrics[f"performance.query_p{p}_ms"] for p in (50, 95, 99))
@@ -76,6 +81,19 @@ def test_full_table_scans_on_unindexed_table(manager: PluginManager, ps: Instanc
     assert any("unindexed" in s["statement"] for s in tops)
     # our own reads of the catalog never show up as the workload
     assert not [s for s in tops if "_schema" in s["statement"] or s["statement"].startswith("SHOW")]
+
+
+def test_temporary_tables_on_disk(manager: PluginManager, ps: Instance) -> None:
+    ps.sql("CREATE DATABASE IF NOT EXISTS tmpd",
+           "CREATE TABLE IF NOT EXISTS tmpd.notes (id INT, body TEXT) ENGINE=InnoDB",
+           "TRUNCATE tmpd.notes",
+           "INSERT INTO tmpd.notes SELECT seq, REPEAT('x', seq % 7) FROM tmpd.seq_1_to_50",
+           # grouping on a TEXT column needs an on-disk temporary table
+           *["SELECT body, COUNT(*) FROM tmpd.notes GROUP BY body ORDER BY NULL"] * 110)
+    r = diagnose(manager, target(ps.endpoint), "performance")
+    tmp = finding(r, "mysql.performance.tmp_tables_on_disk")
+    assert tmp.evidence["created_tmp_disk_tables"] >= 110
+    assert "max_heap_table_size" in tmp.suggestion
 
 
 def _deadlock(inst: Instance) -> str:
