@@ -87,3 +87,17 @@ def test_kill_long_queries_kills_only_the_long_one(
     assert (rec["action"], rec["ok"], rec["params"]) == (
         "kill_long_queries", True, {"min_seconds": 2, "user": "root"})
     assert rec["result"]["killed"][0]["id"] == out.value["killed"][0]["id"]
+
+
+def test_plugin_refuses_unknown_action_itself(ps: Instance) -> None:
+    """Behind the sandbox's whitelist, the plugin's own execute refuses too."""
+    from plugins import Deadline
+    from plugins.mysql import MySQLPlugin
+
+    plugin = MySQLPlugin()
+    plugin.connect(Deadline(10), target(ps.endpoint))
+    try:
+        with pytest.raises(ActionRefusedError, match="not an action of mysql-diagnostics"):
+            plugin.execute(Deadline(5), "flush_hosts", {})
+    finally:
+        plugin.stop(Deadline(5))

@@ -83,6 +83,16 @@ def test_full_table_scans_on_unindexed_table(manager: PluginManager, ps: Instanc
     assert not [s for s in tops if "_schema" in s["statement"] or s["statement"].startswith("SHOW")]
 
 
+def test_threads_running_streak_from_history(manager: PluginManager, ps: Instance) -> None:
+    now = utcnow()
+    history = tuple(Snapshot(at=now, metrics={"performance.threads_running": v}) for v in (0, 3, 4))
+    r = diagnose(manager, target(ps.endpoint, thresholds={"threads_running": 0}), "performance",
+                 history=history)
+    f = finding(r, "mysql.performance.threads_running_high")
+    assert f.evidence["consecutive_runs_above"] == 3  # 3, 4 and this run (ours is running)
+    assert "3 runs in a row" in f.title
+
+
 def test_temporary_tables_on_disk(manager: PluginManager, ps: Instance) -> None:
     ps.sql("CREATE DATABASE IF NOT EXISTS tmpd",
            "CREATE TABLE IF NOT EXISTS tmpd.notes (id INT, body TEXT) ENGINE=InnoDB",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...base import Run
 from ...models import Severity
-from .common import on, pct, status, th, var, var_num
+from .common import on, pct, series, status, th, var, var_num
 
 
 class CounterChecks:
@@ -116,8 +116,18 @@ class CounterChecks:
         run.metric("performance.threads_running", int(running))
         limit_r = th(run, "threads_running")
         if running > limit_r:
+            # pt-stalk waits for 5 checks in a row; runs are minutes apart, so report how
+            # many consecutive runs (this one included) were above the threshold
+            points = series(run, "performance.threads_running", running)
+            streak = 0
+            for _, v in reversed(points):
+                if v <= limit_r:
+                    break
+                streak += 1
             run.finding("mysql.performance.threads_running_high", Severity.WARNING,
-                        f"{int(running)} threads running at once (stall threshold {limit_r:g})",
-                        evidence={"threads_running": int(running), "threshold": limit_r},
+                        f"{int(running)} threads running at once (stall threshold {limit_r:g})"
+                        + (f", {streak} runs in a row" if streak > 1 else ""),
+                        evidence={"threads_running": int(running), "threshold": limit_r,
+                                  "consecutive_runs_above": streak},
                         suggestion="A pile-up: see mysql.connection.long_queries and "
                         "mysql.innodb.lock_waits for what the threads wait on.")
