@@ -55,14 +55,17 @@ def test_lag_growing_across_runs(manager: PluginManager,
         history = (Snapshot(at=utcnow(), metrics={"replication.seconds_behind": 0}),
                    Snapshot(at=utcnow(), metrics={"replication.seconds_behind": 1}))
         r = diagnose(manager, t, "replication", history=history)
+        flat = diagnose(manager, t, "replication")  # no history: over 1 s, not known to grow
     finally:
         replica.sql("STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY = 0", "START SLAVE")
     lag = finding(r, "mysql.replication.lag")
-    assert lag.severity is Severity.WARNING
+    assert lag.severity is Severity.CRITICAL  # over the warning threshold and growing
     assert lag.evidence["growing"] is True
     assert lag.evidence["seconds_behind"] >= 2
     assert lag.evidence["history"][:2] == [0.0, 1.0]
     assert "grows across runs" in lag.title
+    flat_lag = finding(flat, "mysql.replication.lag")
+    assert flat_lag.severity is Severity.WARNING and flat_lag.evidence["growing"] is False
     wait_replica(replica, lambda row: row["Seconds_Behind_Master"] == 0
                  and row["Slave_SQL_Running"] == "Yes")
 

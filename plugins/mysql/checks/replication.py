@@ -105,8 +105,9 @@ class ReplicationChecks:
         rising = growing(points)
         ev = {"seconds_behind": lag, "warning_s": warn, "critical_s": crit,
               "growing": rising, "history": [v for _, v in points[-6:]]}
+        # the mysqld_exporter mixin pages on lag > 30 s that keeps growing
         if lag > crit or (lag > warn and rising):
-            sev = Severity.CRITICAL if lag > crit else Severity.WARNING
+            sev = Severity.CRITICAL
         elif lag > warn:
             sev = Severity.WARNING
         else:
