@@ -292,11 +292,28 @@ def test_diagnosis_after_an_overrun_uses_a_clean_connection(manager: PluginManag
     """A diagnosis cut off by its deadline may still be reading when the next starts: the
     next one must not share that connection (it opens a new one) and must complete."""
     t = target(ps.endpoint)
-    seen = set()
+    cut_short = 0
     for timeout in (0.002, 0.005, 0.01, 0.02, 0.04):
         cut = manager.diagnose(t, DiagnoseOptions(), timeout=timeout)
-        seen.add(cut.outcome)
+        # cut off by the sandbox, or stopped by its own deadline checks
+        cut_short += cut.outcome == "timed_out" or bool(cut.errors)
         r = manager.diagnose(t, DiagnoseOptions(), timeout=20)
         assert r.outcome == "completed" and r.errors == {}, (timeout, r.errors)
         assert r.metrics["connection.max_connections"] == 12
-    assert "timed_out" in seen
+    assert cut_short >= 1
+
+
+def test_privileges_held_through_a_role_count(manager: PluginManager, ps: Instance,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    ps.sql("CREATE ROLE IF NOT EXISTS ksa_monitor",
+           "GRANT PROCESS, SLAVE MONITOR ON *.* TO ksa_monitor",
+           "GRANT SELECT ON performance_schema.* TO ksa_monitor",
+           "CREATE USER IF NOT EXISTS 'rolemon'@'127.0.0.1' IDENTIFIED BY 'Role-pw-7'",
+           "GRANT ksa_monitor TO 'rolemon'@'127.0.0.1'",
+           "SET DEFAULT ROLE ksa_monitor FOR 'rolemon'@'127.0.0.1'")
+    monkeypatch.setenv("KSA_TEST_ROLE_PW", "Role-pw-7")
+    t = target(ps.endpoint, auth={"username": "rolemon", "password": "env:KSA_TEST_ROLE_PW"})
+    r = diagnose(manager, t)
+    assert not [f for f in r.findings if f.code.endswith(".privilege_missing")], r.findings
+    assert r.errors == {}
+    assert r.metrics["performance.digests"] > 0
