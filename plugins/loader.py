@@ -18,6 +18,7 @@ Factory = Callable[[], Plugin]
 
 BUILTIN_MODULES: tuple[str, ...] = (
     "plugins.tcp",
+    "plugins.kafka",
 )
 """Packages whose import registers a builtin plugin. One line per builtin."""
 
