@@ -154,47 +154,25 @@ class Wire:
         timeout = max(0.05, deadline.remaining(cap=request_timeout_s))
         cfg, secrets = client_config(target, timeout)
         cfg["api_version_auto_timeout_ms"] = int(timeout * 1000)
-        try:
-            client = KafkaClient(**cfg)
-        except Errors.KafkaError as e:
-            # no broker answered ApiVersions: find out why, endpoint by endpoint
-            errors = []
-            for ep in target.endpoints:
-                try:
-                    probe(ep, cfg, secrets, deadline.child(timeout))
-                except AuthError:
-                    raise
-                except ConnectError as ce:
-                    errors.append(str(ce))
-            raise ConnectError("; ".join(errors) or redact(str(e), *secrets)) from None
-        wire = cls(client, secrets, max_in_flight, timeout)
-        try:
-            wire._await_any(deadline, target, cfg)
-        except BaseException:
-            wire.close()
-            raise
-        return wire
-
-    def _await_any(self, deadline: Deadline, target: MiddlewareTarget, cfg: dict[str, Any]) -> None:
-        """ApiVersions is answered before SASL: a client is made with a wrong password.
-        Wait for one fully authenticated connection, and say why when there is none."""
-        node = self.client.least_loaded_node()
-        if node is not None:
-            try:
-                if self.client.await_ready(node, timeout_ms=deadline.remaining(cap=self.request_timeout_s) * 1000):
-                    return
-            except Errors.KafkaError:
-                pass
+        # One full handshake first (TCP, TLS, ApiVersions, SASL): a refused port fails at
+        # once and a refused password is named as such. KafkaClient itself retries until
+        # its timeout, and is created even with a wrong password (ApiVersions comes first).
         errors = []
         for ep in target.endpoints:
             try:
-                probe(ep, cfg, self.secrets, deadline.child(self.request_timeout_s))
-                return  # answered now: a transient failure
+                probe(ep, cfg, secrets, deadline.child(timeout))
+                break
             except AuthError:
                 raise
             except ConnectError as e:
                 errors.append(str(e))
-        raise ConnectError("; ".join(errors))
+        else:
+            raise ConnectError("; ".join(errors))
+        try:
+            client = KafkaClient(**cfg)
+        except Errors.KafkaError as e:
+            raise ConnectError(redact(f"{type(e).__name__}: {e}", *secrets)) from None
+        return cls(client, secrets, max_in_flight, timeout)
 
     def close(self) -> None:
         try:

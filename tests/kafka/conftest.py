@@ -10,6 +10,7 @@ from kafka_helpers import SASL_PASSWORD, SASL_USER, Tansu
 from sasl_front import SaslFront
 
 from plugins import PluginConfig, PluginManager
+from tests.conftest import free_port
 
 
 @pytest.fixture(scope="session")
