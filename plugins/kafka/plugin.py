@@ -33,7 +33,8 @@ INFO = PluginInfo(
 )
 
 
-class KafkaPlugin(BrokerChecks, ConsumerChecks, TopicChecks, MiddlewarePlugin):
+# bases in reverse: categories are listed (and run) broker, consumer, topic
+class KafkaPlugin(TopicChecks, ConsumerChecks, BrokerChecks, MiddlewarePlugin):
     def __init__(self) -> None:
         super().__init__()
         self._wire: Wire | None = None
