@@ -269,7 +269,8 @@ class ConsumerChecks:
                 run.deadline.check("lag sampling")
                 time.sleep(min(step, run.deadline.remaining()))
                 last, _errs = collect.sample(self._wire, cluster, coord, flavor,  # type: ignore[attr-defined]
-                                             run.deadline, short)
+                                             run.deadline, short,
+                                             known={g: list(first.committed.get(g, {})) for g in short})
                 for g, parts in burrow.readings_of(last, members).items():
                     for tp, r in parts.items():
                         series.setdefault(g, {}).setdefault(tp, []).append(r)

@@ -127,15 +127,25 @@ def describe_groups(wire: Wire, coord: Mapping[str, int], protocol_types: Mappin
 
 
 def committed(wire: Wire, cluster: Cluster, coord: Mapping[str, int], flavor: str,
-              deadline: Deadline) -> tuple[dict[str, dict[TP, int]], dict[str, str]]:
-    """group -> committed offsets (partitions without a commit are left out)."""
+              deadline: Deadline, partitions: Mapping[str, Iterable[TP]] | None = None
+              ) -> tuple[dict[str, dict[TP, int]], dict[str, str]]:
+    """group -> committed offsets (partitions without a commit are left out). With
+    ``partitions``, only those of each group are asked for; else every partition the
+    group committed (KIP-88's null topic list), or on Tansu every partition listed."""
     version = wire.version(OffsetFetchRequest, max_version=5)
-    explicit = version < 2 or compat.offset_fetch_lists_partitions(flavor)
-    topics = None
-    if explicit:
-        topics = [(name, [p.partition for p in t.partitions]) for name, t in cluster.topics.items()]
+    everything = None
+    if partitions is None and (version < 2 or compat.offset_fetch_lists_partitions(flavor)):
+        everything = [(name, [p.partition for p in t.partitions]) for name, t in cluster.topics.items()]
     groups = list(coord)
-    reqs = [(coord[g], OffsetFetchRequest[version](g, topics)) for g in groups]
+    reqs = []
+    for g in groups:
+        topics = everything
+        if partitions is not None:
+            by_topic: dict[str, list[int]] = defaultdict(list)
+            for t, p in partitions.get(g, ()):
+                by_topic[t].append(p)
+            topics = sorted(by_topic.items())
+        reqs.append((coord[g], OffsetFetchRequest[version](g, topics)))
     out: dict[str, dict[TP, int]] = {}
     errors: dict[str, str] = {}
     for g, resp in zip(groups, wire.call_many(reqs, deadline)):
@@ -172,7 +182,16 @@ def _list_offsets_request(version: int, by_topic: Mapping[str, list[int]]) -> An
 
 def high_watermarks(wire: Wire, cluster: Cluster, tps: Iterable[TP], flavor: str,
                     deadline: Deadline) -> tuple[dict[TP, int], dict[TP, str]]:
-    """Latest offsets from each partition's leader, one request per leader (chunked)."""
+    """High-water marks from each partition's leader, one request per leader (chunked)."""
+    out, errors = latest_offsets(wire, cluster, tps, deadline)
+    if compat.hwm_from_fetch(flavor) and out:
+        out = _hwm_via_fetch(wire, cluster, out, deadline)
+    return out, errors
+
+
+def latest_offsets(wire: Wire, cluster: Cluster, tps: Iterable[TP],
+                   deadline: Deadline) -> tuple[dict[TP, int], dict[TP, str]]:
+    """ListOffsets(latest): the high-water mark on Apache Kafka."""
     by_leader: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     errors: dict[TP, str] = {}
     for topic, part in tps:
@@ -211,8 +230,6 @@ def high_watermarks(wire: Wire, cluster: Cluster, tps: Iterable[TP], flavor: str
                     errors[(topic, partition)] = _err(error_code) or ""
                 elif offset >= 0:
                     out[(topic, partition)] = offset
-    if compat.hwm_from_fetch(flavor) and out:
-        out = _hwm_via_fetch(wire, cluster, out, deadline)
     return out, errors
 
 
@@ -260,12 +277,22 @@ def topic_configs(wire: Wire, topics: Iterable[str], flavor: str,
 
 
 def sample(wire: Wire, cluster: Cluster, coord: Mapping[str, int], flavor: str,
-           deadline: Deadline, groups: Iterable[str] | None = None) -> tuple[Sample, dict[str, str]]:
+           deadline: Deadline, groups: Iterable[str] | None = None,
+           known: Mapping[str, Iterable[TP]] | None = None) -> tuple[Sample, dict[str, str]]:
     """Committed offsets of ``groups`` (default: all) and the high-water marks of their
-    partitions, read as close together as the protocol allows."""
+    partitions, read as close together as the protocol allows. ``known``: the partitions
+    each group is known to have committed (a re-reading of the same groups)."""
     chosen = {g: coord[g] for g in (groups if groups is not None else coord) if g in coord}
     at = time.time()
-    offs, errors = committed(wire, cluster, chosen, flavor, deadline)
+    partitions = known
+    if partitions is None and compat.offset_fetch_lists_partitions(flavor):
+        # compat difference 2: the partitions must be named, and Tansu's cost grows with
+        # groups x partitions; a commit on a partition without data has nothing to lag
+        latest, _ = latest_offsets(wire, cluster, [(t, p.partition) for t, tp in cluster.topics.items()
+                                                   for p in tp.partitions], deadline)
+        nonempty = [tp for tp, off in latest.items() if off > 0]
+        partitions = {g: nonempty for g in chosen}
+    offs, errors = committed(wire, cluster, chosen, flavor, deadline, partitions)
     tps = {tp for o in offs.values() for tp in o}
     hwm, _ = high_watermarks(wire, cluster, tps, flavor, deadline)
     return Sample(at=at, committed=offs, hwm=hwm), errors

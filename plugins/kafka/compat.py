@@ -12,7 +12,10 @@ difference is named, with what we do about it:
    Tansu answers nothing at all with ``max_wait`` 0).
 2. ``OffsetFetch`` v2+ with a null topic list (KIP-88, "every partition the group
    committed") is answered in a form kafka-python cannot decode, and the connection is
-   then lost. On Tansu we list the partitions: every partition of every topic.
+   then lost. On Tansu we list the partitions: those holding data (ListOffsets > 0; a
+   commit on an empty partition has no lag to judge), since Tansu's cost grows with
+   groups x partitions named. Re-readings of the same groups name the partitions each
+   group committed (on any broker).
 3. ``DescribeGroups`` returns empty ``member_metadata`` and ``member_assignment``. A
    real consumer always sends non-empty ones, so an empty payload means "not reported"
    (never "no partitions"): assignment checks are skipped for such members.
