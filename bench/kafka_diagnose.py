@@ -115,42 +115,63 @@ def seed(bootstrap: str, topics: int, partitions: int, groups: int, records: int
 
 def floor_raw(client, tansu: bool) -> int:  # type: ignore[no-untyped-def]
     """The requests a diagnosis needs, bare: Metadata, ListGroups, DescribeGroups,
-    OffsetFetch per group, ListOffsets per leader (+ the Fetch for Tansu's high-water
-    marks), DescribeConfigs. Pipelined with kafka-python's own futures."""
+    DescribeConfigs, OffsetFetch per group, ListOffsets (and, for Tansu, the ListOffsets
+    that finds partitions with data and the Fetch that gives the high-water marks, as the
+    plugin's compat path does). Pipelined, 16 in flight, no checks."""
     from kafka.protocol.admin import DescribeConfigsRequest, DescribeGroupsRequest, ListGroupsRequest
     from kafka.protocol.commit import OffsetFetchRequest
     from kafka.protocol.fetch import FetchRequest
     from kafka.protocol.list_offsets import ListOffsetsRequest
     from kafka.protocol.metadata import MetadataRequest
 
-    def wait(futs):  # type: ignore[no-untyped-def]
-        while not all(f.is_done for f in futs):
+    node = next(iter(client.cluster.brokers())).nodeId
+    client.await_ready(node)
+
+    def send_all(reqs):  # type: ignore[no-untyped-def]
+        futs, i = [], 0
+        while i < len(reqs) or not all(f.is_done for f in futs):
+            while i < len(reqs) and sum(not f.is_done for f in futs) < 16:
+                futs.append(client.send(node, reqs[i]))
+                i += 1
             client.poll(timeout_ms=100)
         failed = [f.exception for f in futs if f.failed()]
         if failed:
             raise RuntimeError(f"floor request failed: {failed[0]!r}")
         return [f.value for f in futs]
 
-    node = next(iter(client.cluster.brokers())).nodeId
-    client.await_ready(node)
-    md, lg = wait([client.send(node, MetadataRequest[7](topics=None, allow_auto_topic_creation=False)),
-                   client.send(node, ListGroupsRequest[2]())])
+    def latest(parts):  # type: ignore[no-untyped-def]
+        (lo,) = send_all([ListOffsetsRequest[5](replica_id=-1, isolation_level=0, topics=[
+            (t, [(p, -1, -1) for p in ps]) for t, ps in parts.items()])])
+        return {(t, p[0]): p[3] for t, ps in lo.topics for p in ps}
+
+    md, lg = send_all([MetadataRequest[7](topics=None, allow_auto_topic_creation=False),
+                       ListGroupsRequest[2]()])
     topics = {t[1]: [p[1] for p in t[3]] for t in md.topics}
     groups = [g[0] for g in lg.groups]
-    all_parts = [(t, ps) for t, ps in topics.items()]
-    futs = [client.send(node, DescribeGroupsRequest[3](groups=groups, include_authorized_operations=False)),
-            client.send(node, DescribeConfigsRequest[1](
-                resources=[(2, t, None) for t in topics], include_synonyms=False))]
-    futs += [client.send(node, OffsetFetchRequest[5](g, all_parts if tansu else None)) for g in groups]
-    futs.append(client.send(node, ListOffsetsRequest[5](
-        replica_id=-1, isolation_level=0,
-        topics=[(t, [(p, -1, -1) for p in ps]) for t, ps in topics.items()])))
-    out = wait(futs)
+    send_all([DescribeGroupsRequest[3](groups=groups, include_authorized_operations=False),
+              DescribeConfigsRequest[1](resources=[(2, t, None) for t in topics],
+                                        include_synonyms=False)])
+    named = None
     if tansu:
-        lo = out[-1]
-        wait([client.send(node, FetchRequest[4](
-            replica_id=-1, max_wait_time=1, min_bytes=0, max_bytes=1, isolation_level=0,
-            topics=[(t, [(p[0], max(0, p[3] - 1), 1) for p in ps]) for t, ps in lo.topics]))])
+        by_topic: dict = {}
+        for (t, p), off in latest(topics).items():
+            if off > 0:
+                by_topic.setdefault(t, []).append(p)
+        named = sorted(by_topic.items())
+    fetched = send_all([OffsetFetchRequest[5](g, named) for g in groups])
+    committed: dict = {}
+    for resp in fetched:
+        for t, ps in resp.topics:
+            for row in ps:
+                if row[1] >= 0:
+                    committed.setdefault(t, set()).add(row[0])
+    ends = latest({t: sorted(ps) for t, ps in committed.items()})
+    if tansu and ends:
+        by_t: dict = {}
+        for (t, p), off in ends.items():
+            by_t.setdefault(t, []).append((p, max(0, off - 1), 1))
+        send_all([FetchRequest[4](replica_id=-1, max_wait_time=1, min_bytes=0, max_bytes=1,
+                                  isolation_level=0, topics=list(by_t.items()))])
     return len(groups)
 
 
@@ -231,7 +252,7 @@ def small(runs: int, tmp: str) -> None:
         b.stop()
 
 
-def large(topics: int, groups: int, tmp: str) -> None:
+def large(topics: int, groups: int, runs: int, tmp: str) -> None:
     b = Broker(tmp)
     try:
         t0 = time.perf_counter()
@@ -239,6 +260,12 @@ def large(topics: int, groups: int, tmp: str) -> None:
         print(f"large cluster: {topics} topics x 2 partitions, {groups} lagging groups "
               f"(seeded in {time.perf_counter() - t0:.1f} s)")
         target = MiddlewareTarget(type="kafka", endpoints=(b.bootstrap,))
+        from kafka import KafkaClient
+
+        client = KafkaClient(bootstrap_servers=b.bootstrap, client_id="bench-floor",
+                             max_in_flight_requests_per_connection=16)
+        client.poll(future=client.cluster.request_update())
+        floor_line = ""
         for label, hist_runs in (("first run (in-run window)", 0), ("with history", 2)):
             manager = PluginManager()
             manager.load_builtin("kafka-diagnostics", PluginConfig())
@@ -246,22 +273,40 @@ def large(topics: int, groups: int, tmp: str) -> None:
             for _ in range(hist_runs):
                 r = manager.diagnose(target, DiagnoseOptions(history=history), timeout=120)
                 history += (Snapshot(at=utcnow(), metrics=r.metrics),)
+            opts = DiagnoseOptions(history=history)
+            if hist_runs:
+                ours, floor = [], []
+                for _ in range(runs):  # interleaved with the floor, same load for both
+                    ours.append(median_ms(lambda: manager.diagnose(target, opts, timeout=120), 1))
+                    floor.append(median_ms(lambda: floor_raw(client, tansu=True), 1))
+                wall_ms = statistics.median(ours)
+                floor_line = (f"  floor: same requests, bare client {statistics.median(floor):8.1f} ms"
+                              f"   ratio {wall_ms / statistics.median(floor):.2f}x")
+            else:  # a first run happens once per target: fresh managers
+                walls = []
+                for _ in range(3):
+                    fresh = PluginManager()
+                    fresh.load_builtin("kafka-diagnostics", PluginConfig())
+                    walls.append(median_ms(lambda: fresh.diagnose(target, opts, timeout=120), 1))
+                    fresh.stop_all()
+                wall_ms = statistics.median(walls)
+            # memory in a separate run: tracemalloc slows every allocation
             gc.collect()
             rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             tracemalloc.start()
-            t0 = time.perf_counter()
-            r = manager.diagnose(target, DiagnoseOptions(history=history), timeout=120)
-            wall = time.perf_counter() - t0
+            r = manager.diagnose(target, opts, timeout=120)
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             assert not r.errors, r.errors
             assert r.metrics["consumer_groups"] == groups and r.metrics["topics"] == topics
-            print(f"  {label:28s} {wall * 1000:8.1f} ms   peak Python allocations "
+            print(f"  {label:28s} {wall_ms:8.1f} ms   peak Python allocations "
                   f"{peak / 2**20:6.1f} MiB   max RSS {rss1 / 1024:6.1f} MiB "
                   f"(+{(rss1 - rss0) / 1024:.1f})   findings {len(r.findings)}   "
                   f"stored offsets {len(str(r.metrics['offsets'])) / 1024:.0f} KiB")
             manager.stop_all()
+        print(floor_line)
+        client.close()
     finally:
         b.stop()
 
@@ -274,7 +319,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         small(args.runs, tmp)
-        large(args.topics, args.groups, tmp)
+        large(args.topics, args.groups, max(5, args.runs // 2), tmp)
 
 
 if __name__ == "__main__":
