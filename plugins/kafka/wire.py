@@ -75,17 +75,14 @@ def client_config(target: MiddlewareTarget, request_timeout_s: float) -> tuple[d
         key_password = resolve_secret(tls.key_password)
         if key_password:
             secrets.append(key_password)
-        if tls.verify:
-            cfg.update(ssl_cafile=tls.ca_file, ssl_check_hostname=True)
-        else:
-            # verify off: an explicit context, since kafka-python's own always verifies
-            ctx = ssl.create_default_context()
+        # our own context: kafka-python's default one uses the deprecated PROTOCOL_TLS
+        ctx = ssl.create_default_context(cafile=tls.ca_file)
+        if not tls.verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-            if tls.cert_file:
-                ctx.load_cert_chain(tls.cert_file, tls.key_file, key_password)
-            cfg["ssl_context"] = ctx
-        cfg.update(ssl_certfile=tls.cert_file, ssl_keyfile=tls.key_file, ssl_password=key_password)
+        if tls.cert_file:
+            ctx.load_cert_chain(tls.cert_file, tls.key_file, key_password)
+        cfg.update(ssl_context=ctx, ssl_check_hostname=tls.verify)
     return cfg, secrets
 
 
@@ -114,15 +111,21 @@ def probe(endpoint: str, cfg: dict[str, Any], secrets: list[str], deadline: Dead
     conn = _ProbeConnection(host, port, infos[0][0], **kw)
     try:
         while not deadline.expired:
-            conn.connect()
+            try:
+                conn.connect()
+            except ssl.SSLError as e:  # a certificate refused: raised, not closed
+                raise ConnectError(f"{endpoint}: TLS handshake failed ({type(e).__name__}: "
+                                   f"{e})") from None
             if conn.connected():
                 return
             if conn.disconnected():
                 break
             time.sleep(0.005)
         err = conn.first_error
-        what = redact(f"{type(err).__name__}: {err}" if err else "no answer before the deadline",
-                      *secrets)
+        text = str(err) if err is not None else ""
+        if err is not None and not text.startswith(type(err).__name__):
+            text = f"{type(err).__name__}: {text}"
+        what = redact(text or "no answer before the deadline", *secrets)
         if conn.failed_in is ConnectionStates.AUTHENTICATING:
             mech = cfg.get("sasl_mechanism")
             user = cfg.get("sasl_plain_username")

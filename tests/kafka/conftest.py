@@ -3,6 +3,9 @@ that started them) and a plugin manager."""
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -10,7 +13,7 @@ from kafka_helpers import SASL_PASSWORD, SASL_USER, Tansu
 from sasl_front import SaslFront
 
 from plugins import PluginConfig, PluginManager
-from tests.conftest import free_port
+from tests.conftest import free_port, require
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +37,53 @@ def sasl_front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslFront]:
     front_port = free_port()
     b = Tansu(tmp_path_factory.mktemp("tansu-sasl"), advertised_port=front_port)
     front = SaslFront(front_port, ("127.0.0.1", b.port), {SASL_USER: SASL_PASSWORD})
+    yield front
+    front.close()
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A CA and a server certificate for 127.0.0.1, made with the openssl command."""
+    require(shutil.which("openssl") is not None, "the openssl command is not installed")
+    d = tmp_path_factory.mktemp("tls")
+    ca, ca_key, crt, key, csr = (str(d / n) for n in ("ca.pem", "ca.key", "server.pem",
+                                                     "server.key", "server.csr"))
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for cmd in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+         "-days", "2", "-subj", "/CN=ksa-test-ca"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+         "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", crt, "-days", "2", "-extfile", str(d / "ext.cnf")],
+    ):
+        subprocess.run(["openssl", *cmd], check=True, capture_output=True, timeout=60)
+    return {"ca": ca, "cert": crt, "key": key}
+
+
+@pytest.fixture(scope="session")
+def tls_front(tmp_path_factory: pytest.TempPathFactory,
+              tls_files: dict[str, str]) -> Iterator[SaslFront]:
+    """A plain Tansu behind TLS + SASL (alice); see sasl_front.py for why not Tansu's TLS."""
+    front_port = free_port()
+    b = Tansu(tmp_path_factory.mktemp("tansu-tls"), advertised_port=front_port)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(tls_files["cert"], tls_files["key"])
+    front = SaslFront(front_port, ("127.0.0.1", b.port), {SASL_USER: SASL_PASSWORD}, tls=ctx)
+    yield front
+    front.close()
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_only_front(tmp_path_factory: pytest.TempPathFactory,
+                   tls_files: dict[str, str]) -> Iterator[SaslFront]:
+    front_port = free_port()
+    b = Tansu(tmp_path_factory.mktemp("tansu-tls-only"), advertised_port=front_port)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(tls_files["cert"], tls_files["key"])
+    front = SaslFront(front_port, ("127.0.0.1", b.port), {}, tls=ctx)
     yield front
     front.close()
     b.stop()

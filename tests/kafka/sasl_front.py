@@ -1,6 +1,6 @@
-"""A SASL front for a plain Tansu broker: the server side of Kafka's SaslHandshake and
-SaslAuthenticate (PLAIN and SCRAM-SHA-256/512 per RFC 5802/7677), then a transparent
-byte pipe to the broker.
+"""A SASL and TLS front for a plain Tansu broker: TLS termination (optional), the server
+side of Kafka's SaslHandshake and SaslAuthenticate (PLAIN and SCRAM-SHA-256/512 per RFC
+5802/7677; skipped when it knows no users), then a transparent byte pipe to the broker.
 
 Why it exists: Tansu 0.6.0 with ``--authentication`` cannot be given a user. Its users
 are created with AlterUserScramCredentials, which it only accepts from an authenticated
@@ -8,7 +8,9 @@ client; it offers no PLAIN; and its memory and S3 stores do not share users betw
 broker processes (checked: the user written through one broker is not seen by another
 on the same bucket). So the tests that need a *successful* SCRAM login put this front,
 which speaks the real protocol to kafka-python, before a plain Tansu. The refusal of a
-wrong password is also tested against Tansu's own ``--authentication``.
+wrong password is also tested against Tansu's own ``--authentication``. TLS likewise:
+Tansu 0.6.0 refuses ``--cert`` with ``--key`` together, and with ``--cert`` alone (a
+combined PEM) it never completes a handshake (openssl s_client gets no answer).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import base64
 import hashlib
 import hmac
 import os
+import selectors
 import socket
+import ssl
 import struct
 import threading
 from typing import Any
@@ -77,8 +81,10 @@ class SaslFront:
     """Listens on ``port``; forwards authenticated connections to ``backend``."""
 
     def __init__(self, port: int, backend: tuple[str, int], users: dict[str, str],
-                 mechanisms: tuple[str, ...] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")) -> None:
+                 mechanisms: tuple[str, ...] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+                 tls: ssl.SSLContext | None = None) -> None:
         self.backend = backend
+        self.tls = tls
         self.passwords = users
         self.mechanisms = mechanisms
         self.scram = {(u, m): ScramUser(p, m) for u, p in users.items() for m in _ALGO}
@@ -113,11 +119,12 @@ class SaslFront:
         backend = socket.create_connection(self.backend)
         self._conns.append(backend)
         try:
-            if self._authenticate(client, backend):
-                t = threading.Thread(target=self._pipe, args=(backend, client), daemon=True)
-                t.start()
-                self._pipe(client, backend)
-        except OSError:
+            if self.tls is not None:
+                client = self.tls.wrap_socket(client, server_side=True)
+                self._conns.append(client)
+            if not self.passwords or self._authenticate(client, backend):
+                self._pump(client, backend)
+        except (OSError, ssl.SSLError):
             pass
         finally:
             for s in (client, backend):
@@ -127,21 +134,22 @@ class SaslFront:
                     pass
 
     @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
-        try:
+    def _pump(client: socket.socket, backend: socket.socket) -> None:
+        """Both directions in one thread: an SSL socket must not be read and written
+        from two threads at once."""
+        other = {client: backend, backend: client}
+        with selectors.DefaultSelector() as sel:
+            sel.register(client, selectors.EVENT_READ)
+            sel.register(backend, selectors.EVENT_READ)
             while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                ready = [k.fileobj for k, _ in sel.select(timeout=1.0)]
+                if isinstance(client, ssl.SSLSocket) and client.pending() and client not in ready:
+                    ready.append(client)
+                for src in ready:
+                    data = src.recv(65536)  # type: ignore[union-attr]
+                    if not data:
+                        return
+                    other[src].sendall(data)  # type: ignore[index]
 
     def _authenticate(self, client: socket.socket, backend: socket.socket) -> bool:
         mechanism: str | None = None

@@ -66,3 +66,34 @@ def test_unknown_mechanism_is_refused_clearly(manager, monkeypatch) -> None:
     monkeypatch.setenv("KSA_TEST_KAFKA_PW", "x")
     r = diagnose(manager, sasl_target(free_port(), "GSSAPI"), timeout=10)
     assert "SASL mechanism 'GSSAPI' is not supported" in r.findings[0].evidence["error"]
+
+
+def test_tls_with_the_ca_file(tls_only_front, tls_files, manager) -> None:
+    r = diagnose(manager, target(f"127.0.0.1:{tls_only_front.port}",
+                                 tls={"ca_file": tls_files["ca"]}), "broker")
+    assert not r.errors, r.errors
+    assert r.metrics["brokers"] == 1
+
+
+def test_tls_with_an_unknown_ca_names_the_handshake(tls_only_front, manager) -> None:
+    r = diagnose(manager, target(f"127.0.0.1:{tls_only_front.port}", tls={}), timeout=10)
+    (f,) = r.findings
+    assert f.code == "kafka.connection.unreachable"
+    assert "TLS handshake failed" in f.evidence["error"]
+    assert "CERTIFICATE_VERIFY_FAILED" in f.evidence["error"]
+
+
+def test_tls_without_verification(tls_only_front, manager) -> None:
+    r = diagnose(manager, target(f"127.0.0.1:{tls_only_front.port}", tls={"verify": False}),
+                 "broker")
+    assert not r.errors and r.metrics["brokers"] == 1
+
+
+def test_scram_over_tls(tls_front, tls_files, manager, monkeypatch) -> None:
+    monkeypatch.setenv("KSA_TEST_KAFKA_PW", SASL_PASSWORD)
+    tgt = target(f"127.0.0.1:{tls_front.port}", tls={"ca_file": tls_files["ca"]},
+                 auth={"username": SASL_USER, "password": "env:KSA_TEST_KAFKA_PW",
+                       "mechanism": "SCRAM-SHA-512"})
+    r = diagnose(manager, tgt, "broker", "topic")
+    assert not r.errors, r.errors
+    assert r.metrics["brokers"] == 1
