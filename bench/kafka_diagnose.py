@@ -115,9 +115,9 @@ def seed(bootstrap: str, topics: int, partitions: int, groups: int, records: int
 
 def floor_raw(client, tansu: bool) -> int:  # type: ignore[no-untyped-def]
     """The requests a diagnosis needs, bare: Metadata, ListGroups, DescribeGroups,
-    DescribeConfigs, OffsetFetch per group, ListOffsets (and, for Tansu, the ListOffsets
-    that finds partitions with data and the Fetch that gives the high-water marks, as the
-    plugin's compat path does). Pipelined, 16 in flight, no checks."""
+    DescribeConfigs, ListOffsets, OffsetFetch per group, and the high-water marks (on
+    Tansu a Fetch, as the plugin's compat path does). Pipelined, 16 in flight, in as few
+    round trips as the data dependencies allow, no checks."""
     from kafka.protocol.admin import DescribeConfigsRequest, DescribeGroupsRequest, ListGroupsRequest
     from kafka.protocol.commit import OffsetFetchRequest
     from kafka.protocol.fetch import FetchRequest
@@ -139,22 +139,22 @@ def floor_raw(client, tansu: bool) -> int:  # type: ignore[no-untyped-def]
             raise RuntimeError(f"floor request failed: {failed[0]!r}")
         return [f.value for f in futs]
 
-    def latest(parts):  # type: ignore[no-untyped-def]
-        (lo,) = send_all([ListOffsetsRequest[5](replica_id=-1, isolation_level=0, topics=[
-            (t, [(p, -1, -1) for p in ps]) for t, ps in parts.items()])])
-        return {(t, p[0]): p[3] for t, ps in lo.topics for p in ps}
-
+    # four round trips, as the plugin: metadata (+ groups: one broker, known in advance);
+    # descriptions, configs, latest offsets; committed offsets; high-water marks
     md, lg = send_all([MetadataRequest[7](topics=None, allow_auto_topic_creation=False),
                        ListGroupsRequest[2]()])
     topics = {t[1]: [p[1] for p in t[3]] for t in md.topics}
     groups = [g[0] for g in lg.groups]
-    send_all([DescribeGroupsRequest[3](groups=groups, include_authorized_operations=False),
-              DescribeConfigsRequest[1](resources=[(2, t, None) for t in topics],
-                                        include_synonyms=False)])
+    _, _, lo = send_all([
+        DescribeGroupsRequest[3](groups=groups, include_authorized_operations=False),
+        DescribeConfigsRequest[1](resources=[(2, t, None) for t in topics], include_synonyms=False),
+        ListOffsetsRequest[5](replica_id=-1, isolation_level=0, topics=[
+            (t, [(p, -1, -1) for p in ps]) for t, ps in topics.items()])])
+    latest = {(t, p[0]): p[3] for t, ps in lo.topics for p in ps}
     named = None
     if tansu:
         by_topic: dict = {}
-        for (t, p), off in latest(topics).items():
+        for (t, p), off in latest.items():
             if off > 0:
                 by_topic.setdefault(t, []).append(p)
         named = sorted(by_topic.items())
@@ -165,13 +165,14 @@ def floor_raw(client, tansu: bool) -> int:  # type: ignore[no-untyped-def]
             for row in ps:
                 if row[1] >= 0:
                     committed.setdefault(t, set()).add(row[0])
-    ends = latest({t: sorted(ps) for t, ps in committed.items()})
-    if tansu and ends:
-        by_t: dict = {}
-        for (t, p), off in ends.items():
-            by_t.setdefault(t, []).append((p, max(0, off - 1), 1))
+    if tansu:  # the high-water marks from a Fetch positioned by the listing
+        fetch_topics = [(t, [(p, max(0, latest[(t, p)] - 1), 1) for p in sorted(ps)])
+                        for t, ps in committed.items()]
         send_all([FetchRequest[4](replica_id=-1, max_wait_time=1, min_bytes=0, max_bytes=1,
-                                  isolation_level=0, topics=list(by_t.items()))])
+                                  isolation_level=0, topics=fetch_topics)])
+    else:
+        send_all([ListOffsetsRequest[5](replica_id=-1, isolation_level=0, topics=[
+            (t, [(p, -1, -1) for p in sorted(ps)]) for t, ps in committed.items()])])
     return len(groups)
 
 

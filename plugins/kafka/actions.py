@@ -41,7 +41,7 @@ def describe_group(wire: Wire, cluster: Cluster, flavor: str, params: Mapping[st
     if group not in coord:
         raise ActionError(f"group {group!r}: no coordinator ({errors.get(group)})")
     g = collect.describe_groups(wire, coord, {}, deadline)[group]
-    s, _ = collect.sample(wire, cluster, coord, flavor, deadline)
+    s, _, _ = collect.sample(wire, cluster, coord, flavor, deadline)
     lag = s.lag(group)
     return {"group": group, "state": g.state, "members": [m.member_id for m in g.members],
             "lag": sum(lag.values()),

@@ -195,7 +195,10 @@ class ConsumerChecks:
         wire = self._wire  # type: ignore[attr-defined]
         flavor: str = run.data["flavor"]
         d = run.deadline
-        listed, failed_brokers = collect.list_groups(wire, cluster, d)
+        if "listed" in run.data:  # read by prepare, with the other reads after metadata
+            listed, failed_brokers = run.data["listed"], run.data["listed_errors"]
+        else:
+            listed, failed_brokers = collect.list_groups(wire, cluster, d)
         if failed_brokers:
             run.errors["consumer.list_groups"] = "; ".join(
                 f"broker {k}: {v}" for k, v in sorted(failed_brokers.items()))
@@ -208,10 +211,12 @@ class ConsumerChecks:
                         suggestion="Raise the max_groups threshold or give the run more time.")
             names = names[:limit]
         coord, coord_errors = collect.coordinators(wire, cluster, names, d)
-        groups = collect.describe_groups(wire, coord, listed, d)
+        # the groups' descriptions travel with their first offsets reading
+        first, offset_errors, described = collect.sample(
+            wire, cluster, coord, flavor, d, latest=run.data.get("latest"), describe=listed)
+        groups = described or {}
         for g, err in coord_errors.items():
             groups[g] = Group(g, protocol_type=listed.get(g, ""), error=f"no coordinator: {err}")
-        first, offset_errors = collect.sample(wire, cluster, coord, flavor, d)
         for g, err in offset_errors.items():
             if g in groups and not groups[g].error:
                 groups[g].error = f"offsets: {err}"
@@ -268,9 +273,10 @@ class ConsumerChecks:
             for _ in range(n - 1):
                 run.deadline.check("lag sampling")
                 time.sleep(min(step, run.deadline.remaining()))
-                last, _errs = collect.sample(self._wire, cluster, coord, flavor,  # type: ignore[attr-defined]
-                                             run.deadline, short,
-                                             known={g: list(first.committed.get(g, {})) for g in short})
+                last, _errs, _ = collect.sample(
+                    self._wire, cluster, coord, flavor, run.deadline, short,  # type: ignore[attr-defined]
+                    known={g: list(first.committed.get(g, {})) for g in short},
+                    latest=run.data.get("latest"))
                 for g, parts in burrow.readings_of(last, members).items():
                     for tp, r in parts.items():
                         series.setdefault(g, {}).setdefault(tp, []).append(r)

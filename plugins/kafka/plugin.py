@@ -94,11 +94,22 @@ class KafkaPlugin(TopicChecks, ConsumerChecks, BrokerChecks, MiddlewarePlugin):
         except ValueError as e:
             raise ConfigError(str(e)) from None
         run.metric("broker_flavor", run.data["flavor"])
+        # what the chosen categories need after the metadata, in one round trip
+        plans, keys = [], []
         if {"topic", "broker"} & set(run.categories) and cluster.topics:
-            configs, errors = collect.topic_configs(wire, cluster.topics, run.data["flavor"],
-                                                   run.deadline)
-            run.data["configs"] = configs
-            run.data["config_errors"] = dict(list(sorted(errors.items()))[:20])
+            plans.append(collect.plan_topic_configs(wire, cluster.topics, run.data["flavor"]))
+            keys.append("configs")
+        if "consumer" in run.categories:
+            plans.append(collect.plan_list_groups(wire, cluster))
+            keys.append("listed")
+            if compat.offset_fetch_lists_partitions(run.data["flavor"]) and cluster.topics:
+                plans.append(collect.plan_latest_offsets(wire, cluster, collect.all_partitions(cluster)))
+                keys.append("latest")
+        for key, (value, errors) in zip(keys, collect.gather(wire, run.deadline, *plans)):
+            run.data[key] = value
+            run.data[f"{key}_errors"] = errors
+        if "config_errors" not in run.data and "configs_errors" in run.data:
+            run.data["config_errors"] = dict(list(sorted(run.data["configs_errors"].items()))[:20])
 
     def _cluster(self, run: Run) -> Cluster:
         cluster = run.data.get("cluster")
