@@ -41,7 +41,7 @@ def _err(code: int) -> str | None:
         return None
     import kafka.errors as Errors
 
-    return Errors.for_code(code).__name__
+    return str(Errors.for_code(code).__name__)
 
 
 def metadata(wire: Wire, deadline: Deadline) -> Cluster:
@@ -211,6 +211,7 @@ def committed(wire: Wire, cluster: Cluster, coord: Mapping[str, int], flavor: st
 def _list_offsets_request(version: int, by_topic: Mapping[str, list[int]]) -> Any:
     topics = []
     for topic, parts in by_topic.items():
+        rows: list[tuple[int, ...]]
         if version == 0:
             rows = [(p, -1, 1) for p in parts]
         elif version < 4:
@@ -229,8 +230,8 @@ def plan_latest_offsets(wire: Wire, cluster: Cluster, tps: Iterable[TP]) -> Plan
     by_leader: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     errors: dict[TP, str] = {}
     for topic, part in tps:
-        t = cluster.topics.get(topic)
-        p = t.get(part) if t else None
+        meta = cluster.topics.get(topic)
+        p = meta.get(part) if meta else None
         if p is None or p.leader < 0:
             errors[(topic, part)] = "no leader" if p is not None else "unknown partition"
             continue

@@ -68,12 +68,14 @@ def describe_configs_names_keys(flavor: str) -> bool:
     return flavor != TANSU
 
 
-def fetch_hwm_request(fetch_api: list[Any], version: int, by_topic: Mapping[str, Iterable[tuple[int, int]]]) -> Any:
+def fetch_hwm_request(fetch_api: list[Any], version: int,
+                      by_topic: Mapping[str, Iterable[tuple[int, int]]]) -> Any:
     """A Fetch that only serves to read high-water marks: (partition, fetch offset) per
     topic, 1 byte allowed, 1 ms wait. The offset is the last batch's start, so it is
     always inside the log."""
     topics = []
     for topic, parts in by_topic.items():
+        rows: list[tuple[int, ...]]
         if version >= 5:
             rows = [(p, off, -1, 1) for p, off in parts]  # log_start_offset
         else:

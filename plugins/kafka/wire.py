@@ -86,7 +86,7 @@ def client_config(target: MiddlewareTarget, request_timeout_s: float) -> tuple[d
     return cfg, secrets
 
 
-class _ProbeConnection(BrokerConnection):
+class _ProbeConnection(BrokerConnection):  # type: ignore[misc]
     """Remembers why and in which state the connection was closed, so that a refused
     password (closed while authenticating) is told apart from an unreachable host."""
 

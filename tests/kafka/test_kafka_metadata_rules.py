@@ -31,7 +31,7 @@ def metadata(partitions: dict[str, list[tuple[int, int, list[int], list[int], li
     """topic -> [(partition, leader, replicas, isr, offline)] as a decoded v7 response."""
     resp = MetadataResponse_v7(
         throttle_time_ms=0,
-        brokers=[(b, f"127.0.0.1", 9090 + b, None) for b in brokers],
+        brokers=[(b, "127.0.0.1", 9090 + b, None) for b in brokers],
         cluster_id="prod-eu", controller_id=controller,
         topics=[(0, t, False, [(0, p, leader, 0, replicas, isr, offline)
                                for p, leader, replicas, isr, offline in parts])
