@@ -53,8 +53,8 @@ class KafkaPlugin(TopicChecks, ConsumerChecks, BrokerChecks, MiddlewarePlugin):
         super().init(deadline, config)
 
     def connect(self, deadline: Deadline, target: MiddlewareTarget) -> None:
-        if self._wire is not None and self.target == target:
-            return  # same target: kafka-python reconnects by itself when needed
+        if self._wire is not None and self.target == target and self._wire.alive(deadline):
+            return  # same target, still answering: reuse the connections
         self.disconnect(deadline)
         from .wire import Wire
 

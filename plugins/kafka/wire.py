@@ -177,6 +177,17 @@ class Wire:
             raise ConnectError(redact(f"{type(e).__name__}: {e}", *secrets)) from None
         return cls(client, secrets, max_in_flight, timeout)
 
+    def alive(self, deadline: Deadline) -> bool:
+        """Can a request be sent now? (A reused client may face a broker that went away.)"""
+        node = self.client.least_loaded_node()
+        if node is None:
+            return False
+        try:
+            return bool(self.client.await_ready(
+                node, timeout_ms=1000 * deadline.remaining(cap=min(2.0, self.request_timeout_s))))
+        except Errors.KafkaError:
+            return False
+
     def close(self) -> None:
         try:
             self.client.close()

@@ -97,3 +97,16 @@ def test_scram_over_tls(tls_front, tls_files, manager, monkeypatch) -> None:
     r = diagnose(manager, tgt, "broker", "topic")
     assert not r.errors, r.errors
     assert r.metrics["brokers"] == 1
+
+
+def test_a_broker_that_goes_away_between_runs_is_unreachable(tmp_path, manager) -> None:
+    from kafka_helpers import Tansu
+
+    b = Tansu(tmp_path)
+    tgt = target(b.bootstrap)
+    try:
+        assert not diagnose(manager, tgt, "broker").errors
+    finally:
+        b.stop()
+    r = diagnose(manager, tgt, "broker", timeout=10)
+    assert [f.code for f in r.findings] == ["kafka.connection.unreachable"]

@@ -107,3 +107,18 @@ def test_broker_category_on_a_healthy_single_broker(broker, manager) -> None:
     assert r.metrics["offline_partitions"] == 0
     assert r.metrics["under_replicated_partitions"] == 0
     assert not [f for f in r.findings if f.category == "broker"]
+
+
+def test_work_is_bounded_by_max_groups_and_categories(broker, manager) -> None:
+    topic = uniq("bounded")
+    create_topic(broker.bootstrap, topic, 1)
+    produce(broker.bootstrap, topic, {0: 2})
+    for _ in range(2):
+        commit_offsets(broker.bootstrap, uniq("many"), topic, {0: 2})
+    r = diagnose(manager, target(broker.bootstrap, thresholds={"max_groups": 1}), "consumer")
+    assert r.metrics["consumer_groups"] == 1
+    f = codes(r)["kafka.consumer.groups_truncated"]
+    assert f.evidence["max_groups"] == 1 and f.evidence["groups"] >= 2
+    only_topics = diagnose(manager, target(broker.bootstrap), "topic")
+    assert only_topics.categories == ("topic",)
+    assert "consumer_groups" not in only_topics.metrics and "brokers" not in only_topics.metrics
