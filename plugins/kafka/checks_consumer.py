@@ -55,8 +55,8 @@ def state_findings(groups: Mapping[str, Group], lags: Mapping[str, Mapping[TP, i
     if empty:
         out.append(F("kafka.consumer.group_empty", Severity.INFO,
                      f"{len(empty)} group(s) have no active members",
-                     {"groups": {g.group_id: sum(lags.get(g.group_id, {}).values())
-                                 for g in named(empty)}, "value": "total lag per group"},
+                     {"lag_by_group": {g.group_id: sum(lags.get(g.group_id, {}).values())
+                                       for g in named(empty)}},
                      "Their lag is still counted: an idle group with lag is a consumer that "
                      "is not running."))
     dead = [g.group_id for g in groups.values() if g.state == STATE_DEAD]
@@ -148,7 +148,9 @@ def evaluate(windows: Mapping[str, Mapping[TP, list[burrow.Entry]]], raw_counts:
 
 def status_findings(results: Mapping[str, tuple[str, dict[TP, str]]],
                     windows: Mapping[str, Mapping[TP, list[burrow.Entry]]],
-                    lags: Mapping[str, Mapping[TP, int]], source: Mapping[str, str]) -> list[F]:
+                    lags: Mapping[str, Mapping[TP, int]], source: Mapping[str, str],
+                    readings: Mapping[str, Mapping[TP, int]] | None = None,
+                    now: float | None = None) -> list[F]:
     out: list[F] = []
     for g, (status, per) in sorted(results.items()):
         if status == OK:
@@ -166,6 +168,10 @@ def status_findings(results: Mapping[str, tuple[str, dict[TP, str]]],
             w = windows[g][tp]
             detail[tp_name(tp)] = {"offsets": [e.offset for e in w], "lags": [e.lag for e in w],
                                    "span_s": round(w[-1].at - w[0].at, 3)}
+            if readings is not None:
+                detail[tp_name(tp)]["readings"] = readings.get(g, {}).get(tp, len(w))
+            if now is not None:
+                detail[tp_name(tp)]["since_last_commit_s"] = round(now - w[-1].at, 3)
         out.append(F(_STATUS_CODE[status], sev,
                      f"Group {g} {_STATUS_TEXT[status]} ({status})",
                      {"group": g, "status": status, "window": src,
@@ -288,8 +294,9 @@ class ConsumerChecks:
                    for g, parts in series.items() if g in lags}
         raw = {g: {tp: len(rs[-window_len:]) for tp, rs in parts.items()}
                for g, parts in series.items()}
-        results = evaluate(windows, raw, current, time.time(), allowed, min_entries)
+        now = time.time()
+        results = evaluate(windows, raw, current, now, allowed, min_entries)
         run.metric("group_status", {g: s for g, (s, _) in sorted(results.items())})
         run.metric("window_source", {g: source.get(g, "history") for g in sorted(results)})
-        emit(run, status_findings(results, windows, current, source))
+        emit(run, status_findings(results, windows, current, source, raw, now))
 

@@ -46,12 +46,14 @@ def test_group_without_members_still_reports_its_lag(broker, manager) -> None:
     assert r.metrics["group_members"][group] == 0
     assert r.metrics["partition_lag"][group] == {f"{topic}:0": 3, f"{topic}:1": 0}
     empty = codes(r)["kafka.consumer.group_empty"]
-    assert empty.evidence["groups"][group] == 3
+    assert empty.evidence["lag_by_group"][group] == 3
     # nobody commits while the lag stays: Burrow's STOP, from the in-run window
     stop = [f for f in r.findings if f.code == "kafka.consumer.group_stop"
             and f.evidence["group"] == group]
     assert len(stop) == 1 and stop[0].severity is Severity.WARNING
     assert stop[0].evidence["window"] == "in-run"
+    detail = stop[0].evidence["partitions"][f"{topic}:0"]
+    assert detail["offsets"] == [2] and detail["lags"] == [3] and detail["readings"] == 3
     assert r.metrics["group_status"][group] == "STOP"
 
 
