@@ -124,3 +124,75 @@ def test_work_is_bounded_by_max_groups_and_categories(broker, manager) -> None:
     only_topics = diagnose(manager, target(broker.bootstrap), "topic")
     assert only_topics.categories == ("topic",)
     assert "consumer_groups" not in only_topics.metrics and "brokers" not in only_topics.metrics
+
+
+def test_lag_is_read_when_asked_not_when_the_consumer_last_committed(broker, manager) -> None:
+    """Burrow #127: a consumer that stopped caught up must show the lag that grew since."""
+    topic, group = uniq("late"), uniq("idle")
+    create_topic(broker.bootstrap, topic, 1)
+    produce(broker.bootstrap, topic, {0: 3})
+    commit_offsets(broker.bootstrap, group, topic, {0: 3})
+    assert diagnose(manager, target(broker.bootstrap), "consumer").metrics["group_lag"][group] == 0
+    produce(broker.bootstrap, topic, {0: 4})
+    assert diagnose(manager, target(broker.bootstrap), "consumer").metrics["group_lag"][group] == 4
+
+
+def test_high_water_mark_of_a_multi_record_batch(broker, manager) -> None:
+    """compat difference 1: Tansu's ListOffsets answers the last batch's base offset + 1;
+    the plugin reads the high-water mark from a Fetch there. The standard read (what the
+    plugin does on Apache Kafka) shows the difference the compat path covers."""
+    from kafka import KafkaProducer
+
+    from plugins import Deadline
+    from plugins.kafka import collect
+    from plugins.kafka.wire import Wire
+
+    topic, group = uniq("batched"), uniq("bulk")
+    create_topic(broker.bootstrap, topic, 1)
+    produce(broker.bootstrap, topic, {0: 10})
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=500, batch_size=1 << 20,
+                      client_id="ksa-test")
+    try:
+        futures = [p.send(topic, b"b%d" % i, partition=0) for i in range(20)]
+        p.flush()
+        assert {f.get(timeout=10).offset for f in futures} == set(range(10, 30))
+    finally:
+        p.close()
+    commit_offsets(broker.bootstrap, group, topic, {0: 5})
+    r = diagnose(manager, target(broker.bootstrap), "consumer")
+    assert r.metrics["broker_flavor"] == "tansu"
+    assert r.metrics["partition_lag"][group] == {f"{topic}:0": 25}
+    d = Deadline(20)
+    wire = Wire.open(target(broker.bootstrap), d)
+    try:
+        cluster = collect.metadata(wire, d)
+        standard, _ = collect.latest_offsets(wire, cluster, [(topic, 0)], d)
+        compat_path, _ = collect.high_watermarks(wire, cluster, [(topic, 0)], "tansu", d)
+    finally:
+        wire.close()
+    assert standard == {(topic, 0): 11}  # 10 single-record batches, then one of 20
+    assert compat_path == {(topic, 0): 30}
+
+
+def test_find_coordinator_path_against_the_broker(broker) -> None:
+    """A single broker coordinates every group, so the plugin skips FindCoordinator; here
+    the metadata is given a second (absent) broker to send the real requests."""
+    from plugins import Deadline
+    from plugins.kafka import collect
+    from plugins.kafka.model import Broker
+    from plugins.kafka.wire import Wire
+
+    topic, group = uniq("coord"), uniq("found")
+    create_topic(broker.bootstrap, topic, 1)
+    produce(broker.bootstrap, topic, {0: 1})
+    commit_offsets(broker.bootstrap, group, topic, {0: 1})
+    d = Deadline(20)
+    wire = Wire.open(target(broker.bootstrap), d)
+    try:
+        cluster = collect.metadata(wire, d)
+        (only,) = cluster.brokers
+        cluster.brokers[only + 1000] = Broker(only + 1000, "127.0.0.1", 1)
+        coord, errors = collect.coordinators(wire, cluster, [group], d)
+    finally:
+        wire.close()
+    assert coord == {group: only} and errors == {}
