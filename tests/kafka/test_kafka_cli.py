@@ -62,3 +62,23 @@ def test_unknown_category_is_an_error(fresh_broker: Tansu) -> None:
     rc, out, err = ksa("diagnose", "kafka", fresh_broker.bootstrap, "--json", "-c", "memory")
     assert rc == 3
     assert "unknown categories memory (known: broker, consumer, topic)" in out + err
+
+
+def test_sasl_flags_with_a_secret_reference(sasl_front) -> None:
+    import os
+
+    from kafka_helpers import SASL_PASSWORD, SASL_USER
+
+    env = {**os.environ, "KSA_TEST_KAFKA_PW": SASL_PASSWORD}
+    args = [sys.executable, "-m", "ksa", "diagnose", "kafka", f"127.0.0.1:{sasl_front.port}",
+            "--json", "-c", "broker", "--user", SASL_USER, "--password-ref",
+            "env:KSA_TEST_KAFKA_PW", "--sasl-mechanism", "SCRAM-SHA-256"]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert json.loads(p.stdout)["metrics"]["brokers"] == 1
+    env["KSA_TEST_KAFKA_PW"] = "Wr0ng-Pa55"
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 2
+    (f,) = json.loads(p.stdout)["findings"]
+    assert f["code"] == "kafka.connection.auth_failed"
+    assert "Wr0ng-Pa55" not in p.stdout + p.stderr
