@@ -63,6 +63,7 @@ class Tansu:
 
 
 SASL_USER, SASL_PASSWORD = "alice", "wonder-land-7"
+CLIENT_KEY_PASSWORD = "k3y-pa55"
 
 
 def uniq(prefix: str) -> str:

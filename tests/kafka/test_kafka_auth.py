@@ -110,3 +110,40 @@ def test_a_broker_that_goes_away_between_runs_is_unreachable(tmp_path, manager) 
         b.stop()
     r = diagnose(manager, tgt, "broker", timeout=10)
     assert [f.code for f in r.findings] == ["kafka.connection.unreachable"]
+
+
+def test_client_certificate(mtls_front, tls_files, manager) -> None:
+    tgt = target(f"127.0.0.1:{mtls_front.port}",
+                 tls={"ca_file": tls_files["ca"], "cert_file": tls_files["client_cert"],
+                      "key_file": tls_files["client_key"]})
+    r = diagnose(manager, tgt, "broker")
+    assert not r.errors and r.metrics["brokers"] == 1
+
+
+def test_client_certificate_with_an_encrypted_key_from_a_secret_reference(
+        mtls_front, tls_files, manager, monkeypatch) -> None:
+    from kafka_helpers import CLIENT_KEY_PASSWORD
+
+    monkeypatch.setenv("KSA_TEST_KEY_PW", CLIENT_KEY_PASSWORD)
+    tgt = target(f"127.0.0.1:{mtls_front.port}",
+                 tls={"ca_file": tls_files["ca"], "cert_file": tls_files["client_cert"],
+                      "key_file": tls_files["client_key_encrypted"],
+                      "key_password": "env:KSA_TEST_KEY_PW"})
+    r = diagnose(manager, tgt, "broker")
+    assert not r.errors and r.metrics["brokers"] == 1
+    assert CLIENT_KEY_PASSWORD not in r.model_dump_json()
+
+
+def test_missing_client_certificate_is_refused(mtls_front, tls_files, manager) -> None:
+    r = diagnose(manager, target(f"127.0.0.1:{mtls_front.port}", tls={"ca_file": tls_files["ca"]}),
+                 timeout=10)
+    assert r.status is Status.CRITICAL
+    assert r.findings[0].code in ("kafka.connection.unreachable", "kafka.connection.timeout")
+
+
+def test_health_check_connects_only(broker, manager) -> None:
+    ok = manager.health_check(target(broker.bootstrap))
+    assert ok.status is Status.HEALTHY and ok.categories == ("health",)
+    down = manager.health_check(target(f"127.0.0.1:{free_port()}"))
+    assert down.status is Status.CRITICAL
+    assert down.findings[0].code == "kafka.connection.unreachable"
