@@ -53,9 +53,12 @@ def metadata(wire: Wire, deadline: Deadline) -> Cluster:
     else:
         req = MetadataRequest[version](topics=None, allow_auto_topic_creation=False)
     resp = wire.call(wire.any_node(), req, deadline)
-    # node ids -> addresses for kafka-python's own connections
-    wire.client.cluster.update_metadata(resp)
-    return cluster_from_metadata(resp)
+    cluster = cluster_from_metadata(resp)
+    # node ids -> addresses for kafka-python's own connections, when they changed
+    known = {(b.nodeId, b.host, b.port) for b in wire.client.cluster.brokers()}
+    if known != {(b.node_id, b.host, b.port) for b in cluster.brokers.values()}:
+        wire.client.cluster.update_metadata(resp)
+    return cluster
 
 
 Plan = tuple[list[tuple[Any, Any]], Callable[[Sequence[Any]], Any]]

@@ -81,9 +81,42 @@ class Cluster:
         return {name: len(t.partitions) for name, t in self.topics.items()}
 
 
+# Partition row layout of MetadataResponse by version: (leader, replicas, isr, offline)
+# positions; leader_epoch appears at v7, offline_replicas at v5.
+_PARTITION_FIELDS = {v: (2, 3, 4, None) for v in range(5)}
+_PARTITION_FIELDS.update({5: (2, 3, 4, 5), 6: (2, 3, 4, 5), 7: (2, 4, 5, 6), 8: (2, 4, 5, 6)})
+
+
 def cluster_from_metadata(resp: Any) -> Cluster:
-    """A :class:`Cluster` from any MetadataResponse version kafka-python decodes."""
-    obj = resp.to_object()
+    """A :class:`Cluster` from any MetadataResponse version kafka-python decodes (the
+    rows are read by position for the known versions: thousands of partitions)."""
+    version = resp.API_VERSION
+    fields = _PARTITION_FIELDS.get(version)
+    if fields is None:
+        return _cluster_from_object(resp.to_object())
+    leader_i, replicas_i, isr_i, offline_i = fields
+    brokers = {}
+    for b in resp.brokers:
+        brokers[b[0]] = Broker(b[0], b[1], b[2], b[3] if version >= 1 else None)
+    topics: dict[str, Topic] = {}
+    for t in resp.topics:
+        if version == 0:
+            error, name, internal, parts = t[0], t[1], False, t[2]
+        else:
+            error, name, internal, parts = t[0], t[1], bool(t[2]), t[3]
+        topic = Topic(name, internal, error)
+        topic.partitions = sorted(
+            (Partition(topic=name, partition=p[1], leader=p[leader_i], replicas=tuple(p[replicas_i]),
+                       isr=tuple(p[isr_i]),
+                       offline=tuple(p[offline_i] or ()) if offline_i is not None else (),
+                       error=p[0]) for p in parts),
+            key=lambda x: x.partition)
+        topics[name] = topic
+    return Cluster(brokers=brokers, controller_id=resp.controller_id if version >= 1 else None,
+                   cluster_id=resp.cluster_id if version >= 2 else None, topics=topics)
+
+
+def _cluster_from_object(obj: dict[str, Any]) -> Cluster:
     brokers = {b["node_id"]: Broker(b["node_id"], b["host"], b["port"], b.get("rack"))
                for b in obj["brokers"]}
     topics: dict[str, Topic] = {}
@@ -96,9 +129,8 @@ def cluster_from_metadata(resp: Any) -> Cluster:
                 offline=tuple(p.get("offline_replicas") or ()), error=p["error_code"]))
         topic.partitions.sort(key=lambda x: x.partition)
         topics[topic.name] = topic
-    controller = obj.get("controller_id")
-    return Cluster(brokers=brokers, controller_id=controller, cluster_id=obj.get("cluster_id"),
-                   topics=topics)
+    return Cluster(brokers=brokers, controller_id=obj.get("controller_id"),
+                   cluster_id=obj.get("cluster_id"), topics=topics)
 
 
 @dataclass(slots=True)

@@ -174,3 +174,27 @@ def test_flavor_detection() -> None:
     assert compat.detect(None, "tansu_cluster") == "tansu"
     assert compat.detect("auto", "MkU3OEVBNTcwNTJENDM2Qg") == "kafka"
     assert compat.detect("kafka", "tansu_cluster") == "kafka"
+
+
+def test_metadata_rows_are_read_by_position_for_every_version() -> None:
+    from kafka.protocol.metadata import MetadataResponse
+
+    from plugins.kafka.model import _cluster_from_object
+
+    part = {"error_code": 0, "partition": 1, "leader": 2, "leader_epoch": 3,
+            "replicas": [2, 1], "isr": [2], "offline_replicas": [1]}
+    for version in range(len(MetadataResponse)):
+        cls = MetadataResponse[version]
+        names = [n for n in cls.SCHEMA.names]
+        top = {"throttle_time_ms": 0, "cluster_id": "c", "controller_id": 2,
+               "authorized_operations": set(),
+               "brokers": [tuple({"node_id": 2, "host": "h", "port": 9, "rack": None}[k]
+                                 for k in cls.SCHEMA.fields[names.index("brokers")].array_of.names)]}
+        tfields = cls.SCHEMA.fields[names.index("topics")].array_of
+        pfields = tfields.fields[tfields.names.index("partitions")].array_of
+        prow = tuple(part[k] for k in pfields.names)
+        trow = tuple({"error_code": 0, "topic": "t", "is_internal": False, "partitions": [prow],
+                      "authorized_operations": set()}[k] for k in tfields.names)
+        resp = cls(*[top.get(n) if n != "topics" else [trow] for n in names])
+        decoded = cls.decode(io.BytesIO(resp.encode()))
+        assert cluster_from_metadata(decoded) == _cluster_from_object(decoded.to_object()), version
