@@ -83,7 +83,7 @@ class Cluster:
 
 # Partition row layout of MetadataResponse by version: (leader, replicas, isr, offline)
 # positions; leader_epoch appears at v7, offline_replicas at v5.
-_PARTITION_FIELDS = {v: (2, 3, 4, None) for v in range(5)}
+_PARTITION_FIELDS: dict[int, tuple[int, int, int, int | None]] = {v: (2, 3, 4, None) for v in range(5)}
 _PARTITION_FIELDS.update({5: (2, 3, 4, 5), 6: (2, 3, 4, 5), 7: (2, 4, 5, 6), 8: (2, 4, 5, 6)})
 
 
