@@ -87,6 +87,7 @@ class KafkaPlugin(TopicChecks, ConsumerChecks, BrokerChecks, MiddlewarePlugin):
         from . import collect
 
         wire = self._need_wire()
+        wire.node_errors.clear()  # brokers given up on in an earlier run get a new chance
         cluster = collect.metadata(wire, run.deadline)
         run.data["cluster"] = cluster
         try:
@@ -128,6 +129,7 @@ class KafkaPlugin(TopicChecks, ConsumerChecks, BrokerChecks, MiddlewarePlugin):
         from . import actions, collect
 
         wire = self._need_wire()
+        wire.node_errors.clear()
         cluster = collect.metadata(wire, deadline)
         flavor = compat.detect(self._flavor_option(self.target), cluster.cluster_id)
         result = actions.run_action(action, wire, cluster, flavor, params, deadline)

@@ -148,6 +148,7 @@ class Wire:
         self.max_in_flight = max_in_flight
         self.request_timeout_s = request_timeout_s
         self.node_errors: dict[Any, str] = {}
+        """Brokers given up on during this run (cleared by the plugin at each run)."""
 
     # -- connection ------------------------------------------------------------------
 
@@ -245,6 +246,10 @@ class Wire:
                     held.append(i)
                     continue
                 if not client.ready(node):
+                    if client.cluster.broker_metadata(node) is None:
+                        self.node_errors[node] = "not in the cluster metadata"
+                        results[i] = RequestFailed(node, Errors.NodeNotReadyError(self.node_errors[node]))
+                        continue
                     since = waiting_since.setdefault(node, time.monotonic())
                     if time.monotonic() - since > wait_node:
                         self.node_errors[node] = f"not connected after {wait_node:g}s"
