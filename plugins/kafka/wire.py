@@ -127,6 +127,10 @@ def probe(endpoint: str, cfg: dict[str, Any], secrets: list[str], deadline: Dead
             text = f"{type(err).__name__}: {text}"
         what = redact(text or "no answer before the deadline", *secrets)
         if conn.failed_in is ConnectionStates.AUTHENTICATING:
+            if isinstance(err, KeyError):
+                # kafka-python's SCRAM client expects the server's proof ("v=") and
+                # fails on a server-final message carrying an error ("e=...") instead
+                what = "the server ended the SCRAM exchange with an error instead of its proof"
             mech = cfg.get("sasl_mechanism")
             user = cfg.get("sasl_plain_username")
             raise AuthError(f"{endpoint}: SASL {mech} authentication as {user!r} was refused "
