@@ -243,7 +243,8 @@ def small(runs: int, tmp: str) -> None:
         print(f"  full diagnosis, history window     {m_ours:8.2f} ms")
         print(f"  floor: same requests, bare client  {m_raw:8.2f} ms   ratio {m_ours / m_raw:.2f}x")
         print(f"  kafka-python high-level lag loop   {m_hl:8.2f} ms   ratio {m_ours / m_hl:.2f}x")
-        print(f"  first run (connect + in-run window {PluginConfig().thresholds.get('lag_sample_seconds', 1.0):g} s) "
+        window = PluginConfig().thresholds.get("lag_sample_seconds", 1.0)
+        print(f"  first run (connect + in-run window {window:g} s) "
               f"{statistics.median(first):8.2f} ms")
         consumer.close()
         admin.close()

@@ -131,7 +131,8 @@ def lag_findings(lags: Mapping[str, Mapping[TP, int]], warning: float, critical:
     return out
 
 
-def evaluate(windows: Mapping[str, Mapping[TP, list[burrow.Entry]]], raw_counts: Mapping[str, Mapping[TP, int]],
+def evaluate(windows: Mapping[str, Mapping[TP, list[burrow.Entry]]],
+             raw_counts: Mapping[str, Mapping[TP, int]],
              current: Mapping[str, Mapping[TP, int]], now: float, allowed: float,
              min_entries: int) -> dict[str, tuple[str, dict[TP, str]]]:
     """Burrow status per group (worst partition) and per judged partition."""

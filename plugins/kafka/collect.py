@@ -84,7 +84,7 @@ def plan_list_groups(wire: Wire, cluster: Cluster) -> Plan:
     def parse(responses: Sequence[Any]) -> tuple[dict[str, str], dict[int, str]]:
         out: dict[str, str] = {}
         failed: dict[int, str] = {}
-        for node, resp in zip(nodes, responses):
+        for node, resp in zip(nodes, responses, strict=False):
             if isinstance(resp, RequestFailed):
                 failed[node] = str(resp.cause)
             elif resp.error_code:
@@ -101,7 +101,8 @@ def list_groups(wire: Wire, cluster: Cluster, deadline: Deadline) -> tuple[dict[
     return gather(wire, deadline, plan_list_groups(wire, cluster))[0]  # type: ignore[no-any-return]
 
 
-def coordinators(wire: Wire, cluster: Cluster, groups: Iterable[str], deadline: Deadline) -> tuple[dict[str, int], dict[str, str]]:
+def coordinators(wire: Wire, cluster: Cluster, groups: Iterable[str],
+                 deadline: Deadline) -> tuple[dict[str, int], dict[str, str]]:
     groups = list(groups)
     if len(cluster.brokers) == 1:  # the only broker coordinates every group
         only = next(iter(cluster.brokers))
@@ -112,7 +113,7 @@ def coordinators(wire: Wire, cluster: Cluster, groups: Iterable[str], deadline: 
              else FindCoordinatorRequest[version](g, 0)) for g in groups]
     found: dict[str, int] = {}
     errors: dict[str, str] = {}
-    for g, resp in zip(groups, wire.call_many(reqs, deadline)):
+    for g, resp in zip(groups, wire.call_many(reqs, deadline), strict=False):
         if isinstance(resp, RequestFailed):
             errors[g] = str(resp.cause)
         elif resp.error_code:
@@ -139,7 +140,7 @@ def plan_describe_groups(wire: Wire, coord: Mapping[str, int],
 
     def parse(responses: Sequence[Any]) -> dict[str, Group]:
         out: dict[str, Group] = {}
-        for (node, chunk), resp in zip(chunks, responses):
+        for (node, chunk), resp in zip(chunks, responses, strict=False):
             if isinstance(resp, RequestFailed):
                 for g in chunk:
                     out[g] = Group(g, coordinator=node, error=str(resp.cause),
@@ -186,7 +187,7 @@ def plan_committed(wire: Wire, cluster: Cluster, coord: Mapping[str, int], flavo
     def parse(responses: Sequence[Any]) -> tuple[dict[str, dict[TP, int]], dict[str, str]]:
         out: dict[str, dict[TP, int]] = {}
         errors: dict[str, str] = {}
-        for g, resp in zip(groups, responses):
+        for g, resp in zip(groups, responses, strict=False):
             if isinstance(resp, RequestFailed):
                 errors[g] = str(resp.cause)
                 continue
@@ -256,7 +257,7 @@ def plan_latest_offsets(wire: Wire, cluster: Cluster, tps: Iterable[TP]) -> Plan
     def parse(responses: Sequence[Any]) -> tuple[dict[TP, int], dict[TP, str]]:
         out: dict[TP, int] = {}
         errs = dict(errors)
-        for chunk, resp in zip(sent, responses):
+        for chunk, resp in zip(sent, responses, strict=False):
             if isinstance(resp, RequestFailed):
                 for t, ps in chunk.items():
                     for p in ps:

@@ -106,7 +106,7 @@ class KafkaPlugin(TopicChecks, ConsumerChecks, BrokerChecks, MiddlewarePlugin):
             if compat.offset_fetch_lists_partitions(run.data["flavor"]) and cluster.topics:
                 plans.append(collect.plan_latest_offsets(wire, cluster, collect.all_partitions(cluster)))
                 keys.append("latest")
-        for key, (value, errors) in zip(keys, collect.gather(wire, run.deadline, *plans)):
+        for key, (value, errors) in zip(keys, collect.gather(wire, run.deadline, *plans), strict=False):
             run.data[key] = value
             run.data[f"{key}_errors"] = errors
         if "config_errors" not in run.data and "configs_errors" in run.data:

@@ -214,7 +214,7 @@ class SaslFront:
         auth_message = f"{state['bare']},{state['first']},{without_proof}".encode()
         signature = user._hmac(user.stored_key, auth_message)
         proof = base64.b64decode(proof_b64)
-        client_key = bytes(a ^ b for a, b in zip(proof, signature))
+        client_key = bytes(a ^ b for a, b in zip(proof, signature, strict=False))
         if (dict(kv.split("=", 1) for kv in without_proof.split(",")).get("r") != state["nonce"]
                 or hashlib.new(user.algo, client_key).digest() != user.stored_key):
             return False, b"", True
