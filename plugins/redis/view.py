@@ -93,13 +93,15 @@ def flush(run: Run, views: list[NodeView]) -> None:
             by_code.setdefault(p.code, []).append(p)
     for code, items in by_code.items():
         worst = max(items, key=lambda p: p.severity.rank)
-        if len(items) == 1:
-            p = items[0]
-            ev = p.evidence if p.node is None else {"node": p.node, **p.evidence}
-            run.finding(code, p.severity, p.title if p.node is None else f"{p.title} (node {p.node})",
-                        evidence=ev, suggestion=p.suggestion)
-            continue
         nodes = [p.node for p in items]
+        if len(items) == 1 or None in nodes or len(set(nodes)) < len(nodes):
+            # merge only the same finding from several real nodes; several findings of one
+            # node (a standalone server, or several refused commands) stay distinct
+            for p in items:
+                ev = p.evidence if p.node is None else {"node": p.node, **p.evidence}
+                title = p.title if p.node is None else f"{p.title} (node {p.node})"
+                run.finding(code, p.severity, title, evidence=ev, suggestion=p.suggestion)
+            continue
         run.finding(code, worst.severity, f"{worst.title} (and on {len(items) - 1} more node(s))",
                     evidence={"nodes": nodes, "per_node": {p.node: p.evidence for p in items}},
                     suggestion=worst.suggestion)

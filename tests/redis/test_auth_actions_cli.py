@@ -14,6 +14,7 @@ from plugins import (
     TLS,
     ActionRefusedError,
     Auth,
+    DiagnoseOptions,
     PluginConfig,
     PluginManager,
     Severity,
@@ -73,6 +74,21 @@ def test_acl_user_without_config_permission_is_told_what_to_grant(secured, manag
     r = manager.diagnose(t)
     err = codes(r)["redis.connection.auth_failed"].evidence["error"]
     assert "for user 'diag'" in err and "wrong" not in err.replace("WRONGPASS", "")
+
+
+def test_permissions_refused_on_one_server_are_distinct_findings(secured, manager, monkeypatch):
+    with secured.client() as c:
+        c.execute_command("ACL", "SETUSER", "p3", "on", ">p3-pw", "-@all", "+ping", "+info",
+                          "+client|setname", "+client|list")
+    monkeypatch.setenv("KSA_TEST_P3_PW", "p3-pw")
+    t = target(secured.addr, auth=Auth(username="p3", password="env:KSA_TEST_P3_PW"))
+    r = manager.diagnose(t, DiagnoseOptions(categories=("performance",)))
+    found = [f for f in r.findings if f.code == "redis.performance.permission_missing"]
+    # one standalone server: three refusals stay three findings, no node merge
+    assert sorted(f.evidence["acl"] for f in found) == ["+config|get", "+latency", "+slowlog"]
+    assert all("node" not in f.evidence and "nodes" not in f.evidence for f in found)
+    assert all("more node" not in f.title for f in found)
+    assert not r.errors
 
 
 @pytest.fixture(scope="module")
