@@ -70,6 +70,9 @@ def client_kwargs(target: MiddlewareTarget, creds: Credentials, *, sentinel: boo
         # no silent retries with backoff: a diagnosis must say "down" within its deadline
         "retry": Retry(NoBackoff(), 0),
         "client_name": SELF_CLIENT_NAME,
+        # CLIENT SETNAME is cosmetic (it keeps our connection out of CLIENT LIST): a user
+        # not allowed +client|setname must still be diagnosed
+        "redis_connect_func": _on_connect_name_optional,
         "db": 0 if sentinel else int(target.options.get("db", 0)),
     }
     if sentinel:
@@ -85,6 +88,23 @@ def client_kwargs(target: MiddlewareTarget, creds: Credentials, *, sentinel: boo
                   # check another name, so with server_hostname only the chain is verified
                   ssl_check_hostname=bool(tls.verify and tls.server_hostname is None))
     return kw
+
+
+def _on_connect_name_optional(conn: Any) -> None:
+    """redis-py's on_connect (AUTH, HELLO, SELECT), then CLIENT SETNAME if the user may."""
+    import redis.exceptions as rx
+
+    name, conn.client_name = conn.client_name, None
+    try:
+        conn.on_connect()
+    finally:
+        conn.client_name = name
+    if name:
+        try:
+            conn.send_command("CLIENT", "SETNAME", name)
+            conn.read_response()
+        except rx.ResponseError as e:  # NOPERM (no +client|setname) or a renamed command
+            log.debug("CLIENT SETNAME refused, connection left unnamed: %s", e)
 
 
 class ClientCache:
@@ -142,8 +162,10 @@ def map_error(exc: BaseException, where: str, creds: Credentials,
         hint = ("no password was given" if password is None
                 else "the referenced password was refused")
         return AuthError(f"redis {where} refused authentication for {who} ({hint}): {text}")
-    if isinstance(exc, rx.ResponseError) and "NOPERM" in msg:
-        return AuthError(f"redis {where}: the user lacks a permission: {text}")
+    # redis-py strips the NOPERM prefix from the message: the exception type says it
+    if isinstance(exc, rx.NoPermissionError) or "NOPERM" in msg:
+        return AuthError(f"redis {where}: the user lacks a permission (grant it with ACL "
+                         f"SETUSER): {text}")
     return ConnectError(f"redis {where} unreachable: {text}")
 
 

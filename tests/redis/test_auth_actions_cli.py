@@ -91,6 +91,31 @@ def test_permissions_refused_on_one_server_are_distinct_findings(secured, manage
     assert not r.errors
 
 
+def test_user_without_client_setname_is_diagnosed(secured, manager, monkeypatch):
+    with secured.client() as c:
+        c.execute_command("ACL", "SETUSER", "nosetname", "on", ">ns-pw", "-@all", "+ping",
+                          "+info", "+client|list", "+latency", "+config|get")
+    monkeypatch.setenv("KSA_TEST_NS_PW", "ns-pw")
+    t = target(secured.addr, auth=Auth(username="nosetname", password="env:KSA_TEST_NS_PW"))
+    r = manager.diagnose(t)
+    assert not r.errors, r.errors
+    assert r.status is not Status.UNKNOWN
+    f = codes(r)["redis.performance.permission_missing"]
+    assert f.evidence["acl"] == "+slowlog"
+    assert f.suggestion == "Grant the diagnostics user +slowlog."
+
+
+def test_user_refused_ping_is_told_a_permission_lacks(secured, manager, monkeypatch):
+    with secured.client() as c:
+        c.execute_command("ACL", "SETUSER", "noping", "on", ">np-pw", "-@all", "+info")
+    monkeypatch.setenv("KSA_TEST_NP_PW", "np-pw")
+    t = target(secured.addr, auth=Auth(username="noping", password="env:KSA_TEST_NP_PW"))
+    r = manager.diagnose(t)
+    err = codes(r)["redis.connection.auth_failed"].evidence["error"]
+    assert err.startswith(f"redis {secured.addr}: the user lacks a permission (grant it with ACL "
+                          "SETUSER): NoPermissionError:"), err
+
+
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory) -> dict[str, str]:
     d = tmp_path_factory.mktemp("tls")
