@@ -13,6 +13,7 @@ from .base import MiddlewarePlugin, Plugin
 from .deadline import Deadline
 from .errors import (
     AuthError,
+    ConfigError,
     ConnectError,
     PluginCallError,
     PluginError,
@@ -281,8 +282,12 @@ def _failed(target: MiddlewareTarget, plugin_id: str, version: str, started: Any
 
 def _unreachable(target: MiddlewareTarget, info: PluginInfo, started: Any,
                  conn: Outcome[Any], options: DiagnoseOptions) -> DiagnosticResult:
-    """A server that cannot be reached or refuses us is a critical finding, not a crash."""
+    """A server that cannot be reached or refuses us is a critical finding, not a crash.
+    A misconfigured target (ConfigError from connect) is no outage: an unknown result."""
     err = conn.error
+    if isinstance(err, ConfigError):
+        return _failed(target, info.id, info.version, started, conn.wall, "_config", str(err),
+                       options)
     mtype = target.type
     if isinstance(err, AuthError):
         code, title = f"{mtype}.connection.auth_failed", "Authentication refused"

@@ -40,6 +40,8 @@ class FakePlugin(MiddlewarePlugin):
         how = self.fail.get(op)
         if how == "raise":
             raise RuntimeError(f"{op} exploded")
+        if how == "config":
+            raise ConfigError(f"{op}: option 'x' is missing")
         if how == "hang":
             self.release.wait(30)
         if how == "hang-cooperative" and deadline is not None:

@@ -87,6 +87,17 @@ def test_connect_failure_is_a_critical_finding_not_a_crash():
     assert r.findings[0].code == "fake.connection.unreachable"
 
 
+def test_config_error_from_connect_is_unknown_not_an_outage():
+    m = PluginManager()
+    m.register(FakePlugin(fail={"connect": "config"}))
+    r = m.diagnose(TARGET)
+    assert r.status is Status.UNKNOWN and r.outcome == "failed"
+    assert r.findings == []
+    assert r.errors == {"_config": "connect: option 'x' is missing"}
+    h = m.health_check(TARGET)
+    assert h.status is Status.UNKNOWN and h.errors == {"_config": "connect: option 'x' is missing"}
+
+
 def test_unknown_middleware_type_is_a_clear_error():
     m = PluginManager()
     m.register(FakePlugin())

@@ -214,6 +214,16 @@ def test_cli_diagnose_json_and_exit_status(servers: Servers, secured):
     assert "HEALTHY" in p.stdout and PASSWORD not in p.stdout
 
 
+def test_sentinel_mode_without_master_name_is_a_config_error_not_an_outage(servers: Servers):
+    srv = servers.start()
+    p = _ksa("diagnose", "redis", srv.addr, "--mode", "sentinel", "--json")
+    assert p.returncode == 3, p.stdout + p.stderr
+    out = json.loads(p.stdout)
+    assert out["status"] == "unknown" and out["outcome"] == "failed"
+    assert out["findings"] == []
+    assert out["errors"] == {"_config": "sentinel mode needs the target option master_name"}
+
+
 def test_listing_plugins_does_not_import_redis_py():
     code = ("import sys, plugins; m = plugins.PluginManager(); m.list_plugins(); "
             "m.registry.get('redis-diagnostics').info(); print('redis' in sys.modules)")
