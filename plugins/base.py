@@ -124,6 +124,23 @@ class MiddlewarePlugin(Plugin):
     def categories(cls) -> tuple[str, ...]:
         return tuple(cls._categories)
 
+    @classmethod
+    def known_thresholds(cls) -> frozenset[str] | None:
+        """The threshold names this plugin reads; None (the default): not declared, not
+        checked. When declared, an unknown name in the plugin config or the target is a
+        ConfigError (a typo must not silently leave a default in force)."""
+        return None
+
+    def check_thresholds(self, *sources: Mapping[str, Any]) -> None:
+        """Raise ConfigError naming the thresholds in ``sources`` the plugin does not know."""
+        known = self.known_thresholds()
+        if known is None:
+            return
+        unknown = sorted({name for src in sources for name in src} - known)
+        if unknown:
+            raise ConfigError(f"plugin {self.info().id!r}: unknown thresholds "
+                              f"{', '.join(unknown)} (known: {', '.join(sorted(known))})")
+
     @abc.abstractmethod
     def connect(self, deadline: Deadline, target: MiddlewareTarget) -> None:
         """Open (or reuse) a connection to the target. Raise ConnectError / AuthError."""
@@ -155,6 +172,7 @@ class MiddlewarePlugin(Plugin):
                 f"plugin {info.id!r}: unknown categories {', '.join(unknown)} "
                 f"(known: {', '.join(self.categories())})"
             )
+        self.check_thresholds(self.config.thresholds, self.target.thresholds)
         run = Run(self, self.target, deadline, options, chosen)
         t0 = time.perf_counter()
         started = utcnow()

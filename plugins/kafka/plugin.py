@@ -14,7 +14,7 @@ from . import compat
 from .checks_broker import BrokerChecks
 from .checks_consumer import ConsumerChecks
 from .checks_topic import TopicChecks
-from .constants import PLUGIN_ID, VERSION
+from .constants import DEFAULTS, PLUGIN_ID, VERSION
 from .model import Cluster
 
 if TYPE_CHECKING:
@@ -47,6 +47,10 @@ class KafkaPlugin(TopicChecks, ConsumerChecks, BrokerChecks, MiddlewarePlugin):
 
     def supported_versions(self) -> list[str]:
         return [">=0.11 (brokers answering ApiVersions)"]
+
+    @classmethod
+    def known_thresholds(cls) -> frozenset[str]:
+        return frozenset(DEFAULTS)
 
     def init(self, deadline: Deadline, config: PluginConfig) -> None:
         compat.detect(config.options.get("broker_flavor"), None)  # validates the option

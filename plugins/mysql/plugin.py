@@ -17,7 +17,7 @@ from .checks.innodb import InnodbChecks
 from .checks.performance import PerformanceChecks
 from .checks.replication import ReplicationChecks
 from .client import QueryFailure, Session, open_connection
-from .constants import ACTIONS, DANGEROUS_ACTIONS, PLUGIN_ID, VARIABLES, VERSION
+from .constants import ACTIONS, DANGEROUS_ACTIONS, PLUGIN_ID, THRESHOLDS, VARIABLES, VERSION
 from .server import Server
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,10 @@ class MySQLPlugin(InnodbChecks, ConnectionChecks, PerformanceChecks, Replication
 
     def middleware_type(self) -> str:
         return "mysql"
+
+    @classmethod
+    def known_thresholds(cls) -> frozenset[str]:
+        return frozenset(THRESHOLDS)
 
     def supported_versions(self) -> list[str]:
         return ["MySQL 5.7", "MySQL 8.x", "MariaDB 10.x", "MariaDB 11.x"]

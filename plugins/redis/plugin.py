@@ -53,11 +53,12 @@ class RedisPlugin(MiddlewarePlugin):
     def supported_versions(self) -> list[str]:
         return [">=5.0"]
 
+    @classmethod
+    def known_thresholds(cls) -> frozenset[str]:
+        return frozenset(DEFAULTS)
+
     def init(self, deadline: Deadline, config: PluginConfig) -> None:
-        unknown = sorted(set(config.thresholds) - set(DEFAULTS))
-        if unknown:
-            raise ConfigError(f"redis-diagnostics: unknown thresholds {', '.join(unknown)} "
-                              f"(known: {', '.join(sorted(DEFAULTS))})")
+        self.check_thresholds(config.thresholds)  # a bad plugin config fails at init
         super().init(deadline, config)
 
     def stop(self, deadline: Deadline) -> None:

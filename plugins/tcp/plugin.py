@@ -16,6 +16,9 @@ INFO = PluginInfo(
 )
 
 
+THRESHOLDS: dict[str, float] = {"latency_samples": 5, "connect_ms_warning": 100.0}
+
+
 def _connect_time(host: str, port: int, timeout: float) -> float:
     t0 = time.perf_counter()
     with socket.create_connection((host, port), timeout=timeout):
@@ -28,6 +31,10 @@ class TcpPlugin(MiddlewarePlugin):
 
     def middleware_type(self) -> str:
         return "tcp"
+
+    @classmethod
+    def known_thresholds(cls) -> frozenset[str]:
+        return frozenset(THRESHOLDS)
 
     def connect(self, deadline: Deadline, target: MiddlewareTarget) -> None:
         # connect succeeds when at least one endpoint answers; the others are findings
@@ -60,8 +67,8 @@ class TcpPlugin(MiddlewarePlugin):
 
     @category("latency")
     def check_latency(self, run: Run) -> None:
-        samples = int(run.threshold("latency_samples", 5))
-        limit_ms = run.threshold("connect_ms_warning", 100.0)
+        samples = int(run.threshold("latency_samples", THRESHOLDS["latency_samples"]))
+        limit_ms = run.threshold("connect_ms_warning", THRESHOLDS["connect_ms_warning"])
         host, port = split_endpoint(run.target.endpoints[0])
         times = []
         for _ in range(samples):

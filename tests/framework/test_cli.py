@@ -62,6 +62,13 @@ def test_diagnose_bad_input_gets_one_clear_line():
     cat = ksa("diagnose", "tcp", "127.0.0.1:6379", "--category", "nope")
     assert cat.returncode == 3
     assert "unknown categories nope (known: reachability, latency)" in cat.stdout
+    thr = ksa("diagnose", "tcp", "127.0.0.1:6379", "-t", "no_such_threshold=5", "--json")
+    assert thr.returncode == 3, thr.stdout + thr.stderr
+    out = json.loads(thr.stdout)
+    assert out["status"] == "unknown" and out["outcome"] == "failed" and out["findings"] == []
+    assert out["errors"] == {"_run": "plugin 'tcp-diagnostics': unknown thresholds "
+                                     "no_such_threshold (known: connect_ms_warning, "
+                                     "latency_samples)"}
 
 
 def test_log_level_debug_logs_to_stderr():

@@ -11,6 +11,8 @@ from plugins import (
     PluginManager,
     PluginState,
     Status,
+    builtin_ids,
+    load_builtin,
 )
 from tests.conftest import free_port
 
@@ -135,6 +137,32 @@ def test_thresholds_per_target_override_plugin_config():
     r = m.diagnose(t, DiagnoseOptions(categories=("latency",)))
     assert [f.code for f in r.findings] == ["tcp.latency.connect_slow"]
     assert r.findings[0].evidence["threshold_ms"] == 0.0
+
+
+def test_unknown_thresholds_in_plugin_config_or_target_are_a_clear_error():
+    m = PluginManager()
+    m.load_builtin("tcp-diagnostics", PluginConfig(thresholds={"conect_ms_warning": 1000}))
+    r = m.diagnose(MiddlewareTarget(type="tcp", endpoints=("127.0.0.1:6379",),
+                                    thresholds={"zz_typo": 1, "latency_samples": 2}))
+    assert r.status is Status.UNKNOWN and r.outcome == "failed" and r.findings == []
+    assert r.errors == {"_run": "plugin 'tcp-diagnostics': unknown thresholds conect_ms_warning, "
+                                "zz_typo (known: connect_ms_warning, latency_samples)"}
+    # a plugin that declares no names is not checked
+    f = PluginManager()
+    f.register(FakePlugin())
+    assert f.diagnose(TARGET.model_copy(update={"thresholds": {"anything": 1}})).errors == {}
+
+
+def test_builtin_plugins_declare_their_thresholds():
+    from plugins.kafka import constants as kafka_c
+    from plugins.mysql import constants as mysql_c
+    from plugins.redis import constants as redis_c
+
+    known = {i: load_builtin(i).known_thresholds() for i in builtin_ids()}
+    assert known["redis-diagnostics"] == frozenset(redis_c.DEFAULTS)
+    assert known["kafka-diagnostics"] == frozenset(kafka_c.DEFAULTS)
+    assert known["mysql-diagnostics"] == frozenset(mysql_c.THRESHOLDS)
+    assert known["tcp-diagnostics"] == {"connect_ms_warning", "latency_samples"}
 
 
 def test_listing_plugins_does_not_import_client_libraries():

@@ -224,6 +224,21 @@ def test_sentinel_mode_without_master_name_is_a_config_error_not_an_outage(serve
     assert out["errors"] == {"_config": "sentinel mode needs the target option master_name"}
 
 
+def test_unknown_threshold_names_are_refused(servers: Servers):
+    srv = servers.start()
+    p = _ksa("diagnose", "redis", srv.addr, "-t", "no_such_threshold=5", "--json")
+    assert p.returncode == 3, p.stdout + p.stderr
+    out = json.loads(p.stdout)
+    assert out["status"] == "unknown" and out["outcome"] == "failed"
+    assert out["errors"]["_run"].startswith("plugin 'redis-diagnostics': unknown thresholds "
+                                            "no_such_threshold (known: ")
+    m = PluginManager()
+    m.load_builtin("redis-diagnostics", PluginConfig(thresholds={"memry_pct": 1}))
+    r = m.diagnose(target(srv.addr))  # a bad plugin config fails at init, clearly
+    assert r.status is Status.UNKNOWN
+    assert "unknown thresholds memry_pct (known: " in r.errors["_run"]
+
+
 def test_listing_plugins_does_not_import_redis_py():
     code = ("import sys, plugins; m = plugins.PluginManager(); m.list_plugins(); "
             "m.registry.get('redis-diagnostics').info(); print('redis' in sys.modules)")
