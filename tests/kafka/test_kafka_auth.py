@@ -58,14 +58,16 @@ def test_unreachable_bootstrap_is_a_critical_finding(manager) -> None:
 def test_missing_secret_is_reported_without_connecting(manager, monkeypatch) -> None:
     monkeypatch.delenv("KSA_TEST_KAFKA_PW", raising=False)
     r = diagnose(manager, sasl_target(free_port(), "SCRAM-SHA-256"), timeout=10)
-    assert r.status is Status.CRITICAL
-    assert "environment variable KSA_TEST_KAFKA_PW is not set" in r.findings[0].evidence["error"]
+    # a configuration error, not an outage: unknown, no connection finding
+    assert r.status is Status.UNKNOWN and r.outcome == "failed" and not r.findings
+    assert "environment variable KSA_TEST_KAFKA_PW is not set" in r.errors["_config"]
 
 
 def test_unknown_mechanism_is_refused_clearly(manager, monkeypatch) -> None:
     monkeypatch.setenv("KSA_TEST_KAFKA_PW", "x")
     r = diagnose(manager, sasl_target(free_port(), "GSSAPI"), timeout=10)
-    assert "SASL mechanism 'GSSAPI' is not supported" in r.findings[0].evidence["error"]
+    assert r.status is Status.UNKNOWN and not r.findings
+    assert "SASL mechanism 'GSSAPI' is not supported" in r.errors["_config"]
 
 
 def test_tls_with_the_ca_file(tls_only_front, tls_files, manager) -> None:
