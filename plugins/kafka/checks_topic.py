@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from ..base import Run, category
 from ..models import Severity
+from . import compat
 from .constants import CLEANUP, CLEANUP_POLICIES, MIN_ISR, RETENTION_BYTES, RETENTION_MS, UNCLEAN
 from .model import Cluster
 from .report import F, emit, named
@@ -166,8 +167,8 @@ class TopicChecks:
                         f"{len(missing)} topic(s) returned no configuration to audit",
                         evidence={"count": len(missing), "topics": named(missing),
                                   "errors": run.data.get("config_errors", {})},
-                        suggestion="Grant DescribeConfigs on these topics to the diagnosing "
-                                   "user, or audit their configuration by hand.")
+                        suggestion=compat.config_unavailable_suggestion(
+                            run.data.get("flavor", compat.KAFKA)))
         emit(run, config_findings(cluster, configs, run.threshold("retention_ms_min", 3_600_000)))
         emit(run, leader_findings(cluster, run.threshold("leader_skew_ratio", 1.5),
                                   run.threshold("preferred_leader_imbalance_pct", 10.0)))

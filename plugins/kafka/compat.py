@@ -68,6 +68,15 @@ def describe_configs_names_keys(flavor: str) -> bool:
     return flavor != TANSU
 
 
+def config_unavailable_suggestion(flavor: str) -> str:
+    """Difference 4: Tansu never reports topic configuration; no grant would help."""
+    if flavor == TANSU:
+        return ("This broker (Tansu) does not report topic configuration (DescribeConfigs "
+                "returns no entries): audit the topics' configuration by hand.")
+    return ("Grant DescribeConfigs on these topics to the diagnosing user, or audit their "
+            "configuration by hand.")
+
+
 def fetch_hwm_request(fetch_api: list[Any], version: int,
                       by_topic: Mapping[str, Iterable[tuple[int, int]]]) -> Any:
     """A Fetch that only serves to read high-water marks: (partition, fetch offset) per

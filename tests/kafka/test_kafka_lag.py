@@ -99,7 +99,11 @@ def test_replication_factor_one_is_a_finding(broker, manager) -> None:
     assert f.severity is Severity.WARNING
     assert topic in f.evidence["topics"] and f.evidence["brokers"] == 1
     # Tansu answers DescribeConfigs with no entries: said, not silently passed
-    assert topic in codes(r)["kafka.topic.config_unavailable"].evidence["topics"]
+    unavailable = codes(r)["kafka.topic.config_unavailable"]
+    assert topic in unavailable.evidence["topics"]
+    assert unavailable.suggestion.startswith("This broker (Tansu) does not report topic "
+                                             "configuration")
+    assert "Grant" not in unavailable.suggestion
 
 
 def test_broker_category_on_a_healthy_single_broker(broker, manager) -> None:

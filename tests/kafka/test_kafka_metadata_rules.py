@@ -198,3 +198,12 @@ def test_metadata_rows_are_read_by_position_for_every_version() -> None:
         resp = cls(*[top.get(n) if n != "topics" else [trow] for n in names])
         decoded = cls.decode(io.BytesIO(resp.encode()))
         assert cluster_from_metadata(decoded) == _cluster_from_object(decoded.to_object()), version
+
+
+def test_config_unavailable_suggestion_depends_on_the_broker() -> None:
+    # Apache Kafka answers DescribeConfigs when the user may: the grant is the fix
+    assert compat.config_unavailable_suggestion(compat.KAFKA).startswith(
+        "Grant DescribeConfigs on these topics")
+    assert "does not report topic configuration" in compat.config_unavailable_suggestion(
+        compat.TANSU)
+
