@@ -14,7 +14,7 @@ from typing import Any
 from ..base import Run, category
 from ..models import Severity
 from .model import Cluster
-from .report import F, emit, named
+from .report import F, emit, named, th
 
 
 def resolve(host: str) -> str | None:
@@ -143,7 +143,7 @@ class BrokerChecks:
         run.metric("offline_partitions", sum(1 for p in parts if p.offline_leader))
         run.metric("leaders_per_broker", {str(k): v for k, v in sorted(cluster.leaders_per_broker().items())})
         reach = self._wire.reach(sorted(cluster.brokers), run.deadline,  # type: ignore[attr-defined]
-                                 run.deadline.remaining(cap=run.threshold("request_timeout_s", 10.0)))
+                                 run.deadline.remaining(cap=th(run, "request_timeout_s")))
         configs: dict[str, dict[str, Any]] = run.data.get("configs", {})
         min_isr = {t: int(c["min.insync.replicas"]) for t, c in configs.items()
                    if str(c.get("min.insync.replicas", "")).isdigit()}

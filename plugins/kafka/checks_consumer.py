@@ -25,7 +25,7 @@ from .constants import (
     WARN,
 )
 from .model import TP, Cluster, Group, Sample
-from .report import F, emit, named, tp_name
+from .report import F, emit, named, th, tp_name
 
 _STATUS_CODE = {STOP: "kafka.consumer.group_stop", STALL: "kafka.consumer.group_stall",
                 "REWIND": "kafka.consumer.group_rewind", WARN: "kafka.consumer.group_warn"}
@@ -210,7 +210,7 @@ class ConsumerChecks:
             run.errors["consumer.list_groups"] = "; ".join(
                 f"broker {k}: {v}" for k, v in sorted(failed_brokers.items()))
         names = sorted(listed)
-        limit = int(run.threshold("max_groups", 2000))
+        limit = int(th(run, "max_groups"))
         if len(names) > limit:
             run.finding("kafka.consumer.groups_truncated", Severity.INFO,
                         f"{len(names)} groups: only the first {limit} were diagnosed",
@@ -234,7 +234,7 @@ class ConsumerChecks:
         run.metric("group_state", {g: groups[g].state for g in sorted(groups)})
         run.metric("group_members", {g: len(groups[g].members) for g in sorted(groups)})
         run.metric("group_lag", {g: sum(v.values()) for g, v in sorted(lags.items())})
-        cap = int(run.threshold("max_tracked_partitions", 20_000))
+        cap = int(th(run, "max_tracked_partitions"))
         run.metric("partition_lag", {g: {tp_name(tp): v for tp, v in sorted(parts.items())}
                                      for g, parts in sorted(lags.items())} if
                    sum(len(v) for v in lags.values()) <= cap else "omitted: too many partitions")
@@ -243,11 +243,11 @@ class ConsumerChecks:
         run.metric(OFFSETS_METRIC, burrow.encode(first, members, cap))
 
         emit(run, state_findings(groups, lags))
-        skew = run.threshold("assignment_skew_ratio", 2.0)
+        skew = th(run, "assignment_skew_ratio")
         for g in sorted(groups):
             emit(run, assignment_findings(groups[g], cluster, skew))
-        emit(run, lag_findings(lags, run.threshold("group_lag_warning", 10_000),
-                               run.threshold("group_lag_critical", 1_000_000)))
+        emit(run, lag_findings(lags, th(run, "group_lag_warning"),
+                               th(run, "group_lag_critical")))
         self._judge(run, first, lags, members, coord, cluster, flavor)
 
     def _judge(self, run: Run, first: Sample, lags: dict[str, dict[TP, int]],
@@ -255,9 +255,9 @@ class ConsumerChecks:
                flavor: str) -> None:
         from . import collect
 
-        allowed = run.threshold("burrow_allowed_lag", 0)
-        window_len = max(2, int(run.threshold("burrow_window", 10)))
-        min_entries = max(2, int(run.threshold("burrow_min_entries", 3)))
+        allowed = th(run, "burrow_allowed_lag")
+        window_len = max(2, int(th(run, "burrow_window")))
+        min_entries = max(2, int(th(run, "burrow_min_entries")))
         past = history_readings(run)
         series: dict[str, dict[TP, list[burrow.Reading]]] = {}
         for snap in past:
@@ -274,8 +274,8 @@ class ConsumerChecks:
         source = {g: "history" for g in series}
         current = lags
         if short:
-            n = max(2, int(run.threshold("lag_samples", 3)))
-            step = run.threshold("lag_sample_seconds", 1.0) / (n - 1)
+            n = max(2, int(th(run, "lag_samples")))
+            step = th(run, "lag_sample_seconds") / (n - 1)
             last = first
             for _ in range(n - 1):
                 run.deadline.check("lag sampling")

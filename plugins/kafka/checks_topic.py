@@ -11,7 +11,7 @@ from ..models import Severity
 from . import compat
 from .constants import CLEANUP, CLEANUP_POLICIES, MIN_ISR, RETENTION_BYTES, RETENTION_MS, UNCLEAN
 from .model import Cluster
-from .report import F, emit, named
+from .report import F, emit, named, th
 
 
 def _int(v: object) -> int | None:
@@ -159,7 +159,7 @@ class TopicChecks:
         run.metric("topics", len(cluster.topics))
         run.metric("topic_partitions", sum(len(t.partitions) for t in cluster.topics.values()))
         configs: dict[str, dict[str, str]] = run.data.get("configs", {})
-        emit(run, replication_findings(cluster, int(run.threshold("min_replication_factor", 3))))
+        emit(run, replication_findings(cluster, int(th(run, "min_replication_factor"))))
         # compat difference 4: a broker may answer DescribeConfigs with no entries at all
         missing = sorted(t for t in cluster.topics if not configs.get(t))
         if missing:
@@ -169,6 +169,6 @@ class TopicChecks:
                                   "errors": run.data.get("config_errors", {})},
                         suggestion=compat.config_unavailable_suggestion(
                             run.data.get("flavor", compat.KAFKA)))
-        emit(run, config_findings(cluster, configs, run.threshold("retention_ms_min", 3_600_000)))
-        emit(run, leader_findings(cluster, run.threshold("leader_skew_ratio", 1.5),
-                                  run.threshold("preferred_leader_imbalance_pct", 10.0)))
+        emit(run, config_findings(cluster, configs, th(run, "retention_ms_min")))
+        emit(run, leader_findings(cluster, th(run, "leader_skew_ratio"),
+                                  th(run, "preferred_leader_imbalance_pct")))

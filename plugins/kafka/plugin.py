@@ -64,8 +64,8 @@ class KafkaPlugin(TopicChecks, ConsumerChecks, BrokerChecks, MiddlewarePlugin):
 
         self._wire = Wire.open(
             target, deadline,
-            max_in_flight=int(self._threshold(target, "max_in_flight", 32)),
-            request_timeout_s=self._threshold(target, "request_timeout_s", 10.0))
+            max_in_flight=int(self._threshold(target, "max_in_flight")),
+            request_timeout_s=self._threshold(target, "request_timeout_s"))
         self.target = target
         log.debug("%s: connected to %s", PLUGIN_ID, target.name)
 
@@ -78,7 +78,9 @@ class KafkaPlugin(TopicChecks, ConsumerChecks, BrokerChecks, MiddlewarePlugin):
     def stop(self, deadline: Deadline) -> None:
         self.disconnect(deadline)
 
-    def _threshold(self, target: MiddlewareTarget, name: str, default: float) -> float:
+    def _threshold(self, target: MiddlewareTarget, name: str) -> float:
+        """At connect time (no Run yet): target, else plugin config, else DEFAULTS."""
+        default = DEFAULTS[name]
         return float(target.thresholds.get(name, self.config.thresholds.get(name, default)))
 
     def _flavor_option(self, target: MiddlewareTarget | None) -> str | None:

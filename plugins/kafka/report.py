@@ -9,6 +9,7 @@ from typing import Any
 
 from ..base import Run
 from ..models import Severity
+from .constants import DEFAULTS
 from .model import TP
 
 NAMED_LIMIT = 50
@@ -22,6 +23,11 @@ class F:
     title: str
     evidence: dict[str, Any] = field(default_factory=dict)
     suggestion: str = ""
+
+
+def th(run: Run, name: str) -> float:
+    """A threshold: the target's, else the plugin config's, else constants.DEFAULTS."""
+    return run.threshold(name, DEFAULTS[name])
 
 
 def emit(run: Run, findings: Iterable[F]) -> None:

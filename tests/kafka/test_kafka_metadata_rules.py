@@ -207,3 +207,20 @@ def test_config_unavailable_suggestion_depends_on_the_broker() -> None:
     assert "does not report topic configuration" in compat.config_unavailable_suggestion(
         compat.TANSU)
 
+
+def test_thresholds_default_from_constants_only(monkeypatch) -> None:
+    import re
+    from pathlib import Path
+
+    from plugins import Deadline, DiagnoseOptions, MiddlewareTarget, Run
+    from plugins.kafka import constants
+    from plugins.kafka.plugin import KafkaPlugin
+    from plugins.kafka.report import th
+
+    t = MiddlewareTarget(type="kafka", endpoints=("127.0.0.1:9092",))
+    run = Run(KafkaPlugin(), t, Deadline(5), DiagnoseOptions(), ("topic",))
+    monkeypatch.setitem(constants.DEFAULTS, "retention_ms_min", 42)
+    assert th(run, "retention_ms_min") == 42
+    # one place for defaults: no check repeats one inline
+    src = "".join(p.read_text() for p in Path(constants.__file__).parent.glob("*.py"))
+    assert not re.search(r'\.threshold\("[a-z_]+", ', src)
