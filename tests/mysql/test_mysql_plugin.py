@@ -104,6 +104,27 @@ def test_temporary_tables_on_disk(manager: PluginManager, ps: Instance) -> None:
     tmp = finding(r, "mysql.performance.tmp_tables_on_disk")
     assert tmp.evidence["created_tmp_disk_tables"] >= 110
     assert "max_heap_table_size" in tmp.suggestion
+    # integer settings stay integers in the evidence (16777216, not 16777216.0)
+    assert isinstance(tmp.evidence["tmp_table_size"], int)
+    assert isinstance(tmp.evidence["max_heap_table_size"], int)
+
+
+def test_joins_without_indexes_is_a_real_rate(manager: PluginManager, ps: Instance) -> None:
+    ps.sql("CREATE DATABASE IF NOT EXISTS jn",
+           "CREATE TABLE IF NOT EXISTS jn.a (x INT) ENGINE=InnoDB",
+           "CREATE TABLE IF NOT EXISTS jn.b (x INT) ENGINE=InnoDB",
+           "TRUNCATE jn.a", "TRUNCATE jn.b",
+           "INSERT INTO jn.a VALUES (1), (2), (3)", "INSERT INTO jn.b VALUES (1), (2), (3)",
+           *["SELECT COUNT(*) FROM jn.a JOIN jn.b ON jn.a.x = jn.b.x"] * 20)
+    t = target(ps.endpoint, thresholds={"joins_without_index_per_day": 1})
+    f = finding(diagnose(manager, t, "performance"), "mysql.performance.joins_without_indexes")
+    joins = f.evidence["select_full_join"] + f.evidence["select_range_check"]
+    uptime = f.evidence["uptime_seconds"]
+    assert joins >= 20
+    # per day = count / uptime in days (at least an hour), not count / max(days, 1)
+    assert f.evidence["joins_per_day"] == round(joins / max(uptime / 86400, 1 / 24), 1)
+    assert f.title == (f"{f.evidence['joins_per_day']:g} joins a day run without indexes "
+                       f"({joins} in {uptime / 3600:.1f} h of uptime)")
 
 
 def _deadlock(inst: Instance) -> str:
@@ -233,6 +254,7 @@ def test_user_with_few_privileges_gets_the_missing_grants(
     assert f"GRANT SLAVE MONITOR ON *.* TO {who};" in grants["replication"]
     assert f"GRANT SELECT ON performance_schema.* TO {who};" in grants["performance"]
     assert "GRANT PROCESS" in r.errors["innodb"]
+    assert all(";;" not in e and not e.endswith(";") for e in r.errors.values()), r.errors
     assert "Mon-pw-42" not in r.model_dump_json()
     # what needs no privilege was still read
     assert r.metrics["connection.max_connections"] == 12

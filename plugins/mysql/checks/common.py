@@ -47,9 +47,16 @@ def var(run: Run, name: str, default: str | None = None) -> str | None:
 
 
 def var_num(run: Run, name: str) -> float | None:
+    """A numeric variable; an integer setting stays an int (evidence shows 16777216)."""
     v = var(run, name)
+    if v is None or v == "":
+        return None
     try:
-        return float(v) if v not in (None, "") else None
+        return int(v)
+    except ValueError:
+        pass
+    try:
+        return float(v)
     except ValueError:
         return None
 
@@ -69,6 +76,7 @@ def th(run: Run, name: str) -> float:
 
 def add_error(run: Run, category: str, text: str) -> None:
     prev = run.errors.get(category)
+    text = text.rstrip("; ")  # a GRANT statement ends in ";": no ";;" when joined
     run.errors[category] = f"{prev}; {text}" if prev else text
 
 
