@@ -1,0 +1,99 @@
+"""The Celery app: ``celery -A workers worker``.
+
+Tasks ``diagnose.<type>`` and ``health.<type>`` are registered here, at import, for
+every middleware type a plugin provides (and redis/kafka/mysql always), each routed to
+a queue named after its type so operators can scale them apart
+(``celery -A workers worker -Q kafka``). A worker consumes every queue by default.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+from .catalog import PluginSpec, discover, task_types
+from .settings import Settings, mask_url
+
+log = logging.getLogger(__name__)
+
+VISIBILITY_MARGIN = 60.0
+"""Seconds the Redis visibility timeout keeps above the longest hard time limit, so a
+late-acked task still running is never handed to a second worker."""
+
+DEFAULT_HARD_LIMIT = 40.0
+"""The hard limit (diagnose 30 s + grace 10 s) of a type with no plugin here."""
+
+
+def broker_options(settings: Settings, longest_hard_limit: float) -> dict[str, Any]:
+    if settings.broker_is_filesystem:
+        d = settings.broker_dir
+        for sub in ("queue", "processed"):
+            (d / sub).mkdir(parents=True, exist_ok=True)
+        return {"data_folder_in": str(d / "queue"), "data_folder_out": str(d / "queue"),
+                "processed_folder": str(d / "processed"), "store_processed": False,
+                "polling_interval": 0.1}
+    floor = longest_hard_limit + VISIBILITY_MARGIN
+    vis = settings.visibility_timeout
+    if vis is not None and vis < floor:
+        log.warning("KSA_VISIBILITY_TIMEOUT=%s is below the longest hard time limit + %ss; "
+                    "using %s", vis, VISIBILITY_MARGIN, floor)
+    return {"visibility_timeout": max(vis or 0.0, floor)}
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    settings = settings or Settings.from_env()
+    specs = discover(settings.plugin_modules)
+    types = task_types(specs)
+    longest = max([s.hard_limit for s in specs.values()] + [DEFAULT_HARD_LIMIT])
+    if settings.result_backend.startswith("file://"):
+        (settings.home / "results").mkdir(parents=True, exist_ok=True)
+
+    app = Celery("workers", broker=settings.broker_url, backend=settings.result_backend,
+                 set_as_current=True)
+    app.conf.update(
+        task_serializer="json", result_serializer="json", accept_content=["json"],
+        enable_utc=True, timezone="UTC",
+        worker_pool="prefork",
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=settings.prefetch,
+        broker_transport_options=broker_options(settings, longest),
+        result_backend_transport_options=(
+            broker_options(settings, longest) if settings.broker_is_redis else {}),
+        broker_connection_retry_on_startup=True,
+        result_expires=3600,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        task_track_started=True,
+        worker_hijack_root_logger=True,
+        task_queues=[Queue(t, routing_key=t) for t in types] + [Queue("celery")],
+        task_default_queue="celery",
+        task_routes={**{f"diagnose.{t}": {"queue": t, "routing_key": t} for t in types},
+                     **{f"health.{t}": {"queue": t, "routing_key": t} for t in types}},
+        beat_scheduler="scheduler.beat:FleetScheduler",
+        beat_max_loop_interval=5,
+    )
+    app.ksa_settings = settings  # type: ignore[attr-defined]
+    app.ksa_specs = specs  # type: ignore[attr-defined]
+    from . import signals, tasks  # noqa: PLC0415 (they need the app)
+
+    tasks.register(app, specs, types)
+    signals.connect(app)
+    log.debug("app on broker %s with types %s", mask_url(settings.broker_url), ", ".join(types))
+    return app
+
+
+def apply_limits(app: Celery, specs: dict[str, PluginSpec]) -> None:
+    """Set each task's soft/hard time limits from its plugin's (effective) config."""
+    for mtype, spec in specs.items():
+        for name, soft, hard in ((f"diagnose.{mtype}", spec.soft_limit, spec.hard_limit),
+                                 (f"health.{mtype}", spec.health_soft_limit,
+                                  spec.health_hard_limit)):
+            task = app.tasks.get(name)
+            if task is not None:
+                task.soft_time_limit = soft
+                task.time_limit = hard
