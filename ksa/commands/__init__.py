@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from ksa.commands import diagnose, plugin
+from ksa.commands import diagnose, fleet, plugin
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
     plugin.register,
     diagnose.register,
+    fleet.register,
 ]

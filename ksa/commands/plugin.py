@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ksa.commands import plugin_state
 from ksa.output import CliError, dump_json, table
 from plugins import PluginError, PluginManager
 
@@ -18,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     info.add_argument("id")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=cmd_info)
+    plugin_state.register(psub)
 
 
 def manager() -> PluginManager:
