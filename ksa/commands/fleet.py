@@ -1,4 +1,4 @@
-"""``ksa run --fleet FILE`` (worker + beat on this machine) and ``ksa results``."""
+"""``ksa run --fleet FILE``: a worker and beat on this machine."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ksa.output import CliError, dump_json, render_result, table
+from ksa.output import CliError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -27,12 +27,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--loglevel", default="info", help="worker/beat log level (default info)")
     p.set_defaults(func=cmd_run)
 
-    r = sub.add_parser("results", help="latest result per target, or one target's history")
-    r.add_argument("target", nargs="?", help="target key (type:name) for its history")
-    r.add_argument("--limit", type=int, default=20, help="history rows (default 20)")
-    r.add_argument("--json", action="store_true", help="print JSON")
-    r.add_argument("--full", action="store_true", help="print each result's findings")
-    r.set_defaults(func=cmd_results)
 
 
 def _store() -> Any:
@@ -98,34 +92,3 @@ def cmd_run(args: argparse.Namespace) -> int:
                 p.kill()
                 p.wait()
     return rc
-
-
-def cmd_results(args: argparse.Namespace) -> int:
-    store = _store()
-    from storage import StorageError  # noqa: PLC0415
-
-    try:
-        rows = store.history(args.target, args.limit) if args.target else store.latest_results()
-    except StorageError as e:
-        raise CliError(f"storage: {e}") from None
-    if args.json:
-        print(dump_json([{"run_id": r.run_id, "target": r.target_key, "plugin_id": r.plugin_id,
-                          "status": r.status, "outcome": r.outcome,
-                          "started_at": r.started_at, "duration": r.duration,
-                          "result": r.result.model_dump(mode="json")} for r in rows]))
-        return 0
-    if not rows:
-        print("no results yet" + (f" for {args.target}" if args.target else ""))
-        return 0 if not args.target else 3
-    if args.full:
-        for r in rows:
-            print(f"{r.target_key}  run {r.run_id}  {r.started_at:%Y-%m-%d %H:%M:%S}Z")
-            print(render_result(r.result))
-        return 0
-    print(table(["TARGET", "PLUGIN", "STATUS", "OUTCOME", "STARTED (UTC)", "MS", "FINDINGS",
-                 "RUN"],
-                [[r.target_key, r.plugin_id, r.status, r.outcome,
-                  f"{r.started_at:%Y-%m-%d %H:%M:%S}", f"{r.duration * 1000:.0f}",
-                  ", ".join(f.code for f in r.result.findings) or "-", r.run_id]
-                 for r in rows]))
-    return 0
