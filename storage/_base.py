@@ -1,0 +1,194 @@
+"""The store's plumbing: one engine per process, short transactions, error translation."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
+
+from . import migrate as _migrate
+from .engine import WRITE, default_url, make_engine, mask, parse_url
+from .errors import MigrationError, StorageError, StorageUnavailable
+from .models import KEY_LEN
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Lock conflicts a retry resolves: MySQL deadlock / lock wait timeout, PostgreSQL
+# deadlock / serialization failure, SQLite busy past the timeout.
+_MYSQL_RETRY = {1213, 1205}
+_PG_RETRY = {"40P01", "40001"}
+_ATTEMPTS = 4
+
+
+def short_key(key: str, limit: int = KEY_LEN) -> str:
+    """``key`` if it fits the key columns, else a prefix plus its SHA-256 (still unique)."""
+    if len(key) <= limit:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[: limit - len(digest) - 1]}#{digest}"
+
+
+def categories_key(categories: Iterable[str]) -> str:
+    """Order-insensitive key of a category set; ``""`` means every category."""
+    return short_key(",".join(sorted(set(categories))))
+
+
+class StoreBase:
+    """URL, engine and transactions. The public API is in ``Store``."""
+
+    def __init__(self, url: str | None = None, *, busy_timeout: float = 30.0,
+                 echo: bool = False) -> None:
+        self.url = parse_url(url if url is not None else default_url())
+        self.masked_url = mask(self.url)
+        self._busy_timeout = busy_timeout
+        self._echo = echo
+        self._engine: Engine | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Store({self.masked_url!r})"
+
+    # -- engine, per process ------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """This process's engine. A forked child never uses the parent's pooled
+        connections (two processes on one socket corrupt both): it makes its own."""
+        pid = os.getpid()
+        engine = self._engine
+        if engine is not None and self._pid == pid:
+            return engine
+        with self._lock:
+            if self._engine is not None and self._pid != pid:
+                # Inherited through fork: forget the parent's connections without closing
+                # them, which would close them under the parent too.
+                self._engine.dispose(close=False)
+                self._engine = None
+            if self._engine is None:
+                self._engine = make_engine(self.url, busy_timeout=self._busy_timeout,
+                                           echo=self._echo)
+                self._pid = pid
+                log.debug("storage: engine for %s in pid %d", self.masked_url, pid)
+            return self._engine
+
+    def dispose(self) -> None:
+        """Drop pooled connections; the next call reconnects. Call it in a forked child
+        (the engine also notices a pid change by itself)."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose(close=self._pid == os.getpid())
+                self._engine = None
+
+    def migrate(self) -> bool:
+        """Create or upgrade the schema to the latest revision. Idempotent and safe when
+        several processes call it at once. True when this call changed the schema."""
+        try:
+            return _migrate.upgrade(self.engine)
+        except MigrationError:
+            raise
+        except SQLAlchemyError as e:
+            raise self._translate(e, "migrate") from e
+
+    def schema_revision(self) -> str | None:
+        """The schema revision the database is at (None: no schema yet)."""
+        def fn(s: Session) -> str | None:
+            return _migrate.current(s.connection())
+        return self._tx(fn)
+
+    # -- transactions -------------------------------------------------------------------
+
+    def _tx(self, fn: Callable[[Session], T], *, write: bool = False,
+            passthrough: tuple[type[Exception], ...] = (),
+            retry_integrity: bool = False, what: str = "query") -> T:
+        """Run ``fn`` in one short transaction, retrying lock conflicts; errors become
+        StorageError / StorageUnavailable, except the ``passthrough`` ones."""
+        engine = self.engine
+        bind = engine.execution_options(**{WRITE: True}) if write else engine
+        for attempt in range(_ATTEMPTS):
+            last = attempt == _ATTEMPTS - 1
+            try:
+                with Session(bind, expire_on_commit=False) as s, s.begin():
+                    return fn(s)
+            except passthrough:
+                raise
+            except IntegrityError as e:
+                # Two processes inserted the same new key at once: the retry finds the row.
+                if retry_integrity and not last:
+                    continue
+                raise self._translate(e, what) from e
+            except DBAPIError as e:
+                if _retryable(e) and not last:
+                    log.info("storage: %s: lock conflict on %s, retrying (%d)",
+                             what, self.masked_url, attempt + 1)
+                    time.sleep(0.02 * 2 ** attempt)
+                    continue
+                raise self._translate(e, what) from e
+            except SQLAlchemyError as e:
+                raise self._translate(e, what) from e
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _translate(self, e: SQLAlchemyError, what: str) -> StorageError:
+        reason = _reason(e, self.url.password)
+        if isinstance(e, PoolTimeout) or (
+                isinstance(e, DBAPIError) and (e.connection_invalidated or _is_unavailable(e))):
+            return StorageUnavailable(
+                f"storage database {self.masked_url} is unavailable ({what}): {reason}")
+        if "no such table" in reason or "does not exist" in reason or "doesn't exist" in reason:
+            return StorageError(f"storage database {self.masked_url} has no schema ({what}): "
+                                f"{reason}; run Store.migrate()")
+        return StorageError(f"storage database {self.masked_url}: {what} failed: {reason}")
+
+
+def _reason(e: SQLAlchemyError, password: str | None) -> str:
+    orig = getattr(e, "orig", None)
+    text = str(orig if orig is not None else e).strip().splitlines()
+    reason = text[0] if text else type(e).__name__
+    if password:
+        reason = reason.replace(password, "***")
+    return reason
+
+
+def _code(e: DBAPIError) -> object:
+    orig = e.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate:
+        return sqlstate
+    args = getattr(orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def _retryable(e: DBAPIError) -> bool:
+    code = _code(e)
+    if code in _MYSQL_RETRY or code in _PG_RETRY:
+        return True
+    return "database is locked" in str(e.orig)
+
+
+def _is_unavailable(e: DBAPIError) -> bool:
+    """Cannot reach or use the server at all (vs. a bad statement)."""
+    if isinstance(e, InterfaceError):
+        return True
+    if not isinstance(e, OperationalError):
+        return False
+    reason = str(e.orig)
+    if "no such table" in reason:  # SQLite reports a missing schema as OperationalError
+        return False
+    return True

@@ -1,0 +1,145 @@
+"""The tables, as SQLAlchemy 2 typed ORM classes.
+
+The schema itself is created by the Alembic revisions in ``storage/migrations``; these
+classes must agree with them (a test compares the two on every backend).
+
+Portable choices, because one schema serves SQLite, PostgreSQL and MySQL/MariaDB:
+- datetimes are stored as naive UTC (``UTCDateTime``) and come back timezone-aware;
+  MySQL gets ``DATETIME(6)``, its default drops the fraction of a second;
+- results are JSON text (``model_dump_json``), LONGTEXT on MySQL where TEXT stops at 64 KiB;
+- key columns compare byte for byte on MySQL (``utf8mb4_bin``): its default collation
+  is case-insensitive, and ``redis:A`` is not ``redis:a``;
+- key columns are at most 255 characters so the unique keys fit MySQL's 3072-byte index
+  limit in utf8mb4 (longer keys are shortened with a hash, see ``store.short_key``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+KEY_LEN = 255
+ID_LEN = 128
+
+
+def key_type(length: int = KEY_LEN) -> TypeEngine[str]:
+    return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"),
+                                       "mysql", "mariadb")
+
+
+def long_text() -> TypeEngine[str]:
+    return Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
+
+def big_id() -> TypeEngine[int]:
+    # SQLite only autoincrements an INTEGER PRIMARY KEY.
+    return BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware datetimes in, stored as naive UTC, aware UTC out. Naive input is taken as UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class PluginStateRow(Base):
+    __tablename__ = "ksa_plugin_state"
+
+    plugin_id: Mapped[str] = mapped_column(key_type(ID_LEN), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[str] = mapped_column(String(32), default="unloaded")
+    config: Mapped[str] = mapped_column(long_text(), default="{}")
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class CachedResultRow(Base):
+    __tablename__ = "ksa_result_cache"
+    __table_args__ = (
+        UniqueConstraint("target_key", "plugin_id", "categories", name="uq_ksa_result_cache_key"),
+        Index("ix_ksa_result_cache_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(big_id(), primary_key=True, autoincrement=True)
+    target_key: Mapped[str] = mapped_column(key_type())
+    plugin_id: Mapped[str] = mapped_column(key_type(ID_LEN))
+    categories: Mapped[str] = mapped_column(key_type())
+    run_id: Mapped[str] = mapped_column(String(KEY_LEN))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    result: Mapped[str] = mapped_column(long_text())
+
+
+class RunRow(Base):
+    __tablename__ = "ksa_run"
+    __table_args__ = (
+        UniqueConstraint("run_id", name="uq_ksa_run_run_id"),
+        Index("ix_ksa_run_target_started", "target_key", "started_at"),
+        Index("ix_ksa_run_target_plugin_started", "target_key", "plugin_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(big_id(), primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(key_type())
+    target_key: Mapped[str] = mapped_column(key_type())
+    plugin_id: Mapped[str] = mapped_column(key_type(ID_LEN))
+    categories: Mapped[str] = mapped_column(key_type())
+    status: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    duration: Mapped[float] = mapped_column(Float)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    result: Mapped[str] = mapped_column(long_text())
+
+
+class AuditRow(Base):
+    __tablename__ = "ksa_audit"
+    __table_args__ = (Index("ix_ksa_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(big_id(), primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    plugin_id: Mapped[str] = mapped_column(key_type(ID_LEN))
+    target: Mapped[str] = mapped_column(key_type())
+    action: Mapped[str] = mapped_column(String(ID_LEN))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    record: Mapped[str] = mapped_column(long_text())

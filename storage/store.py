@@ -1,0 +1,17 @@
+"""``Store``: plugin state, result cache, run history and audit log on any SQLAlchemy URL."""
+
+from __future__ import annotations
+
+from ._results import ResultsMixin
+from ._state import StateMixin
+
+
+class Store(ResultsMixin, StateMixin):
+    """The storage of one KubeStack AI deployment.
+
+    ``Store(url)``: any SQLAlchemy URL; None -> ``$KSA_DATABASE_URL``, else the SQLite file
+    ``$KSA_HOME/ksa.db`` (``KSA_HOME`` defaults to ``~/.ksa``). Call ``migrate()`` once
+    at start-up. Safe to share between threads; a forked child gets its own engine.
+    Every method runs one short transaction and raises ``StorageUnavailable`` when the
+    database cannot be reached; the next call after it is back succeeds.
+    """
