@@ -99,7 +99,7 @@ def connect(app: Celery) -> None:
     @signals.worker_init.connect(weak=False)
     def on_worker_init(sender: Any = None, **_: Any) -> None:
         check_pool(sender)
-        from .app import apply_limits  # noqa: PLC0415
+        from .factory import apply_limits  # noqa: PLC0415
 
         specs = stored_specs(app)
         app.ksa_specs = specs  # type: ignore[attr-defined]
