@@ -39,10 +39,10 @@ BROKER = "redis://127.0.0.1:6379/11"
 SECRET = "s3cr3t-Zq8-never-shown"
 
 
-def flush_db11() -> None:
+def flush_db11(url: str = BROKER) -> None:
     import redis
 
-    r = redis.Redis.from_url(BROKER)
+    r = redis.Redis.from_url(url)
     r.flushdb()  # our own db number, never the shared data in db 0
     r.close()
 
