@@ -17,6 +17,7 @@ and one method per diagnostic category, marked with :func:`category`::
 from __future__ import annotations
 
 import abc
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -166,7 +167,7 @@ class MiddlewarePlugin(Plugin):
                 run.errors[name] = "not run: the deadline passed before this category"
                 continue
             method = getattr(self, self._categories[name])
-            run.guard(name, lambda m=method: m(run))
+            run.guard(name, functools.partial(method, run))
         return run.result(info, started, time.perf_counter() - t0)
 
 

@@ -18,12 +18,17 @@ class Deadline:
     __slots__ = ("_at", "_cancelled", "_parent")
 
     def __init__(self, timeout: float | None = None, parent: Deadline | None = None) -> None:
-        at = time.monotonic() + timeout if timeout is not None else float("inf")
+        at: float = time.monotonic() + timeout if timeout is not None else float("inf")
         if parent is not None:
-            at = min(at, parent._at)
+            at = min(at, parent.at)
         self._at = at
         self._cancelled = threading.Event()
         self._parent = parent
+
+    @property
+    def at(self) -> float:
+        """The monotonic time of the deadline (inf when none)."""
+        return self._at
 
     @classmethod
     def none(cls) -> Deadline:

@@ -12,7 +12,6 @@ from .base import MiddlewarePlugin, Plugin
 from .deadline import Deadline
 from .errors import (
     AuthError,
-    ConfigError,
     ConnectError,
     PluginCallError,
     PluginError,
@@ -27,6 +26,7 @@ from .models import (
     PluginConfig,
     PluginInfo,
     PluginState,
+    RunOutcome,
     Severity,
     Status,
     utcnow,
@@ -48,13 +48,15 @@ class PluginManager:
         self.lifecycle = LifecycleManager(self.registry, self.sandbox)
         self.audit_hooks: list[AuditHook] = []
         self._locks: dict[str, threading.Lock] = {}
+        self.info_timeout = 5.0
 
     # -- loading ----------------------------------------------------------------------
 
     def register(self, plugin: Plugin, config: PluginConfig | None = None, *,
                  source: str = "builtin") -> Entry:
         """Register an instance; its info() runs in the sandbox (it is plugin code)."""
-        out = self.sandbox.run(type(plugin).__name__, "info", lambda d: plugin.info(), 5.0)
+        out = self.sandbox.run(type(plugin).__name__, "info", lambda d: plugin.info(),
+                               self.info_timeout)
         info = out.unwrap()
         if not isinstance(info, PluginInfo):
             raise PluginCallError(type(plugin).__name__, "info",
@@ -138,6 +140,8 @@ class PluginManager:
         cfg = plugin.config
         budget = timeout if timeout is not None else cfg.timeouts.diagnose
         deadline = Deadline(budget)
+        log.debug("diagnose %s with %s: categories=%s budget=%.1fs", target.name, plugin_id,
+                  ",".join(options.categories) or "all", budget)
         lock = self._locks[plugin_id]
         if not lock.acquire(timeout=deadline.remaining()):
             return _failed(target, plugin_id, info.version, started, budget, "_run",
@@ -145,25 +149,25 @@ class PluginManager:
                            options, outcome="timed_out")
         try:
             return self._diagnose_locked(plugin_id, info, plugin, target, options, deadline,
-                                         started, cfg.timeouts.connect)
+                                         started, cfg.timeouts.connect, budget)
         finally:
             lock.release()
 
     def _diagnose_locked(self, plugin_id: str, info: PluginInfo, plugin: MiddlewarePlugin,
                          target: MiddlewareTarget, options: DiagnoseOptions, deadline: Deadline,
-                         started: Any, connect_timeout: float) -> DiagnosticResult:
+                         started: Any, connect_timeout: float, budget: float) -> DiagnosticResult:
         conn = self.sandbox.run(plugin_id, "connect", lambda d: plugin.connect(d, target),
                                 connect_timeout, deadline)
         if conn.error is not None:
+            log.debug("connect %s with %s failed: %s", target.name, plugin_id, conn.error)
             return _unreachable(target, info, started, conn, options)
+        log.debug("connected to %s with %s in %.1f ms", target.name, plugin_id, conn.wall * 1e3)
         out = self.sandbox.run(plugin_id, "diagnose", lambda d: plugin.diagnose(d, options),
-                               None, deadline)
+                               budget, deadline)
         if out.error is None and out.value is not None:
             return out.value
-        outcome = "timed_out" if out.timed_out else "failed"
+        outcome: RunOutcome = "timed_out" if out.timed_out else "failed"
         err = out.error if out.error is not None else PluginError("no result")
-        if isinstance(err, ConfigError):
-            outcome = "failed"
         return _failed(target, plugin_id, info.version, started, conn.wall + out.wall, "_run",
                        str(err), options, outcome=outcome)
 
@@ -234,11 +238,11 @@ def _jsonable(value: Any) -> Any:
 
 def _failed(target: MiddlewareTarget, plugin_id: str, version: str, started: Any, duration: float,
             where: str, message: str, options: DiagnoseOptions,
-            outcome: str = "failed") -> DiagnosticResult:
+            outcome: RunOutcome = "failed") -> DiagnosticResult:
     return DiagnosticResult(plugin_id=plugin_id, plugin_version=version, target_name=target.name,
                             status=Status.UNKNOWN, started_at=started, duration=duration,
                             errors={where: message}, categories=options.categories,
-                            outcome=outcome)  # type: ignore[arg-type]
+                            outcome=outcome)
 
 
 def _unreachable(target: MiddlewareTarget, info: PluginInfo, started: Any,

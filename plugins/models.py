@@ -44,7 +44,7 @@ class _Ranked(str, Enum):
         return self.rank >= other.rank
 
     def __str__(self) -> str:
-        return self.value
+        return str(self.value)
 
 
 class PluginType(str, Enum):
@@ -260,6 +260,12 @@ class Finding(BaseModel):
     suggestion: str = ""
 
 
+RunOutcome = Literal["completed", "timed_out", "killed", "failed", "cached"]
+"""How a run ended: completed (status says how the target is), timed_out (soft limit or
+deadline: partial findings), killed (hard limit or memory cap), failed (plugin error),
+cached (served from storage without touching the middleware)."""
+
+
 class DiagnosticResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -274,7 +280,7 @@ class DiagnosticResult(BaseModel):
     errors: dict[str, str] = Field(default_factory=dict)
     """Per category: what could not be read and why. ``_run`` for the run itself."""
     categories: tuple[str, ...] = ()
-    outcome: Literal["completed", "timed_out", "killed", "failed", "cached"] = "completed"
+    outcome: RunOutcome = "completed"
 
     @staticmethod
     def status_of(findings: list[Finding], errors: dict[str, str]) -> Status:
@@ -292,4 +298,4 @@ DiagnoseOptions.model_rebuild()
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)

@@ -56,7 +56,8 @@ class Outcome(Generic[T]):
 class Sandbox:
     """Runs plugin calls under a deadline and turns any exception into a PluginError."""
 
-    def __init__(self, *, threaded: bool = True) -> None:
+    def __init__(self, *, threaded: bool = True, margin: float = 0.1) -> None:
+        self.margin = margin
         # threaded=False runs the call in the caller's thread: no deadline enforcement
         # beyond the plugin's own cooperation. Celery workers use it (their time limits
         # are signals to the main thread); the CLI and tests keep the thread.
@@ -64,7 +65,11 @@ class Sandbox:
 
     def run(self, plugin_id: str, operation: str, fn: Callable[[Deadline], T],
             timeout: float | None, deadline: Deadline | None = None) -> Outcome[T]:
-        d = deadline.child(timeout) if deadline is not None else Deadline(timeout)
+        outer = deadline.child(timeout) if deadline is not None else Deadline(timeout)
+        # The plugin's own deadline comes a little before the caller's, so that a plugin
+        # that honours it can return what it found before the caller gives up on it.
+        left = outer.remaining()
+        d = outer.child(left - min(self.margin, left * 0.1)) if left != float("inf") else outer
         out: Outcome[T] = Outcome(plugin_id, operation)
         if not self.threaded:
             self._call(out, fn, d)
@@ -78,7 +83,7 @@ class Sandbox:
         t0 = time.perf_counter()
         th = threading.Thread(target=target, name=f"ksa:{plugin_id}:{operation}", daemon=True)
         th.start()
-        limit = d.remaining() if timeout is not None or deadline is not None else None
+        limit = outer.remaining() if timeout is not None or deadline is not None else None
         if not done.wait(limit):
             d.cancel()
             wall = time.perf_counter() - t0

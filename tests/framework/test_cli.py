@@ -1,0 +1,72 @@
+"""The CLI, run as a subprocess the way a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import free_port
+
+
+def ksa(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ksa", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_plugin_list_table_and_json():
+    out = ksa("plugin", "list")
+    assert out.returncode == 0, out.stderr
+    header = out.stdout.splitlines()[0].split()
+    assert header == ["ID", "VERSION", "TYPE", "MIDDLEWARE", "STATE", "SOURCE", "NAME"]
+    assert "tcp-diagnostics" in out.stdout
+    rows = json.loads(ksa("plugin", "list", "--json").stdout)
+    tcp = next(r for r in rows if r["id"] == "tcp-diagnostics")
+    assert tcp["state"] == "loaded" and tcp["source"] == "builtin"
+    assert tcp["categories"] == ["reachability", "latency"]
+
+
+def test_plugin_info_and_unknown_id():
+    out = ksa("plugin", "info", "tcp-diagnostics", "--json")
+    assert json.loads(out.stdout)["middleware_type"] == "tcp"
+    bad = ksa("plugin", "info", "nope")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("ksa: error: unknown plugin 'nope' (registered: ")
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_diagnose_exit_codes_and_json():
+    ok = ksa("diagnose", "tcp", "127.0.0.1:6379", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["status"] == "healthy"
+    down = ksa("diagnose", "tcp", f"127.0.0.1:{free_port()}")
+    assert down.returncode == 2
+    assert "[CRIT] tcp.connection.unreachable" in down.stdout
+    warn = ksa("diagnose", "tcp", "127.0.0.1:6379", "-t", "connect_ms_warning=0",
+               "--category", "latency")
+    assert warn.returncode == 1 and "tcp.latency.connect_slow" in warn.stdout
+
+
+def test_diagnose_bad_input_gets_one_clear_line():
+    unknown = ksa("diagnose", "nosuch", "127.0.0.1:1")
+    assert unknown.returncode == 3
+    line = unknown.stderr.strip()
+    assert line.startswith("ksa: error: unknown middleware type 'nosuch' (known: ")
+    assert "tcp" in line and len(line.splitlines()) == 1
+    bad_ep = ksa("diagnose", "tcp", "127.0.0.1")
+    assert bad_ep.stderr.strip() == ("ksa: error: invalid target: endpoints: Value error, "
+                                     "endpoint '127.0.0.1' is not host:port")
+    plain = ksa("diagnose", "tcp", "127.0.0.1:6379", "--password-ref", "hunter2")
+    assert plain.returncode == 3 and "hunter2" not in plain.stderr
+    assert "must be a secret reference" in plain.stderr
+    cat = ksa("diagnose", "tcp", "127.0.0.1:6379", "--category", "nope")
+    assert cat.returncode == 3
+    assert "unknown categories nope (known: reachability, latency)" in cat.stdout
+
+
+def test_log_level_debug_logs_to_stderr():
+    out = ksa("--log-level", "debug", "diagnose", "tcp", f"127.0.0.1:{free_port()}")
+    assert out.returncode == 2
+    assert "DEBUG plugins.manager: connect tcp://127.0.0.1:" in out.stderr
+    quiet = ksa("diagnose", "tcp", f"127.0.0.1:{free_port()}")
+    assert quiet.stderr == ""

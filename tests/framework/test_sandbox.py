@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from plugins import (
+    ActionRefusedError,
+    Deadline,
+    MiddlewareTarget,
+    PluginCallError,
+    PluginConfig,
+    PluginManager,
+    PluginTimeoutError,
+    Sandbox,
+)
+
+from .fakes import FakePlugin
+
+TARGET = MiddlewareTarget(type="fake", endpoints=("127.0.0.1:1",))
+
+
+def test_hanging_call_does_not_hold_the_caller_past_the_deadline():
+    sb = Sandbox()
+    seen: list[Deadline] = []
+
+    def hang(d: Deadline) -> None:
+        seen.append(d)
+        time.sleep(5)
+
+    t0 = time.perf_counter()
+    out = sb.run("p", "diagnose", hang, 0.2)
+    assert time.perf_counter() - t0 < 0.5
+    assert out.timed_out and isinstance(out.error, PluginTimeoutError)
+    assert str(out.error) == "plugin 'p' diagnose: timed out after 0.2s"
+    assert seen[0].cancelled  # a cooperative plugin sees that nobody waits any more
+
+
+def test_exception_becomes_structured_error_naming_plugin_and_operation():
+    out = Sandbox().run("p", "connect", lambda d: 1 / 0, 1.0)
+    assert isinstance(out.error, PluginCallError)
+    assert (out.error.plugin_id, out.error.operation, out.error.kind) == ("p", "connect", "exception")
+    assert str(out.error) == "plugin 'p' connect: ZeroDivisionError: division by zero"
+    with pytest.raises(PluginCallError):
+        out.unwrap()
+
+
+def test_wall_and_cpu_time_are_measured():
+    def spin(d: Deadline) -> int:
+        t = time.thread_time()
+        while time.thread_time() - t < 0.05:
+            pass
+        time.sleep(0.05)
+        return 7
+
+    out = Sandbox().run("p", "op", spin, 2.0)
+    assert out.value == 7
+    assert out.wall >= 0.1
+    assert 0.04 <= out.cpu < out.wall
+
+
+def _manager(plugin: FakePlugin, config: PluginConfig | None = None) -> PluginManager:
+    m = PluginManager()
+    m.register(plugin, config)
+    m.init(plugin.info().id, config)
+    m.start(plugin.info().id)
+    return m
+
+
+def test_action_not_declared_is_refused_and_audited():
+    audit: list[dict] = []
+    m = _manager(FakePlugin(actions=("ping",)))
+    m.audit_hooks.append(audit.append)
+    out = m.execute(TARGET, "shutdown", {})
+    assert isinstance(out.error, ActionRefusedError)
+    assert str(out.error) == ("plugin 'fake': action 'shutdown' refused: not declared by the "
+                              "plugin (declared: ping)")
+    assert audit[-1]["ok"] is False and audit[-1]["action"] == "shutdown"
+
+
+def test_action_not_allowed_by_config_is_refused():
+    m = _manager(FakePlugin(actions=("ping", "pong")), PluginConfig(allowed_actions=("pong",)))
+    out = m.execute(TARGET, "ping", {})
+    assert "not in the plugin config's allowed_actions" in str(out.error)
+    assert m.execute(TARGET, "pong", {"n": 1}).value == {"action": "pong", "n": 1}
+
+
+def test_dangerous_action_needs_explicit_allowance_by_name():
+    m = _manager(FakePlugin(actions=("ping", "flushall"), dangerous=("flushall",)))
+    out = m.execute(TARGET, "flushall", {})
+    assert isinstance(out.error, ActionRefusedError)
+    assert "destroys data or changes configuration" in str(out.error)
+    allowed = TARGET.model_copy(update={"allow_actions": ("flushall",)})
+    assert m.execute(allowed, "flushall", {}).ok
+    assert m.execute(TARGET, "ping", {}).ok
+
+
+def test_sandbox_overhead_is_small():
+    sb = Sandbox()
+    t0 = time.perf_counter()
+    n = 200
+    for _ in range(n):
+        sb.run("p", "op", lambda d: None, 1.0)
+    per_call = (time.perf_counter() - t0) / n
+    assert per_call < 0.005  # the benchmark measures the real figure (bench/framework.py)
