@@ -31,8 +31,10 @@ BROKER = "redis://127.0.0.1:6379/13"
 def start_worker(home: Path, env: dict[str, str], concurrency: int) -> subprocess.Popen[bytes]:
     log = open(home / "worker.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers", "worker",
-                             "--loglevel", os.environ.get("BENCH_LOGLEVEL", "warning"), "-c", str(concurrency),
-                             "--without-mingle", "--without-gossip", "-n", f"bench-{os.getpid()}@%h"],
+                             "--loglevel", os.environ.get("BENCH_LOGLEVEL", "warning"),
+                             "-c", str(concurrency),
+                             "--without-mingle", "--without-gossip",
+                             "-n", f"bench-{os.getpid()}@%h"],
                             env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT)
     return proc
 

@@ -30,11 +30,13 @@ DEFAULT_HARD_LIMIT = 40.0
 def broker_options(settings: Settings, longest_hard_limit: float) -> dict[str, Any]:
     if settings.broker_is_filesystem:
         d = settings.broker_dir
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (d / sub).mkdir(parents=True, exist_ok=True)
+        # control: the fanout exchange table (remote control, events); kombu's default
+        # is ./control in whatever directory the process was started from
         return {"data_folder_in": str(d / "queue"), "data_folder_out": str(d / "queue"),
-                "processed_folder": str(d / "processed"), "store_processed": False,
-                "polling_interval": 0.1}
+                "processed_folder": str(d / "processed"), "control_folder": str(d / "control"),
+                "store_processed": False, "polling_interval": 0.1}
     floor = longest_hard_limit + VISIBILITY_MARGIN
     vis = settings.visibility_timeout
     if vis is not None and vis < floor:

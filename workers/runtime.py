@@ -117,7 +117,8 @@ class Runtime:
         try:
             config = merge_config(spec.config, rec.config)
         except ValidationError as e:
-            return spec.config, rec.generation, f"plugin {spec.plugin_id!r}: stored config invalid: {e.error_count()} errors", None
+            why = f"plugin {spec.plugin_id!r}: stored config invalid: {e.error_count()} errors"
+            return spec.config, rec.generation, why, None
         return config, rec.generation, None, None
 
     # -- tasks ------------------------------------------------------------------------

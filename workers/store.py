@@ -77,7 +77,7 @@ class SafeStore:
         n = 0
         while self.pending:
             item = self.pending[0]
-            _, err = self.call("record_run (kept)", lambda s: s.record_run(*item))
+            _, err = self.call("record_run (kept)", lambda s, it=item: s.record_run(*it))
             if err is not None:
                 break
             self.pending.popleft()

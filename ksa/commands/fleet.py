@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _store() -> Any:
-    from storage import Store, StorageError  # noqa: PLC0415
+    from storage import StorageError, Store  # noqa: PLC0415
 
     try:
         store = Store()
@@ -62,7 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{mask_url(settings.broker_url)}; storage "
           f"{mask_url(os.environ.get('KSA_DATABASE_URL') or str(settings.home / 'ksa.db'))}",
           file=sys.stderr)
-    procs = [subprocess.Popen(c, env=env) for c in cmds]
+    procs = [(c[5], subprocess.Popen(c, env=env)) for c in cmds]
     stopping = False
 
     def stop(*_: Any) -> None:
@@ -74,18 +74,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     rc = 0
     try:
         while not stopping:
-            for p in procs:
+            for what, p in procs:
                 if p.poll() is not None:
                     rc = p.returncode or 1
-                    print(f"ksa run: {' '.join(p.args[4:6])} exited with {p.returncode}",
-                          file=sys.stderr)
+                    print(f"ksa run: {what} exited with {p.returncode}", file=sys.stderr)
                     stopping = True
             time.sleep(0.5)
     finally:
-        for p in procs:
+        for _, p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-        for p in procs:
+        for _, p in procs:
             try:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:

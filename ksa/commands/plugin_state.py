@@ -22,9 +22,8 @@ def register(psub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
 
 
 def cmd_state(args: argparse.Namespace) -> int:
-    from storage import Store, StorageError  # noqa: PLC0415
-
     from plugins import builtin_ids  # noqa: PLC0415
+    from storage import StorageError, Store  # noqa: PLC0415
 
     if args.id not in builtin_ids():
         known = ", ".join(builtin_ids())

@@ -57,7 +57,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def _when(at: dt.datetime) -> str:
-    return at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _run_json(r: RunRecord) -> dict[str, Any]:

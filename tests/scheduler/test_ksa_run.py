@@ -19,7 +19,7 @@ ROOT = Path(__file__).parent.parent.parent
 
 
 def _history(home: Path, key: str) -> list[object]:
-    from storage import Store, StorageError
+    from storage import StorageError, Store
 
     s = Store(f"sqlite:///{home}/ksa.db")
     try:
