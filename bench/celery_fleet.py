@@ -86,11 +86,14 @@ def main() -> int:
         # warm-up: every child loads the plugin and opens storage once
         timed_group(app, [app.signature(f"diagnose.{mtype}", kwargs={"target": t, "force": True})
                           for t in targets[:50]])
-        rows: dict[str, list[float]] = {"noop": [], "fresh": [], "cached": [], "inproc": []}
+        rows: dict[str, list[float]] = {"noop": [], "noop_limited": [], "fresh": [], "cached": [],
+                                        "inproc": []}
         for run in range(args.runs):
             n = len(targets)
             wall, _ = timed_group(app, [app.signature("ksa.noop") for _ in range(n)])
             rows["noop"].append(n / wall)
+            wall, _ = timed_group(app, [app.signature("ksa.noop_limited") for _ in range(n)])
+            rows["noop_limited"].append(n / wall)
             wall, out = timed_group(app, [app.signature(f"diagnose.{mtype}",
                                                         kwargs={"target": t, "force": True})
                                           for t in targets])
@@ -113,6 +116,8 @@ def main() -> int:
         print(f"\n{args.targets} {mtype} targets, {args.runs} runs, worker prefork "
               f"-c {args.concurrency}, Redis broker + result backend, SQLite storage")
         print(f"  no-op Celery task          {med['noop']:8.0f} tasks/s   (floor)")
+        print(f"  no-op under time limits    {med['noop_limited']:8.0f} tasks/s   "
+              f"per-task time {med['noop'] / med['noop_limited']:.2f}x no-op")
         print(f"  fresh diagnose.{mtype:<10} {med['fresh']:8.0f} tasks/s   "
               f"per-task time {med['noop'] / med['fresh']:.2f}x no-op")
         print(f"  cached diagnose.{mtype:<9} {med['cached']:8.0f} tasks/s   "

@@ -3,6 +3,7 @@
     diagnose.<type>(target, categories=None, force=False, cache_ttl=None)
     health.<type>(target)
     ksa.noop()                      the floor the bench compares against
+    ksa.noop_limited()              the same under soft/hard time limits
 
 ``target`` is a MiddlewareTarget as a dict with secret references only
 (``"auth": {"password": "env:REDIS_PASSWORD"}``); the type comes from the task name.
@@ -47,6 +48,12 @@ def register(app: Celery, specs: Mapping[str, PluginSpec], types: Iterable[str])
 
     @app.task(name="ksa.noop", bind=True)
     def noop(self: Task) -> dict[str, Any]:
+        return {"task_id": self.request.id}
+
+    @app.task(name="ksa.noop_limited", bind=True, soft_time_limit=DEFAULT_SOFT,
+              time_limit=DEFAULT_HARD)
+    def noop_limited(self: Task) -> dict[str, Any]:
+        """A no-op under time limits, as every diagnosis runs: the bench's second floor."""
         return {"task_id": self.request.id}
 
 
