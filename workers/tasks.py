@@ -46,11 +46,11 @@ def register(app: Celery, specs: Mapping[str, PluginSpec], types: Iterable[str])
         _diagnose_task(app, mtype, spec)
         _health_task(app, mtype, spec)
 
-    @app.task(name="ksa.noop", bind=True)
+    @app.task(name="ksa.noop", bind=True, shared=False)
     def noop(self: Task) -> dict[str, Any]:
         return {"task_id": self.request.id}
 
-    @app.task(name="ksa.noop_limited", bind=True, soft_time_limit=DEFAULT_SOFT,
+    @app.task(name="ksa.noop_limited", bind=True, shared=False, soft_time_limit=DEFAULT_SOFT,
               time_limit=DEFAULT_HARD)
     def noop_limited(self: Task) -> dict[str, Any]:
         """A no-op under time limits, as every diagnosis runs: the bench's second floor."""
@@ -67,7 +67,7 @@ def _diagnose_task(app: Celery, mtype: str, spec: PluginSpec | None) -> None:
                                      cache_ttl)
 
     diagnose.__doc__ = f"Diagnose one {mtype} target; the result is stored and returned."
-    app.task(name=f"diagnose.{mtype}", bind=True, soft_time_limit=soft, time_limit=hard,
+    app.task(name=f"diagnose.{mtype}", bind=True, shared=False, soft_time_limit=soft, time_limit=hard,
              acks_late=True, reject_on_worker_lost=True)(diagnose)
 
 
@@ -80,7 +80,7 @@ def _health_task(app: Celery, mtype: str, spec: PluginSpec | None) -> None:
 
     health.__doc__ = f"Health check (connect) of one {mtype} target."
     # a health check is only worth its freshness: not redelivered after a crash
-    app.task(name=f"health.{mtype}", bind=True, soft_time_limit=soft, time_limit=hard,
+    app.task(name=f"health.{mtype}", bind=True, shared=False, soft_time_limit=soft, time_limit=hard,
              acks_late=False)(health)
 
 
