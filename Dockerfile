@@ -7,7 +7,7 @@ COPY storage storage
 COPY workers workers
 COPY scheduler scheduler
 COPY ksa ksa
-RUN pip install --no-cache-dir '.[postgres]' \
+RUN pip install --no-cache-dir '.[postgresql]' \
  && useradd --system --home-dir /var/lib/ksa --create-home ksa
 USER ksa
 ENV KSA_HOME=/var/lib/ksa

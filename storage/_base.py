@@ -7,10 +7,11 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import (
     DBAPIError,
     IntegrityError,
@@ -37,6 +38,20 @@ _PG_RETRY = {"40P01", "40001"}
 _ATTEMPTS = 4
 
 
+_STORES: weakref.WeakSet[StoreBase] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A thread of the parent may have held a store's lock at the fork: the child's copy
+    # would stay locked forever. The child has only this thread; start it unlocked.
+    for store in list(_STORES):
+        store._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def short_key(key: str, limit: int = KEY_LEN) -> str:
     """``key`` if it fits the key columns, else a prefix plus its SHA-256 (still unique)."""
     if len(key) <= limit:
@@ -59,9 +74,10 @@ class StoreBase:
         self.masked_url = mask(self.url)
         self._busy_timeout = busy_timeout
         self._echo = echo
-        self._engine: Engine | None = None
+        self._engines: tuple[Engine, Engine] | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        _STORES.add(self)
 
     def __repr__(self) -> str:
         return f"Store({self.masked_url!r})"
@@ -72,30 +88,34 @@ class StoreBase:
     def engine(self) -> Engine:
         """This process's engine. A forked child never uses the parent's pooled
         connections (two processes on one socket corrupt both): it makes its own."""
+        return self._binds()[0]
+
+    def _binds(self) -> tuple[Engine, Engine]:
+        """(engine, the same engine for write transactions) of this process."""
         pid = os.getpid()
-        engine = self._engine
-        if engine is not None and self._pid == pid:
-            return engine
+        binds = self._engines
+        if binds is not None and self._pid == pid:
+            return binds
         with self._lock:
-            if self._engine is not None and self._pid != pid:
+            if self._engines is not None and self._pid != pid:
                 # Inherited through fork: forget the parent's connections without closing
                 # them, which would close them under the parent too.
-                self._engine.dispose(close=False)
-                self._engine = None
-            if self._engine is None:
-                self._engine = make_engine(self.url, busy_timeout=self._busy_timeout,
-                                           echo=self._echo)
+                self._engines[0].dispose(close=False)
+                self._engines = None
+            if self._engines is None:
+                engine = make_engine(self.url, busy_timeout=self._busy_timeout, echo=self._echo)
+                self._engines = (engine, engine.execution_options(**{WRITE: True}))
                 self._pid = pid
                 log.debug("storage: engine for %s in pid %d", self.masked_url, pid)
-            return self._engine
+            return self._engines
 
     def dispose(self) -> None:
         """Drop pooled connections; the next call reconnects. Call it in a forked child
         (the engine also notices a pid change by itself)."""
         with self._lock:
-            if self._engine is not None:
-                self._engine.dispose(close=self._pid == os.getpid())
-                self._engine = None
+            if self._engines is not None:
+                self._engines[0].dispose(close=self._pid == os.getpid())
+                self._engines = None
 
     def migrate(self) -> bool:
         """Create or upgrade the schema to the latest revision. Idempotent and safe when
@@ -118,15 +138,32 @@ class StoreBase:
     def _tx(self, fn: Callable[[Session], T], *, write: bool = False,
             passthrough: tuple[type[Exception], ...] = (),
             retry_integrity: bool = False, what: str = "query") -> T:
-        """Run ``fn`` in one short transaction, retrying lock conflicts; errors become
-        StorageError / StorageUnavailable, except the ``passthrough`` ones."""
-        engine = self.engine
-        bind = engine.execution_options(**{WRITE: True}) if write else engine
+        """Run ``fn(session)`` in one short ORM transaction (see ``_retry``)."""
+        def once(bind: Engine) -> T:
+            with Session(bind, expire_on_commit=False) as s, s.begin():
+                return fn(s)
+        return self._retry(once, write, passthrough, retry_integrity, what)
+
+    def _core(self, fn: Callable[[Connection], T], *, write: bool = False,
+              passthrough: tuple[type[Exception], ...] = (),
+              retry_integrity: bool = False, what: str = "query") -> T:
+        """Run ``fn(connection)`` in one short Core transaction: the hot paths (record_run,
+        cached_result) skip the ORM session's bookkeeping."""
+        def once(bind: Engine) -> T:
+            with bind.begin() as c:
+                return fn(c)
+        return self._retry(once, write, passthrough, retry_integrity, what)
+
+    def _retry(self, once: Callable[[Engine], T], write: bool,
+               passthrough: tuple[type[Exception], ...], retry_integrity: bool,
+               what: str) -> T:
+        """Retry lock conflicts; errors become StorageError / StorageUnavailable, except
+        the ``passthrough`` ones."""
+        bind = self._binds()[1 if write else 0]
         for attempt in range(_ATTEMPTS):
             last = attempt == _ATTEMPTS - 1
             try:
-                with Session(bind, expire_on_commit=False) as s, s.begin():
-                    return fn(s)
+                return once(bind)
             except passthrough:
                 raise
             except IntegrityError as e:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Insert, delete, func, select, update
+from sqlalchemy import Connection, Insert, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from plugins.models import DiagnosticResult, Snapshot, utcnow
 
@@ -18,6 +18,15 @@ from .records import RunRecord
 
 _CACHE_UPDATE = ("run_id", "created_at", "expires_at", "result")
 _NOT_COMPLETED = ("timed_out", "killed", "failed")
+
+# The hot paths' statements, built once: Core with bound parameters, compiled once per
+# dialect by SQLAlchemy's cache.
+_RUN_INSERT = insert(RunRow)
+_CACHED = (select(CachedResultRow.result)
+           .where(CachedResultRow.target_key == bindparam("tk"),
+                  CachedResultRow.plugin_id == bindparam("pid"),
+                  CachedResultRow.categories == bindparam("cats"),
+                  CachedResultRow.expires_at > bindparam("now")))
 
 
 class ResultsMixin(StoreBase):
@@ -37,34 +46,34 @@ class ResultsMixin(StoreBase):
         now = utcnow()
         tk, cats = short_key(target_key), categories_key(categories)
         body = result.model_dump_json()
-        row = dict(run_id=short_key(run_id), target_key=tk, plugin_id=plugin_id, categories=cats,
+        rid = short_key(run_id)
+        row = dict(run_id=rid, target_key=tk, plugin_id=plugin_id, categories=cats,
                    status=result.status.value, outcome=result.outcome,
                    started_at=result.started_at, duration=result.duration, recorded_at=now,
                    result=body)
 
-        def fn(s: Session) -> bool:
-            s.add(RunRow(**row))
-            s.flush()  # a duplicate run_id fails here, before the cache is touched
-            self._cache_put(s, tk, plugin_id, cats, row["run_id"], result, body, ttl, now)
+        def fn(c: Connection) -> bool:
+            c.execute(_RUN_INSERT, row)  # a duplicate run_id fails here, before the cache
+            self._cache_put(c, tk, plugin_id, cats, rid, result, body, ttl, now)
             return True
 
-        def replace(s: Session) -> bool:
-            n = s.execute(update(RunRow)
-                          .where(RunRow.run_id == row["run_id"],
+        def replace(c: Connection) -> bool:
+            n = c.execute(update(RunRow)
+                          .where(RunRow.run_id == rid,
                                  RunRow.outcome.in_(_NOT_COMPLETED))
                           .values(**{k: v for k, v in row.items() if k != "run_id"})).rowcount
             if n:
-                self._cache_put(s, tk, plugin_id, cats, row["run_id"], result, body, ttl, now)
+                self._cache_put(c, tk, plugin_id, cats, rid, result, body, ttl, now)
             return bool(n)
 
         try:
-            return self._tx(fn, write=True, passthrough=(IntegrityError,), what="record_run")
+            return self._core(fn, write=True, passthrough=(IntegrityError,), what="record_run")
         except IntegrityError:
             if supersede_failed and result.outcome == "completed":
-                return self._tx(replace, write=True, what="record_run")
+                return self._core(replace, write=True, what="record_run")
             return False
 
-    def _cache_put(self, s: Session, tk: str, plugin_id: str, cats: str, run_id: str,
+    def _cache_put(self, c: Connection, tk: str, plugin_id: str, cats: str, run_id: str,
                    result: DiagnosticResult, body: str, ttl: float | None,
                    now: dt.datetime) -> None:
         if not ttl or ttl <= 0 or result.outcome != "completed":
@@ -72,18 +81,15 @@ class ResultsMixin(StoreBase):
         values: dict[str, Any] = dict(target_key=tk, plugin_id=plugin_id, categories=cats,
                                       run_id=run_id, created_at=now,
                                       expires_at=now + dt.timedelta(seconds=ttl), result=body)
-        s.execute(_upsert(s.get_bind().dialect.name, values))
+        c.execute(_upsert(c.dialect.name), values)
 
     def cached_result(self, target_key: str, plugin_id: str,
                       categories: tuple[str, ...]) -> DiagnosticResult | None:
         """The fresh cached result for exactly this target, plugin and category set
         (order-insensitive; empty = all), with outcome "cached"; None on a miss."""
-        q = (select(CachedResultRow.result)
-             .where(CachedResultRow.target_key == short_key(target_key),
-                    CachedResultRow.plugin_id == plugin_id,
-                    CachedResultRow.categories == categories_key(categories),
-                    CachedResultRow.expires_at > utcnow()))
-        body = self._tx(lambda s: s.scalar(q), what="cached_result")
+        params = {"tk": short_key(target_key), "pid": plugin_id,
+                  "cats": categories_key(categories), "now": utcnow()}
+        body = self._core(lambda c: c.execute(_CACHED, params).scalar(), what="cached_result")
         if body is None:
             return None
         return DiagnosticResult.model_validate_json(body).model_copy(update={"outcome": "cached"})
@@ -94,12 +100,19 @@ class ResultsMixin(StoreBase):
         if plugin_id is not None:
             cond.append(CachedResultRow.plugin_id == plugin_id)
         stmt = delete(CachedResultRow).where(*cond)
-        return int(self._tx(lambda s: s.execute(stmt).rowcount, write=True, what="invalidate"))
+        return int(self._core(lambda c: c.execute(stmt).rowcount, write=True, what="invalidate"))
 
     def purge_expired(self) -> int:
         """Delete expired cache entries; returns how many."""
         stmt = delete(CachedResultRow).where(CachedResultRow.expires_at <= utcnow())
-        return int(self._tx(lambda s: s.execute(stmt).rowcount, write=True, what="purge_expired"))
+        return int(self._core(lambda c: c.execute(stmt).rowcount, write=True,
+                              what="purge_expired"))
+
+    def purge_history(self, older_than: dt.timedelta) -> int:
+        """Delete runs that started more than ``older_than`` ago; returns how many."""
+        stmt = delete(RunRow).where(RunRow.started_at < utcnow() - older_than)
+        return int(self._core(lambda c: c.execute(stmt).rowcount, write=True,
+                              what="purge_history"))
 
     def latest_results(self) -> list[RunRecord]:
         """The newest run of every target, ordered by target key."""
@@ -143,23 +156,24 @@ def _record(r: RunRow) -> RunRecord:
                      recorded_at=r.recorded_at)
 
 
-def _upsert(dialect: str, values: dict[str, Any]) -> Insert:
+@lru_cache(maxsize=8)
+def _upsert(dialect: str) -> Insert:
     """INSERT of a cache entry that replaces the one with the same key, atomically."""
     if dialect in ("mysql", "mariadb"):
         from sqlalchemy.dialects.mysql import insert as mysql_insert
 
-        m = mysql_insert(CachedResultRow).values(**values)
+        m = mysql_insert(CachedResultRow)
         return m.on_duplicate_key_update({k: m.inserted[k] for k in _CACHE_UPDATE})
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        p = pg_insert(CachedResultRow).values(**values)
+        p = pg_insert(CachedResultRow)
         return p.on_conflict_do_update(constraint="uq_ksa_result_cache_key",
                                        set_={k: p.excluded[k] for k in _CACHE_UPDATE})
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        q = sqlite_insert(CachedResultRow).values(**values)
+        q = sqlite_insert(CachedResultRow)
         return q.on_conflict_do_update(
             index_elements=["target_key", "plugin_id", "categories"],
             set_={k: q.excluded[k] for k in _CACHE_UPDATE})

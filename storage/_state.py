@@ -77,9 +77,9 @@ class StateMixin(StoreBase):
         """Bump the plugin's generation and return it. Workers compare it with the one they
         loaded before each task and reload when it moved (atomic across processes)."""
         def fn(s: Session) -> int:
-            n = s.execute(update(PluginStateRow).where(PluginStateRow.plugin_id == plugin_id)
-                          .values(generation=PluginStateRow.generation + 1,
-                                  updated_at=utcnow())).rowcount
+            bump = (update(PluginStateRow).where(PluginStateRow.plugin_id == plugin_id)
+                    .values(generation=PluginStateRow.generation + 1, updated_at=utcnow()))
+            n = s.connection().execute(bump).rowcount
             if n == 0:
                 row = _new(plugin_id)
                 row.generation = 1

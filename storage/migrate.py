@@ -64,16 +64,18 @@ def upgrade(engine: Engine) -> bool:
         # Read the version table as committed by whoever held the lock before us.
         opts["isolation_level"] = "READ COMMITTED"
     with engine.connect().execution_options(**opts) as conn:
-        with conn.begin():
-            _lock(conn, backend)
-            try:
+        try:
+            with conn.begin():
+                _lock(conn, backend)
                 before = current(conn)
                 if before == target:
                     return False
                 log.info("storage: upgrading schema %s -> %s", before or "(empty)", target)
                 command.upgrade(_config(conn), "head")
-            finally:
-                _unlock(conn, backend)
+        finally:
+            # After the commit: MySQL's named lock belongs to the session, and releasing it
+            # before the version row is committed would let the next process upgrade again.
+            _unlock(conn, backend)
     return True
 
 
