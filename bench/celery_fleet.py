@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# bench/storage.py would shadow the storage package (a script's directory comes first)
+sys.path.insert(0, str(ROOT))
 BROKER = "redis://127.0.0.1:6379/13"
 
 
