@@ -4,10 +4,12 @@ and the per-task cost against a no-op Celery task measured in the same run.
     .venv/bin/python bench/celery_fleet.py [--targets 1000] [--runs 3] [--type tcp|redis]
 
 Starts its own prefork worker (-c 2) on redis://127.0.0.1:6379/13 (a db of its own on
-the machine's Redis) with SQLite storage in a temp dir. Each run sends, as a group:
-N ksa.noop tasks (the floor: broker + worker + result, nothing else), N diagnose.<type>
-with force (fresh: plugin, connection reuse, storage reads and the run written),
-N diagnose.<type> without force (served from the result cache). Also measured: the
+the machine's Redis) with SQLite storage in a temp dir. Each run sends, in groups of
+--chunk tasks interleaved so load drift hits every kind alike: ksa.noop (the floor:
+broker + worker + result backend, nothing else), ksa.noop_limited (the same under soft
+and hard time limits), diagnose.<type> with force (fresh: plugin reused with its
+connection, storage reads, the run written) and diagnose.<type> without force on the
+same targets (served from the result cache). Also measured: the
 same diagnoses in this process through PluginManager (no Celery: the plugin's own cost).
 Prints medians over the runs and the ratios to the no-op rate.
 """
@@ -57,6 +59,7 @@ def main() -> int:
     ap.add_argument("--targets", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--chunk", type=int, default=200, help="tasks per group, kinds interleaved")
     ap.add_argument("--type", default=None, help="redis (when its plugin is installed) or tcp")
     args = ap.parse_args()
 
@@ -90,21 +93,29 @@ def main() -> int:
                           for t in targets[:50]])
         rows: dict[str, list[float]] = {"noop": [], "noop_limited": [], "fresh": [], "cached": [],
                                         "inproc": []}
+        chunk = max(1, min(args.chunk, len(targets)))
         for run in range(args.runs):
-            n = len(targets)
-            wall, _ = timed_group(app, [app.signature("ksa.noop") for _ in range(n)])
-            rows["noop"].append(n / wall)
-            wall, _ = timed_group(app, [app.signature("ksa.noop_limited") for _ in range(n)])
-            rows["noop_limited"].append(n / wall)
-            wall, out = timed_group(app, [app.signature(f"diagnose.{mtype}",
-                                                        kwargs={"target": t, "force": True})
-                                          for t in targets])
-            assert all(o["outcome"] == "completed" and o["stored"] for o in out), out[:2]
-            rows["fresh"].append(n / wall)
-            wall, out = timed_group(app, [app.signature(f"diagnose.{mtype}", kwargs={"target": t})
-                                          for t in targets])
-            assert all(o["cached"] for o in out), [o for o in out if not o["cached"]][:2]
-            rows["cached"].append(n / wall)
+            # interleaved in chunks so that the shared machine's load drifts over every
+            # kind alike: noop, noop under limits, fresh, then cached on the same targets
+            spent = {"noop": 0.0, "noop_limited": 0.0, "fresh": 0.0, "cached": 0.0}
+            for start in range(0, len(targets), chunk):
+                part = targets[start:start + chunk]
+                wall, _ = timed_group(app, [app.signature("ksa.noop") for _ in part])
+                spent["noop"] += wall
+                wall, _ = timed_group(app, [app.signature("ksa.noop_limited") for _ in part])
+                spent["noop_limited"] += wall
+                wall, out = timed_group(app, [app.signature(f"diagnose.{mtype}",
+                                                            kwargs={"target": t, "force": True})
+                                              for t in part])
+                assert all(o["outcome"] == "completed" and o["stored"] for o in out), out[:2]
+                spent["fresh"] += wall
+                wall, out = timed_group(app, [app.signature(f"diagnose.{mtype}",
+                                                            kwargs={"target": t})
+                                              for t in part])
+                assert all(o["cached"] for o in out), [o for o in out if not o["cached"]][:2]
+                spent["cached"] += wall
+            for kind, secs in spent.items():
+                rows[kind].append(len(targets) / secs)
             m = PluginManager()
             ts = [MiddlewareTarget.model_validate({"type": mtype, **t}) for t in targets[:200]]
             t1 = time.perf_counter()

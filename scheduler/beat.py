@@ -98,7 +98,7 @@ class FleetScheduler(beat.Scheduler):
         if not self.lock.acquire():
             return STANDBY_POLL
         self.reload_fleet()
-        return min(super().tick(*args, **kwargs), self.max_interval)
+        return float(min(super().tick(*args, **kwargs), self.max_interval))
 
     def close(self) -> None:
         try:

@@ -56,7 +56,9 @@ class RedisBeatLock:
 
     def holder(self) -> str | None:
         v = self.client.get(self.key)
-        return v.decode() if v else None
+        if v is None:
+            return None
+        return v.decode() if isinstance(v, bytes) else str(v)
 
     def release(self) -> None:
         if not self.held:

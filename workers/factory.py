@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu import Queue  # type: ignore[attr-defined]  # untyped
 
 from .catalog import PluginSpec, discover, task_types
 from .settings import Settings, mask_url
@@ -72,15 +72,15 @@ def create_app(settings: Settings | None = None) -> Celery:
         task_send_sent_event=True,
         task_track_started=True,
         worker_hijack_root_logger=True,
-        task_queues=[Queue(t, routing_key=t) for t in types] + [Queue("celery")],
+        task_queues=[Queue(t, routing_key=t) for t in types] + [Queue("celery")],  # type: ignore[no-untyped-call]
         task_default_queue="celery",
         task_routes={**{f"diagnose.{t}": {"queue": t, "routing_key": t} for t in types},
                      **{f"health.{t}": {"queue": t, "routing_key": t} for t in types}},
         beat_scheduler="scheduler.beat:FleetScheduler",
         beat_max_loop_interval=5,
     )
-    app.ksa_settings = settings  # type: ignore[attr-defined]
-    app.ksa_specs = specs  # type: ignore[attr-defined]
+    app.ksa_settings = settings
+    app.ksa_specs = specs
     from . import signals, tasks  # noqa: PLC0415 (they need the app)
 
     tasks.register(app, specs, types)

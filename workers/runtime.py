@@ -153,11 +153,12 @@ class Runtime:
             history = tuple(snaps or ())
         result = self._run(spec, config, t, DiagnoseOptions(categories=cats, history=history))
         ttl = self.cache_ttl if cache_ttl is None else cache_ttl
-        stored, err = self.store.record_run(task_id, t.key, spec.plugin_id, cats, result, ttl)
+        stored, write_error = self.store.record_run(task_id, t.key, spec.plugin_id, cats, result,
+                                                    ttl)
         log.info("task %s %s on %s: %s %s (stored=%s)", task_id, spec.plugin_id, t.key,
                  result.outcome, result.status.value, stored)
         return envelope(task_id, result, target_key=t.key, plugin_id=spec.plugin_id,
-                        stored=stored, storage_error=err or storage_error)
+                        stored=stored, storage_error=write_error or storage_error)
 
     def health(self, task_id: str, mtype: str, target: Mapping[str, Any]) -> dict[str, Any]:
         t, err = self._target(mtype, target)
@@ -215,7 +216,7 @@ def _stopped(target: MiddlewareTarget, spec: PluginSpec, t0: float, cats: tuple[
     return DiagnosticResult(plugin_id=spec.plugin_id, target_name=target.name,
                             status=Status.UNKNOWN, started_at=utcnow(),
                             duration=time.perf_counter() - t0, errors={"_run": why},
-                            categories=cats, outcome=outcome)  # type: ignore[arg-type]
+                            categories=cats, outcome=outcome)
 
 
 class memory_cap:

@@ -36,7 +36,7 @@ def pool_name(pool_cls: Any) -> str:
     if isinstance(pool_cls, str):
         from celery.concurrency import ALIASES  # noqa: PLC0415
 
-        return ALIASES.get(pool_cls, pool_cls)
+        return str(ALIASES.get(pool_cls, pool_cls))
     return f"{pool_cls.__module__}:{pool_cls.__qualname__}"
 
 
@@ -54,7 +54,7 @@ def check_pool(worker: Any) -> None:
 
 def stored_specs(app: Celery) -> dict[str, PluginSpec]:
     """The plugins' configs with storage's overrides (defaults when storage is down)."""
-    specs: dict[str, PluginSpec] = dict(app.ksa_specs)  # type: ignore[attr-defined]
+    specs: dict[str, PluginSpec] = dict(app.ksa_specs)
     states, err = main_store().call("list_plugin_states", lambda s: s.list_plugin_states())
     if err is not None or not states:
         return specs
@@ -76,7 +76,7 @@ def record_killed(app: Celery, task_name: str, task_id: str, args: Any, kwargs: 
     """A hard time limit killed the child: store the run as ``killed``. Runs in the
     worker's main process, and Celery 5.7 fires it twice: record_run is idempotent."""
     mtype = task_name.split(".", 1)[1]
-    spec = app.ksa_specs.get(mtype)  # type: ignore[attr-defined]
+    spec = app.ksa_specs.get(mtype)
     raw = (kwargs or {}).get("target") or (args[0] if args else None)
     if spec is None or not isinstance(raw, dict):
         return
@@ -102,7 +102,7 @@ def connect(app: Celery) -> None:
         from .factory import apply_limits  # noqa: PLC0415
 
         specs = stored_specs(app)
-        app.ksa_specs = specs  # type: ignore[attr-defined]
+        app.ksa_specs = specs
         apply_limits(app, specs)
         for s in specs.values():
             log.info("plugin %s (%s): soft %gs, hard %gs, memory cap %s MB", s.plugin_id,

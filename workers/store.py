@@ -77,7 +77,7 @@ class SafeStore:
         n = 0
         while self.pending:
             item = self.pending[0]
-            _, err = self.call("record_run (kept)", lambda s, it=item: s.record_run(*it))
+            _, err = self.call("record_run (kept)", _recorder(item))
             if err is not None:
                 break
             self.pending.popleft()
@@ -85,3 +85,7 @@ class SafeStore:
         if n:
             log.info("storage back: wrote %d kept runs", n)
         return n
+
+
+def _recorder(item: tuple[Any, ...]) -> Callable[[Any], Any]:
+    return lambda s: s.record_run(*item)

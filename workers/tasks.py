@@ -31,7 +31,7 @@ def runtime(app: Celery) -> Runtime:
     """This process's Runtime (a forked child builds its own on first use)."""
     global _runtime, _runtime_pid
     if _runtime is None or _runtime_pid != os.getpid():
-        _runtime = Runtime(app.ksa_specs, SafeStore(), app.ksa_settings.cache_ttl)  # type: ignore[attr-defined]
+        _runtime = Runtime(app.ksa_specs, SafeStore(), app.ksa_settings.cache_ttl)
         _runtime_pid = os.getpid()
     return _runtime
 

@@ -110,7 +110,7 @@ def test_disabled_plugin_refused_then_reload_reaches_children(app: Any, store: A
     assert r["result"]["metrics"]["connects"] == 1  # a fresh plugin instance
 
 
-def test_cached_result_served_without_running_the_plugin(app: Any) -> None:
+def test_cached_result_served_and_plugin_instance_reused(app: Any) -> None:
     target = {"name": "cache", "endpoints": ["127.0.0.1:1"], "options": {"behaviour": "ok"}}
     first = app.send_task("diagnose.faulty", kwargs={"target": target}).get(timeout=20)
     again = app.send_task("diagnose.faulty", kwargs={"target": target}).get(timeout=20)
@@ -118,6 +118,9 @@ def test_cached_result_served_without_running_the_plugin(app: Any) -> None:
     assert (first["cached"], again["cached"], forced["cached"]) == (False, True, False)
     assert again["result"]["outcome"] == "cached"
     assert again["result"]["metrics"] == first["result"]["metrics"]
+    # one worker child (-c 1), one plugin instance: it was reused, not built per task
+    assert forced["pid"] == first["pid"]
+    assert forced["result"]["metrics"]["connects"] == first["result"]["metrics"]["connects"] + 1
 
 
 def test_bad_target_answers_without_echoing_input(app: Any, worker: Any) -> None:
