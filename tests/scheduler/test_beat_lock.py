@@ -45,3 +45,26 @@ def test_file_lock_one_holder(tmp_path: Path) -> None:
     a.release()
     assert b.acquire()
     b.release()
+
+
+def test_second_scheduler_stands_by(tmp_path: Path) -> None:
+    from scheduler.beat import STANDBY_POLL, FleetScheduler
+    from workers.factory import create_app
+    from workers.settings import Settings
+
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("targets:\n  - {name: a, type: tcp, endpoints: ['127.0.0.1:9'],"
+                     " interval: 60, health_interval: 0}\n")
+    app = create_app(Settings.from_env({"KSA_HOME": str(tmp_path), "KSA_FLEET": str(fleet)}))
+    first, second = FleetScheduler(app=app, lazy=False), FleetScheduler(app=app, lazy=False)
+    try:
+        first.tick()  # takes the lock and queues the new target's first diagnosis
+        assert first.schedule["diagnose tcp:a"].total_run_count == 1
+        assert second.tick() == STANDBY_POLL
+        assert second.schedule["diagnose tcp:a"].total_run_count == 0
+        queued = list((tmp_path / "broker" / "queue").iterdir())
+        assert len(queued) == 1 and queued[0].name.endswith(".tcp.msg")
+    finally:
+        first.close()
+        second.close()
+        app.close()
