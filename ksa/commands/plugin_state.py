@@ -24,7 +24,10 @@ def register(psub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
 def cmd_state(args: argparse.Namespace) -> int:
     from plugins import builtin_ids  # noqa: PLC0415
     from storage import StorageError, Store  # noqa: PLC0415
+    from workers.catalog import import_plugin_modules  # noqa: PLC0415
+    from workers.settings import Settings  # noqa: PLC0415
 
+    import_plugin_modules(Settings.from_env().plugin_modules)  # the plugins workers load
     if args.id not in builtin_ids():
         known = ", ".join(builtin_ids())
         raise CliError(f"unknown plugin {args.id!r} (known: {known})", 2)

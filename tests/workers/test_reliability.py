@@ -129,3 +129,25 @@ def test_bad_target_answers_without_echoing_input(app: Any, worker: Any) -> None
     assert r["error"].startswith("invalid target: auth.password: Value error, auth.password "
                                  "must be a secret reference")
     assert "hunter2-literal" not in repr(r)
+
+
+def test_ksa_plugin_disable_enable_reload_reach_the_worker(app: Any, worker: Any) -> None:
+    import subprocess
+    import sys
+
+    def ksa(*argv: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "ksa", "plugin", *argv], env=worker.env,
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert ksa("disable", "faulty-diagnostics").startswith("faulty-diagnostics: disabled")
+    r = send(app, "ok", "cli-disabled").get(timeout=20)
+    assert r["error"] == "refused: plugin 'faulty-diagnostics' is disabled"
+    assert ksa("enable", "faulty-diagnostics").startswith("faulty-diagnostics: enabled")
+    warm = send(app, "ok", "cli-warm").get(timeout=20)
+    out = ksa("reload", "faulty-diagnostics")
+    assert out.startswith("faulty-diagnostics: reload requested (generation ")
+    r = send(app, "ok", "cli-reloaded").get(timeout=20)
+    assert r["outcome"] == "completed" and r["pid"] == warm["pid"]
+    assert r["result"]["metrics"]["connects"] == 1  # a fresh instance in the same child
