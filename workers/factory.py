@@ -9,6 +9,7 @@ a queue named after its type so operators can scale them apart
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from celery import Celery
@@ -19,12 +20,20 @@ from .settings import Settings, mask_url
 
 log = logging.getLogger(__name__)
 
-VISIBILITY_MARGIN = 60.0
-"""Seconds the Redis visibility timeout keeps above the longest hard time limit, so a
-late-acked task still running is never handed to a second worker."""
+VISIBILITY_MARGIN = 10.0
+"""Seconds the Redis visibility timeout keeps above the longest time a late-acked message
+can stay unacknowledged, so a task still queued or running is never handed to a second
+worker."""
+
 
 DEFAULT_HARD_LIMIT = 40.0
-"""The hard limit (diagnose 30 s + grace 10 s) of a type with no plugin here."""
+"""The default hard limit (diagnose 30 s + grace 10 s)."""
+
+
+def visibility_floor(longest_hard_limit: float, prefetch: int) -> float:
+    """A reserved message waits behind up to ``prefetch`` others in a child's share of
+    the prefetch buffer, each at most the hard limit, then runs up to the hard limit."""
+    return longest_hard_limit * (max(prefetch, 1) + 1) + VISIBILITY_MARGIN
 
 
 def broker_options(settings: Settings, longest_hard_limit: float) -> dict[str, Any]:
@@ -37,19 +46,28 @@ def broker_options(settings: Settings, longest_hard_limit: float) -> dict[str, A
         return {"data_folder_in": str(d / "queue"), "data_folder_out": str(d / "queue"),
                 "processed_folder": str(d / "processed"), "control_folder": str(d / "control"),
                 "store_processed": False, "polling_interval": 0.1}
-    floor = longest_hard_limit + VISIBILITY_MARGIN
+    floor = visibility_floor(longest_hard_limit, settings.prefetch)
     vis = settings.visibility_timeout
     if vis is not None and vis < floor:
-        log.warning("KSA_VISIBILITY_TIMEOUT=%s is below the longest hard time limit + %ss; "
-                    "using %s", vis, VISIBILITY_MARGIN, floor)
-    return {"visibility_timeout": max(vis or 0.0, floor)}
+        log.warning("KSA_VISIBILITY_TIMEOUT=%s is below the longest hard time limit x "
+                    "(prefetch + 1) + %ss; using %s", vis, VISIBILITY_MARGIN, floor)
+    vis = max(vis or 0.0, floor)
+    # sweep for messages of dead workers often enough to honour a short timeout
+    return {"visibility_timeout": vis,
+            "unacked_restore_interval": max(1, min(10, int(vis // 4))),
+            "unacked_restore_throttle": 1}
+
+
+def longest_hard_limit(specs: Mapping[str, PluginSpec]) -> float:
+    """Types without a plugin here answer at once; only plugins' limits count."""
+    return max([s.hard_limit for s in specs.values()], default=DEFAULT_HARD_LIMIT)
 
 
 def create_app(settings: Settings | None = None) -> Celery:
     settings = settings or Settings.from_env()
     specs = discover(settings.plugin_modules)
     types = task_types(specs)
-    longest = max([s.hard_limit for s in specs.values()] + [DEFAULT_HARD_LIMIT])
+    longest = longest_hard_limit(specs)
     if settings.result_backend.startswith("file://"):
         (settings.home / "results").mkdir(parents=True, exist_ok=True)
 
@@ -90,7 +108,13 @@ def create_app(settings: Settings | None = None) -> Celery:
 
 
 def apply_limits(app: Celery, specs: dict[str, PluginSpec]) -> None:
-    """Set each task's soft/hard time limits from its plugin's (effective) config."""
+    """Set each task's soft/hard time limits from its plugin's (effective) config, and
+    keep the broker's visibility timeout above the longest of them."""
+    settings: Settings = app.ksa_settings
+    if settings.broker_is_redis:
+        opts = broker_options(settings, longest_hard_limit(specs))
+        app.conf.broker_transport_options = opts
+        app.conf.result_backend_transport_options = opts
     for mtype, spec in specs.items():
         for name, soft, hard in ((f"diagnose.{mtype}", spec.soft_limit, spec.hard_limit),
                                  (f"health.{mtype}", spec.health_soft_limit,

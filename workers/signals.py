@@ -104,6 +104,10 @@ def connect(app: Celery) -> None:
         specs = stored_specs(app)
         app.ksa_specs = specs
         apply_limits(app, specs)
+        vis = app.conf.broker_transport_options.get("visibility_timeout")
+        if vis is not None:
+            log.info("broker visibility timeout %ss (longest hard limit x (prefetch + 1) + "
+                     "margin)", vis)
         for s in specs.values():
             log.info("plugin %s (%s): soft %gs, hard %gs, memory cap %s MB", s.plugin_id,
                      s.mtype, s.soft_limit, s.hard_limit, s.config.memory_limit_mb)
