@@ -42,7 +42,7 @@ def sample() -> DiagnosticResult:
                         evidence={"value": i * 1000, "threshold": 900, "ratio": 1.1 + i},
                         suggestion="Do something sensible about it.") for i in range(5)]
     return DiagnosticResult(plugin_id=PID, plugin_version="1.0.0", target_name="bench",
-                            status=Status.WARNING, started_at=dt.datetime.now(dt.timezone.utc),
+                            status=Status.WARNING, started_at=dt.datetime.now(dt.UTC),
                             duration=0.012, findings=findings,
                             metrics={f"metric_{i}": i * 1.5 for i in range(40)},
                             categories=("memory", "latency"))
@@ -111,7 +111,7 @@ def floor_ops(backend: Backend, body: str) -> tuple[Callable[[int], object],
                                                       Callable[[int], object], Any]:
     conn, style = backend.raw()
     p = "?" if style == "qmark" else "%s"
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     later = now + dt.timedelta(seconds=3600)
     run_sql = (f"INSERT INTO ksa_run (run_id, target_key, plugin_id, categories, status, "
                f"outcome, started_at, duration, recorded_at, result) "
@@ -148,7 +148,7 @@ def floor_ops(backend: Backend, body: str) -> tuple[Callable[[int], object],
         if sqlite:
             cur.execute("BEGIN")
         cur.execute(read_sql, ("redis:raw", PID, "latency,memory",
-                               dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)))
+                               dt.datetime.now(dt.UTC).replace(tzinfo=None)))
         row = cur.fetchone()
         assert row is not None
         conn.commit() if not sqlite else cur.execute("COMMIT")

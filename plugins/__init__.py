@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from .base import MiddlewarePlugin, Plugin, Run, category, register_interrupt
 from .deadline import Deadline
+from .deps import DependencyCycleError, DependencyError
+from .discovery import (
+    DEFAULT_PLUGIN_DIR,
+    ENTRY_POINT_GROUP,
+    PLUGIN_PATH_ENV,
+    Discovered,
+    DiscoveryReport,
+    discover_entry_points,
+    discover_plugins,
+    plugin_dirs,
+)
 from .errors import (
     ActionRefusedError,
     AuthError,
@@ -19,9 +30,12 @@ from .errors import (
     RegistryError,
     SecretError,
 )
+from .external import PluginLoadError
+from .hotreload import ReloadError, ReloadReport
 from .lifecycle import TRANSITIONS, LifecycleFailure, LifecycleManager
 from .loader import builtin_ids, load_builtin, register_builtin
 from .manager import PluginManager
+from .manifest import Manifest, ManifestError, Problem, load_manifest
 from .models import (
     API_VERSION,
     TLS,
@@ -55,4 +69,9 @@ __all__ = [
     "Registry", "RegistryError", "Run", "Sandbox", "SecretError", "Severity", "Snapshot",
     "Status", "Timeouts", "builtin_ids", "category", "load_builtin", "register_builtin",
     "register_interrupt", "resolve_secret", "split_endpoint",
+    # external plugins
+    "DEFAULT_PLUGIN_DIR", "ENTRY_POINT_GROUP", "PLUGIN_PATH_ENV", "DependencyCycleError",
+    "DependencyError", "Discovered", "DiscoveryReport", "Manifest", "ManifestError",
+    "PluginLoadError", "Problem", "ReloadError", "ReloadReport", "discover_entry_points",
+    "discover_plugins", "load_manifest", "plugin_dirs",
 ]

@@ -13,8 +13,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .configschema import apply_config_schema
 from .deadline import Deadline
-from .errors import PluginError
+from .errors import ConfigError, PluginError
 from .models import PluginConfig, PluginState
 from .registry import Registry
 from .sandbox import Sandbox
@@ -52,13 +53,31 @@ class LifecycleManager:
         check_transition(plugin_id, current, to)
         outcome = self.sandbox.run(plugin_id, operation, call, timeout)
         if outcome.error is not None:
+            self._locate(plugin_id, outcome.error)
             self.registry.set_state(plugin_id, S.FAILED, error=outcome.error)
             raise outcome.error
         self.registry.set_state(plugin_id, to)
 
+    def _locate(self, plugin_id: str, error: PluginError) -> None:
+        """An external plugin's error names its file (the exception keeps its type)."""
+        location = self.registry.entry(plugin_id).extra.get("location")
+        if location and error.args and isinstance(error.args[0], str):
+            error.args = (f"{error.args[0]} ({location})", *error.args[1:])
+
     def init(self, plugin_id: str, config: PluginConfig | None = None) -> None:
-        plugin = self.registry.get(plugin_id)
-        cfg = config if config is not None else self.registry.get_config(plugin_id)
+        entry = self.registry.entry(plugin_id)
+        plugin = entry.plugin
+        cfg = config if config is not None else entry.config
+        schema = entry.extra.get("config_schema")
+        if schema:
+            # an external plugin's manifest schema: validated and defaults filled before init
+            try:
+                cfg = apply_config_schema(plugin_id, schema, cfg)  # type: ignore[arg-type]
+            except ConfigError as e:
+                check_transition(plugin_id, entry.state, S.INITIALIZED)
+                self._locate(plugin_id, e)
+                self.registry.set_state(plugin_id, S.FAILED, error=e)
+                raise
         self._step(plugin_id, "init", S.INITIALIZED, cfg.timeouts.init,
                    lambda d: plugin.init(d, cfg))
         self.registry.set_config(plugin_id, cfg)

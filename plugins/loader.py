@@ -18,6 +18,8 @@ Factory = Callable[[], Plugin]
 
 BUILTIN_MODULES: tuple[str, ...] = (
     "plugins.tcp",
+    "plugins.redis",
+    "plugins.mysql",
 )
 """Packages whose import registers a builtin plugin. One line per builtin."""
 

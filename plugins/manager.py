@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from . import loader
@@ -17,6 +18,8 @@ from .errors import (
     PluginError,
     PluginTimeoutError,
 )
+from .extload import ExternalLoader
+from .hotreload import HotReloader, ReloadHook
 from .lifecycle import LifecycleFailure, LifecycleManager
 from .models import (
     DiagnoseOptions,
@@ -41,12 +44,19 @@ AuditHook = Callable[[dict[str, Any]], None]
 outcome, error. Storage records it; the framework only calls it."""
 
 
-class PluginManager:
+class PluginManager(ExternalLoader, HotReloader):
+    """Builtins (:meth:`load_builtins`), external plugins (:meth:`load_external`, from
+    directories and entry points), lifecycle, diagnosis, actions, and hot reload
+    (:meth:`hot_reload`, :meth:`rollback`)."""
+
     def __init__(self, registry: Registry | None = None, sandbox: Sandbox | None = None) -> None:
         self.registry = registry or Registry()
         self.sandbox = sandbox or Sandbox()
         self.lifecycle = LifecycleManager(self.registry, self.sandbox)
         self.audit_hooks: list[AuditHook] = []
+        self.reload_hooks: list[ReloadHook] = []
+        """Called with a ReloadReport after every successful hot reload or rollback
+        (the workers bump the plugin's generation in storage from here)."""
         self._locks: dict[str, threading.Lock] = {}
         self.info_timeout = 5.0
 
@@ -62,7 +72,7 @@ class PluginManager:
             raise PluginCallError(type(plugin).__name__, "info",
                                   f"returned {type(info).__name__}, not PluginInfo")
         entry = self.registry.register(plugin, config, source=source, info=info)
-        self._locks[info.id] = threading.Lock()
+        self._locks[info.id] = entry.lock
         return entry
 
     def load_builtin(self, plugin_id: str, config: PluginConfig | None = None) -> Entry:
@@ -79,6 +89,14 @@ class PluginManager:
                 log.error("load %s failed: %s", plugin_id, e)
                 errors.append(e)
         return errors
+
+    def load_all(self, dirs: Iterable[str | Path] | None = None,
+                 configs: Mapping[str, PluginConfig] | None = None, *,
+                 entry_points: bool = True) -> list[PluginError]:
+        """Builtins, then external plugins (``dirs`` default: :func:`plugins.plugin_dirs`,
+        i.e. /etc/kubestack-ai/plugins and KSA_PLUGIN_PATH), then entry points."""
+        errors = self.load_builtins(configs)
+        return errors + self.load_external(dirs, entry_points=entry_points, configs=configs)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -116,12 +134,22 @@ class PluginManager:
 
     def plugin_for(self, mtype: str) -> tuple[str, MiddlewarePlugin]:
         """The running plugin for a middleware type, loading builtins on first use."""
+        entry = self.entry_for(mtype)
+        assert isinstance(entry.plugin, MiddlewarePlugin)
+        return entry.info.id, entry.plugin
+
+    def entry_for(self, mtype: str) -> Entry:
+        """The registry entry of the running plugin for ``mtype``. Its plugin, info and
+        lock belong together: a hot reload swaps in a whole new entry."""
         if not self.registry.middleware_types():
             self.load_builtins()
         plugin_id = self.registry.middleware_plugin_id(mtype)
         plugin = self.ensure_running(plugin_id)
-        assert isinstance(plugin, MiddlewarePlugin)
-        return plugin_id, plugin
+        entry = self.registry.entry(plugin_id)
+        if entry.plugin is not plugin:  # swapped meanwhile: the new entry is Running
+            plugin = self.ensure_running(plugin_id)
+            entry = self.registry.entry(plugin_id)
+        return entry
 
     # -- diagnosis --------------------------------------------------------------------
 
@@ -133,20 +161,24 @@ class PluginManager:
         options = options or DiagnoseOptions()
         started = utcnow()
         try:
-            plugin_id, plugin = self.plugin_for(target.type)
+            entry = self.entry_for(target.type)
         except PluginError as e:
             return _failed(target, "", "", started, 0.0, "_run", str(e), options)
-        info = self.registry.entry(plugin_id).info
+        plugin_id, plugin, info, lock = entry.info.id, entry.plugin, entry.info, entry.lock
+        assert isinstance(plugin, MiddlewarePlugin)
         cfg = plugin.config
         budget = timeout if timeout is not None else cfg.timeouts.diagnose
         deadline = Deadline(budget)
         log.debug("diagnose %s with %s: categories=%s budget=%.1fs", target.name, plugin_id,
                   ",".join(options.categories) or "all", budget)
-        lock = self._locks[plugin_id]
         if not lock.acquire(timeout=deadline.remaining()):
             return _failed(target, plugin_id, info.version, started, budget, "_run",
                            f"plugin {plugin_id!r} is still busy with an earlier call",
                            options, outcome="timed_out")
+        if entry.state is not PluginState.RUNNING and self.registry.entry(plugin_id) is not entry:
+            # retired by a hot reload between the lookup and the lock: use the new version
+            lock.release()
+            return self.diagnose(target, options, timeout)
         try:
             return self._diagnose_locked(plugin_id, info, plugin, target, options, deadline,
                                          started, cfg.timeouts.connect, budget)
@@ -175,13 +207,14 @@ class PluginManager:
         """A cheap reachability check: connect only."""
         started = utcnow()
         try:
-            plugin_id, plugin = self.plugin_for(target.type)
+            entry = self.entry_for(target.type)
         except PluginError as e:
             return _failed(target, "", "", started, 0.0, "_run", str(e), DiagnoseOptions())
-        info = self.registry.entry(plugin_id).info
+        plugin_id, plugin, info = entry.info.id, entry.plugin, entry.info
+        assert isinstance(plugin, MiddlewarePlugin)
         cfg = plugin.config
         budget = timeout if timeout is not None else cfg.timeouts.health_check
-        with self._locks[plugin_id]:
+        with entry.lock:
             conn = self.sandbox.run(plugin_id, "connect", lambda d: plugin.connect(d, target),
                                     budget)
         if conn.error is not None:
@@ -198,14 +231,15 @@ class PluginManager:
                 params: Mapping[str, Any] | None = None) -> Outcome[Any]:
         """Run a whitelisted action on a target; every attempt reaches the audit hooks."""
         params = dict(params or {})
-        plugin_id, plugin = self.plugin_for(target.type)
-        info = self.registry.entry(plugin_id).info
+        entry = self.entry_for(target.type)
+        plugin_id, plugin, info = entry.info.id, entry.plugin, entry.info
+        assert isinstance(plugin, MiddlewarePlugin)
         try:
             self.sandbox.check_action(info, plugin.config, action, target)
         except PluginError as e:
             out: Outcome[Any] = Outcome(plugin_id, f"execute {action}", error=e)
         else:
-            with self._locks[plugin_id]:
+            with entry.lock:
                 conn = self.sandbox.run(plugin_id, "connect", lambda d: plugin.connect(d, target),
                                         plugin.config.timeouts.connect)
                 if conn.error is not None:

@@ -28,6 +28,9 @@ class Entry:
     last_error: str | None = None
     middleware_type: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """Held around connect + diagnose/execute: one call at a time per plugin instance.
+    A hot reload swaps in a new entry with its own lock, so it never waits for this one."""
 
 
 class Registry:

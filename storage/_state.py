@@ -135,7 +135,7 @@ def _state(r: PluginStateRow) -> PluginStateRecord:
 
 def _when(value: object) -> dt.datetime:
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if isinstance(value, str):
         try:
             return _when(dt.datetime.fromisoformat(value))

@@ -7,6 +7,7 @@ import argparse
 import yaml
 from pydantic import ValidationError
 
+from ksa.commands.plugin import load_external_plugins
 from ksa.output import CliError, render_result
 from plugins import DiagnoseOptions, MiddlewareTarget, PluginManager, Status
 
@@ -75,6 +76,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     manager = PluginManager()
     if args.type not in manager.registry.middleware_types():
         manager.load_builtins()
+    if args.type not in manager.registry.middleware_types():
+        load_external_plugins(manager, args)
     if args.type not in manager.registry.middleware_types():
         known = ", ".join(manager.registry.middleware_types())
         raise CliError(f"unknown middleware type {args.type!r} (known: {known})")

@@ -6,7 +6,7 @@ import datetime as dt
 
 from plugins.models import DiagnosticResult, Finding, Severity, Status
 
-T0 = dt.datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=dt.UTC)
 
 
 def result(*, at: dt.datetime = T0, status: Status = Status.HEALTHY, outcome: str = "completed",

@@ -16,7 +16,7 @@ from plugins.models import Status
 from storage import Store
 from tests.conftest import free_port
 
-T0 = dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=dt.UTC)
 
 
 def ksa(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -164,7 +164,7 @@ def test_long_target_keys_are_shortened_but_stay_distinct(store: Store, make_res
 
 
 def test_purge_history_keeps_recent_runs(store: Store, make_result) -> None:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     store.record_run("old", TK, PID, (), make_result(at=now - dt.timedelta(days=40)), ttl=None)
     store.record_run("new", TK, PID, (), make_result(at=now - dt.timedelta(days=1)), ttl=None)
     assert store.purge_history(dt.timedelta(days=30)) == 1

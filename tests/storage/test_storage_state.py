@@ -12,7 +12,7 @@ from storage import StorageError, Store
 
 def test_upsert_creates_then_changes_only_the_given_fields(store: Store) -> None:
     assert store.get_plugin_state("redis-diagnostics") is None
-    before = dt.datetime.now(dt.timezone.utc)
+    before = dt.datetime.now(dt.UTC)
     rec = store.set_plugin_state("redis-diagnostics", version="1.2.0",
                                  state=PluginState.RUNNING, config={"timeouts": {"diagnose": 5}})
     assert (rec.plugin_id, rec.enabled, rec.version, rec.state, rec.config, rec.last_error,
@@ -76,7 +76,7 @@ def test_audit_log_newest_first(store: Store) -> None:
     assert (a.plugin_id, a.target, a.ok, a.params, a.result) == (
         "redis-diagnostics", "cache-1", False, {"count": 10}, None)
     assert a.error is not None and "refused" in a.error
-    assert a.at == dt.datetime(2026, 11, 25, 12, 5, tzinfo=dt.timezone.utc)
+    assert a.at == dt.datetime(2026, 11, 25, 12, 5, tzinfo=dt.UTC)
     assert log[2].result == {"freed": 3}
     assert len(store.audit_log(limit=2)) == 2
 

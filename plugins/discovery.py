@@ -1,0 +1,213 @@
+"""Finding external plugins (seed sections 3.5 and 8.2).
+
+Two ways to ship one:
+
+- a plugin directory (``/etc/kubestack-ai/plugins/`` by default, plus the directories in
+  ``KSA_PLUGIN_PATH`` and any configured)::
+
+      plugins/
+      ├── my-plugin.yaml          # manifest beside its code: entry: my_plugin:MyPlugin
+      ├── my_plugin.py
+      └── another-plugin/
+          ├── manifest.yaml       # or plugin.yaml; entry: plugin:AnotherPlugin
+          └── plugin.py
+
+- an installed distribution declaring an entry point in the group ``kubestack_ai.plugins``
+  (``plugin-id = package.module:PluginClass``), optionally with a ``manifest.yaml`` or
+  ``plugin.yaml`` beside that module (for ``requires`` and ``config_schema``).
+
+Discovery reads manifests only; no plugin code runs here. An invalid manifest is
+reported (file, field, what is wrong) and skipped, never stopping the rest.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from .errors import DuplicatePluginError, PluginError
+from .manifest import MANIFEST_NAMES, Manifest, ManifestError, Problem, load_manifest
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PLUGIN_DIR = Path("/etc/kubestack-ai/plugins")
+PLUGIN_PATH_ENV = "KSA_PLUGIN_PATH"
+ENTRY_POINT_GROUP = "kubestack_ai.plugins"
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Discovered:
+    """A plugin found but not loaded: its manifest and where its code lives."""
+
+    manifest: Manifest | None
+    """None for an entry point without a manifest: its info() says who it is."""
+    source: str
+    """``directory`` or ``entry-point``."""
+    location: str
+    """The manifest file, or ``dist==version: module:attr`` for an entry point."""
+    root: Path | None = None
+    """The folder the entry module is relative to (directory plugins)."""
+    entry: str = ""
+    """``module:attr``."""
+    name: str = ""
+    """The manifest's id, or the entry point's name."""
+
+
+@dataclass
+class DiscoveryReport:
+    found: list[Discovered] = field(default_factory=list)
+    invalid: list[PluginError] = field(default_factory=list)
+
+    def extend(self, other: DiscoveryReport) -> None:
+        self.found.extend(other.found)
+        self.invalid.extend(other.invalid)
+
+
+def plugin_dirs(configured: Iterable[str | Path] = (),
+                env: Mapping[str, str] | None = None,
+                include_default: bool = True) -> list[Path]:
+    """The directories to search, in order: the default, ``KSA_PLUGIN_PATH``
+    (``os.pathsep``-separated), then ``configured``. Duplicates are dropped."""
+    env = os.environ if env is None else env
+    dirs: list[Path] = [DEFAULT_PLUGIN_DIR] if include_default else []
+    dirs += [Path(p) for p in env.get(PLUGIN_PATH_ENV, "").split(os.pathsep) if p]
+    dirs += [Path(p) for p in configured]
+    seen: set[Path] = set()
+    out = []
+    for d in dirs:
+        key = d.expanduser().absolute()
+        if key not in seen:
+            seen.add(key)
+            out.append(key)
+    return out
+
+
+def manifest_files(directory: Path) -> list[tuple[Path, Path]]:
+    """(manifest, code root) pairs in one plugin directory, sorted by name."""
+    out: list[tuple[Path, Path]] = []
+    try:
+        children = sorted(os.scandir(directory), key=lambda e: e.name)
+    except FileNotFoundError:
+        return out
+    for child in children:
+        if child.name.startswith("."):
+            continue
+        if child.is_dir():
+            for name in MANIFEST_NAMES:
+                candidate = Path(child.path, name)
+                if candidate.is_file():
+                    out.append((candidate, Path(child.path)))
+                    break
+        elif child.name.endswith(MANIFEST_SUFFIXES) and child.is_file():
+            out.append((Path(child.path), directory))
+    return out
+
+
+def read_plugin_dir(manifest_path: Path, root: Path) -> Discovered:
+    """Load one manifest of a directory plugin; raises ManifestError."""
+    manifest = load_manifest(manifest_path)
+    if manifest.entry is None:
+        raise ManifestError(manifest_path, [Problem(
+            str(manifest_path), "entry",
+            "required for a plugin directory: the object to load, e.g. plugin:MyPlugin")],
+            manifest.id)
+    module = manifest.entry.split(":")[0].split(".")[0]
+    if not ((root / f"{module}.py").is_file() or (root / module / "__init__.py").is_file()):
+        raise ManifestError(manifest_path, [Problem(
+            str(manifest_path), "entry",
+            f"module {module!r} not found in {root} (no {module}.py nor {module}/__init__.py)")],
+            manifest.id)
+    return Discovered(manifest, "directory", str(manifest_path), root, manifest.entry,
+                      manifest.id)
+
+
+def discover_plugins(directory: str | Path) -> DiscoveryReport:
+    """Every plugin manifest in ``directory``; invalid ones are reported and skipped."""
+    report = DiscoveryReport()
+    directory = Path(directory).absolute()
+    if directory.exists() and not directory.is_dir():
+        report.invalid.append(ManifestError(directory, [Problem(
+            str(directory), "", "not a directory")]))
+        return report
+    for manifest_path, root in manifest_files(directory):
+        try:
+            report.found.append(read_plugin_dir(manifest_path, root))
+        except ManifestError as e:
+            log.warning("plugin manifest skipped: %s", e)
+            report.invalid.append(e)
+    return report
+
+
+def discover_entry_points(group: str = ENTRY_POINT_GROUP) -> DiscoveryReport:
+    """Plugins declared by installed distributions. Nothing is imported here."""
+    report = DiscoveryReport()
+    for ep in sorted(metadata.entry_points(group=group), key=lambda e: e.name):
+        dist = getattr(ep, "dist", None)
+        where = f"{dist.name}=={dist.version}" if dist is not None else "?"
+        location = f"{where}: {ep.value}"
+        if ":" not in ep.value:
+            report.invalid.append(ManifestError(location, [Problem(
+                location, "entry point", f"{ep.value!r} is not 'module:attr'")], ep.name))
+            continue
+        try:
+            manifest = packaged_manifest(ep.value)
+        except ManifestError as e:
+            report.invalid.append(e)
+            continue
+        if manifest is not None and manifest.id != ep.name:
+            report.invalid.append(ManifestError(location, [Problem(
+                location, "id", f"the entry point is named {ep.name!r}, its manifest says "
+                f"{manifest.id!r}")], ep.name))
+            continue
+        report.found.append(Discovered(manifest, "entry-point", location, None, ep.value,
+                                       ep.name))
+    return report
+
+
+def packaged_manifest(entry: str) -> Manifest | None:
+    """A manifest.yaml / plugin.yaml shipped beside the entry point's module, if any
+    (found through the top-level package's location; nothing is imported)."""
+    parts = entry.split(":")[0].split(".")
+    try:
+        spec = importlib.util.find_spec(parts[0])
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for base in spec.submodule_search_locations:
+        folder = Path(base, *parts[1:-1]) if len(parts) > 1 else Path(base)
+        if len(parts) > 1 and Path(base, *parts[1:]).is_dir():
+            folder = Path(base, *parts[1:])  # the entry module is a package itself
+        for name in MANIFEST_NAMES:
+            if (folder / name).is_file():
+                return load_manifest(folder / name)
+    return None
+
+
+def discover_all(dirs: Iterable[str | Path], entry_points: bool = True) -> DiscoveryReport:
+    """Every directory in order, then the entry points. Two plugins with one id: the
+    first found wins and the other is refused with an error naming both."""
+    report = DiscoveryReport()
+    for d in dirs:
+        report.extend(discover_plugins(d))
+    if entry_points:
+        report.extend(discover_entry_points())
+    first: dict[str, Discovered] = {}
+    kept: list[Discovered] = []
+    for item in report.found:
+        other = first.get(item.name)
+        if other is None:
+            first[item.name] = item
+            kept.append(item)
+            continue
+        report.invalid.append(DuplicatePluginError(
+            f"plugin id {item.name!r} ({item.location}) is already provided by "
+            f"{other.location}; refused the second"))
+    report.found = kept
+    return report

@@ -1,0 +1,10 @@
+"""mysql-diagnostics: the builtin MySQL / MariaDB plugin (PyMySQL, imported on connect)."""
+
+from __future__ import annotations
+
+from ..loader import register_builtin
+from .plugin import MySQLPlugin
+
+register_builtin("mysql-diagnostics", MySQLPlugin)
+
+__all__ = ["MySQLPlugin"]

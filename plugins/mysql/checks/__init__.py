@@ -1,0 +1,1 @@
+"""The MySQL plugin's category checks, one mixin per category."""

@@ -1,0 +1,1 @@
+"""One module per category; each ``check(v: NodeView)`` judges one node."""

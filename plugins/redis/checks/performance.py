@@ -1,0 +1,224 @@
+"""Performance: throughput, hit rate, slow log, command statistics, LATENCY DOCTOR."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ...models import Severity
+from ..constants import ACL_NEEDED, LATENCY_ADVICE
+from ..fetch import slow_entry
+from ..view import NodeView
+
+W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
+
+
+def check(v: NodeView) -> None:
+    for name in ("instantaneous_ops_per_sec", "total_commands_processed", "keyspace_hits",
+                 "keyspace_misses", "total_error_replies", "latest_fork_usec"):
+        v.metric(name, v.i(name))
+    v.metric("run_id", v.i("run_id", ""))
+    _ops_rate(v)
+    _hit_rate(v)
+    _slowlog(v)
+    _commandstats(v)
+    _latency_doctor(v)
+    for what in ("slowlog", "latency", "config"):
+        if what in v.data.errors:
+            v.finding("redis.performance.permission_missing", INFO,
+                      f"{what.upper()} commands refused: part of the performance checks skipped",
+                      {"command": what, "error": v.data.errors[what], "acl": ACL_NEEDED[what]},
+                      f"Grant the diagnostics user {ACL_NEEDED[what]}.")
+
+
+def _ops_rate(v: NodeView) -> None:
+    prev = v.previous("total_commands_processed")
+    if prev is not None and prev[0] > 0:
+        done = int(v.i("total_commands_processed")) - int(prev[1])
+        if done >= 0:
+            v.metric("ops_per_second_since_last_run", round(done / prev[0], 2))
+
+
+def _hit_rate(v: NodeView) -> None:
+    hits, misses = int(v.i("keyspace_hits")), int(v.i("keyspace_misses"))
+    prev_h, prev_m = v.previous("keyspace_hits"), v.previous("keyspace_misses")
+    window = "since start"
+    if prev_h is not None and prev_m is not None:
+        dh, dm = hits - int(prev_h[1]), misses - int(prev_m[1])
+        if dh >= 0 and dm >= 0 and dh + dm >= v.t("hit_rate_min_lookups"):
+            hits, misses, window = dh, dm, "since the last run"
+    lookups = hits + misses
+    if not lookups:
+        return
+    rate = hits / lookups
+    v.metric("hit_rate", round(rate, 4))
+    if lookups >= v.t("hit_rate_min_lookups") and rate < v.t("hit_rate_min"):
+        v.finding("redis.performance.hit_rate_low", W,
+                  f"Keyspace hit rate {rate:.1%} {window}",
+                  {"keyspace_hits": hits, "keyspace_misses": misses, "hit_rate": round(rate, 4),
+                   "window": window, "threshold": v.t("hit_rate_min")},
+                  "Keys are read before they are written or after they expired/were "
+                  "evicted: check TTLs, evictions and the client's key names.")
+
+
+def _slowlog(v: NodeView) -> None:
+    if not v.data.slowlog:
+        v.metric("slowlog_recent", 0)
+        return
+    entries = [slow_entry(e) for e in v.data.slowlog]
+    v.metric("slowlog_last_id", max(e[0] for e in entries))
+    prev = v.previous("slowlog_last_id")
+    if prev is not None:
+        last = int(prev[1])
+        recent = [e for e in entries if e[0] > last]
+        window = "since the last run"
+    else:
+        since = v.data.fetched_at - v.t("slowlog_window_seconds")
+        recent = [e for e in entries if e[1] >= since]
+        window = f"in the last {v.t('slowlog_window_seconds'):g}s"
+    v.metric("slowlog_recent", len(recent))
+    if not recent:
+        return
+    top_n = int(v.t("top_n"))
+    by_cmd: dict[str, list[float]] = {}  # name -> [count, max_ms, total_ms]
+    by_client: dict[str, int] = defaultdict(int)
+    for _id, _at, usec, args, addr in recent:
+        name = str(args[0]).upper() if args else "?"
+        ms = usec / 1000.0
+        s = by_cmd.get(name)
+        if s is None:
+            by_cmd[name] = [1, ms, ms]
+        else:
+            s[0] += 1
+            s[1] = max(s[1], ms)
+            s[2] += ms
+        by_client[addr.rpartition(":")[0] or "?"] += 1
+    slowest = max(recent, key=lambda e: e[2])
+    command = " ".join(str(a) for a in slowest[3])
+    max_ms = slowest[2] / 1000.0
+    sev = W if (max_ms > v.t("slowlog_ms_warning")
+                or len(recent) >= v.t("slowlog_count_warning")) else INFO
+    top = sorted(by_cmd.items(), key=lambda kv: -kv[1][2])[:top_n]
+    v.finding("redis.performance.slow_commands", sev,
+              f"{len(recent)} slow commands {window}, the slowest {max_ms:.1f} ms "
+              f"({command[:60]})",
+              {"count": len(recent), "window": window, "max_ms": max_ms,
+               "slowest": {"command": command[:200], "duration_ms": max_ms,
+                           "client": slowest[4], "at": slowest[1]},
+               "by_command": {k: {"count": int(c), "max_ms": round(mx, 3), "total_ms": round(t, 3)}
+                              for k, (c, mx, t) in top},
+               "by_client": dict(sorted(by_client.items(), key=lambda kv: -kv[1])[:top_n]),
+               "threshold_ms": v.t("slowlog_ms_warning"),
+               "threshold_count": v.t("slowlog_count_warning")},
+              "Replace O(N) commands on big keys (KEYS -> SCAN, HGETALL -> HSCAN, big DEL -> "
+              "UNLINK) and find the callers named in by_client; slowlog_reset afterwards.")
+
+
+def _commandstats(v: NodeView) -> None:
+    stats = []
+    for name, s in v.info.items():
+        if name.startswith("cmdstat_") and isinstance(s, dict):
+            stats.append((name[8:], int(s.get("calls", 0)), int(s.get("usec", 0)),
+                          float(s.get("usec_per_call", 0.0))))
+    if not stats:
+        return
+    top_n = int(v.t("top_n"))
+    by_total = sorted(stats, key=lambda s: -s[2])[:top_n]
+    v.metric("commands_by_total_usec", {n: {"calls": c, "usec": u, "usec_per_call": p}
+                                         for n, c, u, p in by_total})
+    costly = [s for s in stats if s[1] >= v.t("command_min_calls")
+              and s[3] > v.t("usec_per_call_warning")]
+    if costly:
+        costly.sort(key=lambda s: -s[3])
+        v.finding("redis.performance.expensive_commands", W,
+                  f"{len(costly)} commands average over {v.t('usec_per_call_warning') / 1000:g} ms "
+                  f"a call (worst: {costly[0][0]} {costly[0][3] / 1000:.1f} ms)",
+                  {"commands": {n: {"calls": c, "usec_per_call": p} for n, c, _, p in costly[:top_n]},
+                   "threshold_usec": v.t("usec_per_call_warning"),
+                   "min_calls": v.t("command_min_calls")},
+                  "Find these calls in the slow log and bound their work (SCAN, smaller keys).")
+    keys_calls = next((c for n, c, _, _ in stats if n == "keys"), 0)
+    if keys_calls:
+        v.finding("redis.performance.keys_command_used", INFO,
+                  f"KEYS was called {keys_calls} times: it blocks Redis while it walks every key",
+                  {"calls": keys_calls}, "Use SCAN instead of KEYS in applications.")
+
+
+def _latency_doctor(v: NodeView) -> None:
+    """LATENCY DOCTOR's rules (redis src/latency.c), as findings."""
+    cfg = v.config
+    slower = int(cfg.get("slowlog-log-slower-than", 0) or 0)
+    monitor = int(cfg.get("latency-monitor-threshold", 0) or 0)
+    if cfg and slower < 0:
+        v.finding("redis.performance.slowlog_disabled", W, "The slow log is disabled",
+                  {"slowlog-log-slower-than": slower},
+                  "CONFIG SET slowlog-log-slower-than 10000 (10 ms) to see slow commands.")
+    elif cfg and monitor > 0 and slower > monitor * 1000:
+        v.finding("redis.performance.slowlog_threshold_high", INFO,
+                  "The slow log threshold is above latency-monitor-threshold",
+                  {"slowlog-log-slower-than_usec": slower, "latency-monitor-threshold_ms": monitor},
+                  f"Set slowlog-log-slower-than to {monitor * 1000} so the slow log shows "
+                  "what the latency monitor sees.")
+    for event, _at, latest, worst in (e[:4] for e in v.data.latency if len(e) >= 4):
+        if float(worst) >= v.t("latency_event_ms_warning"):
+            v.finding("redis.performance.latency_spike", W,
+                      f"Latency event {event}: up to {worst} ms",
+                      {"event": event, "latest_ms": latest, "max_ms": worst,
+                       "threshold_ms": v.t("latency_event_ms_warning")},
+                      LATENCY_ADVICE.get(event, "See LATENCY HISTORY " + str(event)))
+    fork_usec = int(v.i("latest_fork_usec"))
+    fork_event = any(e and e[0] == "fork" for e in v.data.latency)
+    if fork_usec > 0 and (fork_event or fork_usec >= v.t("fork_usec_min")):
+        used = int(v.i("used_memory"))
+        rate = used * 1_000_000 / fork_usec / (1024 ** 3)
+        v.metric("fork_rate_gb_per_second", round(rate, 3))
+        if rate < v.t("fork_rate_gb_poor"):
+            terrible = rate < v.t("fork_rate_gb_terrible")
+            v.finding("redis.performance.fork_slow", W,
+                      f"Fork rate {rate:.2f} GB/s is {'terrible' if terrible else 'poor'} "
+                      f"({fork_usec / 1000:.1f} ms for the last fork)",
+                      {"latest_fork_usec": fork_usec, "used_memory": used,
+                       "fork_rate_gb_per_second": round(rate, 3),
+                       "threshold_terrible": v.t("fork_rate_gb_terrible"),
+                       "threshold_poor": v.t("fork_rate_gb_poor")},
+                      LATENCY_ADVICE["fork"])
+    _thp(v)
+
+
+def _thp(v: NodeView) -> None:
+    """Transparent huge pages in use by the server process: only readable on this host."""
+    pid = v.i("process_id", 0)
+    if not v.local or not pid:
+        return
+    kb = _anon_huge_pages_kb(int(pid), v.data.fetched_at)
+    if kb > 0:
+        v.finding("redis.performance.transparent_huge_pages", W,
+                  f"The Redis process uses {kb} kB of transparent huge pages",
+                  {"anon_huge_pages_kb": kb, "process_id": pid},
+                  "echo never > /sys/kernel/mm/transparent_hugepage/enabled and restart Redis: "
+                  "huge pages make forks and copy-on-write slow.")
+
+
+_THP_CACHE: dict[int, tuple[float, int]] = {}
+THP_CACHE_SECONDS = 60.0
+
+
+def _anon_huge_pages_kb(pid: int, now: float) -> int:
+    """AnonHugePages of a local redis-server process; cached a minute per pid, because
+    the kernel walks every mapping to answer smaps_rollup (it would double a diagnosis)."""
+    hit = _THP_CACHE.get(pid)
+    if hit is not None and now - hit[0] < THP_CACHE_SECONDS:
+        return hit[1]
+    kb = 0
+    try:
+        with open(f"/proc/{pid}/comm", encoding="ascii") as fh:
+            is_redis = fh.read().startswith("redis")
+        if is_redis:
+            with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
+                kb = next((int(line.split()[1]) for line in fh
+                           if line.startswith("AnonHugePages:")), 0)
+    except (OSError, ValueError):
+        kb = 0
+    if len(_THP_CACHE) > 1024:
+        _THP_CACHE.clear()
+    _THP_CACHE[pid] = (now, kb)
+    return kb

@@ -1,0 +1,153 @@
+"""redis-py clients for one target: built from secret references, cached, error-mapped.
+
+Clients are kept across diagnoses, keyed by the target's identity plus a fingerprint of
+the resolved credentials: an HMAC with a per-process random key, so the key string
+holds no secret and cannot be used to guess one. A changed password gives a new key
+(and a fresh client); the least recently used clients are closed past ``MAX_CLIENTS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import AuthError, ConnectError
+from ..models import MiddlewareTarget
+from ..secrets import redact, resolve_secret
+from .constants import SELF_CLIENT_NAME
+
+log = logging.getLogger(__name__)
+
+MAX_CLIENTS = 256
+_SALT = os.urandom(32)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Resolved secrets of a target. Lives in memory only; never logged or stored."""
+
+    username: str | None
+    password: str | None
+    sentinel_username: str | None
+    sentinel_password: str | None
+    tls_key_password: str | None
+
+    @classmethod
+    def of(cls, target: MiddlewareTarget) -> Credentials:
+        auth, opts = target.auth, target.options
+        return cls(
+            username=auth.username if auth else None,
+            password=resolve_secret(auth.password) if auth else None,
+            sentinel_username=opts.get("sentinel_username"),
+            sentinel_password=resolve_secret(opts.get("sentinel_password_ref")),
+            tls_key_password=resolve_secret(target.tls.key_password) if target.tls else None,
+        )
+
+    def fingerprint(self) -> str:
+        raw = "\0".join(str(v) for v in (self.username, self.password, self.sentinel_username,
+                                         self.sentinel_password, self.tls_key_password))
+        return hmac.new(_SALT, raw.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.password, self.sentinel_password, self.tls_key_password)
+
+
+def client_kwargs(target: MiddlewareTarget, creds: Credentials, *, sentinel: bool,
+                  socket_timeout: float, connect_timeout: float) -> dict[str, Any]:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    kw: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": connect_timeout,
+        # no silent retries with backoff: a diagnosis must say "down" within its deadline
+        "retry": Retry(NoBackoff(), 0),
+        "client_name": SELF_CLIENT_NAME,
+        "db": 0 if sentinel else int(target.options.get("db", 0)),
+    }
+    if sentinel:
+        kw["username"], kw["password"] = creds.sentinel_username, creds.sentinel_password
+    else:
+        kw["username"], kw["password"] = creds.username, creds.password
+    tls = target.tls
+    if tls is not None and tls.enabled:
+        kw.update(ssl=True, ssl_ca_certs=tls.ca_file, ssl_certfile=tls.cert_file,
+                  ssl_keyfile=tls.key_file, ssl_password=creds.tls_key_password,
+                  ssl_cert_reqs="required" if tls.verify else "none",
+                  # redis-py checks the certificate against the host it dials; it cannot
+                  # check another name, so with server_hostname only the chain is verified
+                  ssl_check_hostname=bool(tls.verify and tls.server_hostname is None))
+    return kw
+
+
+class ClientCache:
+    """Thread-safe LRU of redis.Redis clients, one per (target, credentials, node)."""
+
+    def __init__(self) -> None:
+        self._clients: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, host: str, port: int, kwargs: dict[str, Any]) -> Any:
+        with self._lock:
+            client = self._clients.get(key)
+            if client is not None:
+                self._clients.move_to_end(key)
+                return client
+        import redis
+
+        client = redis.Redis(host=host, port=port, **kwargs)
+        with self._lock:
+            self._clients[key] = client
+            while len(self._clients) > MAX_CLIENTS:
+                _, old = self._clients.popitem(last=False)
+                old.close()
+        return client
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            client = self._clients.pop(key, None)
+        if client is not None:
+            client.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), OrderedDict()
+        for c in clients:
+            c.close()
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+
+def map_error(exc: BaseException, where: str, creds: Credentials,
+              sentinel: bool = False) -> ConnectError:
+    """A redis-py error as ConnectError or AuthError, with every secret removed."""
+    import redis.exceptions as rx
+
+    text = creds.redact(f"{type(exc).__name__}: {exc}")
+    msg = str(exc)
+    auth_words = ("WRONGPASS", "NOAUTH", "invalid password", "invalid username",
+                  "AUTH <password> called without any password")
+    if isinstance(exc, rx.AuthenticationError) or any(w in msg for w in auth_words):
+        user, password = ((creds.sentinel_username, creds.sentinel_password) if sentinel
+                          else (creds.username, creds.password))
+        who = f"user {user!r}" if user else "the default user"
+        hint = ("no password was given" if password is None
+                else "the referenced password was refused")
+        return AuthError(f"redis {where} refused authentication for {who} ({hint}): {text}")
+    if isinstance(exc, rx.ResponseError) and "NOPERM" in msg:
+        return AuthError(f"redis {where}: the user lacks a permission: {text}")
+    return ConnectError(f"redis {where} unreachable: {text}")
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    import redis.exceptions as rx
+
+    return isinstance(exc, (rx.ConnectionError, rx.TimeoutError, OSError))

@@ -1,0 +1,121 @@
+"""Lookup tables and default thresholds of redis-diagnostics.
+
+Sources of the defaults: the seed (section 4.1: memory > 80 %, fragmentation < 1 or
+> 1.5), Redis's own MEMORY DOCTOR (``src/object.c``) and LATENCY DOCTOR
+(``src/latency.c``), redis_exporter's mixin and Datadog's redisdb check (see
+shared/ANCHORS.md). Every threshold can be overridden per plugin config and per target
+by the name used here.
+"""
+
+from __future__ import annotations
+
+MB = 1024 * 1024
+
+DEFAULTS: dict[str, float] = {
+    # memory (seed)
+    "memory_usage_pct_warning": 80.0,
+    "memory_usage_pct_critical": 95.0,
+    "fragmentation_ratio_max": 1.5,
+    "fragmentation_ratio_min": 1.0,
+    # a box "that can fill": no maxmemory and used memory above this share of the host
+    "unbounded_memory_pct_warning": 50.0,
+    "system_memory_pct_critical": 90.0,  # redis_exporter: used memory > 90 % of system memory
+    # MEMORY DOCTOR
+    "doctor_min_bytes": 5 * MB,  # "nothing diagnosed below 5 MB allocated"
+    "doctor_bytes_min": 10 * MB,  # every ratio rule also needs > 10 MB of waste
+    "peak_ratio_max": 1.5,
+    "allocator_frag_ratio_max": 1.1,
+    "allocator_rss_ratio_max": 1.1,
+    "rss_overhead_ratio_max": 1.1,
+    "client_buffer_avg_bytes_max": 200 * 1024,
+    "replica_buffers_bytes_max": 10 * MB,
+    "cached_scripts_max": 1000,
+    # connection
+    "clients_pct_warning": 80.0,
+    "clients_pct_critical": 95.0,
+    "blocked_clients_warning": 100,
+    "idle_seconds": 300,
+    "idle_clients_warning": 100,
+    "source_share_pct_warning": 50.0,  # one address holding this share of maxclients
+    # replication
+    "repl_lag_bytes_warning": 1 * MB,
+    "repl_ack_seconds_warning": 10,
+    "master_io_seconds_warning": 30,
+    "backlog_seconds_min": 60,  # the backlog should hold at least this much writing
+    # persistence
+    "save_age_factor": 2.0,  # last save older than factor * the longest save interval
+    "disk_free_factor": 1.2,  # a snapshot needs about used_memory bytes of free disk
+    # performance
+    "hit_rate_min": 0.8,
+    "hit_rate_min_lookups": 1000,
+    "slowlog_entries": 128,  # Datadog: at most 128 slow log entries a run
+    "slowlog_window_seconds": 3600,
+    "slowlog_count_warning": 10,
+    "slowlog_ms_warning": 100.0,
+    "usec_per_call_warning": 10000.0,  # a command averaging > 10 ms a call
+    "command_min_calls": 100,
+    "fork_rate_gb_terrible": 10.0,  # LATENCY DOCTOR: < 10 GB/s terrible, < 25 poor
+    "fork_rate_gb_poor": 25.0,
+    "fork_usec_min": 10000,  # judge the fork rate only past a 10 ms fork (or a fork event)
+    "latency_event_ms_warning": 100.0,
+    "top_n": 5,
+}
+
+CONFIG_KEYS: tuple[str, ...] = (
+    "save", "appendfsync", "slowlog-log-slower-than", "slowlog-max-len",
+    "latency-monitor-threshold", "dir", "hz", "activedefrag",
+)
+"""The settings the checks read (the rest comes from INFO); one CONFIG GET (Redis >= 7)."""
+
+COUNTER_METRICS: tuple[str, ...] = (
+    "evicted_keys", "expired_keys", "rejected_connections", "total_connections_received",
+    "total_commands_processed", "keyspace_hits", "keyspace_misses", "master_repl_offset",
+    "sync_full", "sync_partial_ok", "sync_partial_err", "total_net_input_bytes",
+    "total_net_output_bytes", "aof_delayed_fsync", "total_error_replies",
+)
+"""INFO counters kept in run.metrics so that history can compare runs."""
+
+SUMMED_METRICS: frozenset[str] = frozenset(COUNTER_METRICS) - {"master_repl_offset"} | {
+    "used_memory", "connected_clients", "blocked_clients", "instantaneous_ops_per_sec",
+    "idle_clients", "keys", "slowlog_recent",
+}
+"""Per-node metrics that a cluster's total adds up."""
+
+IGNORED_CLIENT_FLAGS = frozenset("SMPb")
+"""Client flags (replica, master, pub/sub, blocked) that are idle by design."""
+
+SELF_CLIENT_NAME = "ksa-diagnostics"
+
+ACL_NEEDED: dict[str, str] = {
+    "config": "+config|get", "slowlog": "+slowlog", "clients": "+client|list",
+    "latency": "+latency", "cluster_info": "+cluster|info", "cluster_nodes": "+cluster|nodes",
+}
+
+LATENCY_ADVICE: dict[str, str] = {
+    "command": "Slow commands: read the slow log; avoid O(N) commands (KEYS, SMEMBERS, "
+               "HGETALL on big keys) on the hot path.",
+    "fast-command": "O(1) commands are slow: the host is starved (CPU, swap, noisy neighbour).",
+    "fork": "Forks are slow: use a host with faster forks, disable transparent huge pages, "
+            "or lower the persistence frequency.",
+    "expire-cycle": "Expire cycles are slow: many keys expire at once; spread TTLs and check hz.",
+    "eviction-cycle": "Eviction cycles are slow: raise maxmemory or lower the write rate.",
+    "eviction-del": "Deleting evicted keys is slow: enable lazyfree-lazy-eviction.",
+    "aof-fsync-always": "appendfsync always waits on the disk: use everysec or a faster disk.",
+    "aof-write": "AOF writes are slow: check the disk and other I/O on it.",
+    "aof-write-pending-fsync": "AOF writes wait for fsync: faster disk or no-appendfsync-on-rewrite.",
+    "aof-write-active-child": "AOF writes slow while a child saves: no-appendfsync-on-rewrite yes.",
+    "aof-write-alone": "AOF writes are slow: check the disk.",
+    "aof-rewrite-diff-write": "The AOF rewrite is slow to finish: check the disk.",
+    "aof-rename": "The AOF rename is slow: the filesystem is slow to unlink big files.",
+    "active-defrag-cycle": "Active defragmentation cycles are slow: lower active-defrag-cycle-max.",
+}
+
+ACTIONS: tuple[str, ...] = (
+    "slowlog_reset", "latency_reset", "memory_purge", "kill_idle_clients", "bgsave",
+    "bgrewriteaof", "flushall", "flushdb", "config_set", "shutdown",
+)
+DANGEROUS_ACTIONS: tuple[str, ...] = ("flushall", "flushdb", "config_set", "shutdown")
+"""Destroy data, change configuration or stop the server: allowed only by name."""
+
+KILL_IDLE_MIN_SECONDS = 1
+"""kill_idle_clients refuses 0: every client between two commands would be cut."""

@@ -1,0 +1,90 @@
+"""One pipelined round trip per node: everything the chosen categories read."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .constants import CONFIG_KEYS, SELF_CLIENT_NAME
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeData:
+    """What one Redis server answered. ``errors`` names the commands it refused."""
+
+    addr: str
+    info: dict[str, Any]
+    config: dict[str, str] = field(default_factory=dict)
+    slowlog: list[list[Any]] = field(default_factory=list)
+    """Raw SLOWLOG GET entries (see :func:`slow_entry`)."""
+    clients: list[dict[str, str]] = field(default_factory=list)
+    latency: list[list[Any]] = field(default_factory=list)
+    cluster_info: dict[str, Any] | None = None
+    cluster_nodes: dict[str, dict[str, Any]] | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    fetched_at: float = field(default_factory=time.time)
+
+
+def fetch_node(client: Any, addr: str, categories: tuple[str, ...], *, slowlog_entries: int,
+               cluster: bool) -> NodeData:
+    """INFO all, CONFIG GET, SLOWLOG GET, LATENCY LATEST, CLIENT LIST, CLUSTER INFO/NODES
+    (as the categories need them) in one pipeline. Raises redis-py's connection errors;
+    a refused command (ACL, renamed) is recorded in ``errors`` and the rest still used."""
+    cats = set(categories)
+    pipe = client.pipeline(transaction=False)
+    names = ["info"]
+    pipe.info("all")
+    if cats & {"memory", "persistence", "performance"}:
+        names.append("config")
+        pipe.config_get(*CONFIG_KEYS)
+    if "performance" in cats:
+        names += ["slowlog", "latency"]
+        # raw: redis-py's slowlog parser keeps bytes under decode_responses
+        pipe.execute_command("SLOWLOG", "GET", slowlog_entries)
+        pipe.execute_command("LATENCY LATEST")
+    if "connection" in cats:
+        names.append("clients")
+        pipe.client_list()
+    if cluster:
+        names += ["cluster_info", "cluster_nodes"]
+        pipe.execute_command("CLUSTER INFO")
+        pipe.execute_command("CLUSTER NODES")
+    replies = pipe.execute(raise_on_error=False)
+    out: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, reply in zip(names, replies, strict=True):
+        if isinstance(reply, Exception):
+            if name == "info":
+                raise reply
+            errors[name] = str(reply)
+        else:
+            out[name] = reply
+    if "config" in errors and "wrong number of arguments" in errors["config"]:
+        # Redis < 7 takes one pattern per CONFIG GET: a second round trip, all settings
+        try:
+            out["config"] = client.config_get("*")
+            del errors["config"]
+        except Exception as e:  # refused as well: keep the error, the checks degrade
+            errors["config"] = str(e)
+    clients = [c for c in out.get("clients", ()) if c.get("name") != SELF_CLIENT_NAME]
+    return NodeData(addr=addr, info=out["info"], config=out.get("config") or {},
+                    slowlog=[e for e in out.get("slowlog") or ()
+                             if isinstance(e, list) and len(e) >= 4], clients=clients,
+                    latency=out.get("latency") or [], cluster_info=out.get("cluster_info"),
+                    cluster_nodes=out.get("cluster_nodes"), errors=errors)
+
+
+
+def slow_entry(e: list[Any]) -> tuple[int, int, int, list[Any], str]:
+    """A raw SLOWLOG GET entry -> (id, unix time, usec, args, client address).
+
+    Entries are kept raw and read only as far as a check needs: a full slow log is
+    thousands of entries. Redis Enterprise inserts a complexity field before the args."""
+    shift = 0 if isinstance(e[3], list) else 1
+    args = e[3 + shift] if len(e) > 3 + shift else []
+    addr = e[4 + shift] if len(e) > 4 + shift else ""
+    return int(e[0]), int(e[1]), int(e[2]), args, str(addr or "")

@@ -1,0 +1,206 @@
+"""RedisPlugin: connect (standalone, Sentinel, Cluster), one pipelined fetch per node,
+one check module per category, whitelisted actions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from ..base import MiddlewarePlugin, Run, category
+from ..deadline import Deadline
+from ..errors import ActionRefusedError, ConfigError, PluginError
+from ..models import MiddlewareTarget, Mode, PluginConfig, PluginInfo, Severity
+from .actions import ACTIONS as ACTION_FUNCS
+from .checks import (
+    cluster,
+    connection,
+    memory,
+    performance,
+    persistence,
+    replication,
+    sentinel,
+)
+from .connection import ClientCache, Credentials
+from .constants import ACTIONS, COUNTER_METRICS, DANGEROUS_ACTIONS, DEFAULTS
+from .topology import Connector, Topology, is_local
+from .view import NodeView, flush
+
+log = logging.getLogger(__name__)
+
+INFO = PluginInfo(
+    id="redis-diagnostics", name="Redis diagnostics", version="1.0.0",
+    description="Memory, connections, replication, persistence and performance of Redis "
+                "(standalone, Sentinel, Cluster), with MEMORY DOCTOR and LATENCY DOCTOR rules.",
+    capabilities=("health-check", "metrics", "diagnose", "execute"), author="KubeStack AI",
+    actions=ACTIONS, dangerous_actions=DANGEROUS_ACTIONS,
+)
+
+
+class RedisPlugin(MiddlewarePlugin):
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache = ClientCache()
+        self._connectors: dict[str, Connector] = {}
+        self._conn: Connector | None = None
+
+    def info(self) -> PluginInfo:
+        return INFO
+
+    def middleware_type(self) -> str:
+        return "redis"
+
+    def supported_versions(self) -> list[str]:
+        return [">=5.0"]
+
+    def init(self, deadline: Deadline, config: PluginConfig) -> None:
+        unknown = sorted(set(config.thresholds) - set(DEFAULTS))
+        if unknown:
+            raise ConfigError(f"redis-diagnostics: unknown thresholds {', '.join(unknown)} "
+                              f"(known: {', '.join(sorted(DEFAULTS))})")
+        super().init(deadline, config)
+
+    def stop(self, deadline: Deadline) -> None:
+        self._cache.close_all()
+        self._connectors.clear()
+        self._conn = None
+
+    # -- connection ---------------------------------------------------------------------
+
+    def connect(self, deadline: Deadline, target: MiddlewareTarget) -> None:
+        creds = Credentials.of(target)
+        # one Connector per target identity, connection settings and credentials
+        # (fingerprint only: no secret in the key); its clients are reused run after run
+        key = (f"{target.key}|{target.mode.value}|{','.join(target.endpoints)}|"
+               f"{creds.fingerprint()}|{target.tls!r}|{sorted(target.options.items())!r}")
+        conn = self._connectors.get(key)
+        if conn is None:
+            timeouts = self.config.timeouts
+            conn = Connector(
+                target, creds, self._cache,
+                socket_timeout=float(self.option("socket_timeout", timeouts.diagnose)),
+                connect_timeout=float(self.option("connect_timeout", timeouts.connect)),
+                fresh_seconds=float(self.option("ping_skip_seconds", 1.0)))
+            if len(self._connectors) >= 256:
+                self._connectors.pop(next(iter(self._connectors)))
+            self._connectors[key] = conn
+        conn.target = target
+        conn.connect(deadline)
+        self._conn = conn
+        self.target = target
+
+    def disconnect(self, deadline: Deadline) -> None:
+        """Clients stay cached for the next diagnosis; stop() closes them."""
+        self._conn = None
+
+    # -- diagnosis ----------------------------------------------------------------------
+
+    def prepare(self, run: Run) -> None:
+        assert self._conn is not None
+        n = int(run.threshold("slowlog_entries", DEFAULTS["slowlog_entries"]))
+        topo = self._conn.fetch(run.categories, run.deadline, n)
+        run.data["topology"] = topo
+        if topo.mode is not Mode.CLUSTER and self._conn.primary in topo.unreachable:
+            # reachable at connect time (or moments before), gone now
+            addr = self._conn.primary
+            err = topo.unreachable.pop(addr)
+            run.finding("redis.connection.unreachable", Severity.CRITICAL,
+                        f"Cannot connect: {addr}", evidence={"endpoints": [addr], "error": err},
+                        suggestion="Check that the server runs and listens on this address.")
+
+    def _per_node(self, run: Run, check: Any) -> None:
+        topo: Topology | None = run.data.get("topology")
+        if topo is None:
+            raise ConfigError("no data was fetched (see _prepare)")
+        label = topo.mode is not Mode.STANDALONE
+        views = [NodeView(run, d, addr if label else None, is_local(addr))
+                 for addr, d in topo.data.items()]
+        if not run.data.get("counters_recorded"):
+            # counters whose trend matters, whatever categories were chosen: history
+            # compares them run to run (a restart, a new run_id, resets them)
+            run.data["counters_recorded"] = True
+            for v in views:
+                for name in COUNTER_METRICS:
+                    v.metric(name, v.i(name))
+                v.metric("run_id", v.i("run_id", ""))
+                v.metric("uptime_in_seconds", v.i("uptime_in_seconds"))
+        for v in views:
+            check(v)
+        flush(run, views)
+
+    @category("memory")
+    def check_memory(self, run: Run) -> None:
+        self._per_node(run, memory.check)
+
+    @category("connection")
+    def check_connection(self, run: Run) -> None:
+        self._per_node(run, connection.check)
+
+    @category("replication")
+    def check_replication(self, run: Run) -> None:
+        self._per_node(run, replication.check)
+
+    @category("persistence")
+    def check_persistence(self, run: Run) -> None:
+        self._per_node(run, persistence.check)
+
+    @category("performance")
+    def check_performance(self, run: Run) -> None:
+        self._per_node(run, performance.check)
+
+    @category("cluster")
+    def check_cluster(self, run: Run) -> None:
+        topo: Topology = run.data["topology"]
+        if topo.mode is Mode.CLUSTER:
+            cluster.check(run, topo)
+            return
+        for addr, d in topo.data.items():
+            if int(d.info.get("cluster_enabled", 0)):
+                run.finding("redis.cluster.mode_hint", Severity.INFO,
+                            f"{addr} is a cluster node diagnosed alone",
+                            evidence={"node": addr, "cluster_enabled": 1},
+                            suggestion="Diagnose with --mode cluster to judge the whole "
+                                       "cluster (state, slots, every node).")
+
+    @category("sentinel")
+    def check_sentinel(self, run: Run) -> None:
+        topo: Topology = run.data["topology"]
+        if topo.mode is Mode.SENTINEL:
+            sentinel.check(run, topo)
+            for addr, err in sorted(topo.unreachable.items()):
+                run.finding("redis.sentinel.replica_unreachable", Severity.WARNING,
+                            f"Replica {addr} known to the sentinels is unreachable",
+                            evidence={"node": addr, "error": err},
+                            suggestion="Start the replica; failover needs a healthy one.")
+
+    # -- actions ------------------------------------------------------------------------
+
+    def execute(self, deadline: Deadline, action: str, params: Mapping[str, Any]) -> Any:
+        fn = ACTION_FUNCS.get(action)
+        if fn is None or action not in INFO.actions:
+            raise ActionRefusedError(INFO.id, action, "no such action")
+        conn = self._conn
+        if conn is None or conn.primary is None:
+            raise ConfigError("execute called before connect")
+        if conn.target.mode is not Mode.CLUSTER:
+            log.info("redis-diagnostics %s: %s on %s", conn.target.name, action, conn.primary)
+            return fn(conn.client(conn.primary), params)
+        wanted = params.get("node")
+        results = {}
+        for addr, node in conn.nodes.items():
+            if wanted and addr != wanted:
+                continue
+            if not wanted and "master" not in str(node.get("flags", "")):
+                continue
+            deadline.check(f"{action} on {addr}")
+            log.info("redis-diagnostics %s: %s on %s", conn.target.name, action, addr)
+            try:
+                results[addr] = fn(conn.client(addr), params)
+            except PluginError:
+                raise  # bad parameters: the same on every node
+            except Exception as e:  # one node down must not hide what the others did
+                conn.drop(addr)
+                results[addr] = {"error": conn.creds.redact(f"{type(e).__name__}: {e}")}
+        if wanted and not results:
+            raise ConfigError(f"node {wanted!r} is not in the cluster (known: {', '.join(conn.nodes)})")
+        return {"nodes": results}

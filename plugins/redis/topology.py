@@ -1,0 +1,250 @@
+"""Modes: which servers one target means, how to reach them, and fetching them all.
+
+- standalone: the first endpoint that answers.
+- sentinel: the endpoints are sentinels; the master is discovered through them
+  (``target.options["master_name"]``); master and known replicas are diagnosed, and
+  each sentinel is asked for its view (CKQUORUM, MASTER, SLAVES, GET-MASTER-ADDR).
+- cluster: the endpoints are seed nodes; CLUSTER NODES names every node, and every node
+  is diagnosed on its own connection (a stopped node must not stop the others).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..deadline import Deadline
+from ..errors import AuthError, ConfigError, ConnectError
+from ..models import MiddlewareTarget, Mode, split_endpoint
+from .connection import (
+    ClientCache,
+    Credentials,
+    client_kwargs,
+    is_connection_error,
+    map_error,
+)
+from .fetch import NodeData, fetch_node
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Topology:
+    mode: Mode
+    master: str | None = None
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data: dict[str, NodeData] = field(default_factory=dict)
+    unreachable: dict[str, str] = field(default_factory=dict)
+    sentinel: dict[str, Any] | None = None
+
+
+def is_local(addr: str) -> bool:
+    host = split_endpoint(addr)[0]
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+class Connector:
+    """The clients of one target (with its resolved credentials) and its topology."""
+
+    def __init__(self, target: MiddlewareTarget, creds: Credentials, cache: ClientCache,
+                 socket_timeout: float, connect_timeout: float, fresh_seconds: float) -> None:
+        self.target = target
+        self.fresh_seconds = fresh_seconds
+        self.last_ok: dict[str, float] = {}
+        """addr -> when a command last succeeded on it (monotonic)."""
+        self.creds = creds
+        self.cache = cache
+        self.prefix = (f"{target.key}|{target.mode.value}|{','.join(target.endpoints)}|"
+                       f"{creds.fingerprint()}")
+        self._kw = client_kwargs(target, creds, sentinel=False, socket_timeout=socket_timeout,
+                                 connect_timeout=connect_timeout)
+        self._skw = client_kwargs(target, creds, sentinel=True, socket_timeout=socket_timeout,
+                                  connect_timeout=connect_timeout)
+        self.primary: str | None = None
+        self.nodes: dict[str, dict[str, Any]] = {}
+
+    def client(self, addr: str, sentinel: bool = False) -> Any:
+        host, port = split_endpoint(addr)
+        key = f"{self.prefix}|{'s' if sentinel else 'n'}@{addr}"
+        return self.cache.get(key, host, port, self._skw if sentinel else self._kw)
+
+    def drop(self, addr: str, sentinel: bool = False) -> None:
+        self.last_ok.pop(addr, None)
+        self.cache.drop(f"{self.prefix}|{'s' if sentinel else 'n'}@{addr}")
+
+    # -- connect ------------------------------------------------------------------------
+
+    def connect(self, deadline: Deadline) -> None:
+        mode = self.target.mode
+        if mode is Mode.SENTINEL:
+            self.primary = self._discover_master(deadline)
+            try:
+                self._ping(self.primary)
+            except AuthError:
+                raise
+            except ConnectError as e:
+                # the sentinels answer: diagnose them; the master is reported down from
+                # the fetch (and by the sentinels' own flags)
+                log.info("sentinel master %s unreachable: %s", self.primary, e)
+        elif mode is Mode.CLUSTER:
+            # seeds first, then the nodes the last layout named: a stopped seed must not
+            # hide the rest of the cluster
+            known = [a for a in self.nodes if a not in self.target.endpoints]
+            self.primary, self.nodes = self._first(deadline, self._cluster_nodes,
+                                                   [*self.target.endpoints, *known])
+        else:
+            self.primary, _ = self._first(deadline, lambda a: self._ping(a),
+                                          list(self.target.endpoints))
+
+    def _ping(self, addr: str, sentinel: bool = False) -> Any:
+        if not sentinel and time.monotonic() - self.last_ok.get(addr, -1e9) < self.fresh_seconds:
+            # the pooled connection answered moments ago: the fetch that follows is the
+            # check (a server gone since then is reported from there, as unreachable)
+            return True
+        try:
+            return self.client(addr, sentinel).ping()
+        except Exception as e:
+            err = map_error(e, addr, self.creds, sentinel)
+            if not is_connection_error(e) and not isinstance(err, AuthError):
+                # the server answered with an error: it is up. (MISCONF refuses even PING
+                # after a failed snapshot; the persistence check reports that.)
+                log.debug("redis %s answered PING with %s", addr, e)
+                return False
+            self.drop(addr, sentinel)
+            raise err from None
+
+    def _first(self, deadline: Deadline, fn: Any, candidates: list[str]) -> tuple[str, Any]:
+        errors = []
+        for addr in candidates:
+            deadline.check("connect")
+            try:
+                return addr, fn(addr)
+            except AuthError:
+                raise
+            except ConnectError as e:
+                errors.append(str(e))
+        raise ConnectError("; ".join(errors))
+
+    def _cluster_nodes(self, addr: str) -> dict[str, dict[str, Any]]:
+        self._ping(addr)
+        try:
+            nodes = self.client(addr).execute_command("CLUSTER NODES")
+        except Exception as e:
+            if is_connection_error(e):
+                raise map_error(e, addr, self.creds) from None
+            raise ConfigError(f"redis {addr} is not a cluster node ({e}): use mode standalone "
+                              "or sentinel") from None
+        return {a: n for a, n in nodes.items()
+                if not a.endswith(":0") and "noaddr" not in n.get("flags", "")
+                and "handshake" not in n.get("flags", "")}
+
+    def _discover_master(self, deadline: Deadline) -> str:
+        name = self.target.options.get("master_name")
+        if not name:
+            raise ConfigError("sentinel mode needs the target option master_name")
+        errors = []
+        for ep in self.target.endpoints:
+            deadline.check("sentinel discovery")
+            try:
+                addr = self.client(ep, sentinel=True).execute_command(
+                    "SENTINEL GET-MASTER-ADDR-BY-NAME", name)
+            except Exception as e:
+                self.drop(ep, sentinel=True)
+                err = map_error(e, f"sentinel {ep}", self.creds, sentinel=True)
+                if isinstance(err, AuthError):
+                    raise err from None
+                errors.append(str(err))
+                continue
+            if addr:
+                host, port = addr
+                return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+            errors.append(f"sentinel {ep} does not know master {name!r}")
+        raise ConnectError(f"no sentinel gave the address of master {name!r}: " + "; ".join(errors))
+
+    # -- fetch --------------------------------------------------------------------------
+
+    def fetch(self, categories: tuple[str, ...], deadline: Deadline,
+              slowlog_entries: int) -> Topology:
+        mode = self.target.mode
+        topo = Topology(mode=mode, master=self.primary, nodes=self.nodes)
+        assert self.primary is not None
+        if mode is Mode.CLUSTER:
+            self._fetch_many(topo, list(self.nodes), categories, deadline, slowlog_entries, True)
+        elif mode is Mode.SENTINEL:
+            topo.sentinel = self._sentinel_views(deadline)
+            replicas = _replicas_of(topo.sentinel)
+            self._fetch_many(topo, [self.primary, *replicas], categories, deadline,
+                             slowlog_entries, False)
+        else:
+            self._fetch_many(topo, [self.primary], categories, deadline, slowlog_entries, False)
+        return topo
+
+    def _fetch_one(self, addr: str, categories: tuple[str, ...], deadline: Deadline,
+                   slowlog_entries: int, cluster: bool) -> NodeData | str:
+        try:
+            deadline.check(f"fetch {addr}")
+            data = fetch_node(self.client(addr), addr, categories,
+                              slowlog_entries=slowlog_entries, cluster=cluster)
+            self.last_ok[addr] = time.monotonic()
+            return data
+        except Exception as e:
+            self.drop(addr)
+            if is_connection_error(e) or "NOAUTH" in str(e) or "WRONGPASS" in str(e):
+                return str(map_error(e, addr, self.creds))
+            raise
+
+    def _fetch_many(self, topo: Topology, addrs: list[str], categories: tuple[str, ...],
+                    deadline: Deadline, slowlog_entries: int, cluster: bool) -> None:
+        if len(addrs) == 1:
+            results = [self._fetch_one(addrs[0], categories, deadline, slowlog_entries, cluster)]
+        else:
+            with ThreadPoolExecutor(max_workers=min(8, len(addrs)),
+                                    thread_name_prefix="ksa-redis-fetch") as pool:
+                results = list(pool.map(lambda a: self._fetch_one(
+                    a, categories, deadline, slowlog_entries, cluster), addrs))
+        for addr, res in zip(addrs, results, strict=True):
+            if isinstance(res, str):
+                topo.unreachable[addr] = res
+            else:
+                topo.data[addr] = res
+
+    def _sentinel_views(self, deadline: Deadline) -> dict[str, Any]:
+        name = self.target.options["master_name"]
+        answers: dict[str, dict[str, Any]] = {}
+        down: dict[str, str] = {}
+        for ep in self.target.endpoints:
+            deadline.check("sentinel views")
+            pipe = self.client(ep, sentinel=True).pipeline(transaction=False)
+            pipe.execute_command("SENTINEL MASTER", name)
+            pipe.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", name)
+            pipe.execute_command("SENTINEL CKQUORUM", name)
+            pipe.execute_command("SENTINEL SLAVES", name)
+            try:
+                master, addr, ckq, replicas = pipe.execute(raise_on_error=False)
+            except Exception as e:
+                self.drop(ep, sentinel=True)
+                down[ep] = str(map_error(e, f"sentinel {ep}", self.creds, sentinel=True))
+                continue
+            if isinstance(master, Exception):
+                answers[ep] = {"error": str(master)}
+                continue
+            answers[ep] = {
+                "master": master,
+                "addr": f"{addr[0]}:{addr[1]}" if addr and not isinstance(addr, Exception) else None,
+                # bool_ok turns "OK 3 usable Sentinels..." into False: only an error means no quorum
+                "ckquorum": str(ckq) if isinstance(ckq, Exception) else True,
+                "replicas": [] if isinstance(replicas, Exception) else replicas,
+            }
+        return {"master_name": name, "answers": answers, "unreachable": down,
+                "at": time.time()}
+
+
+def _replicas_of(view: dict[str, Any]) -> list[str]:
+    for a in view["answers"].values():
+        if "replicas" in a:
+            return [f"{r['ip']}:{r['port']}" for r in a["replicas"]
+                    if not (r.get("is_sdown") or r.get("is_disconnected"))]
+    return []

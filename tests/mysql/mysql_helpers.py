@@ -1,0 +1,121 @@
+"""Helpers of the MySQL plugin's tests: a mariadbd we start, targets, result lookups."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pymysql
+
+from plugins import DiagnoseOptions, DiagnosticResult, MiddlewareTarget, PluginManager
+from tests.conftest import free_port, port_open
+
+MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+INSTALL_DB = shutil.which("mariadb-install-db")
+
+
+class Instance:
+    """One mariadbd we started."""
+
+    def __init__(self, name: str, base: Path, template: Path, args: list[str]) -> None:
+        self.name = name
+        self.dir = base / name
+        self.port = free_port()
+        shutil.copytree(template, self.dir / "data")
+        self.log = self.dir / "error.log"
+        cmd = [MARIADBD, "--no-defaults", f"--datadir={self.dir / 'data'}",
+               f"--socket={self.dir / 's.sock'}", f"--port={self.port}",
+               "--bind-address=127.0.0.1", "--user=root", "--skip-name-resolve",
+               f"--log-error={self.log}", f"--pid-file={self.dir / 'mariadbd.pid'}",
+               "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=8M",
+               "--skip-log-bin", *args]
+        if any(a.startswith("--log-bin") for a in args):
+            cmd.remove("--skip-log-bin")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def wait(self, timeout: float = 30.0) -> Instance:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mariadbd {self.name} exited: {self.log.read_text()[-2000:]}")
+            if port_open("127.0.0.1", self.port):
+                try:
+                    self.connect().close()
+                    return self
+                except pymysql.err.MySQLError:
+                    pass
+            time.sleep(0.1)
+        raise RuntimeError(f"mariadbd {self.name} did not answer in {timeout} s")
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def connect(self, user: str = "root", password: str = "", **kw: Any) -> Any:
+        kw.setdefault("autocommit", True)
+        return pymysql.connect(host="127.0.0.1", port=self.port, user=user, password=password,
+                               connect_timeout=5, **kw)
+
+    def sql(self, *statements: str) -> list[Any]:
+        out: list[Any] = []
+        with self.connect() as c, c.cursor(pymysql.cursors.DictCursor) as cur:
+            for s in statements:
+                cur.execute(s)
+                out.append(cur.fetchall())
+        return out
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def count_rows(inst: Instance, table: str) -> int:
+    try:
+        return int(inst.sql(f"SELECT COUNT(*) AS n FROM {table}")[0][0]["n"])
+    except pymysql.err.MySQLError:
+        return -1
+
+
+def wait_replica(replica: Instance, ok: Any, timeout: float = 20.0) -> dict[str, Any]:
+    end = time.monotonic() + timeout
+    row: dict[str, Any] = {}
+    while time.monotonic() < end:
+        got = replica.sql("SHOW SLAVE STATUS")[0]
+        row = got[0] if got else {}
+        if row and ok(row):
+            return row
+        time.sleep(0.1)
+    raise AssertionError(f"replica never reached the state; last status: "
+                         f"IO={row.get('Slave_IO_Running')} SQL={row.get('Slave_SQL_Running')} "
+                         f"err={row.get('Last_SQL_Error') or row.get('Last_IO_Error')}")
+
+
+def target(endpoint: str, **kw: Any) -> MiddlewareTarget:
+    data: dict[str, Any] = {"type": "mysql", "endpoints": [endpoint]}
+    if "auth" not in kw:
+        data["auth"] = {"username": "root"}
+    data.update(kw)
+    return MiddlewareTarget.model_validate(data)
+
+
+def diagnose(manager: PluginManager, t: MiddlewareTarget, *categories: str,
+             **kw: Any) -> DiagnosticResult:
+    return manager.diagnose(t, DiagnoseOptions(categories=categories, **kw), timeout=20)
+
+
+def codes(result: DiagnosticResult) -> set[str]:
+    return {f.code for f in result.findings}
+
+
+def finding(result: DiagnosticResult, code: str) -> Any:
+    found = [f for f in result.findings if f.code == code]
+    assert found, f"no {code} in {sorted(codes(result))}; errors={result.errors}"
+    return found[0]

@@ -1,0 +1,394 @@
+"""redis-diagnostics against standalone servers of our own, one seeded fault each."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import time
+
+import pytest
+
+from plugins import DiagnoseOptions, Severity, Snapshot, Status
+from plugins.models import utcnow
+
+from .util import Servers, codes, free_port, target, wait_for
+
+ALL = ("memory", "connection", "replication", "persistence", "performance", "cluster",
+       "sentinel")
+
+
+def test_healthy_standalone_has_no_warnings(servers: Servers, manager) -> None:
+    srv = servers.start()
+    r = manager.diagnose(target(srv.addr))
+    assert r.status is Status.HEALTHY, r.findings
+    assert r.errors == {}
+    assert r.categories == ALL
+    assert all(f.severity is Severity.INFO for f in r.findings)
+    # persistence off and no maxmemory are worth saying, not warning about
+    assert {"redis.persistence.disabled", "redis.memory.maxmemory_unset"} <= set(codes(r))
+    for name in ("used_memory", "evicted_keys", "rejected_connections", "master_repl_offset",
+                 "connected_clients", "instantaneous_ops_per_sec", "run_id"):
+        assert name in r.metrics, name
+
+
+def test_connections_are_reused_across_diagnoses(servers: Servers, manager) -> None:
+    srv = servers.start()
+    t = target(srv.addr)
+    manager.diagnose(t)
+    with srv.client() as c:
+        before = c.info("stats")["total_connections_received"]
+        manager.diagnose(t)
+        manager.diagnose(t)
+        after = c.info("stats")["total_connections_received"]
+    assert after == before  # no new connection: the cached client's pool was reused
+
+
+def test_tiny_maxmemory_filled_until_it_evicts(servers: Servers, manager) -> None:
+    srv = servers.start("--maxmemory", "3mb", "--maxmemory-policy", "allkeys-lru")
+    t = target(srv.addr)
+    with srv.client() as c:
+        pipe = c.pipeline(transaction=False)
+        for i in range(600):
+            pipe.set(f"k{i}", "x" * 10_000)
+        pipe.execute()
+        evicted = c.info("stats")["evicted_keys"]
+    assert evicted > 0
+    r = manager.diagnose(t, DiagnoseOptions(categories=("memory",)))
+    found = codes(r)
+    assert found["redis.memory.evictions"].severity is Severity.WARNING
+    # our own replies take memory too, so the server may evict a key more meanwhile
+    assert found["redis.memory.evictions"].evidence["evicted_keys"] == r.metrics["evicted_keys"]
+    assert r.metrics["evicted_keys"] >= evicted
+    assert found["redis.memory.usage_high"].evidence["maxmemory"] == 3 * 1024 * 1024
+    assert found["redis.memory.usage_high"].evidence["usage_pct"] > 95
+    # allkeys-lru at its limit: a cache doing its job, a warning, not critical
+    assert found["redis.memory.usage_high"].severity is Severity.WARNING
+
+    # history: with room again, no eviction since the last run is only worth an info
+    with srv.client() as c:
+        c.config_set("maxmemory", "100mb")
+    base = manager.diagnose(t, DiagnoseOptions(categories=("memory",)))
+    snap = Snapshot(at=utcnow(), metrics=base.metrics)
+    r2 = manager.diagnose(t, DiagnoseOptions(categories=("memory",), history=(snap,)))
+    ev = codes(r2)["redis.memory.evictions"]
+    assert ev.severity is Severity.INFO and ev.evidence["evicted_since_last_run"] == 0
+    # and new evictions since the last run are a warning naming how many
+    with srv.client() as c:
+        c.config_set("maxmemory", "3mb")
+        pipe = c.pipeline(transaction=False)
+        for i in range(200):
+            pipe.set(f"n{i}", "y" * 10_000)
+        pipe.execute()
+    r3 = manager.diagnose(t, DiagnoseOptions(categories=("memory",), history=(snap,)))
+    ev = codes(r3)["redis.memory.evictions"]
+    assert ev.severity is Severity.WARNING
+    assert ev.evidence["evicted_since_last_run"] == \
+        r3.metrics["evicted_keys"] - base.metrics["evicted_keys"] >= 200
+    assert ev.evidence["evictions_per_second"] > 0
+    # a window of runs where evictions rose every time (Burrow-style): said so
+    now, cur, rid = utcnow(), r3.metrics["evicted_keys"], r3.metrics["run_id"]
+    window = tuple(Snapshot(at=now - dt.timedelta(seconds=60 * (3 - i)),
+                            metrics={"evicted_keys": cur - 30 + 10 * i, "run_id": rid})
+                   for i in range(3))
+    r5 = manager.diagnose(t, DiagnoseOptions(categories=("memory",), history=window))
+    ev = codes(r5)["redis.memory.evictions"]
+    assert ev.evidence["rising_for_runs"] == 3 and "rising in each of the last 3 runs" in ev.title
+    # a snapshot from another server process (restarted: counters reset) is not compared
+    other = Snapshot(at=utcnow(), metrics={**base.metrics, "run_id": "0" * 40})
+    r4 = manager.diagnose(t, DiagnoseOptions(categories=("memory",), history=(other,)))
+    ev = codes(r4)["redis.memory.evictions"]
+    assert "evicted_since_last_run" not in ev.evidence and ev.severity is Severity.WARNING
+
+
+def test_noeviction_near_limit_is_critical(servers: Servers, manager) -> None:
+    srv = servers.start("--maxmemory", "3mb", "--maxmemory-policy", "noeviction")
+    with srv.client() as c, pytest.raises(Exception, match="maxmemory"):
+        for i in range(600):
+            c.set(f"k{i}", "x" * 10_000)
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("memory",)))
+    assert codes(r)["redis.memory.noeviction_near_limit"].severity is Severity.CRITICAL
+    assert codes(r)["redis.memory.usage_high"].severity is Severity.CRITICAL
+    assert r.status is Status.CRITICAL
+
+
+def test_slow_commands_reach_the_slow_log(servers: Servers, manager) -> None:
+    srv = servers.start("--enable-debug-command", "yes")
+    with srv.client() as c:
+        c.execute_command("DEBUG", "SLEEP", "0.2")
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("performance",)))
+    f = codes(r)["redis.performance.slow_commands"]
+    assert f.severity is Severity.WARNING
+    assert f.evidence["count"] == 1
+    assert f.evidence["max_ms"] >= 200
+    assert f.evidence["slowest"]["command"].startswith("DEBUG SLEEP")
+    assert f.evidence["by_command"]["DEBUG"]["count"] == 1
+    assert f.evidence["by_client"] == {"127.0.0.1": 1}
+    assert r.metrics["slowlog_recent"] == 1
+
+    # the slowlog_reset action empties it, and the audit hook sees it
+    records: list[dict] = []
+    manager.audit_hooks.append(records.append)
+    try:
+        out = manager.execute(target(srv.addr), "slowlog_reset")
+    finally:
+        manager.audit_hooks.remove(records.append)
+    assert out.ok and out.value == {"cleared_entries": 1}
+    assert records[0]["action"] == "slowlog_reset" and records[0]["ok"] is True
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("performance",)))
+    assert "redis.performance.slow_commands" not in codes(r)
+
+
+def _raw_clients(port: int, n: int, command: bytes | None = None) -> list[socket.socket]:
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port))
+        if command:
+            s.sendall(command)
+        socks.append(s)
+    return socks
+
+
+def test_clients_blocked_in_blpop(servers: Servers, manager) -> None:
+    srv = servers.start()
+    blpop = b"*3\r\n$5\r\nBLPOP\r\n$5\r\nqueue\r\n$1\r\n0\r\n"
+    socks = _raw_clients(srv.port, 3, blpop)
+    try:
+        with srv.client() as c:
+            wait_for(lambda: c.info("clients")["blocked_clients"] == 3, 5, "3 blocked clients")
+        r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("connection",)))
+        f = codes(r)["redis.connection.blocked_clients"]
+        assert f.evidence["blocked_clients"] == 3
+        assert f.evidence["commands"] == {"blpop": 3}
+        assert f.severity is Severity.INFO  # queue consumers: below blocked_clients_warning
+        r = manager.diagnose(target(srv.addr, thresholds={"blocked_clients_warning": 3}),
+                             DiagnoseOptions(categories=("connection",)))
+        assert codes(r)["redis.connection.blocked_clients"].severity is Severity.WARNING
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_many_idle_connections_then_kill_idle_clients(servers: Servers, manager) -> None:
+    srv = servers.start()
+    socks = _raw_clients(srv.port, 30)
+    try:
+        t = target(srv.addr, thresholds={"idle_seconds": 1, "idle_clients_warning": 20})
+        time.sleep(1.1)
+        r = manager.diagnose(t, DiagnoseOptions(categories=("connection",)))
+        f = codes(r)["redis.connection.idle_clients"]
+        assert f.severity is Severity.WARNING
+        assert f.evidence["idle_clients"] == 30
+        assert f.evidence["by_source"] == {"127.0.0.1": 30}
+        assert r.metrics["idle_clients"] == 30
+
+        out = manager.execute(t, "kill_idle_clients", {"min_idle_seconds": 0})
+        assert not out.ok and "'min_idle_seconds' must be >= 1, got 0" in str(out.error)
+        out = manager.execute(t, "kill_idle_clients", {"min_idle_seconds": 1})
+        assert out.ok, out.error
+        assert out.value["killed"] == 30 and out.value["by_source"] == {"127.0.0.1": 30}
+        r = manager.diagnose(t, DiagnoseOptions(categories=("connection",)))
+        assert "redis.connection.idle_clients" not in codes(r)
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_low_hit_rate(servers: Servers, manager) -> None:
+    srv = servers.start()
+    with srv.client() as c:
+        c.set("present", 1)
+        pipe = c.pipeline(transaction=False)
+        for i in range(1500):
+            pipe.get(f"missing{i}")
+        for _ in range(100):
+            pipe.get("present")
+        pipe.execute()
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("performance",)))
+    f = codes(r)["redis.performance.hit_rate_low"]
+    assert f.evidence["keyspace_misses"] == 1500 and f.evidence["keyspace_hits"] == 100
+    assert f.evidence["hit_rate"] == round(100 / 1600, 4)
+    assert r.metrics["hit_rate"] == round(100 / 1600, 4)
+
+
+def test_replica_whose_master_stopped_is_critical(servers: Servers, manager) -> None:
+    master = servers.start("--repl-diskless-sync-delay", "0")
+    replica = servers.start("--replicaof", "127.0.0.1", str(master.port))
+    with replica.client() as c:
+        wait_for(lambda: c.info("replication")["master_link_status"] == "up", 10, "link up")
+    with master.client() as c:  # the master calls it online at the replica's first ACK
+        wait_for(lambda: c.info("replication").get("slave0", {}).get("state") == "online", 10,
+                 "replica online")
+    r = manager.diagnose(target(master.addr), DiagnoseOptions(categories=("replication",)))
+    assert r.status is Status.HEALTHY and r.metrics["connected_slaves"] == 1
+    assert r.metrics["replica_lag_bytes"] == {replica.addr: 0} or \
+        list(r.metrics["replica_lag_bytes"]) == [replica.addr]
+    master.stop()
+    with replica.client() as c:
+        wait_for(lambda: c.info("replication")["master_link_status"] == "down", 10, "link down")
+    r = manager.diagnose(target(replica.addr), DiagnoseOptions(categories=("replication",)))
+    f = codes(r)["redis.replication.link_down"]
+    assert f.severity is Severity.CRITICAL and r.status is Status.CRITICAL
+    assert f.evidence["master"] == master.addr
+    assert r.metrics["master_link_up"] is False
+
+
+def test_unreachable_port_is_a_critical_finding(manager) -> None:
+    port = free_port()
+    r = manager.diagnose(target(f"127.0.0.1:{port}"))
+    assert r.status is Status.CRITICAL
+    f = codes(r)["redis.connection.unreachable"]
+    assert "Connection refused" in f.evidence["error"]
+    assert f.evidence["error"].startswith(f"redis 127.0.0.1:{port} unreachable")
+
+
+def test_persistence_save_failure_and_policy(servers: Servers, manager) -> None:
+    srv = servers.start("--save", "3600 1")
+    (srv.dir / "dump.rdb").mkdir()  # the snapshot's final rename fails: a real save error
+    with srv.client() as c:
+        c.set("a", 1)
+        c.bgsave()
+        wait_for(lambda: c.info("persistence")["rdb_bgsave_in_progress"] == 0
+                 and c.info("persistence")["rdb_last_bgsave_status"] == "err", 10, "bgsave err")
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("persistence",)))
+    f = codes(r)["redis.persistence.rdb_save_failed"]
+    assert f.severity is Severity.CRITICAL and f.evidence["rdb_last_bgsave_status"] == "err"
+    assert "redis.persistence.disabled" not in codes(r)
+    assert r.metrics["rdb_changes_since_last_save"] >= 1
+    assert r.metrics["snapshot_disk_free_bytes"] > 0  # local server: the disk was checked
+
+
+def test_server_stopped_between_diagnoses_is_unreachable(servers: Servers, manager) -> None:
+    srv = servers.start()
+    t = target(srv.addr)
+    assert manager.diagnose(t).status is Status.HEALTHY
+    srv.stop()
+    r = manager.diagnose(t)  # the cached connection is fresh, the fetch finds it gone
+    assert r.status is Status.CRITICAL
+    f = codes(r)["redis.connection.unreachable"]
+    assert f.evidence["endpoints"] == [srv.addr] and "unreachable" in f.evidence["error"]
+    r = manager.diagnose(t)  # the client was dropped: now connect itself says so
+    assert codes(r)["redis.connection.unreachable"].evidence["endpoints"] == [srv.addr]
+
+
+def test_maxclients_reached_rejects_connections(servers: Servers, manager) -> None:
+    srv = servers.start("--maxclients", "8")
+    socks = _raw_clients(srv.port, 10)  # the last two are accepted, then refused by Redis
+    try:
+        for s in socks[8:]:
+            assert b"max number of clients reached" in s.recv(200)
+        for s in socks[:2]:  # make room for the diagnosis and this test's client
+            s.close()
+        t = target(srv.addr, name="full")
+        r = manager.diagnose(t, DiagnoseOptions(categories=("connection",)))
+        found = codes(r)
+        assert found["redis.connection.rejected"].severity is Severity.WARNING
+        assert found["redis.connection.rejected"].evidence["rejected_connections"] == 2
+        assert found["redis.connection.clients_high"].evidence["maxclients"] == 8
+        assert r.metrics["rejected_connections"] == 2
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_backlog_small_for_the_write_rate(servers: Servers, manager) -> None:
+    master = servers.start("--repl-diskless-sync-delay", "0", "--repl-backlog-size", "16kb")
+    replica = servers.start("--replicaof", "127.0.0.1", str(master.port))
+    with master.client() as c:
+        wait_for(lambda: c.info("replication").get("slave0", {}).get("state") == "online", 10,
+                 "replica online")
+    t = target(master.addr)
+    before = manager.diagnose(t, DiagnoseOptions(categories=("replication",)))
+    with master.client() as c:
+        c.set("big", "x" * 200_000)  # 200 kB through a 16 kB backlog
+    snap = Snapshot(at=utcnow() - dt.timedelta(seconds=1), metrics=before.metrics)
+    r = manager.diagnose(t, DiagnoseOptions(categories=("replication",), history=(snap,)))
+    f = codes(r)["redis.replication.backlog_small"]
+    assert f.evidence["repl_backlog_size"] == 16384
+    assert f.evidence["backlog_seconds"] < 60 and f.evidence["write_bytes_per_second"] > 16384
+    assert replica.addr in r.metrics["replica_lag_bytes"]
+
+
+def test_memory_doctor_rules_after_mass_deletes(servers: Servers, manager) -> None:
+    srv = servers.start()
+    with srv.client() as c:
+        pipe = c.pipeline(transaction=False)
+        for i in range(40_000):
+            pipe.set(f"k{i}", "x" * 1000)
+        pipe.execute()
+        pipe = c.pipeline(transaction=False)
+        for i in range(40_000):
+            if i % 4:  # three keys in four go: pages stay, partly used
+                pipe.delete(f"k{i}")
+        pipe.execute()
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("memory",)))
+    found = codes(r)
+    peak = found["redis.memory.peak_high"]
+    assert peak.evidence["used_memory_peak"] > 1.5 * peak.evidence["used_memory"]
+    frag = found["redis.memory.fragmentation_high"]
+    assert frag.severity is Severity.WARNING
+    assert frag.evidence["mem_fragmentation_ratio"] > 1.5
+    assert frag.evidence["fragmentation_bytes"] > 10 * 1024 * 1024
+    alloc = found["redis.memory.allocator_fragmentation"]
+    assert alloc.evidence["allocator_frag_ratio"] > 1.1
+
+    out = manager.execute(target(srv.addr), "memory_purge")
+    assert out.ok, out.error
+    assert set(out.value) == {"used_memory_rss_before", "used_memory_rss_after"}
+
+
+def test_latency_doctor_findings(servers: Servers, manager) -> None:
+    srv = servers.start("--enable-debug-command", "yes", "--latency-monitor-threshold", "100",
+                        "--slowlog-log-slower-than", "-1")
+    with srv.client() as c:
+        c.execute_command("DEBUG", "SLEEP", "0.15")
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("performance",)))
+    found = codes(r)
+    spike = found["redis.performance.latency_spike"]
+    assert spike.evidence["event"] == "command" and spike.evidence["max_ms"] >= 150
+    assert found["redis.performance.slowlog_disabled"].evidence["slowlog-log-slower-than"] == -1
+    assert "redis.performance.slow_commands" not in found  # the slow log saw nothing
+
+    out = manager.execute(target(srv.addr), "latency_reset")
+    assert out.ok and out.value == {"reset_events": 1}
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("performance",)))
+    assert "redis.performance.latency_spike" not in codes(r)
+
+
+def test_server_that_never_answers_times_out_within_the_deadline() -> None:
+    from plugins import PluginConfig, PluginManager, Timeouts
+
+    with socket.socket() as listener:  # accepts connections (the kernel does), never replies
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        m = PluginManager()
+        m.load_builtin("redis-diagnostics",
+                       PluginConfig(timeouts=Timeouts(connect=0.5, diagnose=1.0)))
+        t0 = time.monotonic()
+        r = m.diagnose(target(f"127.0.0.1:{listener.getsockname()[1]}"))
+        assert time.monotonic() - t0 < 0.9
+        assert r.status is Status.CRITICAL
+        assert codes(r)["redis.connection.timeout"].evidence["error"].endswith("timed out after 0.5s")
+        m.stop_all()
+
+
+def test_backup_stale_against_the_save_policy(servers: Servers, manager) -> None:
+    srv = servers.start("--save", "3600 1")  # a save due an hour after the first change
+    with srv.client() as c:
+        c.set("a", 1)
+    time.sleep(1.1)
+    # an hour is long for a test: the factor shrinks it to 0.36 s instead
+    t = target(srv.addr, thresholds={"save_age_factor": 0.0001})
+    r = manager.diagnose(t, DiagnoseOptions(categories=("persistence",)))
+    f = codes(r)["redis.persistence.backup_stale"]
+    assert f.evidence["rules_due"] == [[3600, 1]] and f.evidence["rdb_changes_since_last_save"] == 1
+    assert f.evidence["rdb_last_save_age_seconds"] >= 1
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("persistence",)))
+    assert "redis.persistence.backup_stale" not in codes(r)  # within 2 x 3600 s: fine
+
+
+def test_health_check(servers: Servers, manager) -> None:
+    srv = servers.start()
+    r = manager.health_check(target(srv.addr))
+    assert r.status is Status.HEALTHY and r.metrics["connect_seconds"] >= 0
+    r = manager.health_check(target(f"127.0.0.1:{free_port()}"))
+    assert r.status is Status.CRITICAL and "redis.connection.unreachable" in codes(r)

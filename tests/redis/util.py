@@ -1,0 +1,156 @@
+"""Helpers: redis-server processes of our own on free loopback ports.
+
+Each server lives in a temp dir and is stopped by the fixture that started it (by its
+own Popen handle, never by name): the machine's shared Redis on 6379 is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from plugins import MiddlewareTarget
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def require(ok: bool, why: str) -> None:
+    """Skip locally when a tool is missing; fail in CI (as tests/conftest.py does)."""
+    if not ok:
+        if os.environ.get("CI"):
+            pytest.fail(f"required tool missing in CI: {why}")
+        pytest.skip(why)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def cluster_port() -> int:
+    """A free port P <= 55535 whose bus port P + 10000 is free too (Redis Cluster's rule)."""
+    for _ in range(200):
+        p = random.randint(20000, 45000)
+        if _bindable(p) and _bindable(p + 10000):
+            return p
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+class RedisProc:
+    def __init__(self, tmp: Path, *args: str, sentinel: bool = False,
+                 conf: str | None = None, tls: dict[str, str] | None = None) -> None:
+        self.port = cluster_port() if "--cluster-enabled" in args else free_port()
+        self.dir = tmp / f"r{self.port}"
+        self.dir.mkdir(parents=True)
+        if sentinel:
+            cfg = self.dir / "sentinel.conf"
+            cfg.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n{conf or ''}")
+            cmd = ["redis-server", str(cfg), "--sentinel"]
+        else:
+            cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--dir", str(self.dir), *args]
+        self.tls = tls
+        if tls:  # TLS only: the plain port is closed
+            cmd[1:3] = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", tls["cert"],
+                        "--tls-key-file", tls["key"], "--tls-ca-cert-file", tls["ca"],
+                        "--tls-auth-clients", "no"]
+        self.log = open(self.dir / "log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        self.addr = f"127.0.0.1:{self.port}"
+        self.password: str | None = next((args[i + 1] for i, a in enumerate(args)
+                                          if a == "--requirepass"), None)
+        try:
+            self.wait_up()
+        except BaseException:
+            self.stop()
+            raise
+
+    def client(self, **kw: Any) -> redis.Redis:
+        # no retries: redis-py's default backoff turns a stopped server into seconds of sleep
+        if self.tls:
+            kw.update(ssl=True, ssl_ca_certs=self.tls["ca"])
+        return redis.Redis(port=self.port, password=self.password, decode_responses=True,
+                           socket_timeout=5, retry=Retry(NoBackoff(), 0), **kw)
+
+    def wait_up(self, timeout: float = 10.0) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited: {(self.dir / 'log').read_text()[-500:]}")
+            try:
+                with self.client() as c:
+                    c.ping()
+                return
+            except (redis.exceptions.AuthenticationError, redis.exceptions.ResponseError):
+                return  # it answers
+            except redis.ConnectionError:
+                time.sleep(0.02)
+        raise RuntimeError(f"redis-server on {self.port} did not answer in {timeout}s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:  # SHUTDOWN NOSAVE: a server whose snapshots fail would refuse SIGTERM's save
+                with self.client() as c:
+                    c.shutdown(nosave=True)
+            except redis.RedisError:
+                pass
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class Servers:
+    """Starts servers for a test module and stops exactly those."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.started: list[RedisProc] = []
+
+    def start(self, *args: str, **kw: Any) -> RedisProc:
+        p = RedisProc(self.tmp, *args, **kw)
+        self.started.append(p)
+        return p
+
+    def stop_all(self) -> None:
+        for p in self.started:
+            p.stop()
+
+
+def target(*endpoints: str, **kw: Any) -> MiddlewareTarget:
+    return MiddlewareTarget(type="redis", endpoints=endpoints, **kw)
+
+
+def codes(result: Any) -> dict[str, Any]:
+    return {f.code: f for f in result.findings}
+
+
+def wait_for(pred: Any, timeout: float, what: str, every: float = 0.1) -> Any:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = pred()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
