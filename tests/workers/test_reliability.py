@@ -147,7 +147,9 @@ def test_ksa_plugin_disable_enable_reload_reach_the_worker(app: Any, worker: Any
     assert ksa("enable", "faulty-diagnostics").startswith("faulty-diagnostics: enabled")
     warm = send(app, "ok", "cli-warm").get(timeout=20)
     out = ksa("reload", "faulty-diagnostics")
-    assert out.startswith("faulty-diagnostics: reload requested (generation ")
+    assert out.startswith("faulty-diagnostics: workers reload it before their next task "
+                          "(generation ")
+    assert "reloaded faulty-diagnostics: 0.1.0 -> 0.1.0" in out  # this process hot-reloaded
     r = send(app, "ok", "cli-reloaded").get(timeout=20)
     assert r["outcome"] == "completed" and r["pid"] == warm["pid"]
     assert r["result"]["metrics"]["connects"] == 1  # a fresh instance in the same child

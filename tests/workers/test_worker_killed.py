@@ -28,7 +28,11 @@ def test_killed_worker_task_redelivered_after_visibility_timeout(
     store.migrate()
     # short limits for every plugin this worker loads, so the visibility timeout derived
     # from them (hard 3.5 s x (prefetch 1 + 1) + 10 s = 17 s) keeps the test short
-    store.set_plugin_state("tcp-diagnostics", config={"timeouts": {"diagnose": 2, "grace": 1}})
+    from plugins import builtin_ids
+
+    for plugin_id in builtin_ids():
+        if plugin_id != "faulty-diagnostics":
+            store.set_plugin_state(plugin_id, config={"timeouts": {"diagnose": 2, "grace": 1}})
     flush_db11(BROKER)
     env = worker_env(home, KSA_BROKER_URL=BROKER)
     first = Worker(home, env, name="kill1")
