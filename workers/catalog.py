@@ -13,7 +13,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from plugins import MiddlewarePlugin, PluginConfig, PluginError, builtin_ids, load_builtin
+from plugins import (
+    MiddlewarePlugin,
+    PluginConfig,
+    PluginError,
+    PluginManager,
+    builtin_ids,
+    load_builtin,
+    plugin_dirs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +74,11 @@ def import_plugin_modules(modules: Iterable[str]) -> None:
             log.exception("plugin module %s failed to import", name)
 
 
-def discover(modules: Iterable[str] = ()) -> dict[str, PluginSpec]:
-    """Middleware type -> the plugin that serves it, from builtins and ``modules``."""
+def discover(modules: Iterable[str] = (),
+             environ: Mapping[str, str] | None = None) -> dict[str, PluginSpec]:
+    """Middleware type -> the plugin that serves it: builtins, ``modules`` (imported to
+    register more builtins), then external plugins (KSA_PLUGIN_PATH folders and entry
+    points). Nothing is started; external code is imported, as ``ksa plugin list`` does."""
     import_plugin_modules(modules)
     specs: dict[str, PluginSpec] = {}
     for plugin_id in builtin_ids():
@@ -76,15 +87,27 @@ def discover(modules: Iterable[str] = ()) -> dict[str, PluginSpec]:
         except PluginError as e:
             log.error("plugin %s failed to load: %s", plugin_id, e)
             continue
-        if not isinstance(plugin, MiddlewarePlugin):
-            continue
-        mtype = plugin.middleware_type()
-        if mtype in specs:
-            log.warning("middleware type %s: plugin %s ignored, %s serves it", mtype,
-                        plugin_id, specs[mtype].plugin_id)
-            continue
-        specs[mtype] = PluginSpec(plugin_id, mtype, plugin.config)
+        if isinstance(plugin, MiddlewarePlugin):
+            _add(specs, PluginSpec(plugin_id, plugin.middleware_type(), plugin.config))
+    manager = PluginManager()
+    for err in manager.load_external(plugin_dirs(env=environ), env=environ):
+        log.error("external plugin: %s", err)
+    for entry in manager.registry.entries():
+        if entry.middleware_type is not None:
+            _add(specs, PluginSpec(entry.info.id, entry.middleware_type, entry.config))
     return specs
+
+
+def is_builtin(plugin_id: str) -> bool:
+    return plugin_id in builtin_ids()
+
+
+def _add(specs: dict[str, PluginSpec], spec: PluginSpec) -> None:
+    if spec.mtype in specs:
+        log.warning("middleware type %s: plugin %s ignored, %s serves it", spec.mtype,
+                    spec.plugin_id, specs[spec.mtype].plugin_id)
+        return
+    specs[spec.mtype] = spec
 
 
 def task_types(specs: Mapping[str, PluginSpec]) -> list[str]:

@@ -65,7 +65,7 @@ def longest_hard_limit(specs: Mapping[str, PluginSpec]) -> float:
 
 def create_app(settings: Settings | None = None) -> Celery:
     settings = settings or Settings.from_env()
-    specs = discover(settings.plugin_modules)
+    specs = discover(settings.plugin_modules, settings.environ)
     types = task_types(specs)
     longest = longest_hard_limit(specs)
     if settings.result_backend.startswith("file://"):

@@ -29,11 +29,12 @@ from plugins import (
     PluginState,
     Sandbox,
     Status,
+    plugin_dirs,
     register_interrupt,
 )
 from plugins.models import utcnow
 
-from .catalog import PluginSpec, merge_config
+from .catalog import PluginSpec, is_builtin, merge_config
 from .store import SafeStore
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,8 @@ class Runtime:
     # -- plugins ----------------------------------------------------------------------
 
     def _ensure_loaded(self, spec: PluginSpec, config: PluginConfig, generation: int | None) -> None:
-        """Load the plugin once; reload it when storage's generation moved on."""
+        """Load the plugin once; reload it when storage's generation moved on (a builtin
+        gets a new instance, an external plugin's code is imported again)."""
         pid = spec.plugin_id
         loaded = pid in self.manager.registry
         if loaded and (generation is None or self.generations.get(pid) == generation):
@@ -89,11 +91,26 @@ class Runtime:
         if loaded:
             log.info("plugin %s: generation %s -> %s, reloading", pid,
                      self.generations.get(pid), generation)
-            self._unload(pid)
-        self.manager.load_builtin(pid, config)
+            try:
+                self.manager.hot_reload(pid, config=config)
+            except PluginError as e:
+                log.warning("plugin %s: hot reload failed (%s); loading it afresh", pid, e)
+                self._unload(pid)
+                self._load(pid, config)
+        else:
+            self._load(pid, config)
         self.configs[pid] = config
         if generation is not None:
             self.generations[pid] = generation
+
+    def _load(self, pid: str, config: PluginConfig) -> None:
+        if is_builtin(pid):
+            self.manager.load_builtin(pid, config)
+            return
+        for err in self.manager.load_external(plugin_dirs(), configs={pid: config}):
+            log.error("external plugin: %s", err)
+        if pid not in self.manager.registry:
+            raise PluginError(f"plugin {pid!r} could not be loaded in this worker")
 
     def _unload(self, pid: str) -> None:
         try:
@@ -102,6 +119,15 @@ class Runtime:
         except PluginError as e:
             log.warning("plugin %s: stop before reload failed: %s", pid, e)
         self.manager.registry.unregister(pid)
+
+    def _ready(self, spec: PluginSpec, config: PluginConfig, generation: int | None) -> str | None:
+        """Load (or reload) the plugin; a plugin that cannot be loaded is an answer."""
+        try:
+            self._ensure_loaded(spec, config, generation)
+        except PluginError as e:
+            log.error("plugin %s cannot be loaded: %s", spec.plugin_id, e)
+            return f"plugin {spec.plugin_id!r} cannot be loaded: {e}"
+        return None
 
     def _plugin_state(self, spec: PluginSpec) -> tuple[PluginConfig, int | None, str | None, str | None]:
         """(config, generation, refusal, storage error) from storage, at task start."""
@@ -139,7 +165,10 @@ class Runtime:
             log.warning("task %s refused for %s: %s", task_id, t.key, refusal)
             return envelope(task_id, None, target_key=t.key, plugin_id=spec.plugin_id,
                             storage_error=storage_error, error=f"refused: {refusal}")
-        self._ensure_loaded(spec, config, generation)
+        why = self._ready(spec, config, generation)
+        if why is not None:
+            return envelope(task_id, None, target_key=t.key, plugin_id=spec.plugin_id,
+                            storage_error=storage_error, error=why)
         if not force and storage_error is None:
             cached, storage_error = self.store.call(
                 "cached_result", lambda s: s.cached_result(t.key, spec.plugin_id, cats))
@@ -172,7 +201,10 @@ class Runtime:
         if refusal is not None:
             return envelope(task_id, None, target_key=t.key, plugin_id=spec.plugin_id,
                             storage_error=storage_error, error=f"refused: {refusal}")
-        self._ensure_loaded(spec, config, generation)
+        why = self._ready(spec, config, generation)
+        if why is not None:
+            return envelope(task_id, None, target_key=t.key, plugin_id=spec.plugin_id,
+                            storage_error=storage_error, error=why)
         try:
             result = self.manager.health_check(t, timeout=config.timeouts.health_check)
         except SoftTimeLimitExceeded:

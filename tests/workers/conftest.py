@@ -56,6 +56,8 @@ def worker_env(home: Path, **extra: str) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
         "KSA_TEST_SECRET": SECRET, "KSA_EXPECT_SECRET": SECRET,
         "KSA_PREFETCH": "1",
+        # an external plugin (folder + plugin.yaml), loaded by every worker child
+        "KSA_PLUGIN_PATH": str(ROOT / "examples" / "plugins"),
     })
     env.update(extra)
     return env

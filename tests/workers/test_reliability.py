@@ -153,3 +153,12 @@ def test_ksa_plugin_disable_enable_reload_reach_the_worker(app: Any, worker: Any
     r = send(app, "ok", "cli-reloaded").get(timeout=20)
     assert r["outcome"] == "completed" and r["pid"] == warm["pid"]
     assert r["result"]["metrics"]["connects"] == 1  # a fresh instance in the same child
+
+
+def test_external_plugin_gets_tasks_and_runs_in_children(app: Any, worker: Any) -> None:
+    assert "diagnose.http" in app.tasks and "health.http" in app.tasks
+    target = {"name": "ext", "endpoints": ["127.0.0.1:1"]}  # nothing listens there
+    r = app.send_task("diagnose.http", kwargs={"target": target, "force": True}).get(timeout=20)
+    assert (r["plugin_id"], r["outcome"], r["status"]) == ("http-diagnostics", "completed",
+                                                           "critical")
+    assert r["result"]["findings"][0]["code"] == "http.connection.unreachable"

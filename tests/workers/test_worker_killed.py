@@ -30,7 +30,7 @@ def test_killed_worker_task_redelivered_after_visibility_timeout(
     # from them (hard 3.5 s x (prefetch 1 + 1) + 10 s = 17 s) keeps the test short
     from plugins import builtin_ids
 
-    for plugin_id in builtin_ids():
+    for plugin_id in [*builtin_ids(), "http-diagnostics"]:  # + the external example
         if plugin_id != "faulty-diagnostics":
             store.set_plugin_state(plugin_id, config={"timeouts": {"diagnose": 2, "grace": 1}})
     flush_db11(BROKER)
