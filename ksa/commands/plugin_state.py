@@ -43,17 +43,33 @@ def _store() -> Any:
     return store
 
 
+def _no_storage_here() -> bool:
+    """No database configured and no default SQLite file: no worker ever ran here."""
+    import os  # noqa: PLC0415
+
+    from storage import default_url  # noqa: PLC0415
+
+    url = default_url()
+    if os.environ.get("KSA_DATABASE_URL") or not url.startswith("sqlite:///"):
+        return False
+    return not os.path.exists(url.removeprefix("sqlite:///"))
+
+
 def bump_generation(report: Any) -> None:
-    """After ``ksa plugin reload`` succeeded here: every worker child reloads too."""
+    """After ``ksa plugin reload`` succeeded here: every worker child reloads too.
+    (Said on stderr: stdout is the reload report.)"""
     from storage import StorageError  # noqa: PLC0415
 
+    if _no_storage_here():
+        return
     try:
         gen = _store().request_reload(report.plugin_id)
     except (StorageError, CliError) as e:
         print(f"ksa: warning: workers not told to reload {report.plugin_id}: {e}",
               file=sys.stderr)
         return
-    print(f"{report.plugin_id}: workers reload it before their next task (generation {gen})")
+    print(f"{report.plugin_id}: workers reload it before their next task (generation {gen})",
+          file=sys.stderr)
 
 
 def cmd_state(args: argparse.Namespace) -> int:

@@ -139,7 +139,7 @@ def test_ksa_plugin_disable_enable_reload_reach_the_worker(app: Any, worker: Any
         out = subprocess.run([sys.executable, "-m", "ksa", "plugin", *argv], env=worker.env,
                              capture_output=True, text=True, timeout=30)
         assert out.returncode == 0, out.stderr
-        return out.stdout.strip()
+        return (out.stderr + out.stdout).strip()
 
     assert ksa("disable", "faulty-diagnostics").startswith("faulty-diagnostics: disabled")
     r = send(app, "ok", "cli-disabled").get(timeout=20)
