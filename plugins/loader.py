@@ -20,6 +20,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "plugins.tcp",
     "plugins.redis",
     "plugins.mysql",
+    "plugins.kafka",
 )
 """Packages whose import registers a builtin plugin. One line per builtin."""
 

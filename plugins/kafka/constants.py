@@ -1,0 +1,59 @@
+"""Lookup tables and default thresholds of kafka-diagnostics (thresholds are overridable
+per plugin config and per target, by these names)."""
+
+from __future__ import annotations
+
+PLUGIN_ID = "kafka-diagnostics"
+VERSION = "1.0.0"
+CLIENT_ID = "ksa-kafka-diagnostics"
+
+DEFAULTS: dict[str, float] = {
+    # Burrow (linkedin/Burrow core/internal/evaluator): allowed lag and window length
+    "burrow_allowed_lag": 0,
+    "burrow_window": 10,            # entries per partition (Burrow's intervals, default 10)
+    "burrow_min_entries": 3,        # fewer entries than this: the status is not judged
+    # in-run sampling window, used when history is too short
+    "lag_samples": 3,
+    "lag_sample_seconds": 1.0,      # span of the whole in-run window
+    # lag thresholds (messages) for a group's total lag
+    "group_lag_warning": 10_000,
+    "group_lag_critical": 1_000_000,
+    # assignment
+    "assignment_skew_ratio": 2.0,   # max/min partitions per member
+    # topics
+    "preferred_leader_imbalance_pct": 10.0,
+    "leader_skew_ratio": 1.5,       # busiest broker's leaders / mean leaders per broker
+    "min_replication_factor": 3,    # on clusters with at least this many brokers
+    "retention_ms_min": 3_600_000,  # retention below 1 h loses data on a short outage
+    # bounded work
+    "max_groups": 2000,
+    "max_in_flight": 32,            # requests in flight over all brokers
+    "max_tracked_partitions": 20_000,  # per-partition offsets stored for the next run
+    "request_timeout_s": 10.0,
+}
+
+# Group states (DescribeGroups), as Kafka names them.
+STATE_STABLE = "Stable"
+STATE_EMPTY = "Empty"
+STATE_DEAD = "Dead"
+REBALANCING_STATES = frozenset({"PreparingRebalance", "CompletingRebalance", "AwaitingSync"})
+
+# Burrow statuses; STOP, STALL and REWIND are Burrow's ERR.
+OK, WARN, STOP, STALL, REWIND = "OK", "WARN", "STOP", "STALL", "REWIND"
+ERR_STATUSES = frozenset({STOP, STALL, REWIND})
+STATUS_RANK = {OK: 0, WARN: 1, STALL: 2, REWIND: 3, STOP: 4}
+
+# Topic configuration keys audited.
+MIN_ISR = "min.insync.replicas"
+UNCLEAN = "unclean.leader.election.enable"
+RETENTION_MS = "retention.ms"
+RETENTION_BYTES = "retention.bytes"
+CLEANUP = "cleanup.policy"
+CONFIG_KEYS = (MIN_ISR, UNCLEAN, RETENTION_MS, RETENTION_BYTES, CLEANUP)
+CLEANUP_POLICIES = frozenset({"delete", "compact", "compact,delete", "delete,compact"})
+
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+# metrics key holding the compact offsets snapshot read back by the next run
+OFFSETS_METRIC = "offsets"
+OFFSETS_FORMAT = 1
