@@ -80,6 +80,10 @@ def create_app(settings: Settings | None = None) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
+        # a child that died is reported lost (and its task requeued) after this wait for
+        # a result it may have sent; Celery's 10 s would let a short hard limit fire
+        # first, and the task would be acknowledged as timed out instead of redelivered
+        worker_lost_wait=2.0,
         worker_prefetch_multiplier=settings.prefetch,
         broker_transport_options=broker_options(settings, longest),
         result_backend_transport_options=(

@@ -28,7 +28,7 @@ _main_store: SafeStore | None = None
 def main_store() -> SafeStore:
     global _main_store
     if _main_store is None:
-        _main_store = SafeStore()
+        _main_store = SafeStore(migrate=True)
     return _main_store
 
 

@@ -13,7 +13,13 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from plugins import DiagnosticResult
+
+# imported here, in the worker's main process, so forked children inherit it instead
+# of paying for SQLAlchemy's import inside their first task's time limit
+from storage import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -25,8 +31,11 @@ PENDING_MAX = 1000
 class SafeStore:
     """Wraps ``storage.Store``: each call returns (value, error message or None)."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, migrate: bool = False) -> None:
+        # only the worker's main process migrates (once, at start): a child doing it on
+        # its first task would spend its soft time limit on it
         self._url = url
+        self._migrate = migrate
         self._store: Any = None
         self._lock = threading.Lock()
         self.pending: collections.deque[tuple[Any, ...]] = collections.deque()
@@ -34,10 +43,9 @@ class SafeStore:
     def _get(self) -> Any:
         with self._lock:
             if self._store is None:
-                from storage import Store  # noqa: PLC0415 (import cost paid once, lazily)
-
                 store = Store(self._url)
-                store.migrate()
+                if self._migrate:
+                    store.migrate()
                 self._store = store
             return self._store
 
@@ -52,6 +60,8 @@ class SafeStore:
     def call(self, what: str, fn: Callable[[Any], T]) -> tuple[T | None, str | None]:
         try:
             return fn(self._get()), None
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: not a storage failure
         except Exception as e:  # storage down or broken: reported, never raised
             msg = f"storage unavailable during {what}: {type(e).__name__}: {e}"
             log.warning("%s", msg)

@@ -34,7 +34,7 @@ from plugins.models import MiddlewareTarget
 INFO = PluginInfo(id="faulty-diagnostics", name="Faulty test plugin", version="0.1.0",
                   description="Misbehaves on request (tests only).")
 
-CONFIG = PluginConfig(timeouts=Timeouts(connect=1.0, diagnose=2.0, grace=1.5,
+CONFIG = PluginConfig(timeouts=Timeouts(connect=1.0, diagnose=2.0, grace=2.0,
                                         health_check=1.0),
                       memory_limit_mb=600)
 

@@ -27,7 +27,7 @@ def test_killed_worker_task_redelivered_after_visibility_timeout(
     store = Store(f"sqlite:///{home}/ksa.db")
     store.migrate()
     # short limits for every plugin this worker loads, so the visibility timeout derived
-    # from them (hard 3.5 s x (prefetch 1 + 1) + 10 s = 17 s) keeps the test short
+    # from them (hard 4 s x (prefetch 1 + 1) + 10 s = 18 s) keeps the test short
     from plugins import builtin_ids
 
     for plugin_id in [*builtin_ids(), "http-diagnostics"]:  # + the external example
@@ -42,7 +42,7 @@ def test_killed_worker_task_redelivered_after_visibility_timeout(
         first.wait_ready()
         pidfile = home / "pids"
         target = {"name": "wkill", "endpoints": ["127.0.0.1:1"],
-                  "options": {"behaviour": "sleep", "seconds": 1.5, "pidfile": str(pidfile)}}
+                  "options": {"behaviour": "sleep", "seconds": 1.0, "pidfile": str(pidfile)}}
         res = app.send_task("diagnose.faulty", kwargs={"target": target, "force": True})
         t0 = time.monotonic()
         while not pidfile.exists() and time.monotonic() - t0 < 20:
