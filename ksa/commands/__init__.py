@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from ksa.commands import diagnose, plugin, results
+from ksa.commands import diagnose, fleet, plugin, results
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
     plugin.register,
     diagnose.register,
     results.register,
+    fleet.register,
 ]

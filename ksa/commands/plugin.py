@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import yaml
 
+from ksa.commands import plugin_state
 from ksa.output import CliError, dump_json, table
 from plugins import PluginError, PluginManager, ReloadError, ReloadReport
 from plugins.validate import validate_plugin
@@ -44,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rel.set_defaults(func=cmd_reload)
     for cmd in (ls, info, val, rel):
         add_plugin_dir_option(cmd, default=argparse.SUPPRESS)
+    plugin_state.register(psub)
 
 
 def add_plugin_dir_option(parser: argparse.ArgumentParser, default: object = None) -> None:

@@ -1,0 +1,108 @@
+"""The fleet file -> beat entries, and FleetScheduler picking up changes without restart."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scheduler import FleetError, load_fleet, parse_fleet
+
+FLEET = """
+defaults:
+  interval: 60
+  health_interval: 15
+targets:
+  - name: cache
+    type: redis
+    endpoints: ["127.0.0.1:6379"]
+    auth: {password: env:CACHE_PW}
+    categories: [memory]
+  - name: db
+    type: mysql
+    endpoints: ["127.0.0.1:3306"]
+    interval: 120
+    health_interval: 0
+"""
+
+
+def test_entries_carry_references_intervals_and_expiry() -> None:
+    import yaml
+
+    entries = parse_fleet(yaml.safe_load(FLEET)).entries()
+    assert sorted(entries) == ["diagnose mysql:db", "diagnose redis:cache", "health redis:cache"]
+    d = entries["diagnose redis:cache"]
+    assert d["task"] == "diagnose.redis"
+    assert d["schedule"].run_every.total_seconds() == 60
+    assert d["options"] == {"expires": 60}
+    assert d["kwargs"] == {"target": {"name": "cache", "endpoints": ["127.0.0.1:6379"],
+                                      "auth": {"password": "env:CACHE_PW"}},
+                           "categories": ["memory"], "force": True, "cache_ttl": 60}
+    h = entries["health redis:cache"]
+    assert (h["task"], h["options"], h["schedule"].run_every.total_seconds()) == (
+        "health.redis", {"expires": 15}, 15)
+    assert entries["diagnose mysql:db"]["schedule"].run_every.total_seconds() == 120
+
+
+@pytest.mark.parametrize(("doc", "error"), [
+    ({"targets": [{"type": "redis", "endpoints": ["h:1"], "auth": {"password": "plain-pw"}}]},
+     "fleet: targets[0].auth.password: Value error, auth.password must be a secret reference "
+     "(env:NAME or file:/absolute/path), never the secret itself"),
+    ({"targets": [{"type": "redis", "endpoints": ["nohost"]}]},
+     "fleet: targets[0].endpoints: Value error, endpoint 'nohost' is not host:port"),
+    ({"targets": [{"type": "redis", "endpoints": ["h:1"]}, {"type": "redis", "endpoints": ["h:1"]}]},
+     "fleet: targets[1]: duplicate target 'redis:redis://h:1' (give each a distinct name)"),
+    ({"targets": [{"type": "redis", "endpoints": ["h:1"], "interval": 0}]},
+     "fleet: targets[0].interval: Input should be greater than 0"),
+    ({"target": []}, "fleet: unknown keys target (expected: defaults, targets)"),
+])
+def test_bad_fleet_is_refused_with_the_field_named(doc: Any, error: str) -> None:
+    with pytest.raises(FleetError) as e:
+        parse_fleet(doc)
+    assert str(e.value) == error
+    assert "plain-pw" not in str(e.value)
+
+
+def test_scheduler_follows_the_file(tmp_path: Path) -> None:
+    from scheduler.beat import FleetScheduler
+    from workers.factory import create_app
+    from workers.settings import Settings
+
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(FLEET)
+    app = create_app(Settings.from_env({"KSA_HOME": str(tmp_path), "KSA_FLEET": str(fleet)}))
+    try:
+        s = FleetScheduler(app=app, lazy=False)
+        assert sorted(s.schedule) == ["diagnose mysql:db", "diagnose redis:cache",
+                                      "health redis:cache"]
+        cache = s.schedule["diagnose redis:cache"]
+        assert cache.is_due()[0]  # a new target runs at once
+        kept = cache.last_run_at
+        fleet.write_text(FLEET.replace("interval: 120", "interval: 30").replace(
+            "  - name: db", "  - name: db2\n    type: tcp\n    endpoints: ['127.0.0.1:9']\n"
+                            "  - name: db"))
+        os.utime(fleet, ns=(1, 1))  # a different mtime, whatever the clock's resolution
+        assert s.reload_fleet()
+        assert "diagnose tcp:db2" in s.schedule
+        assert s.schedule["diagnose mysql:db"].schedule.run_every.total_seconds() == 30
+        assert s.schedule["diagnose redis:cache"].last_run_at == kept
+        fleet.write_text(textwrap.dedent("targets: [oops"))
+        os.utime(fleet, ns=(2, 2))
+        assert not s.reload_fleet()  # a broken file keeps the running schedule
+        assert len(s.schedule) == 5 and s.fleet_error.startswith(f"fleet file {fleet}: invalid YAML")
+        fleet.write_text("targets:\n  - {name: db, type: mysql, endpoints: ['127.0.0.1:3306']}\n")
+        os.utime(fleet, ns=(3, 3))
+        assert s.reload_fleet()  # removed targets leave the schedule
+        assert sorted(s.schedule) == ["diagnose mysql:db", "health mysql:db"]
+        s.lock.release()
+    finally:
+        app.close()
+
+
+def test_example_fleet_is_valid() -> None:
+    root = Path(__file__).parent.parent.parent
+    fleet = load_fleet(root / "examples" / "fleet.yaml")
+    assert {t.target.type for t in fleet.targets} >= {"redis", "mysql", "kafka"}

@@ -1,0 +1,142 @@
+"""A real Celery worker (prefork) on the machine's Redis, db 11, with the faulty test
+plugin; storage in SQLite under a temp dir."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CI = bool(os.environ.get("CI"))
+
+
+def require(ok: bool, why: str) -> None:
+    if not ok:
+        if CI:
+            pytest.fail(f"required service missing in CI: {why}")
+        pytest.skip(why)
+
+
+def port_open(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+BROKER = "redis://127.0.0.1:6379/11"
+SECRET = "s3cr3t-Zq8-never-shown"
+
+
+def flush_db11(url: str = BROKER) -> None:
+    import redis
+
+    r = redis.Redis.from_url(url)
+    r.flushdb()  # our own db number, never the shared data in db 0
+    r.close()
+
+
+def worker_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KSA_")}
+    env.update({
+        "KSA_HOME": str(home), "KSA_BROKER_URL": BROKER,
+        "KSA_DATABASE_URL": f"sqlite:///{home}/ksa.db",
+        "KSA_PLUGIN_MODULES": "ksa_testplugin",
+        "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
+        "KSA_TEST_SECRET": SECRET, "KSA_EXPECT_SECRET": SECRET,
+        "KSA_PREFETCH": "1",
+        # an external plugin (folder + plugin.yaml), loaded by every worker child
+        "KSA_PLUGIN_PATH": str(ROOT / "examples" / "plugins"),
+    })
+    env.update(extra)
+    return env
+
+
+class Worker:
+    def __init__(self, home: Path, env: dict[str, str], concurrency: int = 1,
+                 name: str = "rel") -> None:
+        self.home = home
+        self.env = env
+        self.log = home / f"worker-{name}.log"
+        self._out = open(self.log, "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers", "worker", "--loglevel", "debug",
+             "-c", str(concurrency), "-n", f"{name}-{os.getpid()}@%h", "--without-mingle",
+             "--without-gossip"],
+            env=env, cwd=str(ROOT), stdout=self._out, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if b" ready." in self.log.read_bytes():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited: {self.log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        raise AssertionError(f"worker not ready: {self.log.read_text()[-3000:]}")
+
+    def children(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
+        return [int(x) for x in out.stdout.split()]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+
+
+def client_app(env: dict[str, str]) -> Any:
+    """A Celery app configured as the worker's (routes, queues), to send tasks."""
+    sys.path.insert(0, str(HERE)) if str(HERE) not in sys.path else None
+    from workers.factory import create_app
+    from workers.settings import Settings
+
+    return create_app(Settings.from_env(env))
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    require(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
+    flush_db11()
+    home = tmp_path_factory.mktemp("ksa")
+    from storage import Store
+
+    Store(f"sqlite:///{home}/ksa.db").migrate()
+    w = Worker(home, worker_env(home))
+    try:
+        w.wait_ready()
+        yield w
+    finally:
+        w.stop()
+
+
+@pytest.fixture(scope="module")
+def app(worker: Worker) -> Any:
+    a = client_app(worker.env)
+    yield a
+    a.close()
+
+
+@pytest.fixture(scope="module")
+def store(worker: Worker) -> Any:
+    from storage import Store
+
+    s = Store(f"sqlite:///{worker.home}/ksa.db")
+    yield s
+    s.dispose()

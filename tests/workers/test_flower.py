@@ -1,0 +1,86 @@
+"""Flower shows the workers and the diagnose/health tasks, checked as a person would:
+headless Chromium renders its pages. No password appears there either."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import ROOT, SECRET, require
+
+pytestmark = pytest.mark.timeout(90)
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def flower(worker: Any) -> Iterator[str]:
+    require(shutil.which("chromium") is not None, "chromium (apt-get install -y chromium)")
+    port = _free_port()
+    log = open(worker.home / "flower.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers", "flower",
+                             f"--port={port}", "--address=127.0.0.1"],
+                            env=worker.env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{url}/healthcheck", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()
+
+
+def render(url: str) -> str:
+    """The page's DOM after its scripts ran (Flower fills its tables by XHR)."""
+    with tempfile.TemporaryDirectory() as profile:
+        out = subprocess.run(["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                              "--virtual-time-budget=5000", "--dump-dom", url],
+                             capture_output=True, text=True, timeout=60)
+    return out.stdout
+
+
+def test_flower_shows_tasks_and_a_success(flower: str, app: Any, worker: Any) -> None:
+    target = {"name": "flower-secret", "endpoints": ["127.0.0.1:1"],
+              "auth": {"password": "env:KSA_TEST_SECRET"}, "options": {"behaviour": "secret"}}
+    ok = app.send_task("diagnose.faulty", kwargs={"target": target, "force": True})
+    health = app.send_task("health.tcp", kwargs={"target": {"endpoints": ["127.0.0.1:6379"]}})
+    assert ok.get(timeout=20)["outcome"] == "completed"
+    assert health.get(timeout=20)["status"] == "healthy"
+    dom = ""
+    for _ in range(20):  # Flower learns of the tasks from worker events, shortly after
+        dom = render(f"{flower}/tasks")
+        if ok.id in dom and health.id in dom:
+            break
+        time.sleep(0.5)
+    assert "diagnose.faulty" in dom and "health.tcp" in dom
+    assert "SUCCESS" in dom
+    assert ok.id in dom
+    task_page = render(f"{flower}/task/{ok.id}")
+    assert "env:KSA_TEST_SECRET" in task_page  # the reference is shown, never the value
+    assert "SUCCESS" in task_page
+    workers_page = render(f"{flower}/workers")
+    assert "rel-" in workers_page  # the worker, by its node name
+    for page in (dom, task_page, workers_page):
+        assert SECRET not in page

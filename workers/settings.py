@@ -1,0 +1,76 @@
+"""Worker and beat settings, read once from the environment into a typed object.
+
+    KSA_BROKER_URL          broker (default: filesystem:// under $KSA_HOME/broker, no server)
+    KSA_RESULT_BACKEND      Celery result backend (default: the Redis broker's URL for
+                            redis://, else file:// under $KSA_HOME/results)
+    KSA_DATABASE_URL        storage (read by storage.Store; default SQLite in $KSA_HOME)
+    KSA_HOME                state directory (default ~/.ksa)
+    KSA_FLEET               fleet file beat schedules from
+    KSA_PLUGIN_MODULES      extra modules whose import registers plugins (comma separated)
+    KSA_CACHE_TTL           seconds a fresh result is served from the cache (default 60)
+    KSA_VISIBILITY_TIMEOUT  Redis broker visibility timeout; raised to above the longest
+                            hard time limit when lower
+    KSA_PREFETCH            worker_prefetch_multiplier (default 4)
+    KSA_BEAT_LOCK_TTL       seconds the beat lock lives without renewal (default 30)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+
+def mask_url(url: str) -> str:
+    """``redis://:secret@host/1`` -> ``redis://:***@host/1``: URLs are logged this way."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    broker_url: str
+    result_backend: str
+    fleet: str | None
+    plugin_modules: tuple[str, ...]
+    cache_ttl: float
+    visibility_timeout: float | None
+    prefetch: int
+    beat_lock_ttl: float
+    environ: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def broker_is_filesystem(self) -> bool:
+        return self.broker_url.startswith("filesystem://")
+
+    @property
+    def broker_is_redis(self) -> bool:
+        return self.broker_url.startswith(("redis://", "rediss://"))
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.home / "broker"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        home = Path(env.get("KSA_HOME") or Path.home() / ".ksa").expanduser()
+        broker = env.get("KSA_BROKER_URL") or "filesystem://"
+        backend = env.get("KSA_RESULT_BACKEND") or (
+            broker if broker.startswith(("redis://", "rediss://"))
+            else f"file://{home / 'results'}")
+        vis = env.get("KSA_VISIBILITY_TIMEOUT")
+        mods = tuple(m.strip() for m in env.get("KSA_PLUGIN_MODULES", "").split(",") if m.strip())
+        return cls(home=home, broker_url=broker, result_backend=backend,
+                   fleet=env.get("KSA_FLEET") or None, plugin_modules=mods,
+                   cache_ttl=float(env.get("KSA_CACHE_TTL", "60")),
+                   visibility_timeout=float(vis) if vis else None,
+                   prefetch=int(env.get("KSA_PREFETCH", "4")),
+                   beat_lock_ttl=float(env.get("KSA_BEAT_LOCK_TTL", "30")),
+                   environ=env)

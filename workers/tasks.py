@@ -1,0 +1,87 @@
+"""Task definitions: thin wrappers around :class:`workers.runtime.Runtime`.
+
+    diagnose.<type>(target, categories=None, force=False, cache_ttl=None)
+    health.<type>(target)
+    ksa.noop()                      the floor the bench compares against
+    ksa.noop_limited()              the same under soft/hard time limits
+
+``target`` is a MiddlewareTarget as a dict with secret references only
+(``"auth": {"password": "env:REDIS_PASSWORD"}``); the type comes from the task name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from celery import Celery, Task
+
+from .catalog import PluginSpec
+from .runtime import Runtime
+from .store import SafeStore
+
+_runtime: Runtime | None = None
+_runtime_pid: int | None = None
+
+DEFAULT_SOFT, DEFAULT_HARD = 30.0, 40.0
+
+
+def runtime(app: Celery) -> Runtime:
+    """This process's Runtime (a forked child builds its own on first use)."""
+    global _runtime, _runtime_pid
+    if _runtime is None or _runtime_pid != os.getpid():
+        _runtime = Runtime(app.ksa_specs, SafeStore(), app.ksa_settings.cache_ttl)
+        _runtime_pid = os.getpid()
+    return _runtime
+
+
+def current_runtime() -> Runtime | None:
+    return _runtime
+
+
+def register(app: Celery, specs: Mapping[str, PluginSpec], types: Iterable[str]) -> None:
+    for mtype in types:
+        spec = specs.get(mtype)
+        _diagnose_task(app, mtype, spec)
+        _health_task(app, mtype, spec)
+
+    @app.task(name="ksa.noop", bind=True, shared=False)
+    def noop(self: Task) -> dict[str, Any]:
+        return {"task_id": self.request.id}
+
+    @app.task(name="ksa.noop_limited", bind=True, shared=False, soft_time_limit=DEFAULT_SOFT,
+              time_limit=DEFAULT_HARD)
+    def noop_limited(self: Task) -> dict[str, Any]:
+        """A no-op under time limits, as every diagnosis runs: the bench's second floor."""
+        return {"task_id": self.request.id}
+
+
+def _diagnose_task(app: Celery, mtype: str, spec: PluginSpec | None) -> None:
+    soft = spec.soft_limit if spec else DEFAULT_SOFT
+    hard = spec.hard_limit if spec else DEFAULT_HARD
+
+    def diagnose(self: Task, target: Mapping[str, Any], categories: Sequence[str] | None = None,
+                 force: bool = False, cache_ttl: float | None = None) -> dict[str, Any]:
+        return runtime(app).diagnose(self.request.id, mtype, target, categories, force,
+                                     cache_ttl)
+
+    diagnose.__doc__ = f"Diagnose one {mtype} target; the result is stored and returned."
+    app.task(name=f"diagnose.{mtype}", bind=True, shared=False, soft_time_limit=soft, time_limit=hard,
+             acks_late=True, reject_on_worker_lost=True)(diagnose)
+
+
+def _health_task(app: Celery, mtype: str, spec: PluginSpec | None) -> None:
+    soft = spec.health_soft_limit if spec else 5.0
+    hard = spec.health_hard_limit if spec else 15.0
+
+    def health(self: Task, target: Mapping[str, Any]) -> dict[str, Any]:
+        return runtime(app).health(self.request.id, mtype, target)
+
+    health.__doc__ = f"Health check (connect) of one {mtype} target."
+    # a health check is only worth its freshness: not redelivered after a crash
+    app.task(name=f"health.{mtype}", bind=True, shared=False, soft_time_limit=soft, time_limit=hard,
+             acks_late=False)(health)
+
+
+__all__ = ["SafeStore", "current_runtime", "register", "runtime"]
