@@ -107,6 +107,14 @@ def _on_connect_name_optional(conn: Any) -> None:
             log.debug("CLIENT SETNAME refused, connection left unnamed: %s", e)
 
 
+def connection_key(target: MiddlewareTarget, creds: Credentials) -> str:
+    """What makes two targets' connections interchangeable: mode, endpoints, credentials
+    (a fingerprint, never the secret), TLS and options (db, master_name...). The target's
+    name is not in it: a thousand names for one server share its clients."""
+    return (f"{target.mode.value}|{','.join(target.endpoints)}|{creds.fingerprint()}|"
+            f"{target.tls!r}|{sorted(target.options.items())!r}")
+
+
 class ClientCache:
     """Thread-safe LRU of redis.Redis clients, one per (target, credentials, node)."""
 

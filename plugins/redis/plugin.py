@@ -21,7 +21,7 @@ from .checks import (
     replication,
     sentinel,
 )
-from .connection import ClientCache, Credentials
+from .connection import ClientCache, Credentials, connection_key
 from .constants import ACTIONS, COUNTER_METRICS, DANGEROUS_ACTIONS, DEFAULTS
 from .topology import Connector, Topology, is_local
 from .view import NodeView, flush
@@ -70,10 +70,10 @@ class RedisPlugin(MiddlewarePlugin):
 
     def connect(self, deadline: Deadline, target: MiddlewareTarget) -> None:
         creds = Credentials.of(target)
-        # one Connector per target identity, connection settings and credentials
-        # (fingerprint only: no secret in the key); its clients are reused run after run
-        key = (f"{target.key}|{target.mode.value}|{','.join(target.endpoints)}|"
-               f"{creds.fingerprint()}|{target.tls!r}|{sorted(target.options.items())!r}")
+        # one Connector per connection settings and credentials (fingerprint only: no
+        # secret in the key), shared by targets that name the same server the same way;
+        # its clients are reused run after run
+        key = connection_key(target, creds)
         conn = self._connectors.get(key)
         if conn is None:
             timeouts = self.config.timeouts

@@ -23,6 +23,7 @@ from .connection import (
     ClientCache,
     Credentials,
     client_kwargs,
+    connection_key,
     is_connection_error,
     map_error,
 )
@@ -57,8 +58,7 @@ class Connector:
         """addr -> when a command last succeeded on it (monotonic)."""
         self.creds = creds
         self.cache = cache
-        self.prefix = (f"{target.key}|{target.mode.value}|{','.join(target.endpoints)}|"
-                       f"{creds.fingerprint()}")
+        self.prefix = connection_key(target, creds)
         self._kw = client_kwargs(target, creds, sentinel=False, socket_timeout=socket_timeout,
                                  connect_timeout=connect_timeout)
         self._skw = client_kwargs(target, creds, sentinel=True, socket_timeout=socket_timeout,

@@ -402,3 +402,15 @@ def test_health_check(servers: Servers, manager) -> None:
     assert r.status is Status.HEALTHY and r.metrics["connect_seconds"] >= 0
     r = manager.health_check(target(f"127.0.0.1:{free_port()}"))
     assert r.status is Status.CRITICAL and "redis.connection.unreachable" in codes(r)
+
+
+def test_targets_naming_one_server_share_its_connections(servers: Servers, manager) -> None:
+    # a fleet often lists one server under several names (per team, per app): the
+    # worker must not open a connection pool per name
+    srv = servers.start()
+    for i in range(20):
+        r = manager.diagnose(target(srv.addr, name=f"alias-{i}"))
+        assert r.outcome == "completed", r.errors
+    with srv.client() as c:
+        ours = [cl for cl in c.client_list() if cl.get("name") == "ksa-diagnostics"]
+    assert len(ours) == 1, ours
