@@ -10,6 +10,7 @@ run plugins.) A disabled plugin is refused by every worker from its next task.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -18,11 +19,14 @@ from ksa.output import CliError
 
 def register(psub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     from ksa.commands.plugin import RELOAD_HOOKS  # noqa: PLC0415 (plugin imports us)
-    from workers.catalog import import_plugin_modules  # noqa: PLC0415
-    from workers.settings import Settings  # noqa: PLC0415
 
-    # the plugins the workers load (KSA_PLUGIN_MODULES) are known here too
-    import_plugin_modules(Settings.from_env().plugin_modules)
+    # the plugins the workers load (KSA_PLUGIN_MODULES) are known here too; the workers
+    # package (and Celery) is imported only when there are such modules
+    if os.environ.get("KSA_PLUGIN_MODULES", "").strip():
+        from workers.catalog import import_plugin_modules  # noqa: PLC0415
+        from workers.settings import Settings  # noqa: PLC0415
+
+        import_plugin_modules(Settings.from_env().plugin_modules)
     if bump_generation not in RELOAD_HOOKS:
         RELOAD_HOOKS.append(bump_generation)
     for name, helptext in (("enable", "let workers run a plugin"),

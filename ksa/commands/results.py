@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ksa.output import CliError, dump_json, render_result, table
-from storage import AuditRecord, RunRecord, StorageError, Store
+
+if TYPE_CHECKING:  # storage pulls in SQLAlchemy: imported when the command runs
+    from storage import AuditRecord, RunRecord
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,6 +38,8 @@ def cmd_results(args: argparse.Namespace) -> int:
         raise CliError(f"--limit {args.limit}: must be at least 1", 2)
     if args.audit and args.target:
         raise CliError("--audit takes no TARGET_KEY", 2)
+    from storage import StorageError, Store
+
     try:
         store = Store(args.db)
         try:

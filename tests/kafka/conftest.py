@@ -9,11 +9,12 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from kafka_helpers import CLIENT_KEY_PASSWORD, SASL_PASSWORD, SASL_USER, Tansu
-from sasl_front import SaslFront
 
 from plugins import PluginConfig, PluginManager
 from tests.conftest import free_port, require
+
+from .kafka_helpers import CLIENT_KEY_PASSWORD, SASL_PASSWORD, SASL_USER, Tansu
+from .sasl_front import SaslFront
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,9 @@ every attempt audited, and Kafka's own preconditions checked before anything is 
 
 from __future__ import annotations
 
-from kafka_helpers import commit_offsets, consume_in_group, create_topic, diagnose, produce, target, uniq
-
 from plugins import ActionRefusedError
+
+from .kafka_helpers import commit_offsets, consume_in_group, create_topic, diagnose, produce, target, uniq
 
 
 def audited(manager):  # type: ignore[no-untyped-def]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from kafka_helpers import SASL_PASSWORD, SASL_USER, diagnose, target
 
 from plugins import Severity, Status
 from tests.conftest import free_port
+
+from .kafka_helpers import SASL_PASSWORD, SASL_USER, diagnose, target
 
 
 def sasl_target(port: int, mechanism: str, ref: str = "env:KSA_TEST_KAFKA_PW"):  # type: ignore[no-untyped-def]
@@ -102,7 +103,7 @@ def test_scram_over_tls(tls_front, tls_files, manager, monkeypatch) -> None:
 
 
 def test_a_broker_that_goes_away_between_runs_is_unreachable(tmp_path, manager) -> None:
-    from kafka_helpers import Tansu
+    from .kafka_helpers import Tansu
 
     b = Tansu(tmp_path)
     tgt = target(b.bootstrap)
@@ -124,7 +125,7 @@ def test_client_certificate(mtls_front, tls_files, manager) -> None:
 
 def test_client_certificate_with_an_encrypted_key_from_a_secret_reference(
         mtls_front, tls_files, manager, monkeypatch) -> None:
-    from kafka_helpers import CLIENT_KEY_PASSWORD
+    from .kafka_helpers import CLIENT_KEY_PASSWORD
 
     monkeypatch.setenv("KSA_TEST_KEY_PW", CLIENT_KEY_PASSWORD)
     tgt = target(f"127.0.0.1:{mtls_front.port}",

@@ -9,9 +9,10 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from kafka_helpers import Tansu, create_topic, uniq
 
 from tests.conftest import free_port
+
+from .kafka_helpers import Tansu, create_topic, uniq
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def test_unknown_category_is_an_error(fresh_broker: Tansu) -> None:
 def test_sasl_flags_with_a_secret_reference(sasl_front) -> None:
     import os
 
-    from kafka_helpers import SASL_PASSWORD, SASL_USER
+    from .kafka_helpers import SASL_PASSWORD, SASL_USER
 
     env = {**os.environ, "KSA_TEST_KAFKA_PW": SASL_PASSWORD}
     args = [sys.executable, "-m", "ksa", "diagnose", "kafka", f"127.0.0.1:{sasl_front.port}",

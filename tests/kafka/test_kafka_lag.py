@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from kafka_helpers import (
+from plugins import Severity, Snapshot, Status
+from plugins.models import utcnow
+
+from .kafka_helpers import (
     commit_offsets,
     consume_in_group,
     create_topic,
@@ -11,9 +14,6 @@ from kafka_helpers import (
     target,
     uniq,
 )
-
-from plugins import Severity, Snapshot, Status
-from plugins.models import utcnow
 
 
 def codes(result) -> dict[str, object]:  # type: ignore[no-untyped-def]

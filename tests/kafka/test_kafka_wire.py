@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 
 from kafka.protocol.admin import ListGroupsRequest
-from kafka_helpers import target
 
 from plugins import Deadline
 from plugins.kafka import collect
 from plugins.kafka.wire import RequestFailed, Wire
+
+from .kafka_helpers import target
 
 
 def test_a_batch_keeps_each_failure_in_its_place(broker) -> None:

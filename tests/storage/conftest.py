@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from storage_factories import finding, result  # type: ignore[import-not-found]
 
 from storage import Store
 from tests.conftest import port_open, require
+
+from .storage_factories import finding, result
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MY_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"

@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from storage_factories import finding, result  # type: ignore[import-not-found]
 
 from plugins.models import Status
 from storage import Store
 from tests.conftest import free_port
+
+from .storage_factories import finding, result
 
 T0 = dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=dt.UTC)
 

@@ -6,10 +6,11 @@ import datetime as dt
 import time
 
 from sqlalchemy import text
-from storage_factories import T0  # type: ignore[import-not-found]  # make_result's default
 
 from plugins.models import Snapshot, Status
 from storage import Store
+
+from .storage_factories import T0  # make_result's default
 
 TK, PID = "redis:cache-1", "redis-diagnostics"
 

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import ROOT, SECRET, require
+
+from .conftest import ROOT, SECRET, require
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import BROKER, SECRET
+
+from .conftest import BROKER, SECRET
 
 pytestmark = pytest.mark.timeout(60)
 

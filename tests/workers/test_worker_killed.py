@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Worker, client_app, flush_db11, port_open, require, worker_env
+
+from .conftest import Worker, client_app, flush_db11, port_open, require, worker_env
 
 pytestmark = pytest.mark.timeout(120)
 

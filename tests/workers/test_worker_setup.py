@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, worker_env
+
+from .conftest import ROOT, worker_env
 
 pytestmark = pytest.mark.timeout(60)
 
