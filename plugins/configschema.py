@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from .errors import ConfigError
 from .models import PluginConfig
 
@@ -35,6 +33,8 @@ def apply_config_schema(plugin_id: str, schema: dict[str, Any] | None,
     if not schema:
         return config
     options = fill_defaults(schema, config.options)
+    from jsonschema import Draft202012Validator  # ~35 ms to import: only when used
+
     errors = sorted(Draft202012Validator(schema).iter_errors(options),
                     key=lambda e: list(map(str, e.absolute_path)))
     if errors:
