@@ -120,12 +120,11 @@ class StoreBase:
     def migrate(self) -> bool:
         """Create or upgrade the schema to the latest revision. Idempotent and safe when
         several processes call it at once. True when this call changed the schema."""
-        try:
-            return _migrate.upgrade(self.engine)
-        except MigrationError:
-            raise
-        except SQLAlchemyError as e:
-            raise self._translate(e, "migrate") from e
+        # SQLite can answer "database is locked" without waiting its busy timeout (a
+        # connection switching a new file to WAL while another migrates): retried like
+        # any lock conflict, with more attempts since every process starts here at once.
+        return self._retry(lambda _bind: _migrate.upgrade(self.engine), True, (MigrationError,),
+                           False, "migrate", attempts=8)
 
     def schema_revision(self) -> str | None:
         """The schema revision the database is at (None: no schema yet)."""
@@ -156,12 +155,12 @@ class StoreBase:
 
     def _retry(self, once: Callable[[Engine], T], write: bool,
                passthrough: tuple[type[Exception], ...], retry_integrity: bool,
-               what: str) -> T:
+               what: str, attempts: int = _ATTEMPTS) -> T:
         """Retry lock conflicts; errors become StorageError / StorageUnavailable, except
         the ``passthrough`` ones."""
         bind = self._binds()[1 if write else 0]
-        for attempt in range(_ATTEMPTS):
-            last = attempt == _ATTEMPTS - 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
             try:
                 return once(bind)
             except passthrough:
