@@ -62,6 +62,17 @@ def render(url: str) -> str:
     return out.stdout
 
 
+def flower_state(url: str) -> str:
+    """The task table's data as Flower serves it to its page (its XHR endpoint)."""
+    try:
+        query = ("draw=1&start=0&length=100&order%5B0%5D%5Bcolumn%5D=0"
+                 "&columns%5B0%5D%5Bdata%5D=name&order%5B0%5D%5Bdir%5D=asc")
+        with urllib.request.urlopen(f"{url}/tasks/datatable?{query}", timeout=5) as resp:
+            return str(resp.read().decode())
+    except OSError as e:
+        return f"unavailable: {e}"
+
+
 def test_flower_shows_tasks_and_a_success(flower: str, app: Any, worker: Any) -> None:
     target = {"name": "flower-secret", "endpoints": ["127.0.0.1:1"],
               "auth": {"password": "env:KSA_TEST_SECRET"}, "options": {"behaviour": "secret"}}
@@ -75,7 +86,15 @@ def test_flower_shows_tasks_and_a_success(flower: str, app: Any, worker: Any) ->
                                kwargs={"target": {"endpoints": ["127.0.0.1:6379"]}})
         assert ok.get(timeout=20)["outcome"] == "completed"
         assert health.get(timeout=20)["status"] == "healthy"
-        for _ in range(4):
+        # wait until Flower's own state has both (the table the page fetches), so that
+        # the browser is asked only once the data is there, however loaded the machine
+        known = ""
+        for _ in range(40):
+            known = flower_state(flower)
+            if ok.id in known and health.id in known:
+                break
+            time.sleep(0.25)
+        for _ in range(3):
             dom = render(f"{flower}/tasks")
             if ok.id in dom and health.id in dom:
                 break
