@@ -189,18 +189,21 @@ class PluginManager(ExternalLoader, HotReloader):
     def _diagnose_locked(self, plugin_id: str, info: PluginInfo, plugin: MiddlewarePlugin,
                          target: MiddlewareTarget, options: DiagnoseOptions, deadline: Deadline,
                          started: Any, connect_timeout: float, budget: float) -> DiagnosticResult:
-        conn = self.sandbox.run(plugin_id, "connect", lambda d: plugin.connect(d, target),
-                                connect_timeout, deadline)
+        outs = self.sandbox.run_steps(plugin_id, [
+            ("connect", lambda d: plugin.connect(d, target), connect_timeout),
+            ("diagnose", lambda d: plugin.diagnose(d, options), budget),
+        ], deadline)
+        conn = outs[0]
         if conn.error is not None:
             log.debug("connect %s with %s failed: %s", target.name, plugin_id, conn.error)
             return _unreachable(target, info, started, conn, options)
         log.debug("connected to %s with %s in %.1f ms", target.name, plugin_id, conn.wall * 1e3)
-        out = self.sandbox.run(plugin_id, "diagnose", lambda d: plugin.diagnose(d, options),
-                               budget, deadline)
-        if out.error is None and out.value is not None:
+        out = outs[1]
+        if out.error is None and isinstance(out.value, DiagnosticResult):
             return out.value
         outcome: RunOutcome = "timed_out" if out.timed_out else "failed"
-        err = out.error if out.error is not None else PluginError("no result")
+        err = out.error if out.error is not None else PluginCallError(
+            plugin_id, "diagnose", f"returned {type(out.value).__name__}, not DiagnosticResult")
         return _failed(target, plugin_id, info.version, started, conn.wall + out.wall, "_run",
                        str(err), options, outcome=outcome)
 
@@ -241,14 +244,15 @@ class PluginManager(ExternalLoader, HotReloader):
             out: Outcome[Any] = Outcome(plugin_id, f"execute {action}", error=e)
         else:
             with entry.lock:
-                conn = self.sandbox.run(plugin_id, "connect", lambda d: plugin.connect(d, target),
-                                        plugin.config.timeouts.connect)
-                if conn.error is not None:
-                    out = Outcome(plugin_id, f"execute {action}", error=conn.error)
-                else:
-                    out = self.sandbox.run(plugin_id, f"execute {action}",
-                                           lambda d: plugin.execute(d, action, params),
-                                           plugin.config.timeouts.execute)
+                outs = self.sandbox.run_steps(plugin_id, [
+                    ("connect", lambda d: plugin.connect(d, target),
+                     plugin.config.timeouts.connect),
+                    (f"execute {action}", lambda d: plugin.execute(d, action, params),
+                     plugin.config.timeouts.execute),
+                ])
+                out = outs[-1]
+                if len(outs) == 1:  # the connect failed: the action did not run
+                    out = Outcome(plugin_id, f"execute {action}", error=out.error)
         record = {"plugin_id": plugin_id, "target": target.name, "action": action,
                   "params": params, "ok": out.ok, "error": str(out.error) if out.error else None,
                   "at": utcnow().isoformat(), "result": _jsonable(out.value)}

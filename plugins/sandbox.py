@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -26,6 +26,8 @@ from .models import MiddlewareTarget, PluginConfig, PluginInfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Step = tuple[str, Callable[[Deadline], Any], "float | None"]
+"""(operation, fn, timeout) for :meth:`Sandbox.run_steps`."""
 
 
 @dataclass
@@ -65,32 +67,69 @@ class Sandbox:
 
     def run(self, plugin_id: str, operation: str, fn: Callable[[Deadline], T],
             timeout: float | None, deadline: Deadline | None = None) -> Outcome[T]:
-        outer = deadline.child(timeout) if deadline is not None else Deadline(timeout)
-        # The plugin's own deadline comes a little before the caller's, so that a plugin
-        # that honours it can return what it found before the caller gives up on it.
-        left = outer.remaining()
-        d = outer.child(left - min(self.margin, left * 0.1)) if left != float("inf") else outer
-        out: Outcome[T] = Outcome(plugin_id, operation)
+        return self.run_steps(plugin_id, [(operation, fn, timeout)], deadline)[-1]
+
+    def run_steps(self, plugin_id: str, steps: Sequence[Step], deadline: Deadline | None = None,
+                  ) -> list[Outcome[Any]]:
+        """Run ``(operation, fn, timeout)`` steps one after another, each under its own
+        timeout (counted from its start) within ``deadline``, stopping at the first that
+        fails. One thread for all the steps (a connect and a diagnose cost one hand-off,
+        not two); the caller still gives up on each step at its own limit. Returns the
+        outcomes of the steps that ran, the failed one last."""
         if not self.threaded:
-            self._call(out, fn, d)
-            return out
-        done = threading.Event()
+            outs: list[Outcome[Any]] = []
+            for operation, fn, timeout in steps:
+                out: Outcome[Any] = Outcome(plugin_id, operation)
+                self._call(out, fn, self._deadlines(timeout, deadline)[1])
+                outs.append(out)
+                if out.error is not None:
+                    break
+            return outs
+        done = [threading.Event() for _ in steps]
+        results: list[Outcome[Any]] = []
+        current: list[Deadline] = []
+        abandoned = threading.Event()
 
         def target() -> None:
-            self._call(out, fn, d)
-            done.set()
+            for (operation, fn, timeout), finished in zip(steps, done, strict=True):
+                if abandoned.is_set():
+                    return
+                d = self._deadlines(timeout, deadline)[1]
+                current.append(d)
+                out: Outcome[Any] = Outcome(plugin_id, operation)
+                self._call(out, fn, d)
+                results.append(out)
+                finished.set()
+                if out.error is not None:
+                    return
 
-        t0 = time.perf_counter()
-        th = threading.Thread(target=target, name=f"ksa:{plugin_id}:{operation}", daemon=True)
-        th.start()
-        limit = outer.remaining() if timeout is not None or deadline is not None else None
-        if not done.wait(limit):
-            d.cancel()
-            wall = time.perf_counter() - t0
-            log.warning("plugin %s %s timed out after %.3fs", plugin_id, operation, wall)
-            return Outcome(plugin_id, operation, error=PluginTimeoutError(
-                plugin_id, operation, timeout if timeout is not None else wall), wall=wall)
-        return out
+        name = f"ksa:{plugin_id}:{steps[0][0] if steps else ''}"
+        threading.Thread(target=target, name=name, daemon=True).start()
+        for i, ((operation, _fn, timeout), finished) in enumerate(zip(steps, done, strict=True)):
+            t0 = time.perf_counter()
+            outer = self._deadlines(timeout, deadline)[0]
+            limit = outer.remaining() if timeout is not None or deadline is not None else None
+            if not finished.wait(limit):
+                abandoned.set()
+                if current:
+                    current[-1].cancel()
+                wall = time.perf_counter() - t0
+                log.warning("plugin %s %s timed out after %.3fs", plugin_id, operation, wall)
+                return [*results[:i], Outcome(plugin_id, operation, error=PluginTimeoutError(
+                    plugin_id, operation, timeout if timeout is not None else wall), wall=wall)]
+            if results[i].error is not None:
+                return results[: i + 1]
+        return list(results)
+
+    def _deadlines(self, timeout: float | None, deadline: Deadline | None,
+                   ) -> tuple[Deadline, Deadline]:
+        """(the caller's, the plugin's): the plugin's comes a little before the caller's,
+        so that a plugin that honours it can return what it found before the caller gives
+        up on it."""
+        outer = deadline.child(timeout) if deadline is not None else Deadline(timeout)
+        left = outer.remaining()
+        inner = outer.child(left - min(self.margin, left * 0.1)) if left != float("inf") else outer
+        return outer, inner
 
     @staticmethod
     def _call(out: Outcome[T], fn: Callable[[Deadline], T], d: Deadline) -> None:
