@@ -103,3 +103,31 @@ def test_sandbox_overhead_is_small():
         sb.run("p", "op", lambda d: None, 1.0)
     per_call = (time.perf_counter() - t0) / n
     assert per_call < 0.005  # the benchmark measures the real figure (bench/framework.py)
+
+
+def test_steps_run_in_one_thread_each_under_its_own_limit():
+    import threading
+
+    seen: list[int] = []
+    sb = Sandbox()
+
+    def step(d: Deadline) -> int:
+        seen.append(threading.get_ident())
+        return len(seen)
+
+    outs = sb.run_steps("p", [("connect", step, 1.0), ("diagnose", step, 1.0)])
+    assert [o.value for o in outs] == [1, 2]
+    assert len(set(seen)) == 1 and seen[0] != threading.get_ident()
+
+    ran: list[str] = []
+    t0 = time.perf_counter()
+    outs = sb.run_steps("p", [("connect", lambda d: time.sleep(5), 0.2),
+                              ("diagnose", lambda d: ran.append("diagnose"), 5.0)])
+    assert time.perf_counter() - t0 < 0.5
+    assert [o.operation for o in outs] == ["connect"]
+    assert str(outs[0].error) == "plugin 'p' connect: timed out after 0.2s"
+
+    outs = sb.run_steps("p", [("connect", lambda d: 1 / 0, 1.0),
+                              ("diagnose", lambda d: ran.append("diagnose"), 1.0)])
+    assert [o.operation for o in outs] == ["connect"] and ran == []
+    assert isinstance(outs[0].error, PluginCallError)
