@@ -14,24 +14,7 @@ from typing import Any
 
 import pytest
 
-CI = bool(os.environ.get("CI"))
-
-
-def require(ok: bool, why: str) -> None:
-    if not ok:
-        if CI:
-            pytest.fail(f"required service missing in CI: {why}")
-        pytest.skip(why)
-
-
-def port_open(host: str, port: int) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
+from tests.conftest import CI, port_open, require  # noqa: F401 (the tests import them from here)
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
