@@ -152,23 +152,11 @@ class Runtime:
     def diagnose(self, task_id: str, mtype: str, target: Mapping[str, Any],
                  categories: Sequence[str] | None, force: bool,
                  cache_ttl: float | None) -> dict[str, Any]:
-        t, err = self._target(mtype, target)
-        if t is None:
-            return envelope(task_id, None, error=err)
-        spec = self.specs.get(mtype)
-        if spec is None:
-            return envelope(task_id, None, target_key=t.key,
-                            error=f"no plugin for middleware type {mtype!r} on this worker")
+        admitted = self._admit(task_id, mtype, target)
+        if isinstance(admitted, dict):
+            return admitted
+        t, spec, config, storage_error = admitted
         cats = tuple(categories or ())
-        config, generation, refusal, storage_error = self._plugin_state(spec)
-        if refusal is not None:
-            log.warning("task %s refused for %s: %s", task_id, t.key, refusal)
-            return envelope(task_id, None, target_key=t.key, plugin_id=spec.plugin_id,
-                            storage_error=storage_error, error=f"refused: {refusal}")
-        why = self._ready(spec, config, generation)
-        if why is not None:
-            return envelope(task_id, None, target_key=t.key, plugin_id=spec.plugin_id,
-                            storage_error=storage_error, error=why)
         if not force and storage_error is None:
             cached, storage_error = self.store.call(
                 "cached_result", lambda s: s.cached_result(t.key, spec.plugin_id, cats))
@@ -190,6 +178,23 @@ class Runtime:
                         stored=stored, storage_error=write_error or storage_error)
 
     def health(self, task_id: str, mtype: str, target: Mapping[str, Any]) -> dict[str, Any]:
+        admitted = self._admit(task_id, mtype, target)
+        if isinstance(admitted, dict):
+            return admitted
+        t, spec, config, storage_error = admitted
+        try:
+            result = self.manager.health_check(t, timeout=config.timeouts.health_check)
+        except SoftTimeLimitExceeded:
+            result = _stopped(t, spec, time.perf_counter(), ("health",),
+                              "timed_out", "stopped at the soft time limit")
+        return envelope(task_id, result, target_key=t.key, plugin_id=spec.plugin_id,
+                        storage_error=storage_error)
+
+    def _admit(self, task_id: str, mtype: str, target: Mapping[str, Any],
+               ) -> dict[str, Any] | tuple[MiddlewareTarget, PluginSpec, PluginConfig, str | None]:
+        """What every task checks first: a valid target, a plugin for its type, the plugin
+        enabled in storage and loaded at the current generation. Returns the refusal's
+        envelope, or (target, spec, config, storage_error)."""
         t, err = self._target(mtype, target)
         if t is None:
             return envelope(task_id, None, error=err)
@@ -199,19 +204,14 @@ class Runtime:
                             error=f"no plugin for middleware type {mtype!r} on this worker")
         config, generation, refusal, storage_error = self._plugin_state(spec)
         if refusal is not None:
+            log.warning("task %s refused for %s: %s", task_id, t.key, refusal)
             return envelope(task_id, None, target_key=t.key, plugin_id=spec.plugin_id,
                             storage_error=storage_error, error=f"refused: {refusal}")
         why = self._ready(spec, config, generation)
         if why is not None:
             return envelope(task_id, None, target_key=t.key, plugin_id=spec.plugin_id,
                             storage_error=storage_error, error=why)
-        try:
-            result = self.manager.health_check(t, timeout=config.timeouts.health_check)
-        except SoftTimeLimitExceeded:
-            result = _stopped(t, spec, time.perf_counter(), ("health",),
-                              "timed_out", "stopped at the soft time limit")
-        return envelope(task_id, result, target_key=t.key, plugin_id=spec.plugin_id,
-                        storage_error=storage_error)
+        return t, spec, config, storage_error
 
     @staticmethod
     def _target(mtype: str, target: Mapping[str, Any]) -> tuple[MiddlewareTarget | None, str]:

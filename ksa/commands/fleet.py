@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ksa.output import CliError
+from ksa.store import open_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,16 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 
-def _store() -> Any:
-    from storage import StorageError, Store  # noqa: PLC0415
-
-    try:
-        store = Store()
-        store.migrate()
-    except StorageError as e:
-        raise CliError(f"storage: {e}") from None
-    return store
-
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scheduler import FleetError, load_fleet  # noqa: PLC0415
@@ -51,7 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(str(e), 2) from None
     settings = Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
-    _store()  # create the schema once, before several processes race for it
+    open_store()  # create the schema once, before several processes race for it
     env = {**os.environ, "KSA_FLEET": str(fleet_path), "KSA_HOME": str(settings.home)}
     base = [sys.executable, "-m", "celery", "-A", "workers"]
     cmds = [base + ["worker", "--loglevel", args.loglevel, "-c", str(args.concurrency),

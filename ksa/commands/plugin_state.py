@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from ksa.output import CliError
+from ksa.store import open_store
 
 
 def register(psub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,16 +36,6 @@ def register(psub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
         p.add_argument("id")
         p.set_defaults(func=cmd_state, action=name)
 
-
-def _store() -> Any:
-    from storage import StorageError, Store  # noqa: PLC0415
-
-    try:
-        store = Store()
-        store.migrate()
-    except StorageError as e:
-        raise CliError(f"storage: {e}") from None
-    return store
 
 
 def _no_storage_here() -> bool:
@@ -67,7 +58,7 @@ def bump_generation(report: Any) -> None:
     if _no_storage_here():
         return
     try:
-        gen = _store().request_reload(report.plugin_id)
+        gen = open_store().request_reload(report.plugin_id)
     except (StorageError, CliError) as e:
         print(f"ksa: warning: workers not told to reload {report.plugin_id}: {e}",
               file=sys.stderr)
@@ -83,7 +74,7 @@ def cmd_state(args: argparse.Namespace) -> int:
     if args.id not in builtin_ids():
         known = ", ".join(builtin_ids())
         raise CliError(f"unknown plugin {args.id!r} (known: {known})", 2)
-    store = _store()
+    store = open_store()
     try:
         enabled = args.action == "enable"
         store.set_plugin_state(args.id, enabled=enabled)
