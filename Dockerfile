@@ -2,13 +2,9 @@
 FROM python:3.11.9-slim-bookworm
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY plugins plugins
-COPY storage storage
-COPY workers workers
-COPY scheduler scheduler
-COPY ksa ksa
+COPY kubestack_ai kubestack_ai
 RUN pip install --no-cache-dir '.[postgresql]' \
  && useradd --system --home-dir /var/lib/ksa --create-home ksa
 USER ksa
 ENV KSA_HOME=/var/lib/ksa
-CMD ["celery", "-A", "workers", "worker", "--loglevel", "info"]
+CMD ["celery", "-A", "kubestack_ai.workers", "worker", "--loglevel", "info"]

@@ -34,7 +34,7 @@ BROKER = "redis://127.0.0.1:6379/13"
 
 def start_worker(home: Path, env: dict[str, str], concurrency: int) -> subprocess.Popen[bytes]:
     log = open(home / "worker.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers", "worker",
+    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "kubestack_ai.workers", "worker",
                              "--loglevel", os.environ.get("BENCH_LOGLEVEL", "warning"),
                              "-c", str(concurrency),
                              "--without-mingle", "--without-gossip",
@@ -65,7 +65,7 @@ def main() -> int:
 
     import redis
 
-    from plugins import DiagnoseOptions, MiddlewareTarget, PluginManager, Sandbox, builtin_ids
+    from kubestack_ai.plugins import DiagnoseOptions, MiddlewareTarget, PluginManager, Sandbox, builtin_ids
 
     mtype = args.type or ("redis" if "redis-diagnostics" in builtin_ids() else "tcp")
     home = Path(tempfile.mkdtemp(prefix="ksa-bench-"))
@@ -75,9 +75,9 @@ def main() -> int:
     os.environ.update(env)
     r = redis.Redis.from_url(BROKER)
     r.flushdb()  # our own db number only
-    from storage import Store
-    from workers.factory import create_app
-    from workers.settings import Settings
+    from kubestack_ai.storage import Store
+    from kubestack_ai.workers.factory import create_app
+    from kubestack_ai.workers.settings import Settings
 
     Store().migrate()
     app = create_app(Settings.from_env(env))

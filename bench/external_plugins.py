@@ -28,7 +28,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from plugins import PluginManager, discover_plugins
+from kubestack_ai.plugins import PluginManager, discover_plugins
 
 EXAMPLE = REPO / "examples" / "plugins" / "http-diagnostics"
 N_PLUGINS = 200

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from plugins import Deadline, PluginManager, Registry, Sandbox, builtin_ids, load_builtin  # noqa: E402
+from kubestack_ai.plugins import Deadline, PluginManager, Registry, Sandbox, builtin_ids, load_builtin  # noqa: E402
 from tests.framework.fakes import FakePlugin  # noqa: E402
 
 
@@ -114,7 +114,7 @@ def bench_registry() -> dict[int, float]:
 
 def bench_cli() -> float:
     exe = Path(sys.executable).with_name("ksa")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ksa"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "kubestack_ai.ksa"]
     times = []
     for _ in range(15):
         t0 = time.perf_counter()

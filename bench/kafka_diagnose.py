@@ -35,14 +35,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from plugins import (  # noqa: E402
+from kubestack_ai.plugins import (  # noqa: E402
     DiagnoseOptions,
     MiddlewareTarget,
     PluginConfig,
     PluginManager,
     Snapshot,
 )
-from plugins.models import utcnow  # noqa: E402
+from kubestack_ai.plugins.models import utcnow  # noqa: E402
 
 
 def free_port() -> int:

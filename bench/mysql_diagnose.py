@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pymysql  # noqa: E402
 from pymysql.constants import CLIENT  # noqa: E402
 
-from plugins import DiagnoseOptions, MiddlewareTarget, PluginManager, Sandbox  # noqa: E402
-from plugins.mysql.client import Session  # noqa: E402
+from kubestack_ai.plugins import DiagnoseOptions, MiddlewareTarget, PluginManager, Sandbox  # noqa: E402
+from kubestack_ai.plugins.mysql.client import Session  # noqa: E402
 from tests.conftest import free_port, port_open  # noqa: E402
 
 DEADLINE = 30.0

@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis
 
-from plugins import DiagnoseOptions, MiddlewareTarget, PluginConfig, PluginManager, Sandbox
-from plugins.deadline import Deadline
-from plugins.redis.constants import CONFIG_KEYS
-from plugins.redis.plugin import RedisPlugin
+from kubestack_ai.plugins import DiagnoseOptions, MiddlewareTarget, PluginConfig, PluginManager, Sandbox
+from kubestack_ai.plugins.deadline import Deadline
+from kubestack_ai.plugins.redis.constants import CONFIG_KEYS
+from kubestack_ai.plugins.redis.plugin import RedisPlugin
 
 
 def free_port() -> int:

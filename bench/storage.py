@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from plugins.models import DiagnosticResult, Finding, Severity, Status  # noqa: E402
-from storage import Store  # noqa: E402
+from kubestack_ai.plugins.models import DiagnosticResult, Finding, Severity, Status  # noqa: E402
+from kubestack_ai.storage import Store  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MY_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"

@@ -33,7 +33,7 @@ def test_images_pinned_health_checked_secrets_by_reference() -> None:
 
 
 def test_compose_fleet_uses_secret_files() -> None:
-    from scheduler import load_fleet
+    from kubestack_ai.scheduler import load_fleet
 
     fleet = load_fleet(ROOT / "examples" / "fleet.compose.yaml")
     assert {t.target.type for t in fleet.targets} == {"redis", "mysql", "kafka"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins import PluginManager
+from kubestack_ai.plugins import PluginManager
 
 
 @pytest.fixture

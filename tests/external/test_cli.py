@@ -15,7 +15,7 @@ from .util import EXAMPLES, REPO, write_plugin
 
 def ksa(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in ("KSA_PLUGIN_PATH", "PYTHONPATH")}
-    return subprocess.run([sys.executable, "-m", "ksa", *args], check=False,
+    return subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", *args], check=False,
                           capture_output=True, text=True, cwd=REPO,
                           env={**base, **(env or {})}, timeout=60)
 

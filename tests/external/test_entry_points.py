@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins import PluginManager, discover_entry_points
+from kubestack_ai.plugins import PluginManager, discover_entry_points
 
 from .util import CODE, serves, target
 

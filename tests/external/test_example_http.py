@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins import TLS, MiddlewareTarget, PluginManager, Severity, Status
+from kubestack_ai.plugins import TLS, MiddlewareTarget, PluginManager, Severity, Status
 
 from .util import EXAMPLES, free_port, require
 
@@ -125,6 +125,6 @@ def test_tls_certificate_expiring(http_manager: PluginManager,
 
 
 def categories_only(*cats: str):
-    from plugins import DiagnoseOptions
+    from kubestack_ai.plugins import DiagnoseOptions
 
     return DiagnoseOptions(categories=cats)

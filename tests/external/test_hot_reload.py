@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins import PluginManager, PluginState, ReloadError
+from kubestack_ai.plugins import PluginManager, PluginState, ReloadError
 
 from .util import serves, target, write_plugin
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins import (
+from kubestack_ai.plugins import (
     ConfigError,
     DependencyCycleError,
     DependencyError,
@@ -20,7 +20,7 @@ from plugins import (
     Timeouts,
     builtin_ids,
 )
-from plugins.external import NAMESPACE
+from kubestack_ai.plugins.external import NAMESPACE
 
 from .util import EXAMPLES, serves, write_plugin
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from plugins import ManifestError, discover_plugins, load_manifest, plugin_dirs
-from plugins import manifest as manifest_mod
-from plugins.manifest import MAX_MANIFEST_BYTES
+from kubestack_ai.plugins import ManifestError, discover_plugins, load_manifest, plugin_dirs
+from kubestack_ai.plugins import manifest as manifest_mod
+from kubestack_ai.plugins.manifest import MAX_MANIFEST_BYTES
 
 from .util import EXAMPLES, write_plugin
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins import DiagnoseOptions, MiddlewareTarget, PluginManager
+from kubestack_ai.plugins import DiagnoseOptions, MiddlewareTarget, PluginManager
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "plugins"
@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 
-from plugins import MiddlewarePlugin, PluginInfo, Run, category
+from kubestack_ai.plugins import MiddlewarePlugin, PluginInfo, Run, category
 {imports}
 
 VERSION = "{version}"

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from plugins import (
+from kubestack_ai.plugins import (
     ConfigError,
     Deadline,
     MiddlewarePlugin,

@@ -10,7 +10,7 @@ from tests.conftest import free_port
 
 
 def ksa(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ksa", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", *args], capture_output=True, text=True,
                           timeout=60)
 
 
@@ -74,6 +74,6 @@ def test_diagnose_bad_input_gets_one_clear_line():
 def test_log_level_debug_logs_to_stderr():
     out = ksa("--log-level", "debug", "diagnose", "tcp", f"127.0.0.1:{free_port()}")
     assert out.returncode == 2
-    assert "DEBUG plugins.manager: connect tcp://127.0.0.1:" in out.stderr
+    assert "DEBUG kubestack_ai.plugins.manager: connect tcp://127.0.0.1:" in out.stderr
     quiet = ksa("diagnose", "tcp", f"127.0.0.1:{free_port()}")
     assert quiet.stderr == ""

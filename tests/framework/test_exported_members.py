@@ -1,6 +1,6 @@
 """The framework's public surface, locked: a change here is a change for plugin authors."""
 
-import plugins
+from kubestack_ai import plugins
 
 EXPECTED = {
     "API_VERSION", "TLS", "TRANSITIONS", "ActionRefusedError", "Auth", "AuthError",

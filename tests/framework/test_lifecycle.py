@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from plugins import (
+from kubestack_ai.plugins import (
     TRANSITIONS,
     IllegalTransitionError,
     PluginCallError,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from plugins import (
+from kubestack_ai.plugins import (
     DiagnoseOptions,
     MiddlewareTarget,
     PluginCallError,
@@ -154,9 +154,9 @@ def test_unknown_thresholds_in_plugin_config_or_target_are_a_clear_error():
 
 
 def test_builtin_plugins_declare_their_thresholds():
-    from plugins.kafka import constants as kafka_c
-    from plugins.mysql import constants as mysql_c
-    from plugins.redis import constants as redis_c
+    from kubestack_ai.plugins.kafka import constants as kafka_c
+    from kubestack_ai.plugins.mysql import constants as mysql_c
+    from kubestack_ai.plugins.redis import constants as redis_c
 
     known = {i: load_builtin(i).known_thresholds() for i in builtin_ids()}
     assert known["redis-diagnostics"] == frozenset(redis_c.DEFAULTS)
@@ -166,7 +166,7 @@ def test_builtin_plugins_declare_their_thresholds():
 
 
 def test_listing_plugins_does_not_import_client_libraries():
-    code = ("import sys; from plugins import PluginManager; m = PluginManager(); "
+    code = ("import sys; from kubestack_ai.plugins import PluginManager; m = PluginManager(); "
             "m.load_builtins(); [e.info for e in m.list_plugins()]; "
             "print(sorted(x for x in ('redis','kafka','pymysql','celery','sqlalchemy') "
             "if x in sys.modules))")

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from pydantic import ValidationError
 
-from plugins import (
+from kubestack_ai.plugins import (
     TLS,
     Auth,
     DiagnoseOptions,

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from plugins import (
+from kubestack_ai.plugins import (
     DuplicatePluginError,
     PluginNotFoundError,
     PluginState,

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from plugins import (
+from kubestack_ai.plugins import (
     ActionRefusedError,
     Deadline,
     MiddlewareTarget,

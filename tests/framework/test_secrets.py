@@ -1,7 +1,7 @@
 import pytest
 
-from plugins import SecretError, resolve_secret
-from plugins.secrets import redact
+from kubestack_ai.plugins import SecretError, resolve_secret
+from kubestack_ai.plugins.secrets import redact
 
 
 def test_env_and_file_references(tmp_path):

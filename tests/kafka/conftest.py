@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from plugins import PluginConfig, PluginManager
+from kubestack_ai.plugins import PluginConfig, PluginManager
 from tests.conftest import free_port, require
 
 from .kafka_helpers import CLIENT_KEY_PASSWORD, SASL_PASSWORD, SASL_USER, Tansu

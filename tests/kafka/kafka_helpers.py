@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins import DiagnoseOptions, MiddlewareTarget, PluginManager
+from kubestack_ai.plugins import DiagnoseOptions, MiddlewareTarget, PluginManager
 from tests.conftest import free_port, port_open, require
 
 

@@ -3,7 +3,7 @@ every attempt audited, and Kafka's own preconditions checked before anything is 
 
 from __future__ import annotations
 
-from plugins import ActionRefusedError
+from kubestack_ai.plugins import ActionRefusedError
 
 from .kafka_helpers import commit_offsets, consume_in_group, create_topic, diagnose, produce, target, uniq
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugins import Severity, Status
+from kubestack_ai.plugins import Severity, Status
 from tests.conftest import free_port
 
 from .kafka_helpers import SASL_PASSWORD, SASL_USER, diagnose, target

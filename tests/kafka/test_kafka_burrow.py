@@ -3,9 +3,9 @@ readings that carry a window from one run to the next."""
 
 from __future__ import annotations
 
-from plugins.kafka import burrow
-from plugins.kafka.burrow import Entry, partition_status
-from plugins.kafka.model import Sample
+from kubestack_ai.plugins.kafka import burrow
+from kubestack_ai.plugins.kafka.burrow import Entry, partition_status
+from kubestack_ai.plugins.kafka.model import Sample
 
 
 def w(*rows: tuple[float, int, int]) -> list[Entry]:

@@ -23,7 +23,7 @@ def fresh_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tansu]:
 
 
 def ksa(*args: str) -> tuple[int, str, str]:
-    p = subprocess.run([sys.executable, "-m", "ksa", *args], capture_output=True, text=True,
+    p = subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", *args], capture_output=True, text=True,
                        timeout=60)
     return p.returncode, p.stdout, p.stderr
 
@@ -71,7 +71,7 @@ def test_sasl_flags_with_a_secret_reference(sasl_front) -> None:
     from .kafka_helpers import SASL_PASSWORD, SASL_USER
 
     env = {**os.environ, "KSA_TEST_KAFKA_PW": SASL_PASSWORD}
-    args = [sys.executable, "-m", "ksa", "diagnose", "kafka", f"127.0.0.1:{sasl_front.port}",
+    args = [sys.executable, "-m", "kubestack_ai.ksa", "diagnose", "kafka", f"127.0.0.1:{sasl_front.port}",
             "--json", "-c", "broker", "--user", SASL_USER, "--password-ref",
             "env:KSA_TEST_KAFKA_PW", "--sasl-mechanism", "SCRAM-SHA-256"]
     p = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)

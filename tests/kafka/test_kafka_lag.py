@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from plugins import Severity, Snapshot, Status
-from plugins.models import utcnow
+from kubestack_ai.plugins import Severity, Snapshot, Status
+from kubestack_ai.plugins.models import utcnow
 
 from .kafka_helpers import (
     commit_offsets,
@@ -147,9 +147,9 @@ def test_high_water_mark_of_a_multi_record_batch(broker, manager) -> None:
     plugin does on Apache Kafka) shows the difference the compat path covers."""
     from kafka import KafkaProducer
 
-    from plugins import Deadline
-    from plugins.kafka import collect
-    from plugins.kafka.wire import Wire
+    from kubestack_ai.plugins import Deadline
+    from kubestack_ai.plugins.kafka import collect
+    from kubestack_ai.plugins.kafka.wire import Wire
 
     topic, group = uniq("batched"), uniq("bulk")
     create_topic(broker.bootstrap, topic, 1)
@@ -181,10 +181,10 @@ def test_high_water_mark_of_a_multi_record_batch(broker, manager) -> None:
 def test_find_coordinator_path_against_the_broker(broker) -> None:
     """A single broker coordinates every group, so the plugin skips FindCoordinator; here
     the metadata is given a second (absent) broker to send the real requests."""
-    from plugins import Deadline
-    from plugins.kafka import collect
-    from plugins.kafka.model import Broker
-    from plugins.kafka.wire import Wire
+    from kubestack_ai.plugins import Deadline
+    from kubestack_ai.plugins.kafka import collect
+    from kubestack_ai.plugins.kafka.model import Broker
+    from kubestack_ai.plugins.kafka.wire import Wire
 
     topic, group = uniq("coord"), uniq("found")
     create_topic(broker.bootstrap, topic, 1)

@@ -18,12 +18,12 @@ from kafka.coordinator.protocol import (
 )
 from kafka.protocol.metadata import MetadataResponse_v7
 
-from plugins import Severity
-from plugins.kafka import compat
-from plugins.kafka.checks_broker import isr_findings, metadata_findings, reach_findings
-from plugins.kafka.checks_consumer import assignment_findings
-from plugins.kafka.checks_topic import config_findings, leader_findings, replication_findings
-from plugins.kafka.model import Group, cluster_from_metadata
+from kubestack_ai.plugins import Severity
+from kubestack_ai.plugins.kafka import compat
+from kubestack_ai.plugins.kafka.checks_broker import isr_findings, metadata_findings, reach_findings
+from kubestack_ai.plugins.kafka.checks_consumer import assignment_findings
+from kubestack_ai.plugins.kafka.checks_topic import config_findings, leader_findings, replication_findings
+from kubestack_ai.plugins.kafka.model import Group, cluster_from_metadata
 
 
 def metadata(partitions: dict[str, list[tuple[int, int, list[int], list[int], list[int]]]],
@@ -179,7 +179,7 @@ def test_flavor_detection() -> None:
 def test_metadata_rows_are_read_by_position_for_every_version() -> None:
     from kafka.protocol.metadata import MetadataResponse
 
-    from plugins.kafka.model import _cluster_from_object
+    from kubestack_ai.plugins.kafka.model import _cluster_from_object
 
     part = {"error_code": 0, "partition": 1, "leader": 2, "leader_epoch": 3,
             "replicas": [2, 1], "isr": [2], "offline_replicas": [1]}
@@ -212,10 +212,10 @@ def test_thresholds_default_from_constants_only(monkeypatch) -> None:
     import re
     from pathlib import Path
 
-    from plugins import Deadline, DiagnoseOptions, MiddlewareTarget, Run
-    from plugins.kafka import constants
-    from plugins.kafka.plugin import KafkaPlugin
-    from plugins.kafka.report import th
+    from kubestack_ai.plugins import Deadline, DiagnoseOptions, MiddlewareTarget, Run
+    from kubestack_ai.plugins.kafka import constants
+    from kubestack_ai.plugins.kafka.plugin import KafkaPlugin
+    from kubestack_ai.plugins.kafka.report import th
 
     t = MiddlewareTarget(type="kafka", endpoints=("127.0.0.1:9092",))
     run = Run(KafkaPlugin(), t, Deadline(5), DiagnoseOptions(), ("topic",))

@@ -6,9 +6,9 @@ import time
 
 from kafka.protocol.admin import ListGroupsRequest
 
-from plugins import Deadline
-from plugins.kafka import collect
-from plugins.kafka.wire import RequestFailed, Wire
+from kubestack_ai.plugins import Deadline
+from kubestack_ai.plugins.kafka import collect
+from kubestack_ai.plugins.kafka.wire import RequestFailed, Wire
 
 from .kafka_helpers import target
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins import PluginManager
+from kubestack_ai.plugins import PluginManager
 from tests.conftest import require
 from tests.mysql.mysql_helpers import INSTALL_DB, MARIADBD, Instance, count_rows, wait_replica
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pymysql
 
-from plugins import DiagnoseOptions, DiagnosticResult, MiddlewareTarget, PluginManager
+from kubestack_ai.plugins import DiagnoseOptions, DiagnosticResult, MiddlewareTarget, PluginManager
 from tests.conftest import free_port, port_open
 
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"

@@ -9,7 +9,7 @@ from typing import Any
 import pymysql
 import pytest
 
-from plugins import ActionRefusedError, ConfigError, PluginManager
+from kubestack_ai.plugins import ActionRefusedError, ConfigError, PluginManager
 from tests.mysql.mysql_helpers import Instance, target
 
 
@@ -91,8 +91,8 @@ def test_kill_long_queries_kills_only_the_long_one(
 
 def test_plugin_refuses_unknown_action_itself(ps: Instance) -> None:
     """Behind the sandbox's whitelist, the plugin's own execute refuses too."""
-    from plugins import Deadline
-    from plugins.mysql import MySQLPlugin
+    from kubestack_ai.plugins import Deadline
+    from kubestack_ai.plugins.mysql import MySQLPlugin
 
     plugin = MySQLPlugin()
     plugin.connect(Deadline(10), target(ps.endpoint))

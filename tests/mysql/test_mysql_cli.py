@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from plugins import Status
+from kubestack_ai.plugins import Status
 from tests.conftest import free_port
 from tests.mysql.mysql_helpers import Instance
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def ksa(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "ksa", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", *args], capture_output=True, text=True,
                           timeout=60, cwd=ROOT, env=env)
 
 

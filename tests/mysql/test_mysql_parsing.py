@@ -6,9 +6,9 @@ INNODB STATUS format are checked here on the text the server prints.
 
 from __future__ import annotations
 
-from plugins.mysql import innodb_status
-from plugins.mysql.checks.statements import percentiles_from_cumulative
-from plugins.mysql.server import Server, normalise_replica
+from kubestack_ai.plugins.mysql import innodb_status
+from kubestack_ai.plugins.mysql.checks.statements import percentiles_from_cumulative
+from kubestack_ai.plugins.mysql.server import Server, normalise_replica
 
 MYSQL8_STATUS = """
 =====================================

@@ -9,8 +9,8 @@ import time
 import pymysql
 import pytest
 
-from plugins import DiagnoseOptions, PluginManager, Severity, Snapshot, Status
-from plugins.models import utcnow
+from kubestack_ai.plugins import DiagnoseOptions, PluginManager, Severity, Snapshot, Status
+from kubestack_ai.plugins.models import utcnow
 from tests.conftest import free_port, port_open, require
 from tests.mysql.mysql_helpers import Instance, codes, diagnose, finding, target
 
@@ -19,7 +19,7 @@ def test_listing_plugins_does_not_import_pymysql() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, plugins; ids = plugins.builtin_ids(); "
+    code = ("import sys; from kubestack_ai import plugins; ids = plugins.builtin_ids(); "
             "assert 'mysql-diagnostics' in ids, ids; print('pymysql' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -287,8 +287,8 @@ def test_unreachable_port(manager: PluginManager) -> None:
 
 def test_tls_verified_with_ca_and_refused_with_another(
         manager: PluginManager, ps: Instance, tls_files: dict[str, str]) -> None:
-    from plugins import Deadline
-    from plugins.mysql import MySQLPlugin
+    from kubestack_ai.plugins import Deadline
+    from kubestack_ai.plugins.mysql import MySQLPlugin
 
     ok = target(ps.endpoint, tls={"ca_file": tls_files["ca"], "server_hostname": "localhost"})
     plugin = MySQLPlugin()

@@ -5,8 +5,8 @@ The tests run in file order on one pair: the last one breaks the replica for goo
 
 from __future__ import annotations
 
-from plugins import PluginManager, Severity, Snapshot, Status
-from plugins.models import utcnow
+from kubestack_ai.plugins import PluginManager, Severity, Snapshot, Status
+from kubestack_ai.plugins.models import utcnow
 from tests.mysql.mysql_helpers import Instance, codes, diagnose, finding, target, wait_replica
 
 

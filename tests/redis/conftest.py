@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from plugins import PluginManager
+from kubestack_ai.plugins import PluginManager
 
 from .util import Servers, require
 

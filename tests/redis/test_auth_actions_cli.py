@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins import (
+from kubestack_ai.plugins import (
     TLS,
     ActionRefusedError,
     Auth,
@@ -186,7 +186,7 @@ def test_config_set_allowed_by_plugin_config(servers: Servers):
 
 
 def _ksa(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ksa", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=60, env={**os.environ, **(env or {})})
 
 
@@ -240,7 +240,8 @@ def test_unknown_threshold_names_are_refused(servers: Servers):
 
 
 def test_listing_plugins_does_not_import_redis_py():
-    code = ("import sys, plugins; m = plugins.PluginManager(); m.list_plugins(); "
+    code = ("import sys; from kubestack_ai import plugins; m = plugins.PluginManager(); "
+            "m.list_plugins(); "
             "m.registry.get('redis-diagnostics').info(); print('redis' in sys.modules)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                        timeout=60, check=True)

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from plugins import DiagnoseOptions, Severity, Snapshot, Status
-from plugins.models import utcnow
+from kubestack_ai.plugins import DiagnoseOptions, Severity, Snapshot, Status
+from kubestack_ai.plugins.models import utcnow
 
 from .util import Servers, codes, free_port, target, wait_for
 
@@ -365,7 +365,7 @@ def test_latency_doctor_findings(servers: Servers, manager) -> None:
 
 
 def test_server_that_never_answers_times_out_within_the_deadline() -> None:
-    from plugins import PluginConfig, PluginManager, Timeouts
+    from kubestack_ai.plugins import PluginConfig, PluginManager, Timeouts
 
     with socket.socket() as listener:  # accepts connections (the kernel does), never replies
         listener.bind(("127.0.0.1", 0))

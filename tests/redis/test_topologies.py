@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from plugins import Mode, Severity, Status
+from kubestack_ai.plugins import Mode, Severity, Status
 
 from .util import Servers, codes, target, wait_for
 

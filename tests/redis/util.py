@@ -19,7 +19,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from plugins import MiddlewareTarget
+from kubestack_ai.plugins import MiddlewareTarget
 
 
 def free_port() -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.lock import FileBeatLock, RedisBeatLock
+from kubestack_ai.scheduler.lock import FileBeatLock, RedisBeatLock
 
 
 def _redis_up() -> bool:
@@ -48,9 +48,9 @@ def test_file_lock_one_holder(tmp_path: Path) -> None:
 
 
 def test_second_scheduler_stands_by(tmp_path: Path) -> None:
-    from scheduler.beat import STANDBY_POLL, FleetScheduler
-    from workers.factory import create_app
-    from workers.settings import Settings
+    from kubestack_ai.scheduler.beat import STANDBY_POLL, FleetScheduler
+    from kubestack_ai.workers.factory import create_app
+    from kubestack_ai.workers.settings import Settings
 
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text("targets:\n  - {name: a, type: tcp, endpoints: ['127.0.0.1:9'],"

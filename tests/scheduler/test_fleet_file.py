@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from scheduler import FleetError, load_fleet, parse_fleet
+from kubestack_ai.scheduler import FleetError, load_fleet, parse_fleet
 
 FLEET = """
 defaults:
@@ -67,9 +67,9 @@ def test_bad_fleet_is_refused_with_the_field_named(doc: Any, error: str) -> None
 
 
 def test_scheduler_follows_the_file(tmp_path: Path) -> None:
-    from scheduler.beat import FleetScheduler
-    from workers.factory import create_app
-    from workers.settings import Settings
+    from kubestack_ai.scheduler.beat import FleetScheduler
+    from kubestack_ai.workers.factory import create_app
+    from kubestack_ai.workers.settings import Settings
 
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(FLEET)

@@ -19,7 +19,7 @@ ROOT = Path(__file__).parent.parent.parent
 
 
 def _history(home: Path, key: str) -> list[object]:
-    from storage import StorageError, Store
+    from kubestack_ai.storage import StorageError, Store
 
     s = Store(f"sqlite:///{home}/ksa.db")
     try:
@@ -46,7 +46,8 @@ def test_ksa_run_on_embedded_broker_follows_the_fleet_file(tmp_path: Path) -> No
     env = {k: v for k, v in os.environ.items() if not k.startswith("KSA_")}
     env["KSA_HOME"] = str(tmp_path / "home")
     log = open(tmp_path / "run.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "ksa", "run", "--fleet", str(fleet), "-c", "1"],
+    proc = subprocess.Popen([sys.executable, "-m", "kubestack_ai.ksa", "run", "--fleet", str(fleet),
+                             "-c", "1"],
                             env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT)
     home = tmp_path / "home"
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from storage import Store
+from kubestack_ai.storage import Store
 from tests.conftest import port_open, require
 
 from .storage_factories import finding, result

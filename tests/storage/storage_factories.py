@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from plugins.models import DiagnosticResult, Finding, Severity, Status
+from kubestack_ai.plugins.models import DiagnosticResult, Finding, Severity, Status
 
 T0 = dt.datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=dt.UTC)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import inspect
 
-import storage
-from storage import Store
+from kubestack_ai import storage
+from kubestack_ai.storage import Store
 
 
 def test_exported_names() -> None:

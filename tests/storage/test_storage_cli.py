@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from plugins.models import Status
-from storage import Store
+from kubestack_ai.plugins.models import Status
+from kubestack_ai.storage import Store
 from tests.conftest import free_port
 
 from .storage_factories import finding, result
@@ -21,7 +21,7 @@ T0 = dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=dt.UTC)
 
 
 def ksa(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ksa", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", *args], capture_output=True, text=True,
                           env=env, timeout=60)
 
 

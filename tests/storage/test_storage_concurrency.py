@@ -9,7 +9,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 
-from storage import Store
+from kubestack_ai.storage import Store
 
 N_PROCS = 4
 N_RUNS = 25

@@ -8,9 +8,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from storage import Store
-from storage.migrate import head
-from storage.models import Base
+from kubestack_ai.storage import Store
+from kubestack_ai.storage.migrate import head
+from kubestack_ai.storage.models import Base
 
 
 def test_migrate_twice_is_a_no_op(databases) -> None:

@@ -7,8 +7,8 @@ import time
 
 from sqlalchemy import text
 
-from plugins.models import Snapshot, Status
-from storage import Store
+from kubestack_ai.plugins.models import Snapshot, Status
+from kubestack_ai.storage import Store
 
 from .storage_factories import T0  # make_result's default
 

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from plugins.models import PluginState
-from storage import StorageError, Store
+from kubestack_ai.plugins.models import PluginState
+from kubestack_ai.storage import StorageError, Store
 
 
 def test_upsert_creates_then_changes_only_the_given_fields(store: Store) -> None:
@@ -82,7 +82,7 @@ def test_audit_log_newest_first(store: Store) -> None:
 
 
 def test_audit_hook_of_the_plugin_manager_feeds_the_log(store: Store) -> None:
-    from plugins import MiddlewareTarget, PluginManager
+    from kubestack_ai.plugins import MiddlewareTarget, PluginManager
 
     manager = PluginManager()
     manager.load_builtins()

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from storage import StorageError, StorageUnavailable, Store
+from kubestack_ai.storage import StorageError, StorageUnavailable, Store
 from tests.conftest import free_port
 
 TK, PID = "redis:cache-1", "redis-diagnostics"

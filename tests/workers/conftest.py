@@ -54,7 +54,7 @@ class Worker:
         self.log = home / f"worker-{name}.log"
         self._out = open(self.log, "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers", "worker", "--loglevel", "debug",
+            [sys.executable, "-m", "celery", "-A", "kubestack_ai.workers", "worker", "--loglevel", "debug",
              "-c", str(concurrency), "-n", f"{name}-{os.getpid()}@%h", "--without-mingle",
              "--without-gossip"],
             env=env, cwd=str(ROOT), stdout=self._out, stderr=subprocess.STDOUT)
@@ -87,8 +87,8 @@ class Worker:
 def client_app(env: dict[str, str]) -> Any:
     """A Celery app configured as the worker's (routes, queues), to send tasks."""
     sys.path.insert(0, str(HERE)) if str(HERE) not in sys.path else None
-    from workers.factory import create_app
-    from workers.settings import Settings
+    from kubestack_ai.workers.factory import create_app
+    from kubestack_ai.workers.settings import Settings
 
     return create_app(Settings.from_env(env))
 
@@ -98,7 +98,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     require(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
     flush_db11()
     home = tmp_path_factory.mktemp("ksa")
-    from storage import Store
+    from kubestack_ai.storage import Store
 
     Store(f"sqlite:///{home}/ksa.db").migrate()
     w = Worker(home, worker_env(home))
@@ -118,7 +118,7 @@ def app(worker: Worker) -> Any:
 
 @pytest.fixture(scope="module")
 def store(worker: Worker) -> Any:
-    from storage import Store
+    from kubestack_ai.storage import Store
 
     s = Store(f"sqlite:///{worker.home}/ksa.db")
     yield s

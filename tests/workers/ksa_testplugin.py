@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 
-from plugins import (
+from kubestack_ai.plugins import (
     MiddlewarePlugin,
     PluginConfig,
     PluginInfo,
@@ -27,9 +27,9 @@ from plugins import (
     register_builtin,
     resolve_secret,
 )
-from plugins.deadline import Deadline
-from plugins.errors import AuthError
-from plugins.models import MiddlewareTarget
+from kubestack_ai.plugins.deadline import Deadline
+from kubestack_ai.plugins.errors import AuthError
+from kubestack_ai.plugins.models import MiddlewareTarget
 
 INFO = PluginInfo(id="faulty-diagnostics", name="Faulty test plugin", version="0.1.0",
                   description="Misbehaves on request (tests only).")

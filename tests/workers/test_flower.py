@@ -35,7 +35,7 @@ def flower(worker: Any) -> Iterator[str]:
     require(shutil.which("chromium") is not None, "chromium (apt-get install -y chromium)")
     port = _free_port()
     log = open(worker.home / "flower.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers", "flower",
+    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "kubestack_ai.workers", "flower",
                              f"--port={port}", "--address=127.0.0.1"],
                             env=worker.env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -140,7 +140,7 @@ def test_ksa_plugin_disable_enable_reload_reach_the_worker(app: Any, worker: Any
     import sys
 
     def ksa(*argv: str) -> str:
-        out = subprocess.run([sys.executable, "-m", "ksa", "plugin", *argv], env=worker.env,
+        out = subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", "plugin", *argv], env=worker.env,
                              capture_output=True, text=True, timeout=30)
         assert out.returncode == 0, out.stderr
         return (out.stderr + out.stdout).strip()

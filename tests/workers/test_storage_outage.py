@@ -106,7 +106,7 @@ def pg_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Worker
     psql(f"CREATE DATABASE {DB}")
     proxy = Proxy(("127.0.0.1", 5432))
     url = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{DB}"
-    from storage import Store
+    from kubestack_ai.storage import Store
 
     store = Store(url)
     store.migrate()

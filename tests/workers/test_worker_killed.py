@@ -22,14 +22,14 @@ BROKER = "redis://127.0.0.1:6379/12"
 def test_killed_worker_task_redelivered_after_visibility_timeout(
         tmp_path_factory: pytest.TempPathFactory) -> None:
     require(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
-    from storage import Store
+    from kubestack_ai.storage import Store
 
     home: Path = tmp_path_factory.mktemp("ksa-kill")
     store = Store(f"sqlite:///{home}/ksa.db")
     store.migrate()
     # short limits for every plugin this worker loads, so the visibility timeout derived
     # from them (hard 4 s x (prefetch 1 + 1) + 10 s = 18 s) keeps the test short
-    from plugins import builtin_ids
+    from kubestack_ai.plugins import builtin_ids
 
     for plugin_id in [*builtin_ids(), "http-diagnostics"]:  # + the external example
         if plugin_id != "faulty-diagnostics":

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.timeout(60)
 
 def test_other_pools_are_refused(tmp_path: Path) -> None:
     env = worker_env(tmp_path)
-    out = subprocess.run([sys.executable, "-m", "celery", "-A", "workers", "worker", "-P", "threads"],
+    out = subprocess.run([sys.executable, "-m", "celery", "-A", "kubestack_ai.workers", "worker",
+                          "-P", "threads"],
                          env=env, cwd=str(ROOT), capture_output=True, text=True, timeout=40)
     assert out.returncode == 2
     assert ("ksa: error: ksa workers need the prefork pool (soft and hard time limits, a memory "
@@ -28,8 +29,8 @@ def test_other_pools_are_refused(tmp_path: Path) -> None:
 
 
 def test_visibility_timeout_stays_above_the_longest_hard_limit(tmp_path: Path) -> None:
-    from workers.factory import broker_options, create_app
-    from workers.settings import Settings
+    from kubestack_ai.workers.factory import broker_options, create_app
+    from kubestack_ai.workers.settings import Settings
 
     base = {"KSA_HOME": str(tmp_path), "KSA_BROKER_URL": "redis://127.0.0.1:6379/11"}
     # prefetch 4: a message may wait behind 4 others of up to 40 s, then run 40 s; + 10 s
@@ -56,7 +57,7 @@ def test_child_init_is_quick(worker: Any) -> None:
 def test_celery_call_as_a_user_types_it(worker: Any, app: Any) -> None:
     kwargs = json.dumps({"target": {"name": "cli", "endpoints": ["127.0.0.1:1"],
                                     "options": {"behaviour": "ok"}}})
-    out = subprocess.run([sys.executable, "-m", "celery", "-A", "workers", "call",
+    out = subprocess.run([sys.executable, "-m", "celery", "-A", "kubestack_ai.workers", "call",
                           "diagnose.faulty", "--kwargs", kwargs],
                          env=worker.env, cwd=str(ROOT), capture_output=True, text=True, timeout=40)
     assert out.returncode == 0, out.stderr

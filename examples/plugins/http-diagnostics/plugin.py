@@ -12,7 +12,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from plugins import (
+from kubestack_ai.plugins import (
     ConnectError,
     Deadline,
     MiddlewarePlugin,

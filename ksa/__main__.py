@@ -1,3 +1,0 @@
-from ksa.cli import main
-
-raise SystemExit(main())

@@ -1,0 +1,3 @@
+from kubestack_ai.ksa.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,15 @@
+"""Command groups. Each module has ``register(subparsers)``; add a line to add one."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from kubestack_ai.ksa.commands import diagnose, fleet, plugin, results
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
+    plugin.register,
+    diagnose.register,
+    results.register,
+    fleet.register,
+]

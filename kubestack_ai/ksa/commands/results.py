@@ -1,0 +1,118 @@
+"""``ksa results [TARGET_KEY] [--audit]``: what the workers stored.
+
+Without a target: the newest run of every target. With one: that target's history,
+newest first. ``--audit``: the log of executed actions. The database is ``--db URL``,
+else ``$KSA_DATABASE_URL``, else the default SQLite file (``$KSA_HOME/ksa.db``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from kubestack_ai.ksa.output import CliError, dump_json, render_result, table
+
+if TYPE_CHECKING:  # storage pulls in SQLAlchemy: imported when the command runs
+    from kubestack_ai.storage import AuditRecord, RunRecord
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("results", help="stored results: latest per target, one target's "
+                                       "history, or the audit log")
+    p.add_argument("target", nargs="?", metavar="TARGET_KEY",
+                   help="a target's key (TYPE:NAME, as the first column lists): its history")
+    p.add_argument("--audit", action="store_true", help="the audit log of executed actions")
+    p.add_argument("--limit", "-n", type=int, default=20,
+                   help="rows of history or audit log (default 20)")
+    p.add_argument("--findings", "-f", action="store_true",
+                   help="print each result's findings, not only the table")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--db", metavar="URL",
+                   help="database URL (default: $KSA_DATABASE_URL, else $KSA_HOME/ksa.db)")
+    p.set_defaults(func=cmd_results)
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise CliError(f"--limit {args.limit}: must be at least 1", 2)
+    if args.audit and args.target:
+        raise CliError("--audit takes no TARGET_KEY", 2)
+    from kubestack_ai.storage import StorageError, Store
+
+    try:
+        store = Store(args.db)
+        try:
+            store.migrate()
+            if args.audit:
+                return _audit(store.audit_log(args.limit), args)
+            if args.target:
+                runs = store.history(args.target, args.limit)
+                if not runs:
+                    known = sorted(r.target_key for r in store.latest_results())
+                    hint = f"; stored targets: {', '.join(known)}" if known else ""
+                    raise CliError(f"no runs stored for target {args.target!r}{hint}", 2)
+                return _runs(runs, args, with_target=False)
+            return _runs(store.latest_results(), args, with_target=True)
+        finally:
+            store.dispose()
+    except StorageError as e:
+        raise CliError(str(e), 3) from None
+
+
+def _when(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _run_json(r: RunRecord) -> dict[str, Any]:
+    return {"run_id": r.run_id, "target_key": r.target_key, "plugin_id": r.plugin_id,
+            "status": r.status, "outcome": r.outcome, "started_at": r.started_at.isoformat(),
+            "duration": r.duration, "categories": list(r.categories),
+            "result": r.result.model_dump(mode="json")}
+
+
+def _runs(runs: list[RunRecord], args: argparse.Namespace, *, with_target: bool) -> int:
+    if args.json:
+        print(dump_json([_run_json(r) for r in runs]))
+        return 0
+    if not runs:
+        print("no results stored yet")
+        return 0
+    headers = ["STARTED (UTC)", "PLUGIN", "STATUS", "OUTCOME", "DURATION", "FINDINGS",
+               "CATEGORIES", "RUN"]
+    rows = []
+    for r in runs:
+        row = [_when(r.started_at), r.plugin_id, r.status, r.outcome,
+               f"{r.duration * 1000:.1f} ms", _findings(r), ",".join(r.categories) or "all",
+               r.run_id]
+        rows.append([r.target_key, *row] if with_target else row)
+    print(table(["TARGET", *headers] if with_target else headers, rows))
+    if args.findings:
+        for r in runs:
+            print()
+            print(render_result(r.result))
+    return 0
+
+
+def _findings(r: RunRecord) -> str:
+    counts: dict[str, int] = {}
+    for f in r.result.findings:
+        counts[f.severity.value] = counts.get(f.severity.value, 0) + 1
+    parts = [f"{counts[s]} {s}" for s in ("critical", "warning", "info") if s in counts]
+    return ", ".join(parts) or "-"
+
+
+def _audit(records: list[AuditRecord], args: argparse.Namespace) -> int:
+    if args.json:
+        print(dump_json([{"at": a.at.isoformat(), "plugin_id": a.plugin_id,
+                          "target": a.target, "action": a.action, "ok": a.ok,
+                          "error": a.error, "params": a.params, "result": a.result}
+                         for a in records]))
+        return 0
+    if not records:
+        print("no actions recorded yet")
+        return 0
+    print(table(["AT (UTC)", "PLUGIN", "TARGET", "ACTION", "OK", "ERROR"],
+                [[_when(a.at), a.plugin_id, a.target, a.action, "yes" if a.ok else "no",
+                  a.error or "-"] for a in records]))
+    return 0

@@ -1,0 +1,55 @@
+"""Printing for people (tables, findings) and for scripts (JSON)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from kubestack_ai.plugins import DiagnosticResult
+
+
+class CliError(Exception):
+    """One clear line for the user; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = 3) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, default=str)
+
+
+_MARK = {"critical": "CRIT", "warning": "WARN", "info": "INFO"}
+
+
+def render_result(r: DiagnosticResult) -> str:
+    out = [f"{r.target_name}: {r.status.value.upper()}  "
+           f"({r.plugin_id} {r.plugin_version}, {r.duration * 1000:.1f} ms"
+           f"{', ' + r.outcome if r.outcome != 'completed' else ''})"]
+    order = sorted(r.findings, key=lambda f: (-f.severity.rank, f.category, f.code))
+    for f in order:
+        out.append(f"  [{_MARK[f.severity.value]}] {f.code}: {f.title}")
+        if f.evidence:
+            ev = ", ".join(f"{k}={_short(v)}" for k, v in f.evidence.items())
+            out.append(f"         evidence: {ev}")
+        if f.suggestion:
+            out.append(f"         do: {f.suggestion}")
+    for where, err in r.errors.items():
+        out.append(f"  [ERR ] {where}: {err}")
+    if not r.findings and not r.errors:
+        out.append("  no findings")
+    return "\n".join(out)
+
+
+def _short(v: Any, limit: int = 160) -> str:
+    s = v if isinstance(v, str) else json.dumps(v, default=str)
+    return s if len(s) <= limit else s[: limit - 3] + "..."

@@ -1,0 +1,20 @@
+"""The storage the CLI's commands share, opened (and migrated) only when one needs it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubestack_ai.ksa.output import CliError
+
+
+def open_store(url: str | None = None) -> Any:
+    """A migrated ``storage.Store`` (``url``, else $KSA_DATABASE_URL, else the SQLite file);
+    a storage error becomes one CLI error line. SQLAlchemy is imported here, not at start-up."""
+    from kubestack_ai.storage import StorageError, Store
+
+    try:
+        store = Store(url)
+        store.migrate()
+    except StorageError as e:
+        raise CliError(f"storage: {e}") from None
+    return store

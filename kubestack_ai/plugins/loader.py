@@ -1,0 +1,69 @@
+"""Where plugins come from. Builtin factories are registered when their package is
+imported (seed section 8.1); the middleware client library is imported on connect,
+so listing a plugin costs no driver import."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+
+from .base import Plugin
+from .errors import DuplicatePluginError, PluginCallError, PluginError, PluginNotFoundError
+
+log = logging.getLogger(__name__)
+
+Factory = Callable[[], Plugin]
+
+BUILTIN_MODULES: tuple[str, ...] = (
+    "kubestack_ai.plugins.tcp",
+    "kubestack_ai.plugins.redis",
+    "kubestack_ai.plugins.mysql",
+    "kubestack_ai.plugins.kafka",
+)
+"""Packages whose import registers a builtin plugin. One line per builtin."""
+
+_factories: dict[str, Factory] = {}
+_lock = threading.Lock()
+_imported = False
+
+
+def register_builtin(plugin_id: str, factory: Factory) -> None:
+    with _lock:
+        existing = _factories.get(plugin_id)
+        if existing is not None and existing is not factory:
+            raise DuplicatePluginError(f"builtin plugin id {plugin_id!r} is registered twice")
+        _factories[plugin_id] = factory
+
+
+def _import_builtins() -> None:
+    global _imported
+    if _imported:
+        return
+    for name in BUILTIN_MODULES:
+        importlib.import_module(name)
+    _imported = True
+
+
+def builtin_ids() -> list[str]:
+    _import_builtins()
+    return sorted(_factories)
+
+
+def load_builtin(plugin_id: str) -> Plugin:
+    """A new instance of the builtin plugin ``plugin_id`` (not yet registered)."""
+    _import_builtins()
+    try:
+        factory = _factories[plugin_id]
+    except KeyError:
+        raise PluginNotFoundError(
+            f"unknown builtin plugin {plugin_id!r} (builtins: {', '.join(sorted(_factories))})"
+        ) from None
+    try:
+        plugin = factory()
+    except PluginError:
+        raise
+    except Exception as e:  # a factory is plugin code
+        raise PluginCallError(plugin_id, "load", f"{type(e).__name__}: {e}") from e
+    return plugin

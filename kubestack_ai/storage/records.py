@@ -1,0 +1,48 @@
+"""What the store hands back: plain frozen records, detached from any session."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubestack_ai.plugins.models import DiagnosticResult
+
+
+@dataclass(frozen=True, slots=True)
+class PluginStateRecord:
+    plugin_id: str
+    enabled: bool
+    version: str
+    state: str
+    config: dict[str, Any]
+    last_error: str | None
+    generation: int
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    run_id: str
+    target_key: str
+    plugin_id: str
+    status: str
+    outcome: str
+    started_at: dt.datetime
+    duration: float
+    result: DiagnosticResult
+    categories: tuple[str, ...] = ()
+    recorded_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: int
+    at: dt.datetime
+    plugin_id: str
+    target: str
+    action: str
+    ok: bool
+    error: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    result: Any = None

@@ -1,0 +1,273 @@
+"""What a worker child keeps between tasks, and the body of every task.
+
+One :class:`Runtime` per process (created lazily, replaced after fork): one
+PluginManager whose plugins (and their connections) are reused task after task, the
+storage handle, and the plugin generations this child has loaded. Plugins run in the
+task's own thread (``Sandbox(threaded=False)``): Celery's time limits are signals to
+that thread, which a sandbox thread would not receive.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from pydantic import ValidationError
+
+from kubestack_ai.plugins import (
+    DiagnoseOptions,
+    DiagnosticResult,
+    MiddlewareTarget,
+    PluginConfig,
+    PluginError,
+    PluginManager,
+    PluginState,
+    Sandbox,
+    Status,
+    plugin_dirs,
+    register_interrupt,
+)
+from kubestack_ai.plugins.models import utcnow
+
+from .catalog import PluginSpec, is_builtin, merge_config
+from .store import SafeStore
+
+log = logging.getLogger(__name__)
+
+# Celery's soft limit is an Exception: without this a category's own error capture
+# would swallow it and the diagnosis would run on towards the hard limit.
+register_interrupt(SoftTimeLimitExceeded)
+
+_UNLIMITED = resource.RLIM_INFINITY
+
+
+def target_error(e: ValidationError) -> str:
+    """A target validation error without the input values (they may hold a password)."""
+    parts = []
+    for err in e.errors(include_input=False, include_url=False):
+        where = ".".join(str(x) for x in err["loc"]) or "target"
+        parts.append(f"{where}: {err['msg']}")
+    return "invalid target: " + "; ".join(parts)
+
+
+def envelope(task_id: str, result: DiagnosticResult | None, *, target_key: str = "",
+             plugin_id: str = "", cached: bool = False, stored: bool | None = None,
+             storage_error: str | None = None, error: str | None = None) -> dict[str, Any]:
+    """What a task returns (and Flower shows): never a secret, the target by key only."""
+    return {
+        "task_id": task_id, "target": target_key, "plugin_id": plugin_id,
+        "status": result.status.value if result is not None else "unknown",
+        "outcome": result.outcome if result is not None else "failed",
+        "cached": cached, "stored": stored, "storage_error": storage_error, "error": error,
+        "pid": os.getpid(),
+        "result": result.model_dump(mode="json") if result is not None else None,
+    }
+
+
+class Runtime:
+    def __init__(self, specs: Mapping[str, PluginSpec], store: SafeStore,
+                 cache_ttl: float) -> None:
+        self.specs = specs
+        self.store = store
+        self.cache_ttl = cache_ttl
+        self.manager = PluginManager(sandbox=Sandbox(threaded=False))
+        self.generations: dict[str, int] = {}
+        self.configs: dict[str, PluginConfig] = {}
+
+    # -- plugins ----------------------------------------------------------------------
+
+    def _ensure_loaded(self, spec: PluginSpec, config: PluginConfig, generation: int | None) -> None:
+        """Load the plugin once; reload it when storage's generation moved on (a builtin
+        gets a new instance, an external plugin's code is imported again)."""
+        pid = spec.plugin_id
+        loaded = pid in self.manager.registry
+        if loaded and (generation is None or self.generations.get(pid) == generation):
+            return
+        if loaded:
+            log.info("plugin %s: generation %s -> %s, reloading", pid,
+                     self.generations.get(pid), generation)
+            try:
+                self.manager.hot_reload(pid, config=config)
+            except PluginError as e:
+                log.warning("plugin %s: hot reload failed (%s); loading it afresh", pid, e)
+                self._unload(pid)
+                self._load(pid, config)
+        else:
+            self._load(pid, config)
+        self.configs[pid] = config
+        if generation is not None:
+            self.generations[pid] = generation
+
+    def _load(self, pid: str, config: PluginConfig) -> None:
+        if is_builtin(pid):
+            self.manager.load_builtin(pid, config)
+            return
+        for err in self.manager.load_external(plugin_dirs(), configs={pid: config}):
+            log.error("external plugin: %s", err)
+        if pid not in self.manager.registry:
+            raise PluginError(f"plugin {pid!r} could not be loaded in this worker")
+
+    def _unload(self, pid: str) -> None:
+        try:
+            if self.manager.registry.get_state(pid) is PluginState.RUNNING:
+                self.manager.stop(pid)
+        except PluginError as e:
+            log.warning("plugin %s: stop before reload failed: %s", pid, e)
+        self.manager.registry.unregister(pid)
+
+    def _ready(self, spec: PluginSpec, config: PluginConfig, generation: int | None) -> str | None:
+        """Load (or reload) the plugin; a plugin that cannot be loaded is an answer."""
+        try:
+            self._ensure_loaded(spec, config, generation)
+        except PluginError as e:
+            log.error("plugin %s cannot be loaded: %s", spec.plugin_id, e)
+            return f"plugin {spec.plugin_id!r} cannot be loaded: {e}"
+        return None
+
+    def _plugin_state(self, spec: PluginSpec) -> tuple[PluginConfig, int | None, str | None, str | None]:
+        """(config, generation, refusal, storage error) from storage, at task start."""
+        rec, err = self.store.call("get_plugin_state",
+                                   lambda s: s.get_plugin_state(spec.plugin_id))
+        if err is not None:
+            # storage down: keep what this child has (or the plugin's default)
+            return self.configs.get(spec.plugin_id, spec.config), None, None, err
+        if rec is None:
+            return spec.config, 0, None, None
+        if not rec.enabled:
+            return spec.config, rec.generation, f"plugin {spec.plugin_id!r} is disabled", None
+        try:
+            config = merge_config(spec.config, rec.config)
+        except ValidationError as e:
+            why = f"plugin {spec.plugin_id!r}: stored config invalid: {e.error_count()} errors"
+            return spec.config, rec.generation, why, None
+        return config, rec.generation, None, None
+
+    # -- tasks ------------------------------------------------------------------------
+
+    def diagnose(self, task_id: str, mtype: str, target: Mapping[str, Any],
+                 categories: Sequence[str] | None, force: bool,
+                 cache_ttl: float | None) -> dict[str, Any]:
+        admitted = self._admit(task_id, mtype, target)
+        if isinstance(admitted, dict):
+            return admitted
+        t, spec, config, storage_error = admitted
+        cats = tuple(categories or ())
+        if not force and storage_error is None:
+            cached, storage_error = self.store.call(
+                "cached_result", lambda s: s.cached_result(t.key, spec.plugin_id, cats))
+            if cached is not None:
+                return envelope(task_id, cached, target_key=t.key, plugin_id=spec.plugin_id,
+                                cached=True)
+        history: tuple[Any, ...] = ()
+        if storage_error is None:
+            snaps, storage_error = self.store.call(
+                "snapshots", lambda s: s.snapshots(t.key, spec.plugin_id))
+            history = tuple(snaps or ())
+        result = self._run(spec, config, t, DiagnoseOptions(categories=cats, history=history))
+        ttl = self.cache_ttl if cache_ttl is None else cache_ttl
+        stored, write_error = self.store.record_run(task_id, t.key, spec.plugin_id, cats, result,
+                                                    ttl)
+        log.info("task %s %s on %s: %s %s (stored=%s)", task_id, spec.plugin_id, t.key,
+                 result.outcome, result.status.value, stored)
+        return envelope(task_id, result, target_key=t.key, plugin_id=spec.plugin_id,
+                        stored=stored, storage_error=write_error or storage_error)
+
+    def health(self, task_id: str, mtype: str, target: Mapping[str, Any]) -> dict[str, Any]:
+        admitted = self._admit(task_id, mtype, target)
+        if isinstance(admitted, dict):
+            return admitted
+        t, spec, config, storage_error = admitted
+        try:
+            result = self.manager.health_check(t, timeout=config.timeouts.health_check)
+        except SoftTimeLimitExceeded:
+            result = _stopped(t, spec, time.perf_counter(), ("health",),
+                              "timed_out", "stopped at the soft time limit")
+        return envelope(task_id, result, target_key=t.key, plugin_id=spec.plugin_id,
+                        storage_error=storage_error)
+
+    def _admit(self, task_id: str, mtype: str, target: Mapping[str, Any],
+               ) -> dict[str, Any] | tuple[MiddlewareTarget, PluginSpec, PluginConfig, str | None]:
+        """What every task checks first: a valid target, a plugin for its type, the plugin
+        enabled in storage and loaded at the current generation. Returns the refusal's
+        envelope, or (target, spec, config, storage_error)."""
+        t, err = self._target(mtype, target)
+        if t is None:
+            return envelope(task_id, None, error=err)
+        spec = self.specs.get(mtype)
+        if spec is None:
+            return envelope(task_id, None, target_key=t.key,
+                            error=f"no plugin for middleware type {mtype!r} on this worker")
+        config, generation, refusal, storage_error = self._plugin_state(spec)
+        if refusal is not None:
+            log.warning("task %s refused for %s: %s", task_id, t.key, refusal)
+            return envelope(task_id, None, target_key=t.key, plugin_id=spec.plugin_id,
+                            storage_error=storage_error, error=f"refused: {refusal}")
+        why = self._ready(spec, config, generation)
+        if why is not None:
+            return envelope(task_id, None, target_key=t.key, plugin_id=spec.plugin_id,
+                            storage_error=storage_error, error=why)
+        return t, spec, config, storage_error
+
+    @staticmethod
+    def _target(mtype: str, target: Mapping[str, Any]) -> tuple[MiddlewareTarget | None, str]:
+        try:
+            t = MiddlewareTarget.model_validate({"type": mtype, **dict(target)})
+        except ValidationError as e:
+            return None, target_error(e)
+        if t.type != mtype:
+            return None, f"target type {t.type!r} sent to the {mtype!r} task"
+        return t, ""
+
+    def _run(self, spec: PluginSpec, config: PluginConfig, target: MiddlewareTarget,
+             options: DiagnoseOptions) -> DiagnosticResult:
+        t0 = time.perf_counter()
+        try:
+            with memory_cap(config.memory_limit_mb):
+                result = self.manager.diagnose(target, options, timeout=config.timeouts.diagnose)
+        except SoftTimeLimitExceeded:
+            # the soft limit fired outside a category (connect, prepare's caller...)
+            return _stopped(target, spec, t0, options.categories, "timed_out",
+                            "stopped at the soft time limit")
+        except MemoryError:
+            return _stopped(target, spec, t0, options.categories, "failed",
+                            f"MemoryError: above the {config.memory_limit_mb} MB memory cap")
+        if result.outcome != "timed_out" and any(
+                "SoftTimeLimitExceeded" in e for e in result.errors.values()):
+            # the plugin's connect (run through the sandbox) was the one interrupted
+            result = result.model_copy(update={"outcome": "timed_out"})
+        return result
+
+
+def _stopped(target: MiddlewareTarget, spec: PluginSpec, t0: float, cats: tuple[str, ...],
+             outcome: str, why: str) -> DiagnosticResult:
+    return DiagnosticResult(plugin_id=spec.plugin_id, target_name=target.name,
+                            status=Status.UNKNOWN, started_at=utcnow(),
+                            duration=time.perf_counter() - t0, errors={"_run": why},
+                            categories=cats, outcome=outcome)
+
+
+class memory_cap:
+    """RLIMIT_AS (soft) for the duration of a plugin call: an allocation past it raises
+    MemoryError in the plugin instead of the OOM killer taking the whole machine's
+    workers. The hard limit stays where it was, so the cap can be lifted afterwards."""
+
+    def __init__(self, limit_mb: int | None) -> None:
+        self.limit = limit_mb * 1024 * 1024 if limit_mb else None
+        self.saved: tuple[int, int] | None = None
+
+    def __enter__(self) -> memory_cap:
+        if self.limit is not None:
+            soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+            self.saved = (soft, hard)
+            new = self.limit if hard == _UNLIMITED else min(self.limit, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (new, hard))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is not None:
+            resource.setrlimit(resource.RLIMIT_AS, self.saved)
