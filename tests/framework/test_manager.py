@@ -161,7 +161,7 @@ def test_builtin_plugins_declare_their_thresholds():
     known = {i: load_builtin(i).known_thresholds() for i in builtin_ids()}
     assert known["redis-diagnostics"] == frozenset(redis_c.DEFAULTS)
     assert known["kafka-diagnostics"] == frozenset(kafka_c.DEFAULTS)
-    assert known["mysql-diagnostics"] == frozenset(mysql_c.THRESHOLDS)
+    assert known["mysql-diagnostics"] == frozenset(mysql_c.DEFAULTS)
     assert known["tcp-diagnostics"] == {"connect_ms_warning", "latency_samples"}
 
 

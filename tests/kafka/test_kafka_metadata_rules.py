@@ -20,9 +20,9 @@ from kafka.protocol.metadata import MetadataResponse_v7
 
 from kubestack_ai.plugins import Severity
 from kubestack_ai.plugins.kafka import compat
-from kubestack_ai.plugins.kafka.checks_broker import isr_findings, metadata_findings, reach_findings
-from kubestack_ai.plugins.kafka.checks_consumer import assignment_findings
-from kubestack_ai.plugins.kafka.checks_topic import config_findings, leader_findings, replication_findings
+from kubestack_ai.plugins.kafka.checks.broker import isr_findings, metadata_findings, reach_findings
+from kubestack_ai.plugins.kafka.checks.consumer import assignment_findings
+from kubestack_ai.plugins.kafka.checks.topic import config_findings, leader_findings, replication_findings
 from kubestack_ai.plugins.kafka.model import Group, cluster_from_metadata
 
 

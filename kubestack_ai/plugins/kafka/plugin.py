@@ -11,9 +11,9 @@ from ..deadline import Deadline
 from ..errors import ConfigError, ConnectError
 from ..models import MiddlewareTarget, PluginConfig, PluginInfo
 from . import compat
-from .checks_broker import BrokerChecks
-from .checks_consumer import ConsumerChecks
-from .checks_topic import TopicChecks
+from .checks.broker import BrokerChecks
+from .checks.consumer import ConsumerChecks
+from .checks.topic import TopicChecks
 from .constants import DEFAULTS, PLUGIN_ID, VERSION
 from .model import Cluster
 

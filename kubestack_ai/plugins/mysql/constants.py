@@ -9,7 +9,7 @@ from __future__ import annotations
 PLUGIN_ID = "mysql-diagnostics"
 VERSION = "1.0.0"
 
-THRESHOLDS: dict[str, float] = {
+DEFAULTS: dict[str, float] = {
     # replication (Datadog: a stopped thread; mysqld_exporter: lag > 30 s and growing)
     "replication_lag_warning_s": 30,
     "replication_lag_critical_s": 300,

@@ -17,7 +17,7 @@ from .checks.innodb import InnodbChecks
 from .checks.performance import PerformanceChecks
 from .checks.replication import ReplicationChecks
 from .client import QueryFailure, Session, open_connection
-from .constants import ACTIONS, DANGEROUS_ACTIONS, PLUGIN_ID, THRESHOLDS, VARIABLES, VERSION
+from .constants import ACTIONS, DANGEROUS_ACTIONS, DEFAULTS, PLUGIN_ID, VARIABLES, VERSION
 from .server import Server
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class MySQLPlugin(InnodbChecks, ConnectionChecks, PerformanceChecks, Replication
 
     @classmethod
     def known_thresholds(cls) -> frozenset[str]:
-        return frozenset(THRESHOLDS)
+        return frozenset(DEFAULTS)
 
     def supported_versions(self) -> list[str]:
         return ["MySQL 5.7", "MySQL 8.x", "MariaDB 10.x", "MariaDB 11.x"]

@@ -16,7 +16,7 @@ INFO = PluginInfo(
 )
 
 
-THRESHOLDS: dict[str, float] = {"latency_samples": 5, "connect_ms_warning": 100.0}
+DEFAULTS: dict[str, float] = {"latency_samples": 5, "connect_ms_warning": 100.0}
 
 
 def _connect_time(host: str, port: int, timeout: float) -> float:
@@ -34,7 +34,7 @@ class TcpPlugin(MiddlewarePlugin):
 
     @classmethod
     def known_thresholds(cls) -> frozenset[str]:
-        return frozenset(THRESHOLDS)
+        return frozenset(DEFAULTS)
 
     def connect(self, deadline: Deadline, target: MiddlewareTarget) -> None:
         # connect succeeds when at least one endpoint answers; the others are findings
@@ -67,8 +67,8 @@ class TcpPlugin(MiddlewarePlugin):
 
     @category("latency")
     def check_latency(self, run: Run) -> None:
-        samples = int(run.threshold("latency_samples", THRESHOLDS["latency_samples"]))
-        limit_ms = run.threshold("connect_ms_warning", THRESHOLDS["connect_ms_warning"])
+        samples = int(run.threshold("latency_samples", DEFAULTS["latency_samples"]))
+        limit_ms = run.threshold("connect_ms_warning", DEFAULTS["connect_ms_warning"])
         host, port = split_endpoint(run.target.endpoints[0])
         times = []
         for _ in range(samples):

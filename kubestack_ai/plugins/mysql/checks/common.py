@@ -9,7 +9,7 @@ from typing import Any
 from ...base import Run
 from ...models import Severity, utcnow
 from ..client import QueryFailure
-from ..constants import THRESHOLDS
+from ..constants import DEFAULTS
 from ..server import Server
 
 Rows = list[dict[str, Any]]
@@ -70,8 +70,8 @@ def pct(part: float, whole: float) -> float:
 
 
 def th(run: Run, name: str) -> float:
-    """A threshold: the target's, else the plugin config's, else constants.THRESHOLDS."""
-    return run.threshold(name, THRESHOLDS[name])
+    """A threshold: the target's, else the plugin config's, else constants.DEFAULTS."""
+    return run.threshold(name, DEFAULTS[name])
 
 
 def add_error(run: Run, category: str, text: str) -> None:

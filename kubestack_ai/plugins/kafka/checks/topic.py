@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..base import Run, category
-from ..models import Severity
-from . import compat
-from .constants import CLEANUP, CLEANUP_POLICIES, MIN_ISR, RETENTION_BYTES, RETENTION_MS, UNCLEAN
-from .model import Cluster
-from .report import F, emit, named, th
+from ...base import Run, category
+from ...models import Severity
+from .. import compat
+from ..constants import CLEANUP, CLEANUP_POLICIES, MIN_ISR, RETENTION_BYTES, RETENTION_MS, UNCLEAN
+from ..model import Cluster
+from ..report import F, emit, named, th
 
 
 def _int(v: object) -> int | None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from ..base import Run, category
-from ..models import Severity
-from . import burrow
-from .constants import (
+from ...base import Run, category
+from ...models import Severity
+from .. import burrow
+from ..constants import (
     ERR_STATUSES,
     OFFSETS_METRIC,
     OK,
@@ -24,8 +24,8 @@ from .constants import (
     STOP,
     WARN,
 )
-from .model import TP, Cluster, Group, Sample
-from .report import F, emit, named, th, tp_name
+from ..model import TP, Cluster, Group, Sample
+from ..report import F, emit, named, th, tp_name
 
 _STATUS_CODE = {STOP: "kafka.consumer.group_stop", STALL: "kafka.consumer.group_stall",
                 "REWIND": "kafka.consumer.group_rewind", WARN: "kafka.consumer.group_warn"}
@@ -196,7 +196,7 @@ def history_readings(run: Run) -> list[dict[str, dict[TP, burrow.Reading]]]:
 class ConsumerChecks:
     @category("consumer")
     def check_consumer(self, run: Run) -> None:
-        from . import collect  # imports kafka-python: only once connected
+        from .. import collect  # imports kafka-python: only once connected
 
         cluster: Cluster = self._cluster(run)  # type: ignore[attr-defined]
         wire = self._wire  # type: ignore[attr-defined]
@@ -253,7 +253,7 @@ class ConsumerChecks:
     def _judge(self, run: Run, first: Sample, lags: dict[str, dict[TP, int]],
                members: dict[str, int], coord: dict[str, int], cluster: Cluster,
                flavor: str) -> None:
-        from . import collect
+        from .. import collect
 
         allowed = th(run, "burrow_allowed_lag")
         window_len = max(2, int(th(run, "burrow_window")))

@@ -11,10 +11,10 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..base import Run, category
-from ..models import Severity
-from .model import Cluster
-from .report import F, emit, named, th
+from ...base import Run, category
+from ...models import Severity
+from ..model import Cluster
+from ..report import F, emit, named, th
 
 
 def resolve(host: str) -> str | None:
