@@ -68,10 +68,11 @@ def categories_key(categories: Iterable[str]) -> str:
 class StoreBase:
     """URL, engine and transactions. The public API is in ``Store``."""
 
-    def __init__(self, url: str | None = None, *, busy_timeout: float = 30.0,
-                 echo: bool = False) -> None:
+    def __init__(self, url: str | None = None, *, timeout: float = 10.0,
+                 busy_timeout: float | None = None, echo: bool = False) -> None:
         self.url = parse_url(url if url is not None else default_url())
         self.masked_url = mask(self.url)
+        self.timeout = timeout
         self._busy_timeout = busy_timeout
         self._echo = echo
         self._engines: tuple[Engine, Engine] | None = None
@@ -103,7 +104,8 @@ class StoreBase:
                 self._engines[0].dispose(close=False)
                 self._engines = None
             if self._engines is None:
-                engine = make_engine(self.url, busy_timeout=self._busy_timeout, echo=self._echo)
+                engine = make_engine(self.url, timeout=self.timeout,
+                                     busy_timeout=self._busy_timeout, echo=self._echo)
                 self._engines = (engine, engine.execution_options(**{WRITE: True}))
                 self._pid = pid
                 log.debug("storage: engine for %s in pid %d", self.masked_url, pid)
@@ -115,6 +117,14 @@ class StoreBase:
         with self._lock:
             if self._engines is not None:
                 self._engines[0].dispose(close=self._pid == os.getpid())
+                self._engines = None
+
+    def dispose_abandoned(self) -> None:
+        """Forget the engine without touching its connections: a call hung on one of them
+        (a server that stopped answering) keeps it; the next call makes a new engine."""
+        with self._lock:
+            if self._engines is not None:
+                self._engines[0].dispose(close=False)
                 self._engines = None
 
     def migrate(self) -> bool:

@@ -76,7 +76,7 @@ class ResultsMixin(StoreBase):
     def _cache_put(self, c: Connection, tk: str, plugin_id: str, cats: str, run_id: str,
                    result: DiagnosticResult, body: str, ttl: float | None,
                    now: dt.datetime) -> None:
-        if not ttl or ttl <= 0 or result.outcome != "completed":
+        if not ttl or ttl <= 0 or result.outcome != "completed" or not _read_any(result):
             return
         values: dict[str, Any] = dict(target_key=tk, plugin_id=plugin_id, categories=cats,
                                       run_id=run_id, created_at=now,
@@ -146,6 +146,13 @@ class ResultsMixin(StoreBase):
         rows = self._tx(lambda s: list(s.execute(q)), what="snapshots")
         return tuple(Snapshot(at=at, metrics=json.loads(body).get("metrics", {}))
                      for at, body in reversed(rows))
+
+
+def _read_any(result: DiagnosticResult) -> bool:
+    """At least one category completed: a result that read nothing is never served from
+    the cache (the next task must look again)."""
+    cats = result.categories
+    return not cats or any(c not in result.errors for c in cats)
 
 
 def _record(r: RunRow) -> RunRecord:

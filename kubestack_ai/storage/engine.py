@@ -73,9 +73,20 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(db)
 
 
-def make_engine(url: URL, *, busy_timeout: float = 30.0, echo: bool = False) -> Engine:
-    kwargs: dict[str, Any] = {"pool_pre_ping": True, "echo": echo}
+def make_engine(url: URL, *, timeout: float = 10.0, busy_timeout: float | None = None,
+                echo: bool = False) -> Engine:
+    """An engine whose every wait is bounded by about ``timeout`` seconds: connecting
+    (``connect_timeout``), checking a connection out of the pool (``pool_timeout``) and
+    each statement (PostgreSQL ``statement_timeout``/``lock_timeout``; MariaDB
+    ``max_statement_time``, MySQL ``max_execution_time`` and the client's socket read and
+    write time-outs; SQLite's busy timeout, ``busy_timeout`` when given). A server that
+    accepts connections and never answers is still only bounded by the client where the
+    driver has a socket time-out (PyMySQL); the workers bound every call themselves too
+    (see workers/store.py)."""
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "echo": echo,
+                              "pool_timeout": timeout}
     backend = url.get_backend_name()
+    connect = max(1, int(min(timeout, 5.0)))
     if backend == "sqlite":
         # A file has no server that can drop the connection: no ping before each use.
         kwargs["pool_pre_ping"] = False
@@ -87,18 +98,43 @@ def make_engine(url: URL, *, busy_timeout: float = 30.0, echo: bool = False) -> 
                 raise StorageUnavailable(
                     f"storage database {mask(url)} is unavailable: cannot create "
                     f"{path.parent}: {e.strerror}") from None
-        kwargs["connect_args"] = {"timeout": busy_timeout}
+        busy = timeout if busy_timeout is None else busy_timeout
+        kwargs["connect_args"] = {"timeout": busy}
     else:
         # Recycle before common server/proxy idle timeouts; pre_ping catches the rest.
         kwargs["pool_recycle"] = 1800
+        ms = int(timeout * 1000)
         if backend == "postgresql":
-            kwargs["connect_args"] = {"connect_timeout": 5}
+            kwargs["connect_args"] = {
+                "connect_timeout": connect,
+                "options": f"-c statement_timeout={ms} -c lock_timeout={ms}"}
         elif backend in ("mysql", "mariadb"):
-            kwargs["connect_args"] = {"connect_timeout": 5}
+            # the socket time-outs bound a server that stopped answering; the server-side
+            # statement limit (set per connection below) a statement that runs too long
+            kwargs["connect_args"] = {"connect_timeout": connect,
+                                      "read_timeout": max(1, int(timeout) + 1),
+                                      "write_timeout": max(1, int(timeout) + 1)}
     engine = create_engine(url, **kwargs)
     if backend == "sqlite":
-        _sqlite_setup(engine, busy_timeout)
+        _sqlite_setup(engine, timeout if busy_timeout is None else busy_timeout)
+    elif backend in ("mysql", "mariadb"):
+        _mysql_setup(engine, timeout)
     return engine
+
+
+def _mysql_setup(engine: Engine, timeout: float) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        server = str(dbapi_conn.get_server_info())
+        cur = dbapi_conn.cursor()
+        try:
+            if "MariaDB" in server:
+                cur.execute(f"SET SESSION max_statement_time = {timeout:.3f}")
+            else:  # MySQL: SELECTs only, in milliseconds
+                cur.execute(f"SET SESSION max_execution_time = {int(timeout * 1000)}")
+            cur.execute(f"SET SESSION innodb_lock_wait_timeout = {max(1, int(timeout))}")
+        finally:
+            cur.close()
 
 
 def _sqlite_setup(engine: Engine, busy_timeout: float) -> None:

@@ -35,6 +35,8 @@ class PluginSpec:
     plugin_id: str
     mtype: str
     config: PluginConfig
+    categories: tuple[str, ...] = ()
+    """The plugin's diagnostic categories (empty: not known here)."""
 
     @property
     def soft_limit(self) -> float:
@@ -88,13 +90,16 @@ def discover(modules: Iterable[str] = (),
             log.error("plugin %s failed to load: %s", plugin_id, e)
             continue
         if isinstance(plugin, MiddlewarePlugin):
-            _add(specs, PluginSpec(plugin_id, plugin.middleware_type(), plugin.config))
+            _add(specs, PluginSpec(plugin_id, plugin.middleware_type(), plugin.config,
+                                   plugin.categories()))
     manager = PluginManager()
     for err in manager.load_external(plugin_dirs(env=environ), env=environ):
         log.error("external plugin: %s", err)
     for entry in manager.registry.entries():
         if entry.middleware_type is not None:
-            _add(specs, PluginSpec(entry.info.id, entry.middleware_type, entry.config))
+            cats = (entry.plugin.categories() if isinstance(entry.plugin, MiddlewarePlugin)
+                    else ())
+            _add(specs, PluginSpec(entry.info.id, entry.middleware_type, entry.config, cats))
     return specs
 
 

@@ -34,6 +34,14 @@ from kubestack_ai.plugins import (
 )
 from kubestack_ai.plugins.models import utcnow
 
+from .args import (
+    TaskArgsError,
+    check_cache_ttl,
+    check_categories,
+    check_force,
+    check_known_categories,
+    check_target,
+)
 from .catalog import PluginSpec, is_builtin, merge_config
 from .store import SafeStore
 
@@ -44,6 +52,9 @@ log = logging.getLogger(__name__)
 register_interrupt(SoftTimeLimitExceeded)
 
 _UNLIMITED = resource.RLIM_INFINITY
+
+DEADLINE_ERRORS = ("not run: the deadline passed", "deadline:")
+"""How the framework's Run records a category its deadline stopped (plugins/base.py)."""
 
 
 def target_error(e: ValidationError) -> str:
@@ -152,23 +163,50 @@ class Runtime:
     def diagnose(self, task_id: str, mtype: str, target: Mapping[str, Any],
                  categories: Sequence[str] | None, force: bool,
                  cache_ttl: float | None) -> dict[str, Any]:
-        admitted = self._admit(task_id, mtype, target)
+        t0 = time.perf_counter()
+        try:
+            cats = check_categories(categories)
+            force = check_force(force)
+            cache_ttl = check_cache_ttl(cache_ttl)
+            spec = self.specs.get(mtype)
+            if spec is not None:
+                check_known_categories(cats, spec.categories, f"plugin {spec.plugin_id!r}")
+        except TaskArgsError as e:
+            return envelope(task_id, None, error=f"invalid arguments: {e}")
+        try:
+            admitted = self._admit(task_id, mtype, target)
+        except _Stopped as stop:
+            t, spec, storage_error = stop.target, stop.spec, None
+            result = _stopped(t, spec, t0, cats, "timed_out",
+                              "stopped at the soft time limit (before the diagnosis)")
+            return self._store_run(task_id, t, spec, cats, result, cache_ttl, storage_error)
         if isinstance(admitted, dict):
             return admitted
         t, spec, config, storage_error = admitted
-        cats = tuple(categories or ())
-        if not force and storage_error is None:
-            cached, storage_error = self.store.call(
-                "cached_result", lambda s: s.cached_result(t.key, spec.plugin_id, cats))
-            if cached is not None:
-                return envelope(task_id, cached, target_key=t.key, plugin_id=spec.plugin_id,
-                                cached=True)
-        history: tuple[Any, ...] = ()
-        if storage_error is None:
-            snaps, storage_error = self.store.call(
-                "snapshots", lambda s: s.snapshots(t.key, spec.plugin_id))
-            history = tuple(snaps or ())
-        result = self._run(spec, config, t, DiagnoseOptions(categories=cats, history=history))
+        try:
+            if not force and storage_error is None:
+                cached, storage_error = self.store.call(
+                    "cached_result", lambda s: s.cached_result(t.key, spec.plugin_id, cats))
+                if cached is not None:
+                    return envelope(task_id, cached, target_key=t.key,
+                                    plugin_id=spec.plugin_id, cached=True)
+            history: tuple[Any, ...] = ()
+            if storage_error is None:
+                snaps, storage_error = self.store.call(
+                    "snapshots", lambda s: s.snapshots(t.key, spec.plugin_id))
+                history = tuple(snaps or ())
+        except SoftTimeLimitExceeded:
+            # the time ran out in a storage call, before the diagnosis: still a soft limit
+            result = _stopped(t, spec, t0, cats, "timed_out",
+                              "stopped at the soft time limit (waiting for storage)")
+        else:
+            result = self._run(spec, config, t, DiagnoseOptions(categories=cats,
+                                                                 history=history))
+        return self._store_run(task_id, t, spec, cats, result, cache_ttl, storage_error)
+
+    def _store_run(self, task_id: str, t: MiddlewareTarget, spec: PluginSpec,
+                   cats: tuple[str, ...], result: DiagnosticResult, cache_ttl: float | None,
+                   storage_error: str | None) -> dict[str, Any]:
         ttl = self.cache_ttl if cache_ttl is None else cache_ttl
         stored, write_error = self.store.record_run(task_id, t.key, spec.plugin_id, cats, result,
                                                     ttl)
@@ -178,7 +216,13 @@ class Runtime:
                         stored=stored, storage_error=write_error or storage_error)
 
     def health(self, task_id: str, mtype: str, target: Mapping[str, Any]) -> dict[str, Any]:
-        admitted = self._admit(task_id, mtype, target)
+        try:
+            admitted = self._admit(task_id, mtype, target)
+        except _Stopped as stop:
+            result = _stopped(stop.target, stop.spec, time.perf_counter(), ("health",),
+                              "timed_out", "stopped at the soft time limit")
+            return envelope(task_id, result, target_key=stop.target.key,
+                            plugin_id=stop.spec.plugin_id)
         if isinstance(admitted, dict):
             return admitted
         t, spec, config, storage_error = admitted
@@ -194,7 +238,8 @@ class Runtime:
                ) -> dict[str, Any] | tuple[MiddlewareTarget, PluginSpec, PluginConfig, str | None]:
         """What every task checks first: a valid target, a plugin for its type, the plugin
         enabled in storage and loaded at the current generation. Returns the refusal's
-        envelope, or (target, spec, config, storage_error)."""
+        envelope, or (target, spec, config, storage_error); raises _Stopped when the soft
+        time limit fires meanwhile (in a storage call, a plugin's load)."""
         t, err = self._target(mtype, target)
         if t is None:
             return envelope(task_id, None, error=err)
@@ -202,21 +247,27 @@ class Runtime:
         if spec is None:
             return envelope(task_id, None, target_key=t.key,
                             error=f"no plugin for middleware type {mtype!r} on this worker")
-        config, generation, refusal, storage_error = self._plugin_state(spec)
+        try:
+            config, generation, refusal, storage_error = self._plugin_state(spec)
+            if refusal is None:
+                why = self._ready(spec, config, generation)
+        except SoftTimeLimitExceeded:
+            raise _Stopped(t, spec) from None
         if refusal is not None:
             log.warning("task %s refused for %s: %s", task_id, t.key, refusal)
             return envelope(task_id, None, target_key=t.key, plugin_id=spec.plugin_id,
                             storage_error=storage_error, error=f"refused: {refusal}")
-        why = self._ready(spec, config, generation)
         if why is not None:
             return envelope(task_id, None, target_key=t.key, plugin_id=spec.plugin_id,
                             storage_error=storage_error, error=why)
         return t, spec, config, storage_error
 
     @staticmethod
-    def _target(mtype: str, target: Mapping[str, Any]) -> tuple[MiddlewareTarget | None, str]:
+    def _target(mtype: str, target: Any) -> tuple[MiddlewareTarget | None, str]:
         try:
-            t = MiddlewareTarget.model_validate({"type": mtype, **dict(target)})
+            t = MiddlewareTarget.model_validate({"type": mtype, **check_target(target)})
+        except TaskArgsError as e:
+            return None, f"invalid target: {e}"
         except ValidationError as e:
             return None, target_error(e)
         if t.type != mtype:
@@ -237,10 +288,20 @@ class Runtime:
             return _stopped(target, spec, t0, options.categories, "failed",
                             f"MemoryError: above the {config.memory_limit_mb} MB memory cap")
         if result.outcome != "timed_out" and any(
-                "SoftTimeLimitExceeded" in e for e in result.errors.values()):
-            # the plugin's connect (run through the sandbox) was the one interrupted
+                "SoftTimeLimitExceeded" in e or e.startswith(DEADLINE_ERRORS)
+                for e in result.errors.values()):
+            # the plugin's connect (run through the sandbox) was the one interrupted, or
+            # its deadline stopped a category: what was read is partial, never "completed"
             result = result.model_copy(update={"outcome": "timed_out"})
         return result
+
+
+class _Stopped(Exception):  # noqa: N818 (control flow inside the runtime, never raised out)
+    """The soft time limit fired while a task was being admitted."""
+
+    def __init__(self, target: MiddlewareTarget, spec: PluginSpec) -> None:
+        super().__init__(target.key)
+        self.target, self.spec = target, spec
 
 
 def _stopped(target: MiddlewareTarget, spec: PluginSpec, t0: float, cats: tuple[str, ...],

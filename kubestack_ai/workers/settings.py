@@ -12,6 +12,8 @@
                             hard time limit when lower
     KSA_PREFETCH            worker_prefetch_multiplier (default 4)
     KSA_BEAT_LOCK_TTL       seconds the beat lock lives without renewal (default 30)
+    KSA_STORAGE_TIMEOUT     seconds one storage call may take in a worker (default 5; a
+                            task's calls are held to a third of its soft limit when less)
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Settings:
     visibility_timeout: float | None
     prefetch: int
     beat_lock_ttl: float
+    storage_timeout: float = 5.0
     environ: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -56,6 +59,11 @@ class Settings:
     @property
     def broker_dir(self) -> Path:
         return self.home / "broker"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Runs kept while storage is unreachable (storage/spool.py)."""
+        return self.home / "spool"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -73,4 +81,5 @@ class Settings:
                    visibility_timeout=float(vis) if vis else None,
                    prefetch=int(env.get("KSA_PREFETCH", "4")),
                    beat_lock_ttl=float(env.get("KSA_BEAT_LOCK_TTL", "30")),
+                   storage_timeout=float(env.get("KSA_STORAGE_TIMEOUT", "5")),
                    environ=env)

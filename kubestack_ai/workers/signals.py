@@ -1,7 +1,15 @@
-"""Worker signal handlers: pool check, limits from storage, fork hygiene, killed runs."""
+"""Worker signal handlers: pool check, limits from storage, fork hygiene, killed runs.
+
+Everything here runs in the worker's main process, which also answers remote control
+(``inspect ping``) and enforces the time limits: nothing in it may wait on the network
+without a bound. Start-up and warm shutdown talk to storage through bounded calls; a
+run killed at the hard limit is only spooled to local disk (a worker child, or the next
+start or shutdown, writes it).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -13,6 +21,7 @@ from pydantic import ValidationError
 
 from kubestack_ai.plugins import DiagnosticResult, MiddlewareTarget, Status
 from kubestack_ai.plugins.models import utcnow
+from kubestack_ai.storage.spool import SpooledRun
 
 from . import tasks
 from .catalog import PluginSpec, merge_config
@@ -24,11 +33,16 @@ PREFORK = "celery.concurrency.prefork:TaskPool"
 
 _main_store: SafeStore | None = None
 
+FLUSH_BUDGET = 10.0
+"""Seconds the main process spends writing spooled runs at start and at warm shutdown."""
 
-def main_store() -> SafeStore:
+
+def main_store(app: Celery) -> SafeStore:
     global _main_store
     if _main_store is None:
-        _main_store = SafeStore(migrate=True)
+        settings = app.ksa_settings
+        _main_store = SafeStore(migrate=True, spool=settings.spool_dir,
+                                timeout=settings.storage_timeout)
     return _main_store
 
 
@@ -55,7 +69,10 @@ def check_pool(worker: Any) -> None:
 def stored_specs(app: Celery) -> dict[str, PluginSpec]:
     """The plugins' configs with storage's overrides (defaults when storage is down)."""
     specs: dict[str, PluginSpec] = dict(app.ksa_specs)
-    states, err = main_store().call("list_plugin_states", lambda s: s.list_plugin_states())
+    # the first call also migrates the schema: more time than one statement
+    store = main_store(app)
+    states, err = store.call("list_plugin_states", lambda s: s.list_plugin_states(),
+                             timeout=3 * store.timeout)
     if err is not None or not states:
         return specs
     by_id = {s.plugin_id: s for s in states}
@@ -64,7 +81,8 @@ def stored_specs(app: Celery) -> dict[str, PluginSpec]:
         if rec is None or not rec.config:
             continue
         try:
-            specs[mtype] = PluginSpec(spec.plugin_id, mtype, merge_config(spec.config, rec.config))
+            specs[mtype] = dataclasses.replace(
+                spec, config=merge_config(spec.config, rec.config))
         except ValidationError as e:
             log.error("plugin %s: stored config ignored (%d errors)", spec.plugin_id,
                       e.error_count())
@@ -73,8 +91,10 @@ def stored_specs(app: Celery) -> dict[str, PluginSpec]:
 
 def record_killed(app: Celery, task_name: str, task_id: str, args: Any, kwargs: Any,
                   exception: BaseException) -> None:
-    """A hard time limit killed the child: store the run as ``killed``. Runs in the
-    worker's main process, and Celery 5.7 fires it twice: record_run is idempotent."""
+    """A hard time limit killed the child: keep the run as ``killed``. Runs in the
+    worker's main process (from the pool's result handler): the run goes to the spool on
+    local disk, never to the network here; the next run of any child writes it. Celery
+    5.7 fires this twice: record_run is idempotent by task id."""
     mtype = task_name.split(".", 1)[1]
     spec = app.ksa_specs.get(mtype)
     raw = (kwargs or {}).get("target") or (args[0] if args else None)
@@ -90,9 +110,16 @@ def record_killed(app: Celery, task_name: str, task_id: str, args: Any, kwargs: 
         started_at=utcnow(), duration=spec.hard_limit, categories=cats, outcome="killed",
         errors={"_run": f"killed at the hard time limit ({spec.hard_limit:g} s): "
                         f"{type(exception).__name__}"})
-    stored, err = main_store().record_run(task_id, target.key, spec.plugin_id, cats, result, None)
-    log.warning("task %s %s on %s killed at the hard time limit (stored=%s%s)", task_id,
-                spec.plugin_id, target.key, stored, f", {err}" if err else "")
+    main_store(app).keep(SpooledRun(task_id, target.key, spec.plugin_id, cats, result, None))
+    log.warning("task %s %s on %s killed at the hard time limit (run spooled)", task_id,
+                spec.plugin_id, target.key)
+
+
+def flush_spool(app: Celery, when: str) -> None:
+    report = main_store(app).flush(budget=FLUSH_BUDGET)
+    if report is not None and (report.left or report.error):
+        log.warning("worker %s: %d spooled runs left for later (%s)", when, report.left,
+                    report.error or "out of time")
 
 
 def connect(app: Celery) -> None:
@@ -104,13 +131,7 @@ def connect(app: Celery) -> None:
         specs = stored_specs(app)
         app.ksa_specs = specs
         apply_limits(app, specs)
-        vis = app.conf.broker_transport_options.get("visibility_timeout")
-        if vis is not None:
-            log.info("broker visibility timeout %ss (longest hard limit x (prefetch + 1) + "
-                     "margin)", vis)
-        for s in specs.values():
-            log.info("plugin %s (%s): soft %gs, hard %gs, memory cap %s MB", s.plugin_id,
-                     s.mtype, s.soft_limit, s.hard_limit, s.config.memory_limit_mb)
+        flush_spool(app, "start")
 
     @signals.worker_process_init.connect(weak=False)
     def on_process_init(**_: Any) -> None:
@@ -123,6 +144,27 @@ def connect(app: Celery) -> None:
         if rt is not None:
             rt.store.dispose()
         log.debug("child init in %.3fs", time.perf_counter() - t0)
+
+    @signals.worker_ready.connect(weak=False)
+    def on_worker_ready(**_: Any) -> None:
+        # here, not in worker_init: Celery sets up the worker's logging after worker_init,
+        # and lines logged before it never reach the worker's log
+        vis = app.conf.broker_transport_options.get("visibility_timeout")
+        if vis is not None:
+            log.info("broker visibility timeout %ss (longest hard limit x (prefetch + 1) + "
+                     "margin)", vis)
+        for s in app.ksa_specs.values():
+            log.info("plugin %s (%s): soft %gs, hard %gs, memory cap %s MB", s.plugin_id,
+                     s.mtype, s.soft_limit, s.hard_limit, s.config.memory_limit_mb)
+        store = main_store(app)
+        if store.spool is not None:
+            log.info("runs kept while storage is unreachable: spool %s (%d now)",
+                     store.spool.dir, len(store.spool))
+
+    @signals.worker_shutdown.connect(weak=False)
+    def on_worker_shutdown(**_: Any) -> None:
+        # the pool has stopped: runs kept by its children are on disk, written now
+        flush_spool(app, "shutdown")
 
     @signals.task_failure.connect(weak=False)
     def on_task_failure(sender: Any = None, task_id: str = "", exception: BaseException | None = None,

@@ -1,16 +1,30 @@
-"""Storage as the workers use it: every call may fail, none may crash a diagnosis.
+"""Storage as the workers use it: every call bounded in time, none may crash a diagnosis.
 
-When the database cannot be reached the diagnosis still completes and says so in its
-task result (``storage_error``); runs that could not be written are kept (bounded) and
-written, idempotently by task id, once the database answers again.
+Each call runs in a helper thread and is waited for at most ``timeout`` seconds (well
+under the task's soft limit): a database that accepts connections and never answers
+(SIGSTOPped, a dead proxy) costs a task that long, once, never its time limit. A call
+that did not answer is abandoned (its thread and connection are left to finish or die
+with the process; the engine is replaced) and storage is then considered down for a
+short, growing back-off, during which calls fail at once instead of waiting again.
+Waiting on a thread (not inside the driver) also keeps Celery's soft limit clean: it is
+raised in the task's thread while it waits, never inside SQLAlchemy's state machine.
+
+A run that cannot be written is spooled on local disk (``$KSA_HOME/spool``, see
+storage/spool.py) and written, idempotently by task id, by the next run of any worker
+child, by a worker starting or shutting down warm, and by ``ksa`` commands that open
+the store. A run the database refuses for another reason (a value it cannot store) is
+set aside with its task id, never retried for ever, never blocking the others.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
+import os
+import queue
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -19,83 +33,206 @@ from kubestack_ai.plugins import DiagnosticResult
 
 # imported here, in the worker's main process, so forked children inherit it instead
 # of paying for SQLAlchemy's import inside their first task's time limit
-from kubestack_ai.storage import Store
+from kubestack_ai.storage import StorageError, StorageUnavailable, Store
+from kubestack_ai.storage.spool import FlushReport, Spool, SpooledRun
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-PENDING_MAX = 1000
-"""Runs kept in memory while storage is down; the oldest are dropped (and logged)."""
+DEFAULT_TIMEOUT = 5.0
+"""Seconds one storage call may take (KSA_STORAGE_TIMEOUT)."""
+
+BACKOFF_MIN, BACKOFF_MAX = 1.0, 15.0
+"""Seconds storage is left alone after a failure, doubling while it keeps failing."""
+
+
+class StorageTimeout(StorageUnavailable):
+    """A storage call did not answer within its time-out."""
+
+
+class _Job:
+    __slots__ = ("done", "error", "fn", "value")
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+class _Runner:
+    """One daemon thread running storage calls one at a time. Abandoned when a call hangs
+    (a daemon thread never holds the process's exit)."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.busy = False
+        self.pid = os.getpid()
+        self.thread = threading.Thread(target=self._loop, name="ksa-storage", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            try:
+                job.value = job.fn()
+            except BaseException as e:  # noqa: BLE001 (handed to the caller's thread)
+                job.error = e
+            finally:
+                job.done.set()
+
+    def abandon(self) -> None:
+        self.jobs.put(None)  # it exits after the call it is stuck in, if ever
 
 
 class SafeStore:
     """Wraps ``storage.Store``: each call returns (value, error message or None)."""
 
-    def __init__(self, url: str | None = None, *, migrate: bool = False) -> None:
+    def __init__(self, url: str | None = None, *, spool: Spool | str | Path | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, migrate: bool = False) -> None:
         # only the worker's main process migrates (once, at start): a child doing it on
         # its first task would spend its soft time limit on it
         self._url = url
         self._migrate = migrate
+        self.timeout = timeout
+        self.spool = spool if isinstance(spool, Spool) or spool is None else Spool(spool)
         self._store: Any = None
         self._lock = threading.Lock()
-        self.pending: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._runner: _Runner | None = None
+        self._down_until = 0.0
+        self._backoff = BACKOFF_MIN
+
+    # -- the bounded call -----------------------------------------------------------------
 
     def _get(self) -> Any:
         with self._lock:
             if self._store is None:
-                store = Store(self._url)
+                store = Store(self._url, timeout=self.timeout)
                 if self._migrate:
                     store.migrate()
                 self._store = store
             return self._store
 
+    def _bounded(self, fn: Callable[[Any], T], timeout: float) -> T:
+        runner = self._runner
+        if runner is None or runner.busy or runner.pid != os.getpid():
+            # a fresh child (threads do not survive fork), or the last call still hangs
+            runner = self._runner = _Runner()
+        job = _Job(lambda: fn(self._get()))
+        runner.busy = True
+        runner.jobs.put(job)
+        # a soft time limit raised here leaves the runner busy: the next call gets a new one
+        if not job.done.wait(timeout):
+            runner.abandon()
+            self._runner = None
+            self._drop_engine()
+            raise StorageTimeout(f"no answer within {timeout:g} s")
+        runner.busy = False
+        if job.error is not None:
+            raise job.error
+        return job.value  # type: ignore[no-any-return]
+
+    def _drop_engine(self) -> None:
+        # the hung call keeps its connection; later calls get a new engine and pool
+        store = self._store
+        if store is not None:
+            try:
+                store.dispose_abandoned()
+            except Exception:
+                log.exception("storage: dropping the engine failed")
+
+    def available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _failed(self) -> None:
+        self._down_until = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+
+    def _try(self, what: str, fn: Callable[[Any], T], timeout: float | None = None) -> T:
+        """The call, bounded; raises StorageUnavailable without trying while in back-off."""
+        if not self.available():
+            raise StorageUnavailable(
+                f"down, next try in {self._down_until - time.monotonic():.1f} s")
+        try:
+            value = self._bounded(fn, self.timeout if timeout is None else timeout)
+        except StorageUnavailable:
+            self._failed()
+            raise
+        self._backoff = BACKOFF_MIN
+        return value
+
+    def call(self, what: str, fn: Callable[[Any], T],
+             timeout: float | None = None) -> tuple[T | None, str | None]:
+        try:
+            return self._try(what, fn, timeout), None
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: not a storage failure
+        except StorageError as e:
+            msg = f"storage unavailable during {what}: {type(e).__name__}: {e}"
+        except Exception as e:  # storage broken (not a StorageError): reported, never raised
+            msg = f"storage unavailable during {what}: {type(e).__name__}: {e}"
+        log.warning("%s", msg)
+        return None, msg
+
     def dispose(self) -> None:
         """Drop pooled connections inherited through fork (never closes the parent's)."""
+        # a thread of the parent (a call hung at fork) may have held the lock: the child
+        # has no such thread, so it starts unlocked
+        self._lock = threading.Lock()
+        self._runner = None
         if self._store is not None:
             try:
                 self._store.dispose()
             except Exception:  # a failing dispose must not kill a fresh child
                 log.exception("storage dispose failed")
 
-    def call(self, what: str, fn: Callable[[Any], T]) -> tuple[T | None, str | None]:
-        try:
-            return fn(self._get()), None
-        except SoftTimeLimitExceeded:
-            raise  # the task's time is up: not a storage failure
-        except Exception as e:  # storage down or broken: reported, never raised
-            msg = f"storage unavailable during {what}: {type(e).__name__}: {e}"
-            log.warning("%s", msg)
-            return None, msg
+    # -- runs -----------------------------------------------------------------------------
 
     def record_run(self, run_id: str, target_key: str, plugin_id: str,
                    categories: tuple[str, ...], result: DiagnosticResult,
                    ttl: float | None) -> tuple[bool | None, str | None]:
-        """Write this run and any kept from an outage. (written?, error)."""
-        item = (run_id, target_key, plugin_id, categories, result, ttl)
-        if self.pending:
-            self.flush()
-        stored, err = self.call("record_run", lambda s: s.record_run(*item))
-        if err is not None:
-            if len(self.pending) >= PENDING_MAX:
-                dropped = self.pending.popleft()
-                log.error("storage down: run %s dropped, %d runs kept", dropped[0], PENDING_MAX)
-            self.pending.append(item)
-        return stored, err
+        """Write this run (first the ones kept from an outage). (written?, error).
 
-    def flush(self) -> int:
-        """Write kept runs, oldest first; stop at the first failure."""
-        n = 0
-        while self.pending:
-            item = self.pending[0]
-            _, err = self.call("record_run (kept)", _recorder(item))
-            if err is not None:
-                break
-            self.pending.popleft()
-            n += 1
-        if n:
-            log.info("storage back: wrote %d kept runs", n)
-        return n
+        A task that completes after being redelivered replaces the ``killed`` or
+        ``failed`` run stored under its id (``supersede_failed``)."""
+        run = SpooledRun(run_id, target_key, plugin_id, categories, result, ttl)
+        self.flush()
+        try:
+            return self._try("record_run", run.record), None
+        except SoftTimeLimitExceeded:
+            # the run is over: keep it and let the task answer (the write may still land;
+            # the spooled copy is then a harmless duplicate)
+            self.keep(run)
+            return None, "stopped at the soft time limit while storing: run kept in the spool"
+        except StorageUnavailable as e:
+            err = f"storage unavailable during record_run: {type(e).__name__}: {e}"
+            log.warning("task %s: %s; run kept in the spool", run_id, err)
+            self.keep(run)
+            return None, err
+        except StorageError as e:
+            # not connectivity: retrying will not help, and it must not block others
+            err = f"run not stored: {e}"
+            log.error("task %s: %s", run_id, err)
+            if self.spool is not None:
+                self.spool.set_aside(run, str(e))
+            return False, err
+
+    def keep(self, run: SpooledRun) -> None:
+        """Spool a run for later (local disk only: safe in any process, any path)."""
+        if self.spool is None:
+            log.error("task %s: run lost: storage unavailable and no spool", run.run_id)
+            return
+        try:
+            self.spool.put(run)
+        except OSError as e:
+            log.error("task %s: run lost: cannot spool it in %s: %s", run.run_id,
+                      self.spool.dir, e.strerror)
+
+    def flush(self, budget: float | None = None) -> FlushReport | None:
+        """Write the spooled runs, within ``budget`` seconds (default: one time-out)."""
+        if self.spool is None or not self.available() or not len(self.spool):
+            return None
+        report = self.spool.flush(lambda r: self._try("record_run (kept)", r.record),
+                                  budget=self.timeout if budget is None else budget)
+        return report
 
 
-def _recorder(item: tuple[Any, ...]) -> Callable[[Any], Any]:
-    return lambda s: s.record_run(*item)

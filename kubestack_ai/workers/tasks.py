@@ -31,9 +31,19 @@ def runtime(app: Celery) -> Runtime:
     """This process's Runtime (a forked child builds its own on first use)."""
     global _runtime, _runtime_pid
     if _runtime is None or _runtime_pid != os.getpid():
-        _runtime = Runtime(app.ksa_specs, SafeStore(), app.ksa_settings.cache_ttl)
+        settings = app.ksa_settings
+        store = SafeStore(spool=settings.spool_dir,
+                          timeout=task_storage_timeout(settings.storage_timeout, app.ksa_specs))
+        _runtime = Runtime(app.ksa_specs, store, settings.cache_ttl)
         _runtime_pid = os.getpid()
     return _runtime
+
+
+def task_storage_timeout(limit: float, specs: Mapping[str, PluginSpec]) -> float:
+    """A storage call in a task waits at most a third of the shortest soft limit (and
+    at least 1 s): a database that hangs leaves a task time to run and answer."""
+    shortest = min((s.soft_limit for s in specs.values()), default=DEFAULT_SOFT)
+    return min(limit, max(1.0, shortest / 3))
 
 
 def current_runtime() -> Runtime | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,11 +142,19 @@ def test_storage_outage_reported_then_resumed(pg_worker: tuple[Worker, Proxy, An
         assert during["stored"] is None
         assert during["storage_error"].startswith("storage unavailable during ")
         assert worker.proc.poll() is None
+        assert (worker.home / "spool").is_dir()
         proxy.up()
-        after = run()
-        assert after["stored"] is True and after["storage_error"] is None
-        ids = {r.run_id for r in store.history("faulty:outage")}
-        # the run made during the outage was kept and written once storage came back
-        assert ids == {before["task_id"], during["task_id"], after["task_id"]}
+        # a child leaves storage alone for a back-off (1 s, doubling while it fails)
+        # after a failure: the runs meanwhile are spooled too
+        afters = [run()]
+        t0 = time.monotonic()
+        while afters[-1]["stored"] is not True and time.monotonic() - t0 < 20:
+            time.sleep(0.3)
+            afters.append(run())
+        assert afters[-1]["stored"] is True and afters[-1]["storage_error"] is None
+        ids = {r.run_id for r in store.history("faulty:outage", limit=100)}
+        # the runs made during the outage were kept and written once storage came back
+        assert ids == {before["task_id"], during["task_id"], *(a["task_id"] for a in afters)}
+        assert not list((worker.home / "spool").glob("*.run.json"))
     finally:
         app.close()
