@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from functools import lru_cache
 from typing import Any
 
@@ -13,9 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from kubestack_ai.plugins.models import DiagnosticResult, Snapshot, utcnow
 
 from ._base import StoreBase, categories_key, short_key
+from .errors import StorageError
 from .models import CachedResultRow, RunRow
 from .records import RunRecord
 
+MAX_TTL = 10 * 365 * 24 * 3600.0
+"""Seconds a cache entry may live at most (any longer overflows a date)."""
 _CACHE_UPDATE = ("run_id", "created_at", "expires_at", "result")
 _NOT_COMPLETED = ("timed_out", "killed", "failed")
 
@@ -43,6 +47,10 @@ class ResultsMixin(StoreBase):
         failed is replaced by this one (a task redelivered after its worker died, whose
         loss was recorded first). A completed run is never replaced.
         """
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int | float)
+                                or not math.isfinite(ttl) or not -MAX_TTL <= ttl <= MAX_TTL):
+            raise StorageError(f"record_run {run_id}: ttl must be a number of seconds up to "
+                               f"{MAX_TTL:g}")
         now = utcnow()
         tk, cats = short_key(target_key), categories_key(categories)
         body = result.model_dump_json()
