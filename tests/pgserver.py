@@ -70,7 +70,7 @@ class PgServer:
         if not port_open("127.0.0.1", self.port):
             return False
         r = subprocess.run([f"{self.bindir}/pg_isready", "-h", "127.0.0.1", "-p", str(self.port),
-                            "-t", "1"], capture_output=True)
+                            "-t", "1", "-U", "postgres"], capture_output=True)
         return r.returncode == 0
 
     def pids(self) -> list[int]:
@@ -93,7 +93,9 @@ class PgServer:
             os.kill(pid, signal.SIGSTOP)
 
     def resume(self) -> None:
-        for pid in self.pids():
+        # runuser stops itself when its child is stopped (job control, as su does)
+        pids = self.pids() + ([self.proc.pid] if self.proc is not None else [])
+        for pid in pids:
             try:
                 os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:

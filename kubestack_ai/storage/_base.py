@@ -119,13 +119,16 @@ class StoreBase:
                 self._engines[0].dispose(close=self._pid == os.getpid())
                 self._engines = None
 
-    def dispose_abandoned(self) -> None:
+    def dispose_abandoned(self) -> Engine | None:
         """Forget the engine without touching its connections: a call hung on one of them
-        (a server that stopped answering) keeps it; the next call makes a new engine."""
+        (a server that stopped answering) keeps it; the next call makes a new engine.
+        Returns the old engine, for the hung call's thread to dispose of once it ends."""
         with self._lock:
-            if self._engines is not None:
-                self._engines[0].dispose(close=False)
-                self._engines = None
+            old = None
+            if self._engines is not None and self._pid == os.getpid():
+                old = self._engines[0]
+            self._engines = None
+            return old
 
     def migrate(self) -> bool:
         """Create or upgrade the schema to the latest revision. Idempotent and safe when

@@ -80,8 +80,11 @@ class _Runner:
             finally:
                 job.done.set()
 
-    def abandon(self) -> None:
-        self.jobs.put(None)  # it exits after the call it is stuck in, if ever
+    def abandon(self, cleanup: Callable[[], Any] | None = None) -> None:
+        """After the call it is stuck in (if it ever ends): ``cleanup``, then exit."""
+        if cleanup is not None:
+            self.jobs.put(_Job(cleanup))
+        self.jobs.put(None)
 
 
 class SafeStore:
@@ -122,23 +125,20 @@ class SafeStore:
         runner.jobs.put(job)
         # a soft time limit raised here leaves the runner busy: the next call gets a new one
         if not job.done.wait(timeout):
-            runner.abandon()
+            runner.abandon(self._drop_engine())
             self._runner = None
-            self._drop_engine()
             raise StorageTimeout(f"no answer within {timeout:g} s")
         runner.busy = False
         if job.error is not None:
             raise job.error
         return job.value  # type: ignore[no-any-return]
 
-    def _drop_engine(self) -> None:
-        # the hung call keeps its connection; later calls get a new engine and pool
+    def _drop_engine(self) -> Callable[[], Any] | None:
+        """Later calls get a new engine and pool; the hung call keeps its connection, and
+        its thread closes the old engine if the call ever ends."""
         store = self._store
-        if store is not None:
-            try:
-                store.dispose_abandoned()
-            except Exception:
-                log.exception("storage: dropping the engine failed")
+        old = store.dispose_abandoned() if store is not None else None
+        return old.dispose if old is not None else None
 
     def available(self) -> bool:
         return time.monotonic() >= self._down_until
