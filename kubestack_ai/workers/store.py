@@ -123,10 +123,18 @@ class SafeStore:
         job = _Job(lambda: fn(self._get()))
         runner.busy = True
         runner.jobs.put(job)
-        # a soft time limit raised here leaves the runner busy: the next call gets a new one
-        if not job.done.wait(timeout):
-            runner.abandon(self._drop_engine())
-            self._runner = None
+        try:
+            answered = job.done.wait(timeout)
+        except BaseException:
+            # the soft time limit, raised in this thread while it waited: the call goes on
+            # in the runner, which is left to it like a hung one
+            answered = False
+            raise
+        finally:
+            if not answered:
+                runner.abandon(self._drop_engine())
+                self._runner = None
+        if not answered:
             raise StorageTimeout(f"no answer within {timeout:g} s")
         runner.busy = False
         if job.error is not None:
