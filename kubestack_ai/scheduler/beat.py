@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 
 STANDBY_POLL = 2.0
 """Seconds a beat without the lock waits before trying again."""
+
+MISSING_LOG_EVERY = 60.0
+"""Seconds between two log lines about a fleet file that stays missing."""
 
 
 def make_lock(app: Any) -> BeatLock:
@@ -41,6 +45,10 @@ class FleetScheduler(beat.Scheduler):
         self._mtime: float | None = None
         self.lock = make_lock(app)
         self.fleet_error: str | None = None
+        self._missing_logged = 0.0
+        self._leading: bool | None = None
+        # targets are checked against the plugins this app knows (type, categories)
+        self.known_types = {t: s.categories for t, s in app.ksa_specs.items()}
         super().__init__(app, *args, **kwargs)
 
     # -- the schedule -----------------------------------------------------------------
@@ -63,20 +71,29 @@ class FleetScheduler(beat.Scheduler):
         try:
             mtime = self.fleet_path.stat().st_mtime_ns
         except OSError as e:
-            if self._mtime is not None or force:
+            now = time.monotonic()
+            if self._mtime is not None or now - self._missing_logged >= MISSING_LOG_EVERY or (
+                    force and not self._missing_logged):
+                # once when it goes missing, then at most once a minute while it stays so
                 log.error("beat: fleet file %s: %s (keeping %d entries)", self.fleet_path,
                           e.strerror, len(self.data))
+                self._missing_logged = now
+                self._mtime = None
             return False
+        self._missing_logged = 0.0
         if not force and mtime == self._mtime:
             return False
         self._mtime = mtime
         try:
-            fleet = load_fleet(self.fleet_path)
+            fleet = load_fleet(self.fleet_path, self.known_types)
         except FleetError as e:
             self.fleet_error = str(e)
             log.error("beat: %s (keeping %d entries)", e, len(self.data))
             return False
         self.fleet_error = None
+        if not fleet.targets:
+            log.warning("beat: fleet file %s lists no targets: nothing to schedule",
+                        self.fleet_path)
         entries = fleet.entries()
         now = self.app.now()
         for name, entry in entries.items():
@@ -95,7 +112,15 @@ class FleetScheduler(beat.Scheduler):
     # -- the loop ---------------------------------------------------------------------
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        if not self.lock.acquire():
+        leading = self.lock.acquire()
+        if leading != self._leading:
+            if leading:
+                log.info("beat: holding the beat lock (%s): scheduling", type(self.lock).__name__)
+            else:
+                log.info("beat: another beat holds the lock (%s): standing by, trying again "
+                         "every %gs", type(self.lock).__name__, STANDBY_POLL)
+            self._leading = leading
+        if not leading:
             return STANDBY_POLL
         self.reload_fleet()
         return float(min(super().tick(*args, **kwargs), self.max_interval))

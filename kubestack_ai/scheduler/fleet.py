@@ -12,11 +12,19 @@
         categories: [memory, performance]         # empty or absent: all
         interval: 60
         health_interval: 15
+
+The file is untrusted input read by a long-running beat: it is read with the guarded
+YAML loader of plugin manifests (safe types, no aliases, bounded nesting), at most
+``MAX_FLEET_BYTES``; a YAML error names the line and column, never the line's text (it
+may hold a secret). Every target is checked as a task's arguments are (workers/args.py:
+sizes capped), its type and categories against the plugins the caller knows, and every
+invalid field of every target is reported at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +32,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kubestack_ai.plugins import MiddlewareTarget
+from kubestack_ai.plugins.manifest import parse_yaml
+from kubestack_ai.workers.args import TaskArgsError, check_categories, check_target
+
+MAX_FLEET_BYTES = 4 * 1024 * 1024
+"""A fleet file of tens of thousands of targets fits; a runaway one is refused unread."""
 
 TARGET_FIELDS = ("type", "name", "endpoints", "mode", "auth", "tls", "options", "thresholds",
                  "allow_actions")
@@ -106,7 +119,11 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out.replace(".target", "") or "fleet"
 
 
-def parse_fleet(data: Any, source: str = "fleet") -> Fleet:
+def parse_fleet(data: Any, source: str = "fleet",
+                known: Mapping[str, Sequence[str]] | None = None) -> Fleet:
+    """The fleet from parsed YAML. ``known``: middleware type -> its categories (empty:
+    not known); a target of another type, or a category its plugin lacks, is refused.
+    Every problem of every target is reported, each with its place."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -117,31 +134,79 @@ def parse_fleet(data: Any, source: str = "fleet") -> Fleet:
                          "(expected: defaults, targets)")
     defaults = data.get("defaults") or {}
     raw = data.get("targets") or []
+    if not isinstance(defaults, dict):
+        raise FleetError(f"{source}: defaults must be a mapping")
     if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
         raise FleetError(f"{source}: targets must be a list of mappings")
+    problems: list[str] = []
+    targets: list[FleetTarget] = []
+    for i, t in enumerate(raw):
+        problems += _check(i, {**defaults, **t}, known, targets)
+    seen: set[str] = set()
+    for i, ft in enumerate(targets):
+        if ft.key in seen:
+            problems.append(f"targets[{i}]: duplicate target {ft.key!r} (give each a distinct "
+                            "name)")
+        seen.add(ft.key)
+    if problems:
+        raise FleetError(f"{source}: " + "; ".join(problems))
+    return Fleet(targets=tuple(targets))
+
+
+def _check(i: int, raw: dict[str, Any], known: Mapping[str, Sequence[str]] | None,
+           out: list[FleetTarget]) -> list[str]:
+    """The problems of target ``i`` (appending it to ``out`` when it has none)."""
+    problems: list[str] = []
     try:
-        fleet = Fleet.model_validate({"targets": [{**defaults, **t} for t in raw]})
+        check_target({k: v for k, v in raw.items() if k in TARGET_FIELDS})
+        check_categories(raw.get("categories"))
+    except TaskArgsError as e:
+        problems.append(f"targets[{i}]: {e}")
+    mtype = raw.get("type")
+    if known is not None and isinstance(mtype, str) and mtype not in known:
+        problems.append(f"targets[{i}].type: unknown type {mtype[:64]!r} (known: "
+                        f"{', '.join(sorted(known))})")
+    elif known is not None and isinstance(mtype, str) and not problems:
+        cats = raw.get("categories") or []
+        bad = [c for c in cats if known[mtype] and c not in known[mtype]]
+        if bad:
+            problems.append(f"targets[{i}].categories: unknown categories {', '.join(bad)} "
+                            f"for type {mtype} (known: {', '.join(known[mtype])})")
+    try:
+        ft = FleetTarget.model_validate(raw)
     except ValidationError as e:
         # without input values: a mistyped password must not reach a log line
-        first = e.errors(include_input=False, include_url=False)[0]
-        raise FleetError(f"{source}: {_where(tuple(first['loc']))}: {first['msg']}") from None
-    seen: set[str] = set()
-    for i, t in enumerate(fleet.targets):
-        if t.key in seen:
-            raise FleetError(f"{source}: targets[{i}]: duplicate target {t.key!r} "
-                             "(give each a distinct name)")
-        seen.add(t.key)
-    return fleet
+        for err in e.errors(include_input=False, include_url=False):
+            problems.append(f"{_where(('targets', i, *err['loc']))}: {err['msg']}")
+    else:
+        if not problems:
+            out.append(ft)
+    return problems
 
 
-def load_fleet(path: str | Path) -> Fleet:
+def load_fleet(path: str | Path, known: Mapping[str, Sequence[str]] | None = None) -> Fleet:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with open(p, "rb") as fh:
+            raw = fh.read(MAX_FLEET_BYTES + 1)
     except OSError as e:
         raise FleetError(f"fleet file {p}: {e.strerror}") from None
+    if len(raw) > MAX_FLEET_BYTES:
+        raise FleetError(f"fleet file {p}: larger than {MAX_FLEET_BYTES // (1024 * 1024)} MiB")
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
+        data = parse_yaml(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise FleetError(f"fleet file {p}: not UTF-8 text (byte {e.start})") from None
+    except yaml.MarkedYAMLError as e:
+        raise FleetError(f"fleet file {p}: invalid YAML: {yaml_problem(e)}") from None
+    except yaml.YAMLError as e:  # the guard's own refusals (aliases, nesting): no text
         raise FleetError(f"fleet file {p}: invalid YAML: {e}") from None
-    return parse_fleet(data, f"fleet file {p}")
+    return parse_fleet(data, f"fleet file {p}", known)
+
+
+def yaml_problem(e: yaml.MarkedYAMLError) -> str:
+    """Line, column and what is wrong; never PyYAML's snippet of the line (a secret may
+    be on it)."""
+    mark = e.problem_mark or e.context_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + (e.problem or e.context or "syntax error")

@@ -33,14 +33,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_run(args: argparse.Namespace) -> int:
     from kubestack_ai.scheduler import FleetError, load_fleet  # noqa: PLC0415
+    from kubestack_ai.workers.catalog import discover  # noqa: PLC0415
     from kubestack_ai.workers.settings import Settings, mask_url  # noqa: PLC0415
 
     fleet_path = Path(args.fleet).resolve()
+    settings = Settings.from_env()
+    # the targets' types and categories checked against the plugins the workers will have
+    known = {t: s.categories for t, s in discover(settings.plugin_modules,
+                                                  settings.environ).items()}
     try:
-        fleet = load_fleet(fleet_path)
+        fleet = load_fleet(fleet_path, known)
     except FleetError as e:
         raise CliError(str(e), 2) from None
-    settings = Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
     open_store()  # create the schema once, before several processes race for it
     env = {**os.environ, "KSA_FLEET": str(fleet_path), "KSA_HOME": str(settings.home)}
