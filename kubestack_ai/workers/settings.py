@@ -45,6 +45,7 @@ class Settings:
     visibility_timeout: float | None
     prefetch: int
     beat_lock_ttl: float
+    database_url: str | None = None
     storage_timeout: float = 5.0
     environ: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -81,5 +82,6 @@ class Settings:
                    visibility_timeout=float(vis) if vis else None,
                    prefetch=int(env.get("KSA_PREFETCH", "4")),
                    beat_lock_ttl=float(env.get("KSA_BEAT_LOCK_TTL", "30")),
+                   database_url=env.get("KSA_DATABASE_URL") or None,
                    storage_timeout=float(env.get("KSA_STORAGE_TIMEOUT", "5")),
                    environ=env)

@@ -25,6 +25,7 @@ from kubestack_ai.storage.spool import SpooledRun
 
 from . import tasks
 from .catalog import PluginSpec, merge_config
+from .limits import apply_limits
 from .store import SafeStore
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def main_store(app: Celery) -> SafeStore:
     global _main_store
     if _main_store is None:
         settings = app.ksa_settings
-        _main_store = SafeStore(migrate=True, spool=settings.spool_dir,
+        _main_store = SafeStore(settings.database_url, migrate=True, spool=settings.spool_dir,
                                 timeout=settings.storage_timeout)
     return _main_store
 
@@ -126,8 +127,6 @@ def connect(app: Celery) -> None:
     @signals.worker_init.connect(weak=False)
     def on_worker_init(sender: Any = None, **_: Any) -> None:
         check_pool(sender)
-        from .factory import apply_limits  # noqa: PLC0415
-
         specs = stored_specs(app)
         app.ksa_specs = specs
         apply_limits(app, specs)

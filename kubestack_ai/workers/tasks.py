@@ -18,21 +18,20 @@ from typing import Any
 from celery import Celery, Task
 
 from .catalog import PluginSpec
+from .limits import DEFAULT_HARD_LIMIT as DEFAULT_HARD
+from .limits import DEFAULT_SOFT_LIMIT as DEFAULT_SOFT
 from .runtime import Runtime
 from .store import SafeStore
 
 _runtime: Runtime | None = None
 _runtime_pid: int | None = None
 
-DEFAULT_SOFT, DEFAULT_HARD = 30.0, 40.0
-
-
 def runtime(app: Celery) -> Runtime:
     """This process's Runtime (a forked child builds its own on first use)."""
     global _runtime, _runtime_pid
     if _runtime is None or _runtime_pid != os.getpid():
         settings = app.ksa_settings
-        store = SafeStore(spool=settings.spool_dir,
+        store = SafeStore(settings.database_url, spool=settings.spool_dir,
                           timeout=task_storage_timeout(settings.storage_timeout, app.ksa_specs))
         _runtime = Runtime(app.ksa_specs, store, settings.cache_ttl)
         _runtime_pid = os.getpid()
