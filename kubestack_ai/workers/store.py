@@ -1,7 +1,8 @@
 """Storage as the workers use it: every call bounded in time, none may crash a diagnosis.
 
-Each call runs in a helper thread and is waited for at most ``timeout`` seconds (well
-under the task's soft limit): a database that accepts connections and never answers
+On a database server each call runs in a helper thread and is waited for at most
+``timeout`` seconds (well under the task's soft limit; on SQLite, a local file, the call
+runs in the task's thread, bounded by SQLite's busy timeout, the same ``timeout``): a database that accepts connections and never answers
 (SIGSTOPped, a dead proxy) costs a task that long, once, never its time limit. A call
 that did not answer is abandoned (its thread and connection are left to finish or die
 with the process; the engine is replaced) and storage is then considered down for a
@@ -34,6 +35,7 @@ from kubestack_ai.plugins import DiagnosticResult
 # imported here, in the worker's main process, so forked children inherit it instead
 # of paying for SQLAlchemy's import inside their first task's time limit
 from kubestack_ai.storage import StorageError, StorageUnavailable, Store
+from kubestack_ai.storage.engine import default_url, parse_url
 from kubestack_ai.storage.spool import FlushReport, Spool, SpooledRun
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,7 @@ class SafeStore:
         self._runner: _Runner | None = None
         self._down_until = 0.0
         self._backoff = BACKOFF_MIN
+        self._is_local: bool | None = None
 
     # -- the bounded call -----------------------------------------------------------------
 
@@ -115,7 +118,21 @@ class SafeStore:
                 self._store = store
             return self._store
 
+    def _local(self) -> bool:
+        """SQLite: a file, bounded by its busy timeout, that cannot hang like a server
+        that stopped answering; called in the task's thread (no hand-off)."""
+        if self._is_local is None:
+            self._is_local = parse_url(self._url or default_url()).get_backend_name() == "sqlite"
+        return self._is_local
+
     def _bounded(self, fn: Callable[[Any], T], timeout: float) -> T:
+        if self._local():
+            try:
+                return fn(self._get())
+            except Exception as e:
+                if _interrupted(e):  # raised inside SQLAlchemy, which wrapped it
+                    raise SoftTimeLimitExceeded() from e
+                raise
         runner = self._runner
         if runner is None or runner.busy or runner.pid != os.getpid():
             # a fresh child (threads do not survive fork), or the last call still hangs
@@ -244,3 +261,15 @@ class SafeStore:
         return report
 
 
+
+
+def _interrupted(e: BaseException) -> bool:
+    """A soft time limit somewhere in the exception's chain."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, SoftTimeLimitExceeded):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False

@@ -6,8 +6,6 @@ outcome, and the worker answers ``inspect ping`` throughout."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -17,32 +15,11 @@ from typing import Any
 import pytest
 
 from tests import pgserver
-from tests.conftest import free_port, port_open
 
 from .conftest import Worker, client_app, require, worker_env
+from .own_broker import RedisServer
 
 pytestmark = pytest.mark.timeout(150)
-
-
-class RedisServer:
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(tmp)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        t0 = time.monotonic()
-        while not port_open("127.0.0.1", self.port):
-            assert time.monotonic() - t0 < 10, "own redis-server did not start"
-            time.sleep(0.05)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -104,7 +81,6 @@ TRUE_OUTCOME = {"ok": "completed", "hang": "timed_out", "busy": "killed"}
 
 def test_batch_through_storage_stopped_hung_restarted_and_a_warm_restart(
         pg: pgserver.PgServer, tmp_path: Path) -> None:
-    require(shutil.which("redis-server") is not None, "redis-server binary")
     from kubestack_ai.storage import Store
 
     broker = RedisServer(tmp_path)
