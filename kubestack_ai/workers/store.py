@@ -1,14 +1,16 @@
 """Storage as the workers use it: every call bounded in time, none may crash a diagnosis.
 
 On a database server each call runs in a helper thread and is waited for at most
-``timeout`` seconds (well under the task's soft limit; on SQLite, a local file, the call
-runs in the task's thread, bounded by SQLite's busy timeout, the same ``timeout``): a database that accepts connections and never answers
-(SIGSTOPped, a dead proxy) costs a task that long, once, never its time limit. A call
-that did not answer is abandoned (its thread and connection are left to finish or die
-with the process; the engine is replaced) and storage is then considered down for a
-short, growing back-off, during which calls fail at once instead of waiting again.
-Waiting on a thread (not inside the driver) also keeps Celery's soft limit clean: it is
-raised in the task's thread while it waits, never inside SQLAlchemy's state machine.
+``timeout`` seconds (well under the task's soft limit): a database that accepts
+connections and never answers (SIGSTOPped, a dead proxy) costs a task that long, once,
+never its time limit. A call that did not answer is abandoned (its thread and connection
+are left to finish or die with the process; the engine is replaced) and storage is then
+considered down for a short, growing back-off, during which calls fail at once instead
+of waiting again. Waiting on a thread (not inside the driver) also keeps Celery's soft
+limit clean: it is raised in the task's thread while it waits, never inside
+SQLAlchemy's state machine. On SQLite (a local file, which cannot stop answering like a
+server) the call runs in the task's thread, bounded by SQLite's busy timeout (the same
+``timeout``).
 
 A run that cannot be written is spooled on local disk (``$KSA_HOME/spool``, see
 storage/spool.py) and written, idempotently by task id, by the next run of any worker

@@ -9,6 +9,7 @@ target.options.behaviour:
   alloc   allocates without bound (the memory cap turns it into MemoryError)
   sleep   writes its pid to options.pidfile, sleeps options.seconds, then ok
   secret  resolves the target's password reference and checks it arrived
+  stall   reads nothing until its deadline has passed (a server that stopped answering)
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class FaultyPlugin(MiddlewarePlugin):
             if resolve_secret(target.auth.password) != os.environ.get("KSA_EXPECT_SECRET"):
                 raise AuthError("password refused")
         self.target = target
+
+    def prepare(self, run: Run) -> None:
+        if run.target.options.get("behaviour") == "stall":
+            time.sleep(max(0.0, run.deadline.remaining()) + 0.1)
 
     @category("work")
     def check_work(self, run: Run) -> None:
