@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> Celery:
         (settings.home / "results").mkdir(parents=True, exist_ok=True)
 
     app = Celery("workers", broker=settings.broker_url, backend=settings.result_backend,
-                 set_as_current=True)
+                 set_as_current=True, amqp="kubestack_ai.workers.redact:RedactingAMQP")
     app.conf.update(
         task_serializer="json", result_serializer="json", accept_content=["json"],
         enable_utc=True, timezone="UTC",

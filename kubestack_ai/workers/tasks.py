@@ -23,6 +23,9 @@ from .limits import DEFAULT_SOFT_LIMIT as DEFAULT_SOFT
 from .runtime import Runtime
 from .store import SafeStore
 
+REQUEST = "kubestack_ai.workers.redact:RedactingRequest"
+"""Celery's request with literal secrets redacted from what the worker reports."""
+
 _runtime: Runtime | None = None
 _runtime_pid: int | None = None
 
@@ -77,7 +80,7 @@ def _diagnose_task(app: Celery, mtype: str, spec: PluginSpec | None) -> None:
 
     diagnose.__doc__ = f"Diagnose one {mtype} target; the result is stored and returned."
     app.task(name=f"diagnose.{mtype}", bind=True, shared=False, soft_time_limit=soft, time_limit=hard,
-             acks_late=True, reject_on_worker_lost=True)(diagnose)
+             acks_late=True, reject_on_worker_lost=True, Request=REQUEST)(diagnose)
 
 
 def _health_task(app: Celery, mtype: str, spec: PluginSpec | None) -> None:
@@ -90,7 +93,7 @@ def _health_task(app: Celery, mtype: str, spec: PluginSpec | None) -> None:
     health.__doc__ = f"Health check (connect) of one {mtype} target."
     # a health check is only worth its freshness: not redelivered after a crash
     app.task(name=f"health.{mtype}", bind=True, shared=False, soft_time_limit=soft, time_limit=hard,
-             acks_late=False)(health)
+             acks_late=False, Request=REQUEST)(health)
 
 
 __all__ = ["SafeStore", "current_runtime", "register", "runtime"]
