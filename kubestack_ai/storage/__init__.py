@@ -1,8 +1,8 @@
 """storage: SQLAlchemy persistence for KubeStack AI.
 
 Plugin state shared by all workers, diagnostic results cached with a TTL, the run
-history, and the audit log of executed actions. SQLite file by default, any SQLAlchemy
-URL (PostgreSQL, MySQL/MariaDB) in production; the schema is managed by Alembic
+history, and the audit log of executed actions. SQLite file by default, PostgreSQL or
+MySQL/MariaDB (any of their SQLAlchemy URLs) in production; the schema is managed by Alembic
 (``Store.migrate()``). Imports only ``plugins`` and SQLAlchemy/Alembic.
 """
 

@@ -192,4 +192,4 @@ def _upsert(dialect: str) -> Insert:
         return q.on_conflict_do_update(
             index_elements=["target_key", "plugin_id", "categories"],
             set_={k: q.excluded[k] for k in _CACHE_UPDATE})
-    raise NotImplementedError(f"result cache upsert for the {dialect} dialect")
+    raise AssertionError(f"unreachable: engine.parse_url refuses the {dialect} dialect")

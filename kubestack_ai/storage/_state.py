@@ -134,6 +134,10 @@ def _state(r: PluginStateRow) -> PluginStateRecord:
 
 
 def _when(value: object) -> dt.datetime:
+    """The record's time: a datetime or an ISO 8601 string (naive means UTC); None means
+    now. Anything else is refused: an audit entry at a made-up time is worse than none."""
+    if value is None:
+        return utcnow()
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if isinstance(value, str):
@@ -141,4 +145,5 @@ def _when(value: object) -> dt.datetime:
             return _when(dt.datetime.fromisoformat(value))
         except ValueError:
             pass
-    return utcnow()
+    raise StorageError(f"record_action: 'at' must be a datetime or an ISO 8601 timestamp, "
+                       f"not {type(value).__name__} {str(value)[:40]!r}")

@@ -35,6 +35,10 @@ _DRIVERS = {"mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql",
             "postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 
 
+SUPPORTED = ("sqlite", "postgresql", "mysql", "mariadb")
+"""Backends the store runs on (the result cache's atomic upsert is written for each)."""
+
+
 def default_url(environ: dict[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     if env.get(ENV_URL):
@@ -49,6 +53,9 @@ def parse_url(url: str) -> URL:
     except ArgumentError as e:
         # The text may be a mistyped URL holding a password: do not echo it whole.
         raise StorageError(f"not a database URL: {mask_text(url)!r} ({type(e).__name__})") from None
+    if u.get_backend_name() not in SUPPORTED:
+        raise StorageError(f"unsupported database {u.get_backend_name()!r} ({mask(u)}): "
+                           "KubeStack AI stores in SQLite, PostgreSQL, MySQL or MariaDB")
     if u.drivername in _DRIVERS:
         u = u.set(drivername=_DRIVERS[u.drivername])
     if u.get_backend_name() in ("mysql", "mariadb") and "charset" not in u.query:

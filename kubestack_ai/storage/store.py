@@ -1,4 +1,4 @@
-"""``Store``: plugin state, result cache, run history and audit log on any SQLAlchemy URL."""
+"""``Store``: plugin state, result cache, run history and audit log on SQLite, PostgreSQL or MySQL/MariaDB."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from ._state import StateMixin
 class Store(ResultsMixin, StateMixin):
     """The storage of one KubeStack AI deployment.
 
-    ``Store(url)``: any SQLAlchemy URL; None -> ``$KSA_DATABASE_URL``, else the SQLite file
+    ``Store(url)``: a SQLAlchemy URL of SQLite, PostgreSQL, MySQL or MariaDB (another
+    database is refused here, with that message); None -> ``$KSA_DATABASE_URL``, else the SQLite file
     ``$KSA_HOME/ksa.db`` (``KSA_HOME`` defaults to ``~/.ksa``). Call ``migrate()`` once
     at start-up. Safe to share between threads; a forked child gets its own engine.
     Every method runs one short transaction and raises ``StorageUnavailable`` when the
