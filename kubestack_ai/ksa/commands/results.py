@@ -12,6 +12,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from kubestack_ai.ksa.output import CliError, dump_json, render_result, table
+from kubestack_ai.ksa.store import flush_spool
 
 if TYPE_CHECKING:  # storage pulls in SQLAlchemy: imported when the command runs
     from kubestack_ai.storage import AuditRecord, RunRecord
@@ -44,6 +45,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         store = Store(args.db)
         try:
             store.migrate()
+            flush_spool(store)
             if args.audit:
                 return _audit(store.audit_log(args.limit), args)
             if args.target:
