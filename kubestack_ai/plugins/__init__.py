@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import MiddlewarePlugin, Plugin, Run, category, register_interrupt
+from .builtins import builtin_ids, load_builtin, register_builtin
 from .deadline import Deadline
 from .deps import DependencyCycleError, DependencyError
 from .discovery import (
@@ -30,10 +31,8 @@ from .errors import (
     RegistryError,
     SecretError,
 )
-from .external import PluginLoadError
-from .hotreload import ReloadError, ReloadReport
+from .importer import PluginLoadError
 from .lifecycle import TRANSITIONS, LifecycleFailure, LifecycleManager
-from .loader import builtin_ids, load_builtin, register_builtin
 from .manager import PluginManager
 from .manifest import Manifest, ManifestError, Problem, load_manifest
 from .models import (
@@ -56,6 +55,7 @@ from .models import (
     split_endpoint,
 )
 from .registry import Registry
+from .reloader import ReloadError, ReloadReport
 from .sandbox import Outcome, Sandbox
 from .secrets import resolve_secret
 

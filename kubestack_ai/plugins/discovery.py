@@ -127,6 +127,19 @@ def read_plugin_dir(manifest_path: Path, root: Path) -> Discovered:
                       manifest.id)
 
 
+def discover_path(path: str | Path) -> Discovered:
+    """One plugin: a folder holding manifest.yaml or plugin.yaml, or a manifest file.
+    Raises ManifestError."""
+    p = Path(path).absolute()
+    if p.is_dir():
+        for name in MANIFEST_NAMES:
+            if (p / name).is_file():
+                return read_plugin_dir(p / name, p)
+        raise ManifestError(p, [Problem(str(p), "", "no manifest.yaml or plugin.yaml in this "
+                                        "folder")])
+    return read_plugin_dir(p, p.parent)
+
+
 def discover_plugins(directory: str | Path) -> DiscoveryReport:
     """Every plugin manifest in ``directory``; invalid ones are reported and skipped."""
     report = DiscoveryReport()

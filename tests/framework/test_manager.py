@@ -35,7 +35,7 @@ def test_info_that_raises_is_refused_and_others_keep_working():
 
 def test_info_that_hangs_is_refused_within_its_deadline():
     m = PluginManager()
-    m.info_timeout = 0.2
+    m.loader.info_timeout = 0.2
     p = FakePlugin("slow", fail={"info": "hang"})
     try:
         m.register(p)
