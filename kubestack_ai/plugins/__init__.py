@@ -5,7 +5,6 @@ from __future__ import annotations
 from .base import MiddlewarePlugin, Plugin, Run, category, register_interrupt
 from .builtins import builtin_ids, load_builtin, register_builtin
 from .deadline import Deadline
-from .deps import DependencyCycleError, DependencyError
 from .discovery import (
     DEFAULT_PLUGIN_DIR,
     ENTRY_POINT_GROUP,
@@ -22,19 +21,25 @@ from .errors import (
     ConfigError,
     ConnectError,
     DeadlineExceeded,
+    DependencyCycleError,
+    DependencyError,
     DuplicatePluginError,
     IllegalTransitionError,
+    InvalidPluginError,
+    ManifestError,
     PluginCallError,
     PluginError,
+    PluginLoadError,
     PluginNotFoundError,
     PluginTimeoutError,
+    Problem,
     RegistryError,
+    ReloadError,
     SecretError,
 )
-from .importer import PluginLoadError
 from .lifecycle import TRANSITIONS, LifecycleFailure, LifecycleManager
 from .manager import PluginManager
-from .manifest import Manifest, ManifestError, Problem, load_manifest
+from .manifest import Manifest, load_manifest
 from .models import (
     API_VERSION,
     TLS,
@@ -55,7 +60,7 @@ from .models import (
     split_endpoint,
 )
 from .registry import Registry
-from .reloader import ReloadError, ReloadReport
+from .reloader import ReloadReport
 from .sandbox import Outcome, Sandbox
 from .secrets import resolve_secret
 
@@ -71,7 +76,7 @@ __all__ = [
     "register_interrupt", "resolve_secret", "split_endpoint",
     # external plugins
     "DEFAULT_PLUGIN_DIR", "ENTRY_POINT_GROUP", "PLUGIN_PATH_ENV", "DependencyCycleError",
-    "DependencyError", "Discovered", "DiscoveryReport", "Manifest", "ManifestError",
+    "DependencyError", "Discovered", "InvalidPluginError", "DiscoveryReport", "Manifest", "ManifestError",
     "PluginLoadError", "Problem", "ReloadError", "ReloadReport", "discover_entry_points",
     "discover_plugins", "load_manifest", "plugin_dirs",
 ]

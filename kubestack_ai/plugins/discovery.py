@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from .errors import DuplicatePluginError, PluginError
-from .manifest import MANIFEST_NAMES, Manifest, ManifestError, Problem, load_manifest
+from .errors import DuplicatePluginError, ManifestError, PluginError, Problem
+from .manifest import MANIFEST_NAMES, Manifest, load_manifest
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import builtins
-from .deps import DependencyError, Node, check_requirement, resolve
+from .deps import Node, check_requirement, resolve
 from .discovery import Discovered, discover_all, discover_path, plugin_dirs
-from .errors import DuplicatePluginError, PluginCallError, PluginError
+from .errors import (
+    DependencyError,
+    DuplicatePluginError,
+    InvalidPluginError,
+    PluginCallError,
+    PluginError,
+    PluginLoadError,
+    Problem,
+)
 from .importer import (
     LoadedCode,
     as_factory,
@@ -30,7 +38,6 @@ from .importer import (
     forget,
     import_entry,
 )
-from .manifest import ManifestError, Problem
 from .models import PluginConfig, PluginInfo
 
 if TYPE_CHECKING:
@@ -62,12 +69,12 @@ def import_plugin(item: Discovered, sandbox: Sandbox,
             raise
         except Exception as e:  # the factory or info() is plugin code
             forget(alias)
-            raise ManifestError(item.location, [Problem(
+            raise PluginLoadError(item.location, [Problem(
                 item.location, "entry", f"building {item.entry} raised "
                 f"{type(e).__name__}: {e}")], pid) from e
         if not isinstance(info, PluginInfo):
             forget(alias)
-            raise ManifestError(item.location, [Problem(
+            raise PluginLoadError(item.location, [Problem(
                 item.location, "entry", f"info() returned {type(info).__name__}, "
                 "not PluginInfo")], pid)
         return factory, alias, plugin, info
@@ -75,8 +82,8 @@ def import_plugin(item: Discovered, sandbox: Sandbox,
     out = sandbox.run(pid, "load", build, timeout)
     if out.error is not None:
         err = out.error
-        if not isinstance(err, ManifestError):
-            err = ManifestError(item.location, [Problem(item.location, "entry", str(err))],
+        if not isinstance(err, InvalidPluginError):
+            err = PluginLoadError(item.location, [Problem(item.location, "entry", str(err))],
                                 pid)
         raise err
     assert out.value is not None
@@ -84,7 +91,7 @@ def import_plugin(item: Discovered, sandbox: Sandbox,
     try:
         check_info(info, manifest, item.location)
         if item.source == "entry-point" and info.id != item.name:
-            raise ManifestError(item.location, [Problem(
+            raise PluginLoadError(item.location, [Problem(
                 item.location, "id", f"the entry point is named {item.name!r}, the "
                 f"plugin's info() says {info.id!r}")], item.name)
     except PluginError:

@@ -24,7 +24,7 @@ from .base import MiddlewarePlugin
 from .configschema import apply_config_schema
 from .deps import Node
 from .discovery import Discovered, discover_path, packaged_manifest, read_plugin_dir
-from .errors import PluginError
+from .errors import PluginError, ReloadError
 from .importer import LoadedCode, forget
 from .loader import external_extra
 from .models import PluginConfig, PluginInfo, PluginState
@@ -39,19 +39,6 @@ if TYPE_CHECKING:
 
 S = PluginState
 log = logging.getLogger(__name__)
-
-
-class ReloadError(PluginError):
-    """A reload or rollback failed; the version that was serving still serves."""
-
-    def __init__(self, plugin_id: str, stage: str, message: str, location: str = "",
-                 serving: str = "") -> None:
-        self.plugin_id = plugin_id
-        self.stage = stage
-        self.location = location
-        where = f" ({location})" if location else ""
-        keeps = f"; version {serving} keeps serving" if serving else ""
-        super().__init__(f"plugin {plugin_id!r}{where}: {stage} failed: {message}{keeps}")
 
 
 @dataclass

@@ -19,17 +19,10 @@ from .base import MiddlewarePlugin
 from .configschema import apply_config_schema
 from .deps import unsatisfied
 from .discovery import Discovered
-from .errors import PluginError
+from .errors import InvalidPluginError, ManifestError, PluginError, Problem
 from .importer import forget
 from .loader import import_plugin
-from .manifest import (
-    ENTRY,
-    MANIFEST_NAMES,
-    Manifest,
-    ManifestError,
-    Problem,
-    load_manifest,
-)
+from .manifest import ENTRY, MANIFEST_NAMES, Manifest, load_manifest
 from .models import PluginConfig, PluginInfo, Timeouts
 from .sandbox import Sandbox
 
@@ -103,7 +96,7 @@ def validate_plugin(path: str | Path, installed: dict[str, str] | None = None,
     item = Discovered(manifest, "directory", file, root, entry, pid)
     try:
         code, plugin, info = import_plugin(item, Sandbox(), timeout)
-    except ManifestError as e:
+    except InvalidPluginError as e:
         report.problems.extend(e.problems)
         return report
     except PluginError as e:

@@ -21,7 +21,7 @@ from kafka import KafkaClient
 from kafka.conn import BrokerConnection, ConnectionStates
 
 from ..deadline import Deadline
-from ..errors import AuthError, ConfigError, ConnectError, DeadlineExceeded
+from ..errors import AuthError, ConfigError, ConnectError, DeadlineExceeded, PluginError
 from ..models import MiddlewareTarget, split_endpoint
 from ..secrets import redact, resolve_secret
 from .constants import CLIENT_ID, SASL_MECHANISMS
@@ -34,7 +34,7 @@ for _name in ("kafka.conn", "kafka.client", "kafka.cluster"):
     logging.getLogger(_name).setLevel(logging.CRITICAL)
 
 
-class RequestFailed(Exception):
+class RequestFailed(PluginError):
     """One request of a batch failed; carries the node and the cause."""
 
     def __init__(self, node: Any, cause: BaseException) -> None:
