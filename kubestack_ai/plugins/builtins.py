@@ -8,14 +8,14 @@ connect, so listing a plugin costs no driver import. External plugins come throu
 from __future__ import annotations
 
 import importlib
-import logging
 import threading
 from collections.abc import Callable
 
 from .base import Plugin
 from .errors import DuplicatePluginError, PluginCallError, PluginError, PluginNotFoundError
+from .logcontext import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 Factory = Callable[[], Plugin]
 

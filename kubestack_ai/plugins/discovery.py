@@ -23,7 +23,6 @@ reported (file, field, what is wrong) and skipped, never stopping the rest.
 from __future__ import annotations
 
 import importlib.util
-import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,9 +30,10 @@ from importlib import metadata
 from pathlib import Path
 
 from .errors import DuplicatePluginError, ManifestError, PluginError, Problem
+from .logcontext import get_logger
 from .manifest import MANIFEST_NAMES, Manifest, load_manifest
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_PLUGIN_DIR = Path("/etc/kubestack-ai/plugins")
 PLUGIN_PATH_ENV = "KSA_PLUGIN_PATH"

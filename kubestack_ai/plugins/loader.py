@@ -12,7 +12,6 @@ reported (naming the plugin and its file) and skipped; the others still load and
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,7 @@ from .importer import (
     forget,
     import_entry,
 )
+from .logcontext import get_logger, log_context
 from .models import PluginConfig, PluginInfo
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from .registry import Entry, Registry
     from .sandbox import Sandbox
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def import_plugin(item: Discovered, sandbox: Sandbox,
@@ -137,11 +137,12 @@ class Loader:
         for plugin_id in builtins.builtin_ids():
             if plugin_id in self.registry:
                 continue
-            try:
-                self.load_builtin(plugin_id, (configs or {}).get(plugin_id))
-            except PluginError as e:
-                log.error("load %s failed: %s", plugin_id, e)
-                errors.append(e)
+            with log_context(plugin_id=plugin_id):
+                try:
+                    self.load_builtin(plugin_id, (configs or {}).get(plugin_id))
+                except PluginError as e:
+                    log.error("load %s failed: %s", plugin_id, e)
+                    errors.append(e)
         return errors
 
     # -- external plugins -------------------------------------------------------------
@@ -176,9 +177,8 @@ class Loader:
         loaded: dict[str, tuple[LoadedCode, Plugin, PluginInfo]] = {}
         for item in items:
             try:
-                code, plugin, info = self.load_code(item)
+                code, plugin, info = self._load_logged(item)
             except PluginError as e:
-                log.error("external plugin %s not loaded: %s", item.name, e)
                 errors.append(e)
                 continue
             if info.id in loaded or info.id in self.registry:
@@ -207,6 +207,14 @@ class Loader:
                 log.error("external plugin %s not loaded: %s", info.id, e)
                 errors.append(e)
         return errors
+
+    def _load_logged(self, item: Discovered) -> tuple[LoadedCode, Plugin, PluginInfo]:
+        with log_context(plugin_id=item.name):
+            try:
+                return self.load_code(item)
+            except PluginError as e:
+                log.error("external plugin %s not loaded: %s", item.name, e)
+                raise
 
     def _register_external(self, code: LoadedCode, plugin: Plugin,
                            config: PluginConfig | None) -> Entry:

@@ -15,7 +15,6 @@ the sandbox, with the plugin's lock held and the log context set (plugin id, tar
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from .errors import (
 )
 from .lifecycle import LifecycleFailure, LifecycleManager
 from .loader import Loader
+from .logcontext import get_logger, log_context
 from .models import (
     DiagnoseOptions,
     DiagnosticResult,
@@ -49,7 +49,7 @@ from .registry import Entry, Registry
 from .reloader import Reloader, ReloadHook, ReloadReport
 from .sandbox import Outcome, Sandbox
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 AuditHook = Callable[[dict[str, Any]], None]
 """Receives one record per executed (or refused) action: plugin, target, action, params,
@@ -182,10 +182,16 @@ class PluginManager:
         crash becomes a result with a finding or an error that says what happened."""
         options = options or DiagnoseOptions()
         started = utcnow()
-        try:
-            entry = self._entry_for(target.type)
-        except PluginError as e:
-            return _failed(target, "", "", started, 0.0, "_run", str(e), options)
+        with log_context(target=target.key):
+            try:
+                entry = self._entry_for(target.type)
+            except PluginError as e:
+                return _failed(target, "", "", started, 0.0, "_run", str(e), options)
+            with log_context(plugin_id=entry.info.id):
+                return self._diagnose(entry, target, options, timeout, started)
+
+    def _diagnose(self, entry: Entry, target: MiddlewareTarget, options: DiagnoseOptions,
+                  timeout: float | None, started: Any) -> DiagnosticResult:
         plugin_id, plugin, info, lock = entry.info.id, entry.plugin, entry.info, entry.lock
         assert isinstance(plugin, MiddlewarePlugin)
         cfg = plugin.config
@@ -231,10 +237,16 @@ class PluginManager:
     def health_check(self, target: MiddlewareTarget, timeout: float | None = None) -> DiagnosticResult:
         """A cheap reachability check: connect only."""
         started = utcnow()
-        try:
-            entry = self._entry_for(target.type)
-        except PluginError as e:
-            return _failed(target, "", "", started, 0.0, "_run", str(e), DiagnoseOptions())
+        with log_context(target=target.key):
+            try:
+                entry = self._entry_for(target.type)
+            except PluginError as e:
+                return _failed(target, "", "", started, 0.0, "_run", str(e), DiagnoseOptions())
+            with log_context(plugin_id=entry.info.id):
+                return self._health_check(entry, target, timeout, started)
+
+    def _health_check(self, entry: Entry, target: MiddlewareTarget, timeout: float | None,
+                      started: Any) -> DiagnosticResult:
         plugin_id, plugin, info = entry.info.id, entry.plugin, entry.info
         assert isinstance(plugin, MiddlewarePlugin)
         cfg = plugin.config
@@ -243,6 +255,7 @@ class PluginManager:
             conn = self.sandbox.run(plugin_id, "connect", lambda d: plugin.connect(d, target),
                                     budget)
         if conn.error is not None:
+            log.debug("health check of %s failed: %s", target.name, conn.error)
             return _unreachable(target, info, started, conn, DiagnoseOptions())
         return DiagnosticResult(plugin_id=plugin_id, plugin_version=info.version,
                                 target_name=target.name, status=Status.HEALTHY,
@@ -255,8 +268,13 @@ class PluginManager:
     def execute(self, target: MiddlewareTarget, action: str,
                 params: Mapping[str, Any] | None = None) -> Outcome[Any]:
         """Run a whitelisted action on a target; every attempt reaches the audit hooks."""
-        params = dict(params or {})
-        entry = self._entry_for(target.type)
+        with log_context(target=target.key):
+            entry = self._entry_for(target.type)
+            with log_context(plugin_id=entry.info.id):
+                return self._execute(entry, target, action, dict(params or {}))
+
+    def _execute(self, entry: Entry, target: MiddlewareTarget, action: str,
+                 params: dict[str, Any]) -> Outcome[Any]:
         plugin_id, plugin, info = entry.info.id, entry.plugin, entry.info
         assert isinstance(plugin, MiddlewarePlugin)
         try:
@@ -281,7 +299,7 @@ class PluginManager:
             try:
                 hook(record)
             except Exception:  # an audit sink that fails must be visible, not fatal
-                log.exception("audit hook failed for %s %s", plugin_id, action)
+                log.exception("audit hook failed for action %s", action)
         return out
 
 

@@ -11,7 +11,7 @@ so a diagnosis that started on it finishes on it. The replaced version's code is
 
 from __future__ import annotations
 
-import logging
+import contextvars
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +27,7 @@ from .discovery import Discovered, discover_path, packaged_manifest, read_plugin
 from .errors import PluginError, ReloadError
 from .importer import LoadedCode, forget
 from .loader import external_extra
+from .logcontext import get_logger, log_context
 from .models import PluginConfig, PluginInfo, PluginState
 from .registry import Entry
 from .states import check_transition
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from .sandbox import Sandbox
 
 S = PluginState
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass
@@ -82,7 +83,7 @@ class Reloader:
                    config: PluginConfig | None = None) -> ReloadReport:
         """Load ``plugin_id`` again (from ``source``, a plugin folder or manifest, when
         given; else from where it came) and swap it in once it is Running."""
-        with self._lock:
+        with self._lock, log_context(plugin_id=plugin_id):
             return self._hot_reload(plugin_id, source, config)
 
     def _hot_reload(self, plugin_id: str, source: str | Path | None,
@@ -117,7 +118,7 @@ class Reloader:
 
     def rollback(self, plugin_id: str, config: PluginConfig | None = None) -> ReloadReport:
         """Go back to the version the last reload replaced."""
-        with self._lock:
+        with self._lock, log_context(plugin_id=plugin_id):
             return self._rollback(plugin_id, config)
 
     def _rollback(self, plugin_id: str, config: PluginConfig | None) -> ReloadReport:
@@ -201,7 +202,8 @@ class Reloader:
         del history[:-self.history_depth]
         log.info("%s %s: %s -> %s (%s)", kind, pid, old.info.version, info.version,
                  code.location)
-        threading.Thread(target=self._retire, args=(old, report), daemon=True,
+        threading.Thread(target=contextvars.copy_context().run, args=(self._retire, old, report),
+                         daemon=True,
                          name=f"ksa-retire:{pid}").start()
         for hook in list(self.hooks):
             try:
