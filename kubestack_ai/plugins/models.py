@@ -151,8 +151,36 @@ class PluginConfig(BaseModel):
     memory_limit_mb: int | None = Field(1024, gt=0)
     """Address-space cap of a worker child running this plugin (RLIMIT_AS)."""
 
+    @field_validator("options")
+    @classmethod
+    def _secret_options_are_refs(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_secret_options(v)
+
 
 SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$")
+SECRET_FIELD = re.compile(
+    r"pass(word|wd|phrase)?|secret|token$|api_?key|credential|private_key|_ref$",
+    re.IGNORECASE)
+"""Names of fields that carry a secret (``sentinel_password_ref``, ``api_key``, ...): their
+values must be references."""
+
+
+def is_secret_field(name: object) -> bool:
+    return isinstance(name, str) and SECRET_FIELD.search(name) is not None
+
+
+def _check_secret_options(options: dict[str, Any], where: str = "options") -> dict[str, Any]:
+    """Every secret-carrying option, nested too, holds a reference (or nothing)."""
+    for key, value in options.items():
+        field = f"{where}.{key}"
+        if isinstance(value, dict):
+            _check_secret_options(value, field)
+        elif is_secret_field(key) and value is not None:
+            if not isinstance(value, str):
+                raise ValueError(f"{field} must be a secret reference (env:NAME or "
+                                 "file:/absolute/path), never the secret itself")
+            _check_ref(value, field)
+    return options
 
 
 def _check_ref(value: str | None, field: str) -> str | None:
@@ -232,6 +260,11 @@ class MiddlewareTarget(BaseModel):
         for e in v:
             split_endpoint(e)
         return v
+
+    @field_validator("options")
+    @classmethod
+    def _secret_options_are_refs(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_secret_options(v)
 
     @model_validator(mode="after")
     def _default_name(self) -> MiddlewareTarget:

@@ -10,12 +10,17 @@ import os
 from collections.abc import Mapping
 
 from .errors import SecretError
+from .models import SECRET_REF
 
 
 def resolve_secret(ref: str | None, environ: Mapping[str, str] | None = None) -> str | None:
     if ref is None:
         return None
     env = os.environ if environ is None else environ
+    if not SECRET_REF.match(ref):
+        # it may be the secret itself, typed where its reference belongs: never echoed
+        raise SecretError("not a secret reference (use env:NAME or file:/absolute/path); "
+                          "the value is not shown")
     kind, _, where = ref.partition(":")
     if kind == "env":
         if where not in env:

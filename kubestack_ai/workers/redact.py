@@ -20,19 +20,13 @@ from celery.app.amqp import AMQP
 from celery.utils.saferepr import saferepr
 from celery.worker.request import Request
 
-from kubestack_ai.plugins.models import SECRET_REF
+from kubestack_ai.plugins.models import SECRET_REF, is_secret_field
 
 REDACTED = "<redacted>"
-SECRET_KEY = re.compile(r"pass(word|wd|phrase)?|secret|token|api_?key|credential|private_key",
-                        re.IGNORECASE)
 
 # a quoted key that looks secret, then a quoted value (JSON or a Python repr)
 _PAIR = re.compile(
     r"""(?P<k>(?P<q>["'])(?P<key>[^"'\\]{1,100})(?P=q)\s*:\s*)(?P<vq>["'])(?P<v>(?:\\.|(?!(?P=vq)).)*)(?P=vq)""")
-
-
-def is_secret_key(key: object) -> bool:
-    return isinstance(key, str) and SECRET_KEY.search(key) is not None
 
 
 def redact(value: Any) -> Any:
@@ -47,7 +41,7 @@ def redact(value: Any) -> Any:
 
 
 def _field(key: object, value: Any) -> Any:
-    if not is_secret_key(key) or value is None:
+    if not is_secret_field(key) or value is None:
         return redact(value)
     if isinstance(value, str) and SECRET_REF.match(value):
         return value
@@ -57,7 +51,7 @@ def _field(key: object, value: Any) -> Any:
 def redact_text(text: str) -> str:
     """The same in text that holds JSON or Python reprs (a log line's message)."""
     def sub(m: re.Match[str]) -> str:
-        if not is_secret_key(m.group("key")) or SECRET_REF.match(m.group("v")):
+        if not is_secret_field(m.group("key")) or SECRET_REF.match(m.group("v")):
             return m.group(0)
         return f"{m.group('k')}{m.group('vq')}{REDACTED}{m.group('vq')}"
     return _PAIR.sub(sub, text)
