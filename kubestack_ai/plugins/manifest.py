@@ -47,8 +47,8 @@ class _Guard(Composer):
             event = self.peek_event()
             mark = event.start_mark
             raise yaml.YAMLError(
-                f"line {mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed in a "
-                "manifest (they allow alias bombs); write the value out")
+                f"line {mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed here "
+                "(they allow alias bombs); write the value out")
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
