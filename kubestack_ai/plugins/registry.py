@@ -158,13 +158,21 @@ class Registry:
         """Move to ``state``; an illegal transition raises IllegalTransitionError."""
         with self._lock:
             entry = self._entry(plugin_id)
+        return self.transition(entry, state, error=error)
+
+    def transition(self, entry: Entry, state: PluginState, *,
+                   error: PluginError | str | None = None) -> PluginState:
+        """Move ``entry`` to ``state`` and fire the hooks. The entry may be one not (or no
+        longer) registered under its id: a hot reload's new version before the swap, the
+        replaced one when it is stopped."""
+        with self._lock:
             old = entry.state
-            check_transition(plugin_id, old, state)
+            check_transition(entry.info.id, old, state)
             entry.state = state
             entry.last_error = str(error) if error is not None else None
             hooks = list(self._hooks)
         for hook in hooks:
-            hook(plugin_id, old, state, error)
+            hook(entry.info.id, old, state, error if isinstance(error, PluginError) else None)
         return old
 
     def __len__(self) -> int:

@@ -30,7 +30,6 @@ from .loader import external_extra
 from .logcontext import get_logger, log_context
 from .models import PluginConfig, PluginInfo, PluginState
 from .registry import Entry
-from .states import check_transition
 
 if TYPE_CHECKING:
     from .base import Plugin
@@ -142,7 +141,7 @@ class Reloader:
             p = code.factory()
             return p, p.info()
 
-        return self.sandbox.run(plugin_id, "load", build, 10.0).unwrap()
+        return self.sandbox.run(plugin_id, "load", build, self.loader.load_timeout).unwrap()
 
     def _activate(self, old: Entry, code: LoadedCode, plugin: Plugin, info: PluginInfo,
                   config: PluginConfig | None, kind: str, history: list[LoadedCode],
@@ -155,7 +154,7 @@ class Reloader:
                     middleware_type=mtype, extra={**external_extra(code), "history": history})
 
         def fail(stage: str, err: PluginError | str) -> ReloadError:
-            new.state, new.last_error = S.FAILED, str(err)
+            self.registry.transition(new, S.FAILED, error=err)
             if fresh and code.module_name != _code_of(old).module_name:
                 forget(code.module_name)
             log.error("%s %s to %s failed at %s: %s", kind, pid, info.version, stage, err)
@@ -184,16 +183,14 @@ class Reloader:
         if out.error is not None:
             raise fail("init", out.error)
         new.config = cfg
-        check_transition(pid, new.state, S.INITIALIZED)
-        new.state = S.INITIALIZED
+        self.registry.transition(new, S.INITIALIZED)
         t2 = time.perf_counter()
         out = self.sandbox.run(pid, "start", plugin.start, cfg.timeouts.start)
         if out.error is not None:
             # release what init acquired; the plugin never served
             self.sandbox.run(pid, "stop", plugin.stop, cfg.timeouts.stop)
             raise fail("start", out.error)
-        check_transition(pid, new.state, S.RUNNING)
-        new.state = S.RUNNING
+        self.registry.transition(new, S.RUNNING)
         t3 = time.perf_counter()
         self.registry.replace(pid, new)
         report.seconds.update(init=t2 - t1, start=t3 - t2, swap=time.perf_counter() - t3)
@@ -219,9 +216,10 @@ class Reloader:
         try:
             if old.state is S.RUNNING:
                 out = self.sandbox.run(old.info.id, "stop", old.plugin.stop, cfg.timeouts.stop)
-                old.state = S.STOPPED if out.error is None else S.FAILED
+                self.registry.transition(old, S.STOPPED if out.error is None else S.FAILED,
+                                         error=out.error)
                 if out.error is not None:
-                    old.last_error = report.stop_error = str(out.error)
+                    report.stop_error = str(out.error)
                     log.warning("stopping replaced %s %s failed: %s", old.info.id,
                                 old.info.version, out.error)
         finally:
