@@ -207,19 +207,19 @@ class PluginManager:
             # retired by a hot reload between the lookup and the lock: use the new version
             lock.release()
             return self.diagnose(target, options, timeout)
-        try:
-            return self._diagnose_locked(plugin_id, info, plugin, target, options, deadline,
-                                         started, cfg.timeouts.connect, budget)
-        finally:
-            lock.release()
+        # the sandbox releases the lock once no call of the plugin runs any more (a call
+        # it gave up on may go on in its thread, on the plugin's connection)
+        return self._diagnose_locked(plugin_id, info, plugin, target, options, deadline,
+                                     started, cfg.timeouts.connect, budget, lock.release)
 
     def _diagnose_locked(self, plugin_id: str, info: PluginInfo, plugin: MiddlewarePlugin,
                          target: MiddlewareTarget, options: DiagnoseOptions, deadline: Deadline,
-                         started: Any, connect_timeout: float, budget: float) -> DiagnosticResult:
+                         started: Any, connect_timeout: float, budget: float,
+                         release: Callable[[], None]) -> DiagnosticResult:
         outs = self.sandbox.run_steps(plugin_id, [
             ("connect", lambda d: plugin.connect(d, target), connect_timeout),
             ("diagnose", lambda d: plugin.diagnose(d, options), budget),
-        ], deadline)
+        ], deadline, release)
         conn = outs[0]
         if conn.error is not None:
             log.debug("connect %s with %s failed: %s", target.name, plugin_id, conn.error)
@@ -251,9 +251,12 @@ class PluginManager:
         assert isinstance(plugin, MiddlewarePlugin)
         cfg = plugin.config
         budget = timeout if timeout is not None else cfg.timeouts.health_check
-        with entry.lock:
-            conn = self.sandbox.run(plugin_id, "connect", lambda d: plugin.connect(d, target),
-                                    budget)
+        if not entry.lock.acquire(timeout=budget):
+            return _failed(target, plugin_id, info.version, started, budget, "_run",
+                           f"plugin {plugin_id!r} is still busy with an earlier call",
+                           DiagnoseOptions(), outcome="timed_out")
+        conn = self.sandbox.run(plugin_id, "connect", lambda d: plugin.connect(d, target),
+                                budget, release=entry.lock.release)
         if conn.error is not None:
             log.debug("health check of %s failed: %s", target.name, conn.error)
             return _unreachable(target, info, started, conn, DiagnoseOptions())
@@ -282,16 +285,16 @@ class PluginManager:
         except PluginError as e:
             out: Outcome[Any] = Outcome(plugin_id, f"execute {action}", error=e)
         else:
-            with entry.lock:
-                outs = self.sandbox.run_steps(plugin_id, [
-                    ("connect", lambda d: plugin.connect(d, target),
-                     plugin.config.timeouts.connect),
-                    (f"execute {action}", lambda d: plugin.execute(d, action, params),
-                     plugin.config.timeouts.execute),
-                ])
-                out = outs[-1]
-                if len(outs) == 1:  # the connect failed: the action did not run
-                    out = Outcome(plugin_id, f"execute {action}", error=out.error)
+            entry.lock.acquire()
+            outs = self.sandbox.run_steps(plugin_id, [
+                ("connect", lambda d: plugin.connect(d, target),
+                 plugin.config.timeouts.connect),
+                (f"execute {action}", lambda d: plugin.execute(d, action, params),
+                 plugin.config.timeouts.execute),
+            ], release=entry.lock.release)
+            out = outs[-1]
+            if len(outs) == 1:  # the connect failed: the action did not run
+                out = Outcome(plugin_id, f"execute {action}", error=out.error)
         record = {"plugin_id": plugin_id, "target": target.name, "action": action,
                   "params": params, "ok": out.ok, "error": str(out.error) if out.error else None,
                   "at": utcnow().isoformat(), "result": _jsonable(out.value)}

@@ -31,6 +31,10 @@ Step = tuple[str, Callable[[Deadline], Any], "float | None"]
 """(operation, fn, timeout) for :meth:`Sandbox.run_steps`."""
 
 
+def _nothing() -> None:
+    """No lock to release."""
+
+
 @dataclass
 class Outcome(Generic[T]):
     """What a sandboxed call gave: a value or an error, and what it cost."""
@@ -67,37 +71,57 @@ class Sandbox:
         self.threaded = threaded
 
     def run(self, plugin_id: str, operation: str, fn: Callable[[Deadline], T],
-            timeout: float | None, deadline: Deadline | None = None) -> Outcome[T]:
-        return self.run_steps(plugin_id, [(operation, fn, timeout)], deadline)[-1]
+            timeout: float | None, deadline: Deadline | None = None,
+            release: Callable[[], None] | None = None) -> Outcome[T]:
+        return self.run_steps(plugin_id, [(operation, fn, timeout)], deadline, release)[-1]
 
     def run_steps(self, plugin_id: str, steps: Sequence[Step], deadline: Deadline | None = None,
-                  ) -> list[Outcome[Any]]:
+                  release: Callable[[], None] | None = None) -> list[Outcome[Any]]:
         """Run ``(operation, fn, timeout)`` steps one after another, each under its own
         timeout (counted from its start) within ``deadline``, stopping at the first that
         fails. One thread for all the steps (a connect and a diagnose cost one hand-off,
         not two); the caller still gives up on each step at its own limit. Returns the
         outcomes of the steps that ran, the failed one last. Log lines, the plugin's
-        included, carry ``plugin_id`` and the caller's log context."""
+        included, carry ``plugin_id`` and the caller's log context.
+
+        ``release`` (the plugin's lock, typically) is called once no step runs any more:
+        on return, or, when the caller gave up on a step still running in its thread,
+        by that thread when the step ends; until then the plugin (and its connection) is
+        still in use and nobody else may use it."""
         with log_context(plugin_id=plugin_id):
-            return self._run_steps(plugin_id, steps, deadline)
+            return self._run_steps(plugin_id, steps, deadline, release or _nothing)
 
     def _run_steps(self, plugin_id: str, steps: Sequence[Step], deadline: Deadline | None,
-                   ) -> list[Outcome[Any]]:
+                   release: Callable[[], None]) -> list[Outcome[Any]]:
         if not self.threaded:
             outs: list[Outcome[Any]] = []
-            for operation, fn, timeout in steps:
-                out: Outcome[Any] = Outcome(plugin_id, operation)
-                self._call(out, fn, self._deadlines(timeout, deadline)[1])
-                outs.append(out)
-                if out.error is not None:
-                    break
+            try:
+                for operation, fn, timeout in steps:
+                    out: Outcome[Any] = Outcome(plugin_id, operation)
+                    self._call(out, fn, self._deadlines(timeout, deadline)[1])
+                    outs.append(out)
+                    if out.error is not None:
+                        break
+            finally:
+                release()
             return outs
         done = [threading.Event() for _ in steps]
         results: list[Outcome[Any]] = []
         current: list[Deadline] = []
         abandoned = threading.Event()
+        handoff = threading.Lock()
+        ended = [False]
 
         def target() -> None:
+            try:
+                run()
+            finally:
+                with handoff:
+                    ended[0] = True
+                    if abandoned.is_set():
+                        release()  # the caller gave up on us: the plugin is free only now
+
+        def run() -> None:
             for (operation, fn, timeout), finished in zip(steps, done, strict=True):
                 if abandoned.is_set():
                     return
@@ -114,20 +138,33 @@ class Sandbox:
         # the plugin's thread logs in the caller's context (plugin id, target key)
         threading.Thread(target=contextvars.copy_context().run, args=(target,), name=name,
                          daemon=True).start()
+        def give_up() -> None:
+            with handoff:
+                abandoned.set()
+                if ended[0]:
+                    release()
+            if current:
+                current[-1].cancel()
+
         for i, ((operation, _fn, timeout), finished) in enumerate(zip(steps, done, strict=True)):
             t0 = time.perf_counter()
             outer = self._deadlines(timeout, deadline)[0]
             limit = outer.remaining() if timeout is not None or deadline is not None else None
-            if not finished.wait(limit):
-                abandoned.set()
-                if current:
-                    current[-1].cancel()
+            try:
+                answered = finished.wait(limit)
+            except BaseException:  # interrupted while waiting (Ctrl-C): the thread frees it
+                give_up()
+                raise
+            if not answered:
+                give_up()
                 wall = time.perf_counter() - t0
                 log.warning("plugin %s %s timed out after %.3fs", plugin_id, operation, wall)
                 return [*results[:i], Outcome(plugin_id, operation, error=PluginTimeoutError(
                     plugin_id, operation, timeout if timeout is not None else wall), wall=wall)]
             if results[i].error is not None:
+                release()
                 return results[: i + 1]
+        release()
         return list(results)
 
     def _deadlines(self, timeout: float | None, deadline: Deadline | None,
