@@ -1,9 +1,11 @@
-"""A real Celery worker (prefork) on the machine's Redis, db 11, with the faulty test
-plugin; storage in SQLite under a temp dir."""
+"""A real Celery worker (prefork) on a redis-server of the test module's own (the
+machine's Redis is shared with other suites' workers, which would take our tasks), with
+the faulty test plugin; storage in SQLite under a temp dir."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,20 +16,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CI, port_open, require  # noqa: F401 (the tests import them from here)
+from tests.conftest import CI, free_port, port_open, require  # noqa: F401 (the tests import them from here)
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 BROKER = "redis://127.0.0.1:6379/11"
 SECRET = "s3cr3t-Zq8-never-shown"
-
-
-def flush_db11(url: str = BROKER) -> None:
-    import redis
-
-    r = redis.Redis.from_url(url)
-    r.flushdb()  # our own db number, never the shared data in db 0
-    r.close()
 
 
 def worker_env(home: Path, **extra: str) -> dict[str, str]:
@@ -84,6 +78,28 @@ class Worker:
         self._out.close()
 
 
+class RedisServer:
+    def __init__(self, tmp: Path) -> None:
+        require(shutil.which("redis-server") is not None, "redis-server binary")
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(tmp)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t0 = time.monotonic()
+        while not port_open("127.0.0.1", self.port):
+            assert time.monotonic() - t0 < 10, "own redis-server did not start"
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
 def client_app(env: dict[str, str]) -> Any:
     """A Celery app configured as the worker's (routes, queues), to send tasks."""
     sys.path.insert(0, str(HERE)) if str(HERE) not in sys.path else None
@@ -95,18 +111,22 @@ def client_app(env: dict[str, str]) -> Any:
 
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    require(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
-    flush_db11()
+    """On a redis-server of the module's own: the machine's Redis is shared, and other
+    suites' workers on its numbered databases would take this module's tasks."""
     home = tmp_path_factory.mktemp("ksa")
+    broker = RedisServer(home)
     from kubestack_ai.storage import Store
 
-    Store(f"sqlite:///{home}/ksa.db").migrate()
-    w = Worker(home, worker_env(home))
+    store = Store(f"sqlite:///{home}/ksa.db")
+    store.migrate()
+    store.dispose()
+    w = Worker(home, worker_env(home, KSA_BROKER_URL=broker.url))
     try:
         w.wait_ready()
         yield w
     finally:
         w.stop()
+        broker.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import BROKER, SECRET
+from .conftest import SECRET
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -30,7 +30,7 @@ def test_password_only_as_reference_everywhere(app: Any, worker: Any, store: Any
         assert SECRET.encode() not in f.read_bytes()
     for row in store.history("faulty:secret"):
         assert SECRET not in row.result.model_dump_json()
-    client = redis.Redis.from_url(BROKER)
+    client = redis.Redis.from_url(worker.env["KSA_BROKER_URL"])
     try:
         for key in client.scan_iter():
             blob = client.dump(key) or b""

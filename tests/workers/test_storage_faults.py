@@ -16,8 +16,7 @@ import pytest
 
 from tests import pgserver
 
-from .conftest import Worker, client_app, require, worker_env
-from .own_broker import RedisServer
+from .conftest import RedisServer, Worker, client_app, require, worker_env
 
 pytestmark = pytest.mark.timeout(150)
 

@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 
-from .conftest import Worker, client_app, flush_db11, port_open, require, worker_env
+from .conftest import RedisServer, Worker, client_app, port_open, require, worker_env
 
 pytestmark = pytest.mark.timeout(90)
 
-BROKER12 = "redis://127.0.0.1:6379/12"
 DB = "ksa_workers_test"
 
 
@@ -102,7 +101,6 @@ def psql(sql: str) -> None:
 @pytest.fixture(scope="module")
 def pg_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Worker, Proxy, Any]]:
     require(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
-    require(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
     psql(f"DROP DATABASE IF EXISTS {DB}")
     psql(f"CREATE DATABASE {DB}")
     proxy = Proxy(("127.0.0.1", 5432))
@@ -111,14 +109,15 @@ def pg_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Worker
 
     store = Store(url)
     store.migrate()
-    flush_db11(BROKER12)
     home: Path = tmp_path_factory.mktemp("ksa-pg")
-    w = Worker(home, worker_env(home, KSA_BROKER_URL=BROKER12, KSA_DATABASE_URL=url), name="pg")
+    broker = RedisServer(home)
+    w = Worker(home, worker_env(home, KSA_BROKER_URL=broker.url, KSA_DATABASE_URL=url), name="pg")
     try:
         w.wait_ready()
         yield w, proxy, store
     finally:
         w.stop()
+        broker.close()
         proxy.close()
         store.dispose()
         psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")

@@ -1,6 +1,6 @@
 """The whole worker (main process and children) killed with SIGKILL mid-task: the
-message stays unacknowledged in Redis, a new worker restores it once the visibility
-timeout has passed, runs it, and the run is stored once."""
+message stays unacknowledged in Redis (a redis-server of the test's own), a new worker
+restores it once the visibility timeout has passed, runs it, and the run is stored once."""
 
 from __future__ import annotations
 
@@ -12,16 +12,14 @@ from typing import Any
 
 import pytest
 
-from .conftest import Worker, client_app, flush_db11, port_open, require, worker_env
+from .conftest import RedisServer, Worker, client_app, worker_env
 
 pytestmark = pytest.mark.timeout(120)
 
-BROKER = "redis://127.0.0.1:6379/12"
 
 
 def test_killed_worker_task_redelivered_after_visibility_timeout(
         tmp_path_factory: pytest.TempPathFactory) -> None:
-    require(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
     from kubestack_ai.storage import Store
 
     home: Path = tmp_path_factory.mktemp("ksa-kill")
@@ -34,8 +32,8 @@ def test_killed_worker_task_redelivered_after_visibility_timeout(
     for plugin_id in [*builtin_ids(), "http-diagnostics"]:  # + the external example
         if plugin_id != "faulty-diagnostics":
             store.set_plugin_state(plugin_id, config={"timeouts": {"diagnose": 2, "grace": 1}})
-    flush_db11(BROKER)
-    env = worker_env(home, KSA_BROKER_URL=BROKER)
+    broker = RedisServer(home)  # its own: other suites' workers use the shared Redis
+    env = worker_env(home, KSA_BROKER_URL=broker.url)
     first = Worker(home, env, name="kill1")
     app = client_app(env)
     second = None
@@ -69,3 +67,4 @@ def test_killed_worker_task_redelivered_after_visibility_timeout(
             second.stop()
         app.close()
         store.dispose()
+        broker.close()
