@@ -155,8 +155,9 @@ class ClientCache:
 
 
 def map_error(exc: BaseException, where: str, creds: Credentials,
-              sentinel: bool = False) -> ConnectError:
-    """A redis-py error as ConnectError or AuthError, with every secret removed."""
+              sentinel: bool = False, timeout: float | None = None) -> ConnectError:
+    """A redis-py error as ConnectError or AuthError, with every secret removed. With the
+    socket ``timeout``, a time-out says the server accepted but did not answer in time."""
     import redis.exceptions as rx
 
     text = creds.redact(f"{type(exc).__name__}: {exc}")
@@ -174,6 +175,9 @@ def map_error(exc: BaseException, where: str, creds: Credentials,
     if isinstance(exc, rx.NoPermissionError) or "NOPERM" in msg:
         return AuthError(f"redis {where}: the user lacks a permission (grant it with ACL "
                          f"SETUSER): {text}")
+    if timeout and isinstance(exc, (rx.TimeoutError, TimeoutError)):
+        return ConnectError(f"redis {where} did not answer within {timeout:g} s (hung, "
+                            f"overloaded or cut off): {text}")
     return ConnectError(f"redis {where} unreachable: {text}")
 
 
