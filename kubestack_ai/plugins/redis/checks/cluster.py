@@ -19,7 +19,6 @@ from ..topology import Topology
 
 W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
 SLOTS = 16384
-NO_REPLID = "0" * 40
 RANGES_NAMED = 20
 
 
@@ -45,6 +44,13 @@ def slot_ranges(slots: Iterable[int], limit: int = RANGES_NAMED) -> list[str]:
     if run_lo is not None:
         out.append(f"{run_lo}-{prev}" if prev != run_lo else str(run_lo))
     return out if len(out) <= limit else [*out[:limit], f"... {len(out) - limit} more"]
+
+
+def was_promoted(info: dict[str, Any]) -> bool:
+    """A master that was a replica until a failover since its start: INFO's
+    ``second_repl_offset`` (the offset at which it took over) is set, with the old
+    master's replication id kept as ``master_replid2``."""
+    return info.get("role") == "master" and int(info.get("second_repl_offset", -1) or -1) >= 0
 
 
 def _flags(node: dict[str, Any]) -> list[str]:
@@ -100,7 +106,7 @@ def check(run: Run, topo: Topology) -> None:
     _node_flags(run, topo, seen_nodes)
     _replica_coverage(run, topo)
     _open_slots(run, topo, seen_nodes)
-    _failovers(run, topo, views)
+    _failovers(run, topo, views, seen_nodes)
 
 
 def _cluster_view_of(addr: str, seen_nodes: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
@@ -240,7 +246,8 @@ def _previous(run: Run, name: str) -> tuple[Any, Any] | None:
     return None
 
 
-def _failovers(run: Run, topo: Topology, views: dict[str, dict[str, Any]]) -> None:
+def _failovers(run: Run, topo: Topology, views: dict[str, dict[str, Any]],
+               seen_nodes: dict[str, dict[str, dict[str, Any]]]) -> None:
     """A master change, from the stored history (slots that moved to another master
     since the last run) or, without history, from a master whose INFO says it was
     promoted (``master_replid2`` set). INFO while the new layout is healthy; a warning
@@ -255,8 +262,10 @@ def _failovers(run: Run, topo: Topology, views: dict[str, dict[str, Any]]) -> No
             owners[a] = slot_ranges(s, 1000)
             by_slot.update(dict.fromkeys(s, a))
     run.metric("cluster_masters", owners)
-    down = {a for a, n in topo.nodes.items() if "fail" in _flags(n) or "fail?" in _flags(n)}
-    down |= set(topo.unreachable)
+    # down now: unreachable from here, or flagged by a node read in this run (the
+    # connect-time layout may be a moment older)
+    down = {a for nodes in seen_nodes.values() for a, n in nodes.items()
+            if {"fail", "fail?"} & set(_flags(n))} | set(topo.unreachable)
     prev = _previous(run, "cluster_masters")
     moves: dict[tuple[str, str], set[int]] = {}
     if prev is not None and isinstance(prev[1], dict):
@@ -267,10 +276,7 @@ def _failovers(run: Run, topo: Topology, views: dict[str, dict[str, Any]]) -> No
                     new = by_slot.get(slot)
                     if new is not None and new != old:
                         moves.setdefault((old, new), set()).add(slot)
-    promoted = {a: d.info for a, d in topo.data.items()
-                if d.info.get("role") == "master"
-                and str(d.info.get("master_replid2", NO_REPLID)) != NO_REPLID
-                and a in owners}
+    promoted = {a: d.info for a, d in topo.data.items() if was_promoted(d.info) and a in owners}
     if moves:
         for (old, new), slots in sorted(moves.items()):
             info = topo.data[new].info if new in topo.data else {}

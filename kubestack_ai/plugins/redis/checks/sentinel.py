@@ -7,9 +7,9 @@ from typing import Any
 from ...base import Run
 from ...models import Finding, Severity
 from ..topology import Topology
+from .cluster import was_promoted
 
 W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
-NO_REPLID = "0" * 40
 
 
 def check(run: Run, topo: Topology) -> None:
@@ -95,7 +95,7 @@ def _failover(run: Run, topo: Topology, answers: dict[str, dict[str, Any]]) -> N
     epoch = max((int(m.get("config-epoch", 0)) for m in masters), default=0)
     run.metric("sentinel_config_epoch", epoch)
     info = topo.data[topo.master].info if topo.master in topo.data else {}
-    replid2 = str(info.get("master_replid2", NO_REPLID))
+    promoted = was_promoted(info)
     prev = next(((snap.at, snap.metrics) for snap in reversed(run.history)
                  if snap.metrics.get("sentinel_master")), None)
     old: str | None = None
@@ -104,7 +104,7 @@ def _failover(run: Run, topo: Topology, answers: dict[str, dict[str, Any]]) -> N
         if prev[1]["sentinel_master"] == topo.master:
             return
         old, since = str(prev[1]["sentinel_master"]), str(prev[0])
-    elif epoch == 0 or replid2 == NO_REPLID:
+    elif epoch == 0 or not promoted:
         return  # no history and no sign of a promotion
     # the old master, if the sentinels still know it, is listed among the replicas
     down_replicas = {f"{r.get('ip')}:{r.get('port')}" for a in answers.values()
@@ -125,7 +125,7 @@ def _failover(run: Run, topo: Topology, answers: dict[str, dict[str, Any]]) -> N
                           if prev else None,
                           "role_reported_s_ago": round(reported_ms / 1000, 1)
                           if reported_ms else None,
-                          "master_replid2": replid2 if replid2 != NO_REPLID else None,
+                          "master_replid2": info.get("master_replid2") if promoted else None,
                           "second_repl_offset": info.get("second_repl_offset"),
                           "old_master_down": still_down,
                           "replicas_down": sorted(down_replicas)},
