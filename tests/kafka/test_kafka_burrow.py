@@ -184,3 +184,15 @@ def test_lag_is_never_negative() -> None:
     # a committed offset past the high-water mark (a truncated log) is lag 0, not -3
     sample = Sample(at=0, committed={"g": {("t", 0): 12}}, hwm={("t", 0): 9})
     assert sample.lag("g") == {("t", 0): 0}
+
+
+def test_consume_rate_and_time_behind() -> None:
+    from kubestack_ai.plugins.kafka.checks.consumer import time_behind
+
+    ring = w((0, 100, 100), (10, 200, 200), (20, 300, 310))  # 10 messages a second
+    assert burrow.consume_rate(ring) == 10.0
+    assert burrow.consume_rate(ring[:1]) is None
+    st = State(groups={"g": {("t", 0): burrow.Track(300, 310, 20, list(ring))},
+                       "idle": {("t", 0): burrow.Track(5, 9, 20, w((0, 5, 9), (10, 5, 9)))}})
+    behind = time_behind(st, {"g": {("t", 0): 50}, "idle": {("t", 0): 4}, "new": {("t", 0): 0}})
+    assert behind == {"g": 5.0, "idle": None, "new": 0.0}

@@ -86,6 +86,10 @@ def test_healthy_timer_committing_consumer_at_constant_traffic_stays_ok(
         assert r.metrics["group_status"][group] == "OK", burrow_findings(r, group)
         assert r.metrics["window_source"][group].startswith("history")
     assert want == "OK"
+    # the lag as time behind, from the rate the group commits at: well under a second's
+    # worth of traffic for a consumer that keeps up
+    behind = results[-1].metrics["group_time_behind_s"][group]
+    assert behind is not None and 0 <= behind < 2, behind
     # each partition's ring holds a commit with lag 0: the one Burrow's escape needs
     rings = results[-1].metrics["offsets"]["g"][group][topic]
     assert len(rings) == 2

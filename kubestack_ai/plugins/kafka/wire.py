@@ -86,6 +86,11 @@ def client_config(target: MiddlewareTarget, request_timeout_s: float) -> tuple[d
     return cfg, secrets
 
 
+_AWAITING_KAFKA = frozenset({ConnectionStates.API_VERSIONS_SEND,
+                             ConnectionStates.API_VERSIONS_RECV})
+"""States in which the TCP (and TLS) connection is up and the broker's first answer awaited."""
+
+
 class _ProbeConnection(BrokerConnection):  # type: ignore[misc]
     """Remembers why and in which state the connection was closed, so that a refused
     password (closed while authenticating) is told apart from an unreachable host."""
@@ -122,6 +127,13 @@ def probe(endpoint: str, cfg: dict[str, Any], secrets: list[str], deadline: Dead
                 break
             time.sleep(0.005)
         err = conn.first_error
+        silent = err is None or isinstance(err, Errors.RequestTimedOutError)
+        if silent and (conn.failed_in or conn.state) in _AWAITING_KAFKA:
+            # TCP accepted, then silence: a hung broker, or something else on the port
+            raise ConnectError(
+                f"{endpoint}: the server did not answer the Kafka protocol within the time-out "
+                f"({cfg.get('request_timeout_ms', 0) / 1000:g} s): it accepted the connection "
+                "but sent no ApiVersions reply (a hung broker, or not a Kafka listener)")
         text = str(err) if err is not None else ""
         if err is not None and not text.startswith(type(err).__name__):
             text = f"{type(err).__name__}: {text}"
