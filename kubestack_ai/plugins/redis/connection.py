@@ -139,10 +139,11 @@ class ClientCache:
         return client
 
     def drop(self, key: str) -> None:
+        """Forget a client (the next get makes a fresh one). Not closed here: another
+        thread may still be reading on it (servers are asked concurrently, and a hung
+        one is left to its own time-out); redis-py closes it when the last user lets go."""
         with self._lock:
-            client = self._clients.pop(key, None)
-        if client is not None:
-            client.close()
+            self._clients.pop(key, None)
 
     def close_all(self) -> None:
         with self._lock:
