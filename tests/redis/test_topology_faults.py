@@ -8,9 +8,7 @@ stopped with the rest): a stopped process would otherwise outlive the test run.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,7 +26,7 @@ from kubestack_ai.plugins import (
 )
 from kubestack_ai.plugins.models import utcnow
 
-from .util import RedisProc, Servers, codes, require, target, wait_for
+from .util import RedisProc, Servers, codes, start_cluster, start_sentinel_set, target, wait_for
 
 NODE_TIMEOUT = 1.0  # the plugin's per-node socket time-out in these tests
 
@@ -88,33 +86,6 @@ def not_info(r: Any) -> list[Any]:
 # -- Cluster ---------------------------------------------------------------------------
 
 
-def _cluster(servers: Servers, masters: int, replicas: int) -> list[RedisProc]:
-    require(shutil.which("redis-cli") is not None, "redis-cli is needed to create a cluster")
-    nodes = [servers.start("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                           "--cluster-node-timeout", "1000", "--repl-diskless-sync-delay", "0")
-             for _ in range(masters * (1 + replicas))]
-    subprocess.run(["redis-cli", "--cluster", "create", *(n.addr for n in nodes),
-                    "--cluster-replicas", str(replicas), "--cluster-yes"],
-                   check=True, capture_output=True, timeout=60)
-
-    def ok() -> bool:
-        for n in nodes:
-            with n.client() as c:
-                info = c.execute_command("CLUSTER INFO")
-                if info["cluster_state"] != "ok" or int(info["cluster_known_nodes"]) != len(nodes):
-                    return False
-                if replicas and sum(1 for v in c.execute_command("CLUSTER NODES").values()
-                                    if "slave" in v["flags"]) != masters * replicas:
-                    return False
-                repl = c.info("replication")
-                if repl["role"] == "slave" and repl["master_link_status"] != "up":
-                    return False
-        return True
-
-    wait_for(ok, 30, "cluster_state ok and every replica known on every node", every=0.1)
-    return nodes
-
-
 def _roles(nodes: list[RedisProc]) -> tuple[dict[str, RedisProc], dict[str, RedisProc]]:
     """master addr -> its replica, and replica addr -> its master (one replica each)."""
     with nodes[0].client() as c:
@@ -129,7 +100,7 @@ def _roles(nodes: list[RedisProc]) -> tuple[dict[str, RedisProc], dict[str, Redi
 @pytest.fixture
 def cluster6(servers: Servers) -> list[RedisProc]:
     """Three masters, one replica each (a fresh cluster per test: the tests break it)."""
-    return _cluster(servers, 3, 1)
+    return start_cluster(servers, 3, 1)
 
 
 def test_hung_cluster_master_is_named_while_the_rest_is_diagnosed_then_failover(
@@ -224,7 +195,7 @@ def test_dead_replica_is_a_warning_and_its_master_lost_coverage(
 
 @pytest.fixture
 def cluster3(servers: Servers) -> list[RedisProc]:
-    return _cluster(servers, 3, 0)
+    return start_cluster(servers, 3, 0)
 
 
 def test_open_slots_and_unassigned_ranges_are_named(cluster3: list[RedisProc],
@@ -274,24 +245,7 @@ def test_open_slots_and_unassigned_ranges_are_named(cluster3: list[RedisProc],
 
 @pytest.fixture
 def sentinel_set(servers: Servers) -> tuple[RedisProc, RedisProc, list[RedisProc]]:
-    master = servers.start("--repl-diskless-sync-delay", "0")
-    replica = servers.start("--replicaof", "127.0.0.1", str(master.port))
-    conf = (f"sentinel monitor mymaster 127.0.0.1 {master.port} 2\n"
-            "sentinel down-after-milliseconds mymaster 1000\n"
-            "sentinel failover-timeout mymaster 10000\n")
-    sentinels = [servers.start(sentinel=True, conf=conf) for _ in range(3)]
-
-    def settled() -> bool:
-        for s in sentinels:
-            with s.client() as c:
-                m = c.execute_command("SENTINEL MASTER", "mymaster")
-                if m["num-other-sentinels"] != 2 or m["num-slaves"] != 1:
-                    return False
-        with replica.client() as c:
-            return bool(c.info("replication")["master_link_status"] == "up")
-
-    wait_for(settled, 30, "sentinels to discover each other and the replica", every=0.25)
-    return master, replica, sentinels
+    return start_sentinel_set(servers, failover_timeout_ms=10000)
 
 
 def _st(sentinels: list[RedisProc]) -> Any:
@@ -358,3 +312,17 @@ def test_sentinel_failover_is_reported_from_history_and_from_the_epoch(
     f = codes(r)["redis.sentinel.failover"]
     assert f.evidence["from"] is None and f.evidence["to"] == replica.addr
     assert f.severity is Severity.INFO and f.evidence["config_epoch"] >= 1
+
+
+def test_hung_standalone_server_is_named_within_the_node_time_out(
+        servers: Servers, manager: PluginManager, stopper: Stopper) -> None:
+    server = servers.start()
+    t = target(server.addr)
+    assert diagnose(manager, t).status is Status.HEALTHY
+    stopper.stop(server)
+    t0 = time.monotonic()
+    r = diagnose(manager, t)
+    assert time.monotonic() - t0 < 2.0 + 1.5
+    f = codes(r)["redis.connection.unreachable"]
+    assert f.severity is Severity.CRITICAL
+    assert "did not answer within 2 s" in f.evidence["error"], f.evidence
