@@ -40,6 +40,12 @@ def status(offsets: Sequence[Commit], broker_offsets: Sequence[int], current_lag
 
 
 def commits_from_log(log: Sequence[tuple[float, int, int]], window: int = 10) -> list[Commit]:
-    """A consumer's own commit log ``(time, offset, high-water mark it knew then)`` as
-    Burrow's ring: the last ``window`` commits with their lag."""
-    return [(t, off, max(0, hw - off)) for t, off, hw in log][-window:]
+    """A consumer's own commit log ``(time, offset, broker high-water mark read then)`` as
+    Burrow's ring: the last ``window`` commits, each with its lag against the high-water
+    mark Burrow knew when the commit arrived, i.e. the one its refresher read before
+    (modelled as the previous commit's reading: a refresh once per commit interval)."""
+    out = []
+    for i, (t, off, hw) in enumerate(log):
+        known = log[i - 1][2] if i else hw
+        out.append((t, off, max(0, known - off)))
+    return out[-window:]

@@ -172,8 +172,8 @@ class Producer:
 
 class TimerConsumer:
     """A kafka-python consumer in a group, in a thread, committing its position on a
-    timer (as auto-commit does) and logging each commit as Burrow would store it:
-    (time, offset, the high-water mark it knew then) per partition.
+    timer (as auto-commit does) and logging each commit with the broker's high-water
+    mark read at that moment: (time, offset, high-water mark) per partition.
 
     ``pause()`` stops consuming but keeps committing (a stuck consumer);
     ``seek(offset)`` moves every partition's position (a rewind or a replay);
@@ -232,12 +232,13 @@ class TimerConsumer:
         offsets = {}
         for tp in self._c.assignment():
             offsets[tp] = OffsetAndMetadata(self._c.position(tp), "", -1)
+        # the broker's high-water marks, read as Burrow's refresher would (ListOffsets;
+        # exact here: every batch holds one record)
+        ends = self._c.end_offsets(list(offsets))
         self._c.commit(offsets)
         now = time.time()
         for tp, om in offsets.items():
-            hw = self._c.highwater(tp)
-            self.log.setdefault(tp.partition, []).append(
-                (now, om.offset, hw if hw is not None else om.offset))
+            self.log.setdefault(tp.partition, []).append((now, om.offset, ends[tp]))
 
     def pause(self) -> None:
         self._paused.set()

@@ -1,8 +1,8 @@
 """Burrow's verdicts on real consumers (kafka-python, in a group on Tansu) committing on
-a timer: healthy at constant traffic, stopped, replaying after being caught up, rewound
-while lagging, and a group that stopped committing long ago. Each verdict is checked
-against Burrow's evaluator applied to the consumer's own commits (burrow_reference.py:
-each commit with the high-water mark the consumer knew when it committed)."""
+a timer: healthy at constant traffic, stopped, stuck, replaying after being caught up,
+rewound while lagging, and a group that stopped committing long ago. Each verdict is
+checked against Burrow's evaluator applied to the consumer's own commits
+(burrow_reference.py: each commit with the broker's high-water mark read before it)."""
 
 from __future__ import annotations
 
@@ -127,6 +127,39 @@ def test_stopped_consumer_is_stop_from_its_history(broker, manager) -> None:  # 
         f.evidence["partitions"][f"{topic}:0"]["span_s"]
     assert time.time() - stopped_at < 15
     assert want == "STOP"
+
+
+def test_consumer_stuck_but_committing_is_stall(broker, manager) -> None:  # type: ignore[no-untyped-def]
+    """It keeps committing the same offset (alive, stuck on something) while the
+    producer goes on: STALL once the ring holds only those commits (a 4-commit ring
+    here, to be quick)."""
+    topic, group = uniq("stuck"), uniq("poison")
+    create_topic(broker.bootstrap, topic, 1)
+    producer = Producer(broker.bootstrap, topic, 1)
+    consumer = TimerConsumer(broker.bootstrap, group, topic, every=0.1)
+    runs = Runs(manager, target(broker.bootstrap, thresholds={"burrow_window": 4}))
+    try:
+        time.sleep(0.5)
+        for _ in range(2):
+            assert runs.run().metrics["group_status"].get(group, "OK") == "OK"
+            time.sleep(GAP)
+        consumer.pause()
+        found = None
+        for _ in range(10):
+            time.sleep(GAP)
+            r = runs.run()
+            found = [f for f in burrow_findings(r, group) if f.code.endswith("group_stall")]
+            if found:
+                break
+        want = ref.status(ref.commits_from_log(consumer.log[0], 4), [],
+                          r.metrics["partition_lag"][group][f"{topic}:0"], time.time())
+    finally:
+        consumer.close()
+        producer.close()
+    assert found, r.metrics["group_status"]
+    assert found[0].severity is Severity.CRITICAL and found[0].evidence["window"] == "history"
+    assert len(set(found[0].evidence["partitions"][f"{topic}:0"]["offsets"])) == 1
+    assert want == "STALL"
 
 
 def test_replay_after_being_caught_up_is_ok_not_rewind(broker, manager) -> None:  # type: ignore[no-untyped-def]
