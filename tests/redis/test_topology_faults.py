@@ -193,6 +193,16 @@ def test_dead_replica_is_a_warning_and_its_master_lost_coverage(
     assert r.status is Status.WARNING, [f.code for f in not_info(r)]  # every slot served
 
 
+def owner(r: Any, slot: int) -> str | None:
+    """The master serving ``slot``, from the result's ``cluster_masters`` ranges."""
+    for addr, ranges in r.metrics["cluster_masters"].items():
+        for rng in ranges:
+            lo, _, hi = rng.partition("-")
+            if int(lo) <= slot <= int(hi or lo):
+                return str(addr)
+    return None
+
+
 @pytest.fixture
 def cluster3(servers: Servers) -> list[RedisProc]:
     return start_cluster(servers, 3, 0)
@@ -238,6 +248,24 @@ def test_open_slots_and_unassigned_ranges_are_named(cluster3: list[RedisProc],
     assert f.severity is Severity.CRITICAL
     assert f.evidence["unassigned"] == [f"{slot}-{slot + 9}", "16383"]
     assert f"{slot}-{slot + 9}, 16383" in f.title
+
+    # the healthy look-alike of a failover: a finished resharding moves a slot between
+    # two healthy masters; nothing is reported as a failover
+    wait_for(lambda: diagnose(fast, t).metrics["cluster_slots_assigned"] == 16384, 10,
+             "every slot assigned again")
+    history = (snap(diagnose(fast, t)),)
+    with a.client() as ca, b.client() as cb:
+        cb.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", id_a)
+        ca.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", id_b)
+        for c in (cb, ca):
+            c.execute_command("CLUSTER SETSLOT", slot, "NODE", id_b)
+    def on_b() -> Any:
+        res = diagnose(fast, t, history)
+        return res if owner(res, slot) == b.addr else None
+
+    moved = wait_for(on_b, 10, "the slot served by b")
+    assert "redis.cluster.failover" not in codes(moved)
+    assert moved.status is Status.HEALTHY, not_info(moved)
 
 
 # -- Sentinel --------------------------------------------------------------------------

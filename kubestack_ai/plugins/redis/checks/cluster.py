@@ -276,6 +276,11 @@ def _failovers(run: Run, topo: Topology, views: dict[str, dict[str, Any]],
                     new = by_slot.get(slot)
                     if new is not None and new != old:
                         moves.setdefault((old, new), set()).add(slot)
+    # a failover, not a resharding: the old master is down or a replica now, or the new
+    # one was promoted (slots moved between two healthy masters are a resharding)
+    moves = {(old, new): slots for (old, new), slots in moves.items()
+             if old in down or "slave" in _flags(topo.nodes.get(old, {}))
+             or (new in topo.data and was_promoted(topo.data[new].info))}
     promoted = {a: d.info for a, d in topo.data.items() if was_promoted(d.info) and a in owners}
     if moves:
         for (old, new), slots in sorted(moves.items()):
