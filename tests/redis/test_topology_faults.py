@@ -193,7 +193,7 @@ def test_dead_replica_is_a_warning_and_its_master_lost_coverage(
     assert r.status is Status.WARNING, [f.code for f in not_info(r)]  # every slot served
 
 
-def owner(r: Any, slot: int) -> str | None:
+def slot_owner(r: Any, slot: int) -> str | None:
     """The master serving ``slot``, from the result's ``cluster_masters`` ranges."""
     for addr, ranges in r.metrics["cluster_masters"].items():
         for rng in ranges:
@@ -261,7 +261,7 @@ def test_open_slots_and_unassigned_ranges_are_named(cluster3: list[RedisProc],
             c.execute_command("CLUSTER SETSLOT", slot, "NODE", id_b)
     def on_b() -> Any:
         res = diagnose(fast, t, history)
-        return res if owner(res, slot) == b.addr else None
+        return res if slot_owner(res, slot) == b.addr else None
 
     moved = wait_for(on_b, 10, "the slot served by b")
     assert "redis.cluster.failover" not in codes(moved)
