@@ -16,7 +16,6 @@ still diagnosed within the budget.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -25,6 +24,7 @@ from typing import Any
 
 from ..deadline import Deadline
 from ..errors import AuthError, ConfigError, ConnectError
+from ..logcontext import get_logger
 from ..models import MiddlewareTarget, Mode, split_endpoint
 from .connection import (
     ClientCache,
@@ -36,7 +36,7 @@ from .connection import (
 )
 from .fetch import NodeData, fetch_node
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass
