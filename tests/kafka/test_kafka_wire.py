@@ -66,6 +66,19 @@ def test_a_port_that_accepts_and_never_answers_is_named_as_such(broker) -> None:
         assert time.monotonic() - t0 < 3
         assert "did not answer the Kafka protocol within the time-out (1 s)" in msg, msg
         assert held, "the port did accept the connection"
+        # and the diagnosis's finding says so in its title
+        from kubestack_ai.plugins import PluginConfig, PluginManager
+
+        m = PluginManager()
+        m.load_builtin("kafka-diagnostics", PluginConfig(thresholds={"request_timeout_s": 1.0}))
+        try:
+            r = m.diagnose(target(f"127.0.0.1:{port}"), timeout=10)
+        finally:
+            m.stop_all()
+        (f,) = r.findings
+        assert f.code == "kafka.connection.unreachable"
+        assert f.title.startswith("No answer to the Kafka protocol: "), f.title
+        assert "did not answer the Kafka protocol" in f.evidence["error"]
         # the healthy look-alike: a real broker on the same path answers
         Wire.open(target(broker.bootstrap), Deadline(10), request_timeout_s=1.0).close()
     finally:

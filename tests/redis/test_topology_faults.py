@@ -353,4 +353,5 @@ def test_hung_standalone_server_is_named_within_the_node_time_out(
     assert time.monotonic() - t0 < 2.0 + 1.5
     f = codes(r)["redis.connection.unreachable"]
     assert f.severity is Severity.CRITICAL
+    assert f.title.startswith("No answer within 2 s: "), f.title
     assert "did not answer within 2 s" in f.evidence["error"], f.evidence

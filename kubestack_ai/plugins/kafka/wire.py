@@ -134,7 +134,8 @@ def probe(endpoint: str, cfg: dict[str, Any], secrets: list[str], deadline: Dead
             raise ConnectError(
                 f"{endpoint}: the server did not answer the Kafka protocol within the time-out "
                 f"({cfg.get('request_timeout_ms', 0) / 1000:g} s): it accepted the connection "
-                "but sent no ApiVersions reply (a hung broker, or not a Kafka listener)")
+                "but sent no ApiVersions reply (a hung broker, or not a Kafka listener)",
+                title="No answer to the Kafka protocol")
         text = str(err) if err is not None else ""
         if err is not None and not text.startswith(type(err).__name__):
             text = f"{type(err).__name__}: {text}"
@@ -178,7 +179,7 @@ class Wire:
         # One full handshake first (TCP, TLS, ApiVersions, SASL): a refused port fails at
         # once and a refused password is named as such. KafkaClient itself retries until
         # its timeout, and is created even with a wrong password (ApiVersions comes first).
-        errors = []
+        errors: list[ConnectError] = []
         for ep in target.endpoints:
             try:
                 probe(ep, cfg, secrets, deadline.child(timeout))
@@ -186,9 +187,11 @@ class Wire:
             except AuthError:
                 raise
             except ConnectError as e:
-                errors.append(str(e))
+                errors.append(e)
         else:
-            raise ConnectError("; ".join(errors))
+            titles = {e.title for e in errors}
+            raise ConnectError("; ".join(map(str, errors)),
+                               title=titles.pop() if len(titles) == 1 else None)
         try:
             client = KafkaClient(**cfg)
         except Errors.KafkaError as e:

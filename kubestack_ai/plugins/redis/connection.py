@@ -178,7 +178,8 @@ def map_error(exc: BaseException, where: str, creds: Credentials,
                          f"SETUSER): {text}")
     if timeout and isinstance(exc, (rx.TimeoutError, TimeoutError)):
         return ConnectError(f"redis {where} did not answer within {timeout:g} s (hung, "
-                            f"overloaded or cut off): {text}")
+                            f"overloaded or cut off): {text}",
+                            title=f"No answer within {timeout:g} s")
     return ConnectError(f"redis {where} unreachable: {text}")
 
 

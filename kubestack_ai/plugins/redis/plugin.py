@@ -108,8 +108,11 @@ class RedisPlugin(MiddlewarePlugin):
             # reachable at connect time (or moments before), gone now
             addr = self._conn.primary
             err = topo.unreachable.pop(addr)
+            hung = "did not answer within" in err
             run.finding("redis.connection.unreachable", Severity.CRITICAL,
-                        f"Cannot connect: {addr}", evidence={"endpoints": [addr], "error": err},
+                        f"No answer within {topo.node_timeout:g} s: {addr}" if hung
+                        else f"Cannot connect: {addr}",
+                        evidence={"endpoints": [addr], "error": err},
                         suggestion="Check that the server runs and listens on this address.")
 
     def _per_node(self, run: Run, check: Any) -> None:
