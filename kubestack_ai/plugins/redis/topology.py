@@ -16,6 +16,7 @@ still diagnosed within the budget.
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -138,7 +139,7 @@ class Connector:
         pool = ThreadPoolExecutor(max_workers=min(8, len(candidates)),
                                   thread_name_prefix="ksa-redis-seed")
         try:
-            futures: dict[Future[Any], str] = {pool.submit(fn, a): a for a in candidates}
+            futures: dict[Future[Any], str] = {pool.submit(_carry(fn), a): a for a in candidates}
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=deadline.remaining(),
@@ -212,8 +213,8 @@ class Connector:
         else:
             with ThreadPoolExecutor(max_workers=min(8, len(addrs)),
                                     thread_name_prefix="ksa-redis-fetch") as pool:
-                results = list(pool.map(lambda a: self._fetch_one(
-                    a, categories, deadline, slowlog_entries, cluster), addrs))
+                results = list(pool.map(_carry(lambda a: self._fetch_one(
+                    a, categories, deadline, slowlog_entries, cluster)), addrs))
         for addr, res in zip(addrs, results, strict=True):
             if isinstance(res, str):
                 topo.unreachable[addr] = res
@@ -257,11 +258,17 @@ class Connector:
         else:
             with ThreadPoolExecutor(max_workers=min(8, len(eps)),
                                     thread_name_prefix="ksa-redis-sentinel") as pool:
-                views = list(pool.map(lambda ep: self._sentinel_view(ep, name), eps))
+                views = list(pool.map(_carry(lambda ep: self._sentinel_view(ep, name)), eps))
         answers = {ep: v for ep, v in zip(eps, views, strict=True) if "down" not in v}
         down = {ep: v["down"] for ep, v in zip(eps, views, strict=True) if "down" in v}
         return {"master_name": name, "answers": answers, "unreachable": down,
                 "at": time.time()}
+
+
+def _carry(fn: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``fn`` run in a pool thread within the caller's log context (plugin id, target)."""
+    ctx = contextvars.copy_context()
+    return lambda arg: ctx.copy().run(fn, arg)
 
 
 def _addr(pair: Any) -> str:
