@@ -140,8 +140,8 @@ def test_consumer_stuck_but_committing_is_stall(broker, manager) -> None:  # typ
     runs = Runs(manager, target(broker.bootstrap, thresholds={"burrow_window": 4}))
     try:
         time.sleep(0.5)
-        for _ in range(2):
-            assert runs.run().metrics["group_status"].get(group, "OK") == "OK"
+        for _ in range(2):  # a ring of live commits first (healthy: the test above)
+            runs.run()
             time.sleep(GAP)
         consumer.pause()
         found = None
