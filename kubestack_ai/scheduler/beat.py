@@ -16,6 +16,9 @@ one producer in a pipelined batch (kombu's ``Producer.batch``; one round trip pe
 batch on Redis). It publishes without subscribing to each task's result (beat never
 reads them; ``send_task`` on a Redis result backend subscribes per task).
 
+Beside the fleet's jobs, one ``ksa.retention`` every KSA_RETENTION_INTERVAL (1 h):
+storage pruned by age and count, rolled up by day (storage/_retention.py).
+
 Kept from before: first runs spread (the k-th of n new targets starts k/n of its
 interval after it appears, so a new fleet does not fire at once); missed runs are
 skipped, not caught up (the next run is the first slot of the target's cadence after
@@ -49,6 +52,9 @@ TICK_BUDGET = 1.0
 """Seconds one tick may spend publishing before it returns (and the next tick renews
 the lock and re-reads the fleet)."""
 
+RETENTION_JOB = "ksa retention"
+"""The job pruning history and audit log (KSA_HISTORY_DAYS / KSA_HISTORY_PER_TARGET)."""
+
 BATCH = 500
 """Messages (and their sent events) buffered per pipelined round trip."""
 
@@ -63,10 +69,13 @@ def make_lock(app: Any) -> BeatLock:
 class Job:
     """One periodic task of one target: what to send and when."""
 
-    __slots__ = ("due", "expires", "interval", "kwargs", "kwargsrepr", "last_run_at", "name",
-                 "task", "total_run_count")
+    __slots__ = ("due", "expires", "first_later", "interval", "kwargs", "kwargsrepr",
+                 "last_run_at", "name", "task", "total_run_count")
 
-    def __init__(self, name: str, task: str, kwargs: dict[str, Any], interval: float) -> None:
+    def __init__(self, name: str, task: str, kwargs: dict[str, Any], interval: float,
+                 first_later: bool = False) -> None:
+        self.first_later = first_later
+        """First run one interval after it appears (not at once, not spread)."""
         self.name = name
         self.task = task
         self.kwargs = kwargs
@@ -144,7 +153,14 @@ class FleetScheduler(beat.Scheduler):
             log.error("beat: %s (keeping %d jobs)", e, len(self.jobs))
             return False
         self.fleet_error = None
-        self._merge(list(fleet_jobs(fleet)))
+        jobs = list(fleet_jobs(fleet))
+        settings = self.app.ksa_settings
+        if any(settings.retention().values()):
+            # first run an interval after beat starts: a beat restarting in a loop must
+            # not prune on every start
+            jobs.append(Job(RETENTION_JOB, "ksa.retention", {}, settings.retention_interval,
+                            first_later=True))
+        self._merge(jobs)
         return True
 
     def _merge(self, jobs: list[Job]) -> None:
@@ -155,7 +171,10 @@ class FleetScheduler(beat.Scheduler):
         changed = 0
         for job in jobs:
             prev = old.get(job.name)
-            if prev is None:
+            if prev is None and job.first_later:
+                job.due = now + job.interval
+                self._push(job)
+            elif prev is None:
                 fresh.setdefault(job.task.split(".", 1)[0], []).append(job)
             elif not prev.same(job):
                 # keep its place in the cadence: the next run is last run + new interval

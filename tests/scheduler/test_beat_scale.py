@@ -102,7 +102,8 @@ def test_fleet_directory_is_one_fleet_and_follows_its_files(tmp_path: Path,
 
     app, s = _scheduler(tmp_path, d, f"redis://127.0.0.1:{broker.port}/1")
     try:
-        assert sorted(s.schedule) == ["diagnose mysql:b", "diagnose redis:a", "health mysql:b"]
+        assert sorted(s.schedule) == ["diagnose mysql:b", "diagnose redis:a", "health mysql:b",
+                                      "ksa retention"]
         (d / "30-more.yaml").write_text(
             "targets:\n  - {name: c, type: redis, endpoints: ['127.0.0.1:7002']}\n")
         assert s.reload_fleet()  # a new file in the directory

@@ -74,7 +74,7 @@ def test_scheduler_follows_the_file(tmp_path: Path) -> None:
     try:
         s = FleetScheduler(app=app, lazy=False)
         assert sorted(s.schedule) == ["diagnose mysql:db", "diagnose redis:cache",
-                                      "health redis:cache"]
+                                      "health redis:cache", "ksa retention"]
         cache = s.schedule["diagnose redis:cache"]
         assert cache.due <= time.time()  # the first new target runs at once
         s.dispatch_due()
@@ -92,11 +92,11 @@ def test_scheduler_follows_the_file(tmp_path: Path) -> None:
         fleet.write_text(textwrap.dedent("targets: [oops"))
         os.utime(fleet, ns=(2, 2))
         assert not s.reload_fleet()  # a broken file keeps the running schedule
-        assert len(s.schedule) == 5 and s.fleet_error.startswith(f"fleet file {fleet}: invalid YAML")
+        assert len(s.schedule) == 6 and s.fleet_error.startswith(f"fleet file {fleet}: invalid YAML")
         fleet.write_text("targets:\n  - {name: db, type: mysql, endpoints: ['127.0.0.1:3306']}\n")
         os.utime(fleet, ns=(3, 3))
         assert s.reload_fleet()  # removed targets leave the schedule
-        assert sorted(s.schedule) == ["diagnose mysql:db", "health mysql:db"]
+        assert sorted(s.schedule) == ["diagnose mysql:db", "health mysql:db", "ksa retention"]
         s.lock.release()
     finally:
         app.close()
