@@ -49,6 +49,7 @@ class Settings:
     visibility_timeout: float | None
     prefetch: int
     beat_lock_ttl: float
+    database_url: str | None = None
     history_days: float = 14.0
     history_per_target: int | None = None
     retention_interval: float = 3600.0
@@ -83,6 +84,7 @@ class Settings:
                    visibility_timeout=float(vis) if vis else None,
                    prefetch=int(env.get("KSA_PREFETCH", "4")),
                    beat_lock_ttl=float(env.get("KSA_BEAT_LOCK_TTL", "30")),
+                   database_url=env.get("KSA_DATABASE_URL") or None,
                    history_days=float(env.get("KSA_HISTORY_DAYS") or "14"),
                    history_per_target=int(per) if per else None,
                    retention_interval=float(env.get("KSA_RETENTION_INTERVAL") or "3600"),

@@ -20,13 +20,14 @@ from typing import Any
 from celery import Celery, Task
 
 from .catalog import PluginSpec
+from .limits import DEFAULT_HARD_LIMIT as DEFAULT_HARD
+from .limits import DEFAULT_SOFT_LIMIT as DEFAULT_SOFT
 from .runtime import Runtime
 from .store import SafeStore
 
 _runtime: Runtime | None = None
 _runtime_pid: int | None = None
 
-DEFAULT_SOFT, DEFAULT_HARD = 30.0, 40.0
 RETENTION_SOFT = 1800.0
 """Seconds a pruning run may take (the first one over a long history deletes a lot)."""
 log = logging.getLogger(__name__)
