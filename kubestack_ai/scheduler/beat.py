@@ -29,6 +29,7 @@ workers are down.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import heapq
 import logging
 import math
@@ -40,7 +41,7 @@ from typing import Any
 
 from celery import beat
 
-from .fleet import FleetError, fleet_signature, load_fleet
+from .fleet import FleetError, fleet_signature, load_fleet, no_gc
 from .lock import BeatLock, FileBeatLock, RedisBeatLock
 
 log = logging.getLogger(__name__)
@@ -146,21 +147,26 @@ class FleetScheduler(beat.Scheduler):
         if not force and sig == self._signature:
             return False
         self._signature = sig
-        try:
-            fleet = load_fleet(self.fleet_path)
-        except FleetError as e:
-            self.fleet_error = str(e)
-            log.error("beat: %s (keeping %d jobs)", e, len(self.jobs))
-            return False
-        self.fleet_error = None
-        jobs = list(fleet_jobs(fleet))
-        settings = self.app.ksa_settings
-        if any(settings.retention().values()):
-            # first run an interval after beat starts: a beat restarting in a loop must
-            # not prune on every start
-            jobs.append(Job(RETENTION_JOB, "ksa.retention", {}, settings.retention_interval,
-                            first_later=True))
-        self._merge(jobs)
+        with no_gc():
+            try:
+                fleet = load_fleet(self.fleet_path)
+            except FleetError as e:
+                self.fleet_error = str(e)
+                log.error("beat: %s (keeping %d jobs)", e, len(self.jobs))
+                return False
+            self.fleet_error = None
+            jobs = list(fleet_jobs(fleet))
+            del fleet
+            settings = self.app.ksa_settings
+            if any(settings.retention().values()):
+                # first run an interval after beat starts: a beat restarting in a loop
+                # must not prune on every start
+                jobs.append(Job(RETENTION_JOB, "ksa.retention", {},
+                                settings.retention_interval, first_later=True))
+            self._merge(jobs)
+        # the jobs live until the next change: out of the GC's way (it would walk them
+        # on every full collection while beat sends)
+        gc.freeze()
         return True
 
     def _merge(self, jobs: list[Job]) -> None:
