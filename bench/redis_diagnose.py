@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis
 
-from kubestack_ai.plugins import DiagnoseOptions, MiddlewareTarget, PluginManager, Sandbox
+from kubestack_ai.plugins import DiagnoseOptions, MiddlewareTarget, PluginManager, Sandbox, Snapshot
 from kubestack_ai.plugins.deadline import Deadline
 from kubestack_ai.plugins.redis.constants import CONFIG_KEYS
 from kubestack_ai.plugins.redis.plugin import RedisPlugin
@@ -143,8 +143,9 @@ def bench_full(srv: Server, runs: int, exporter: Exporter) -> dict[str, float]:
     manager.load_builtins()
     worker = PluginManager(sandbox=Sandbox(threaded=False))  # the Celery worker's
     worker.load_builtins()
-    fast = redis.Redis(port=srv.port, decode_responses=True, parser_class=_HiredisParser)
-    slow = redis.Redis(port=srv.port, decode_responses=True, parser_class=_RESP2Parser)
+    fast, slow = (redis.Redis(connection_pool=redis.ConnectionPool(
+        port=srv.port, decode_responses=True, parser_class=parser))
+        for parser in (_HiredisParser, _RESP2Parser))
     for c in (fast, slow):
         floor_call(c, 128)
     manager.diagnose(t)
@@ -152,6 +153,7 @@ def bench_full(srv: Server, runs: int, exporter: Exporter) -> dict[str, float]:
     d = Deadline(60)
     plugin.connect(d, t)
     plugin.diagnose(d, DiagnoseOptions())
+    history: tuple[Snapshot, ...] = ()
     times: dict[str, list[float]] = {k: [] for k in (
         "floor", "floor_py", "direct", "inline", "managed", "scrape")}
     size = 0
@@ -165,8 +167,11 @@ def bench_full(srv: Server, runs: int, exporter: Exporter) -> dict[str, float]:
         plugin.connect(dl, t)
         res = plugin.diagnose(dl, DiagnoseOptions())
         t3 = time.perf_counter()
-        worker.diagnose(t)
+        # as a worker calls it: with the last runs' metrics from storage (the slow log
+        # then read since the last run, counters as rates)
+        last = worker.diagnose(t, DiagnoseOptions(history=history))
         t4 = time.perf_counter()
+        history = (*history[-9:], Snapshot(at=last.started_at, metrics=last.metrics))
         manager.diagnose(t)
         t5 = time.perf_counter()
         if exporter.proc is not None:
