@@ -91,7 +91,10 @@ class RetentionMixin(StoreBase):
     def _prune(self, table: Any, cond: ColumnElement[bool], batch: int, *, rollup: bool) -> int:
         cols = ((RunRow.id, RunRow.target_key, RunRow.plugin_id, RunRow.status,
                  RunRow.started_at, RunRow.result) if rollup else (table.id,))
-        pick = select(*cols).where(cond).order_by(table.id).limit(batch)
+        # oldest first along the time index (by id, the database would sort every
+        # matching row for each batch: quadratic over a big prune)
+        at = RunRow.started_at if table is RunRow else AuditRow.at
+        pick = select(*cols).where(cond).order_by(at, table.id).limit(batch)
 
         def one(c: Connection) -> int:
             rows = c.execute(pick).all()
