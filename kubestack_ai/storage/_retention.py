@@ -133,7 +133,7 @@ def _merge(c: Connection, rows: Iterable[Any]) -> None:
             continue
         d = days[(r["target_key"], r["plugin_id"], r["day"])]
         d["runs"] += r["runs"]
-        d["worst"] = max(d["worst"], Status(r["worst_status"]))
+        d["worst"] = max(d["worst"], Status[r["worst_status"].upper()])
         for k, v in json.loads(r["statuses"]).items():
             d["statuses"][k] = d["statuses"].get(k, 0) + v
         for k, v in json.loads(r["findings"]).items():
@@ -142,7 +142,7 @@ def _merge(c: Connection, rows: Iterable[Any]) -> None:
         d["last"] = max(d["last"], _aware(r["last_at"]))
         d["id"] = r["id"]
     for (tk, pid, day), d in days.items():
-        values = dict(runs=d["runs"], worst_status=d["worst"].value,
+        values = dict(runs=d["runs"], worst_status=str(d["worst"]),
                       statuses=json.dumps(d["statuses"], sort_keys=True),
                       findings=json.dumps(d["findings"], sort_keys=True),
                       first_at=d["first"], last_at=d["last"])
@@ -163,7 +163,7 @@ def _empty(at: dt.datetime) -> dict[str, Any]:
 
 def _add(d: dict[str, Any], status: str, at: dt.datetime, codes: set[str]) -> None:
     d["runs"] += 1
-    d["worst"] = max(d["worst"], Status(status))
+    d["worst"] = max(d["worst"], Status[status.upper()])
     d["statuses"][status] = d["statuses"].get(status, 0) + 1
     for code in codes:
         d["findings"][code] = d["findings"].get(code, 0) + 1
