@@ -30,7 +30,7 @@ def median(values: list[float]) -> float:
 class RedisServer:
     """A redis-server of our own on a free loopback port (never the shared 6379)."""
 
-    def __init__(self, tmp: str | Path, *args: str) -> None:
+    def __init__(self, tmp: str | Path, *args: str, decode: bool = False) -> None:
         import redis
 
         self.port = free_port()
@@ -39,7 +39,7 @@ class RedisServer:
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(tmp), *args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.client = redis.Redis(port=self.port)
+        self.client = redis.Redis(port=self.port, decode_responses=decode)
         for _ in range(500):
             try:
                 self.client.ping()

@@ -32,8 +32,10 @@ import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import redis
+from _util import RedisServer, free_port  # noqa: E402
 
 from kubestack_ai.plugins import DiagnoseOptions, MiddlewareTarget, PluginManager, Sandbox, Snapshot
 from kubestack_ai.plugins.deadline import Deadline
@@ -41,31 +43,11 @@ from kubestack_ai.plugins.redis.constants import CONFIG_KEYS
 from kubestack_ai.plugins.redis.plugin import RedisPlugin
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class Server(RedisServer):
+    """Our own redis-server; its client decodes replies (as the plugin's does)."""
 
-
-class Server:
     def __init__(self, tmp: str, *args: str) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", tmp, *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.client = redis.Redis(port=self.port, decode_responses=True)
-        for _ in range(500):
-            try:
-                self.client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.client.close()
-        self.proc.terminate()
-        self.proc.wait(10)
+        super().__init__(tmp, *args, decode=True)
 
 
 def floor_call(r: redis.Redis, slowlog: int) -> None:
