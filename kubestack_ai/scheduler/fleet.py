@@ -1,5 +1,11 @@
 """The fleet file: which targets to diagnose, how often, and their health-check cadence.
 
+A fleet is one file, or a directory (``fleet.d/``) of ``*.yaml`` / ``*.yml`` / ``*.json``
+files read in name order, each with its own ``defaults``; a target key may appear in
+only one of them. Big fleets: the YAML is built straight from libyaml's events
+(scheduler/yamlfast.py), ``.json`` files are read by the json module (fastest), and the
+whole list is validated in one pydantic call.
+
     defaults:                 # optional, applied to every target
       interval: 300           # seconds between diagnoses
       health_interval: 30     # seconds between health checks (0: none)
@@ -13,9 +19,9 @@
         interval: 60
         health_interval: 15
 
-The file is untrusted input read by a long-running beat: it is read with the guarded
-YAML loader of plugin manifests (safe types, no aliases, bounded nesting), at most
-``MAX_FLEET_BYTES``; a YAML error names the line and column, never the line's text (it
+The file is untrusted input read by a long-running beat: it is read with a guarded
+loader (scheduler/yamlfast.py: safe types, no aliases, bounded nesting), at most
+``MAX_FLEET_BYTES`` per file; a YAML error names the line and column, never the line's text (it
 may hold a secret). Every target is checked as a task's arguments are (workers/args.py:
 sizes capped), its type and categories against the plugins the caller knows, and every
 invalid field of every target is reported at once.
@@ -23,8 +29,10 @@ invalid field of every target is reported at once.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping, Sequence
+import gc
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +40,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kubestack_ai.plugins import MiddlewareTarget
-from kubestack_ai.plugins.manifest import parse_yaml
 from kubestack_ai.workers.args import TaskArgsError, check_categories, check_target
 
-MAX_FLEET_BYTES = 4 * 1024 * 1024
-"""A fleet file of tens of thousands of targets fits; a runaway one is refused unread."""
+from .yamlfast import load_yaml
+
+MAX_FLEET_BYTES = 64 * 1024 * 1024
+"""Per file: 100,000 targets fit; a runaway file is refused unread."""
+
+FLEET_SUFFIXES = (".yaml", ".yml", ".json")
 
 TARGET_FIELDS = ("type", "name", "endpoints", "mode", "auth", "tls", "options", "thresholds",
                  "allow_actions")
@@ -74,29 +85,19 @@ class FleetTarget(BaseModel):
         d["name"] = self.target.name
         return d
 
-    def entries(self) -> dict[str, dict[str, Any]]:
-        """Beat entries: a diagnosis (fresh, it refreshes the cache) and a health check,
-        each expiring after its interval so runs do not pile up while workers are down."""
-        from celery.schedules import schedule  # noqa: PLC0415
-
+    def jobs(self) -> list[tuple[str, str, dict[str, Any], float]]:
+        """Beat's jobs as (name, task, kwargs, interval): a diagnosis (forced, so it
+        refreshes the cache) and a health check; beat makes each message expire after
+        its interval so runs do not pile up while workers are down."""
         mtype = self.target.type
-        out = {
-            f"diagnose {self.key}": {
-                "task": f"diagnose.{mtype}",
-                "schedule": schedule(dt.timedelta(seconds=self.interval)),
-                "kwargs": {"target": self.target_kwargs(), "categories": list(self.categories),
-                           "force": True, "cache_ttl": self.cache_ttl if self.cache_ttl is not None
-                           else self.interval},
-                "options": {"expires": self.interval},
-            },
-        }
+        target = self.target_kwargs()
+        out = [(f"diagnose {self.key}", f"diagnose.{mtype}",
+                {"target": target, "categories": list(self.categories), "force": True,
+                 "cache_ttl": self.cache_ttl if self.cache_ttl is not None else self.interval},
+                self.interval)]
         if self.health_interval:
-            out[f"health {self.key}"] = {
-                "task": f"health.{mtype}",
-                "schedule": schedule(dt.timedelta(seconds=self.health_interval)),
-                "kwargs": {"target": self.target_kwargs()},
-                "options": {"expires": self.health_interval},
-            }
+            out.append((f"health {self.key}", f"health.{mtype}", {"target": target},
+                        self.health_interval))
         return out
 
 
@@ -104,12 +105,6 @@ class Fleet(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     targets: tuple[FleetTarget, ...] = ()
-
-    def entries(self) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for t in self.targets:
-            out.update(t.entries())
-        return out
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -119,11 +114,8 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out.replace(".target", "") or "fleet"
 
 
-def parse_fleet(data: Any, source: str = "fleet",
-                known: Mapping[str, Sequence[str]] | None = None) -> Fleet:
-    """The fleet from parsed YAML. ``known``: middleware type -> its categories (empty:
-    not known); a target of another type, or a category its plugin lacks, is refused.
-    Every problem of every target is reported, each with its place."""
+def _targets(data: Any, source: str) -> list[dict[str, Any]]:
+    """A fleet document's targets with its defaults applied (not validated yet)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -138,70 +130,125 @@ def parse_fleet(data: Any, source: str = "fleet",
         raise FleetError(f"{source}: defaults must be a mapping")
     if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
         raise FleetError(f"{source}: targets must be a list of mappings")
-    problems: list[str] = []
-    targets: list[FleetTarget] = []
-    for i, t in enumerate(raw):
-        problems += _check(i, {**defaults, **t}, known, targets)
-    seen: set[str] = set()
-    for i, ft in enumerate(targets):
-        if ft.key in seen:
-            problems.append(f"targets[{i}]: duplicate target {ft.key!r} (give each a distinct "
-                            "name)")
-        seen.add(ft.key)
+    return [{**defaults, **t} for t in raw] if defaults else raw
+
+
+def _validate(docs: list[tuple[str, list[dict[str, Any]]]],
+              known: Mapping[str, Sequence[str]] | None = None) -> Fleet:
+    """One pydantic call over every document's targets. Every problem of every target is
+    reported, each with its document and place: pydantic's, the size caps of task
+    arguments (workers/args.py) and, with ``known`` (middleware type -> its categories,
+    empty: not known), an unknown type or category."""
+    raw = [t for _, targets in docs for t in targets]
+    problems = [(*_locate(docs, ("targets", i)), why) for i, t in enumerate(raw)
+                for why in _check(t, known)]
+    try:
+        fleet = Fleet.model_validate({"targets": raw})
+    except ValidationError as e:
+        # without input values: a mistyped password must not reach a log line
+        for err in e.errors(include_input=False, include_url=False):
+            source, loc = _locate(docs, tuple(err["loc"]))
+            problems.append((source, loc, err["msg"]))
+        fleet = None
     if problems:
-        raise FleetError(f"{source}: " + "; ".join(problems))
-    return Fleet(targets=tuple(targets))
+        problems.sort(key=lambda p: (p[1][1] if len(p[1]) > 1 else -1))
+        out, prev = [], None
+        for source, loc, why in problems:
+            out.append(f"{source + ': ' if source != prev else ''}{_where(loc)}: {why}")
+            prev = source
+        raise FleetError("; ".join(out))
+    assert fleet is not None
+    seen: dict[str, str] = {}
+    for i, t in enumerate(fleet.targets):
+        key = t.key
+        if key in seen:
+            source, loc = _locate(docs, ("targets", i))
+            where = "" if seen[key] == source else f" (also in {seen[key]})"
+            raise FleetError(f"{source}: {_where(loc)}: duplicate target {key!r}{where} "
+                             "(give each a distinct name)")
+        seen[key] = _locate(docs, ("targets", i))[0]
+    return fleet
 
 
-def _check(i: int, raw: dict[str, Any], known: Mapping[str, Sequence[str]] | None,
-           out: list[FleetTarget]) -> list[str]:
-    """The problems of target ``i`` (appending it to ``out`` when it has none)."""
+def _check(raw: dict[str, Any], known: Mapping[str, Sequence[str]] | None) -> list[str]:
+    """A target's problems that pydantic does not see: sizes, unknown type or category."""
     problems: list[str] = []
     try:
         check_target({k: v for k, v in raw.items() if k in TARGET_FIELDS})
         check_categories(raw.get("categories"))
     except TaskArgsError as e:
-        problems.append(f"targets[{i}]: {e}")
+        problems.append(str(e))
     mtype = raw.get("type")
     if known is not None and isinstance(mtype, str) and mtype not in known:
-        problems.append(f"targets[{i}].type: unknown type {mtype[:64]!r} (known: "
-                        f"{', '.join(sorted(known))})")
-    elif known is not None and isinstance(mtype, str) and not problems:
-        cats = raw.get("categories") or []
-        bad = [c for c in cats if known[mtype] and c not in known[mtype]]
+        problems.append(f"unknown type {mtype[:64]!r} (known: {', '.join(sorted(known))})")
+    elif known is not None and isinstance(mtype, str) and not problems and known[mtype]:
+        bad = [c for c in raw.get("categories") or [] if c not in known[mtype]]
         if bad:
-            problems.append(f"targets[{i}].categories: unknown categories {', '.join(bad)} "
-                            f"for type {mtype} (known: {', '.join(known[mtype])})")
-    try:
-        ft = FleetTarget.model_validate(raw)
-    except ValidationError as e:
-        # without input values: a mistyped password must not reach a log line
-        for err in e.errors(include_input=False, include_url=False):
-            problems.append(f"{_where(('targets', i, *err['loc']))}: {err['msg']}")
-    else:
-        if not problems:
-            out.append(ft)
+            problems.append(f"unknown categories {', '.join(bad)} for type {mtype} "
+                            f"(known: {', '.join(known[mtype])})")
     return problems
 
 
-def load_fleet(path: str | Path, known: Mapping[str, Sequence[str]] | None = None) -> Fleet:
+def _locate(docs: list[tuple[str, list[dict[str, Any]]]],
+            loc: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+    """Which document a location in the joined target list falls in, and its index there."""
+    if len(loc) < 2 or loc[0] != "targets" or not isinstance(loc[1], int):
+        return docs[0][0] if docs else "fleet", loc
+    i = loc[1]
+    for source, targets in docs:
+        if i < len(targets):
+            return source, ("targets", i, *loc[2:])
+        i -= len(targets)
+    return docs[-1][0], loc
+
+
+def parse_fleet(data: Any, source: str = "fleet",
+                known: Mapping[str, Sequence[str]] | None = None) -> Fleet:
+    return _validate([(source, _targets(data, source))], known)
+
+
+def fleet_files(path: Path) -> list[Path]:
+    """The files of a fleet: the file itself, or a directory's fleet files by name."""
+    if not path.is_dir():
+        return [path]
+    return sorted(p for p in path.iterdir()
+                  if p.suffix in FLEET_SUFFIXES and not p.name.startswith(".") and p.is_file())
+
+
+def fleet_signature(path: str | Path) -> tuple[tuple[str, int, int], ...]:
+    """What changes when the fleet does: each file's name, mtime and size. Raises
+    OSError when the fleet is missing."""
     p = Path(path)
+    out = []
+    for f in fleet_files(p):
+        st = f.stat()
+        out.append((f.name, st.st_mtime_ns, st.st_size))
+    if not out:
+        p.stat()  # an empty directory is a fleet of nothing; a missing one an error
+    return tuple(out)
+
+
+def _read(p: Path) -> Any:
     try:
         with open(p, "rb") as fh:
-            raw = fh.read(MAX_FLEET_BYTES + 1)
+            text = fh.read(MAX_FLEET_BYTES + 1)
     except OSError as e:
         raise FleetError(f"fleet file {p}: {e.strerror}") from None
-    if len(raw) > MAX_FLEET_BYTES:
+    if len(text) > MAX_FLEET_BYTES:
         raise FleetError(f"fleet file {p}: larger than {MAX_FLEET_BYTES // (1024 * 1024)} MiB")
+    if p.suffix == ".json":
+        try:
+            return json.loads(text)
+        except ValueError as e:
+            raise FleetError(f"fleet file {p}: invalid JSON: {e}") from None
     try:
-        data = parse_yaml(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise FleetError(f"fleet file {p}: not UTF-8 text (byte {e.start})") from None
+        return load_yaml(text)
     except yaml.MarkedYAMLError as e:
         raise FleetError(f"fleet file {p}: invalid YAML: {yaml_problem(e)}") from None
-    except yaml.YAMLError as e:  # the guard's own refusals (aliases, nesting): no text
+    except yaml.YAMLError as e:  # the loader's own refusals (aliases, nesting): no text
         raise FleetError(f"fleet file {p}: invalid YAML: {e}") from None
-    return parse_fleet(data, f"fleet file {p}", known)
+    except UnicodeDecodeError as e:
+        raise FleetError(f"fleet file {p}: not UTF-8 text (byte {e.start})") from None
 
 
 def yaml_problem(e: yaml.MarkedYAMLError) -> str:
@@ -210,3 +257,29 @@ def yaml_problem(e: yaml.MarkedYAMLError) -> str:
     mark = e.problem_mark or e.context_mark
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
     return where + (e.problem or e.context or "syntax error")
+
+
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """The cyclic GC off while a big fleet is built: its millions of new containers
+    trigger full collections that walk them all again and again (3x the load time at
+    100,000 targets here). Plain data: reference counting frees it all the same."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def load_fleet(path: str | Path, known: Mapping[str, Sequence[str]] | None = None) -> Fleet:
+    """A fleet file, or every fleet file of a directory (``fleet.d/``) as one fleet."""
+    p = Path(path)
+    files = fleet_files(p) if p.is_dir() else [p]
+    docs = []
+    with no_gc():
+        for f in files:
+            source = f"fleet file {f}"
+            docs.append((source, _targets(_read(f), source)))
+        return _validate(docs, known)

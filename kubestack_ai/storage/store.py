@@ -1,12 +1,14 @@
-"""``Store``: plugin state, result cache, run history and audit log on SQLite, PostgreSQL or MySQL/MariaDB."""
+"""``Store``: plugin state, result cache, run history (pruned, rolled up by day) and audit
+log on SQLite, PostgreSQL or MySQL/MariaDB."""
 
 from __future__ import annotations
 
 from ._results import ResultsMixin
+from ._retention import RetentionMixin
 from ._state import StateMixin
 
 
-class Store(ResultsMixin, StateMixin):
+class Store(ResultsMixin, RetentionMixin, StateMixin):
     """The storage of one KubeStack AI deployment.
 
     ``Store(url)``: a SQLAlchemy URL of SQLite, PostgreSQL, MySQL or MariaDB (another

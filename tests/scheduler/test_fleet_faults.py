@@ -57,8 +57,8 @@ def test_alias_bomb_refused_at_once_in_bounded_memory(tmp_path: Path) -> None:
 
 def test_oversized_and_deeply_nested_files_refused(tmp_path: Path) -> None:
     f = tmp_path / "fleet.yaml"
-    f.write_text("targets: []\n" + "#" * (5 * 1024 * 1024))
-    with pytest.raises(FleetError, match="larger than 4 MiB"):
+    f.write_text("targets: []\n" + "#" * (65 * 1024 * 1024))
+    with pytest.raises(FleetError, match="larger than 64 MiB"):
         load_fleet(f)
     f.write_text("targets: " + "[" * 100 + "]" * 100)
     with pytest.raises(FleetError, match="nesting deeper than"):
