@@ -140,8 +140,8 @@ def _validate(docs: list[tuple[str, list[dict[str, Any]]]],
     arguments (workers/args.py) and, with ``known`` (middleware type -> its categories,
     empty: not known), an unknown type or category."""
     raw = [t for _, targets in docs for t in targets]
-    problems = [(*_locate(docs, ("targets", i)), why) for i, t in enumerate(raw)
-                for why in _check(t, known)]
+    problems = [(*_locate(docs, ("targets", i, *field)), why) for i, t in enumerate(raw)
+                for field, why in _check(t, known)]
     try:
         fleet = Fleet.model_validate({"targets": raw})
     except ValidationError as e:
@@ -170,22 +170,25 @@ def _validate(docs: list[tuple[str, list[dict[str, Any]]]],
     return fleet
 
 
-def _check(raw: dict[str, Any], known: Mapping[str, Sequence[str]] | None) -> list[str]:
-    """A target's problems that pydantic does not see: sizes, unknown type or category."""
-    problems: list[str] = []
+def _check(raw: dict[str, Any], known: Mapping[str, Sequence[str]] | None,
+           ) -> list[tuple[tuple[str, ...], str]]:
+    """A target's problems that pydantic does not see, as (field, what): sizes, an
+    unknown type or category."""
+    problems: list[tuple[tuple[str, ...], str]] = []
     try:
         check_target({k: v for k, v in raw.items() if k in TARGET_FIELDS})
         check_categories(raw.get("categories"))
     except TaskArgsError as e:
-        problems.append(str(e))
+        problems.append(((), str(e)))
     mtype = raw.get("type")
     if known is not None and isinstance(mtype, str) and mtype not in known:
-        problems.append(f"unknown type {mtype[:64]!r} (known: {', '.join(sorted(known))})")
+        problems.append((("type",), f"unknown type {mtype[:64]!r} (known: "
+                                    f"{', '.join(sorted(known))})"))
     elif known is not None and isinstance(mtype, str) and not problems and known[mtype]:
         bad = [c for c in raw.get("categories") or [] if c not in known[mtype]]
         if bad:
-            problems.append(f"unknown categories {', '.join(bad)} for type {mtype} "
-                            f"(known: {', '.join(known[mtype])})")
+            problems.append((("categories",), f"unknown categories {', '.join(bad)} for type "
+                                              f"{mtype} (known: {', '.join(known[mtype])})"))
     return problems
 
 
