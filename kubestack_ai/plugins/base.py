@@ -25,6 +25,7 @@ from typing import Any, ClassVar, TypeVar
 
 from .deadline import Deadline
 from .errors import ConfigError, DeadlineExceeded
+from .execution import ActionSpec
 from .models import (
     DiagnoseOptions,
     DiagnosticResult,
@@ -156,8 +157,16 @@ class MiddlewarePlugin(Plugin):
         result = self.diagnose(deadline, DiagnoseOptions())
         return result.metrics
 
+    def action_specs(self) -> Mapping[str, ActionSpec]:
+        """Description, parameters (JSON Schema) and dry-run support of each declared
+        action, by name. An action missing here runs with its parameters unchecked by the
+        framework (the plugin's own code still checks them)."""
+        return {}
+
     def execute(self, deadline: Deadline, action: str, params: Mapping[str, Any]) -> Any:
-        """Run a declared action. The sandbox has already checked it is allowed."""
+        """Run a declared action. The sandbox has already checked it is allowed and its
+        parameters match its spec; ``params["dry_run"]`` (for an action whose spec says
+        ``dry_run``): say what would be done, do nothing."""
         raise NotImplementedError(f"action {action!r} has no implementation")
 
     def diagnose(self, deadline: Deadline, options: DiagnoseOptions) -> DiagnosticResult:

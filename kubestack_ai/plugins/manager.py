@@ -12,12 +12,25 @@ from . import loader
 from .base import MiddlewarePlugin, Plugin
 from .deadline import Deadline
 from .errors import (
+    ActionRefusedError,
     AuthError,
     ConfigError,
     ConnectError,
     PluginCallError,
     PluginError,
     PluginTimeoutError,
+)
+from .execution import (
+    ActionRecord,
+    ActionResult,
+    AuditSink,
+    Clock,
+    allowing,
+    check_params,
+    finish,
+    redact,
+    refusal_outcome,
+    specs_of,
 )
 from .extload import ExternalLoader
 from .hotreload import HotReloader, ReloadHook
@@ -41,8 +54,8 @@ from .sandbox import Outcome, Sandbox
 log = logging.getLogger(__name__)
 
 AuditHook = Callable[[dict[str, Any]], None]
-"""Receives one record per executed (or refused) action: plugin, target, action, params,
-outcome, error. Storage records it; the framework only calls it."""
+"""Receives one record per attempted action (an ActionRecord as JSON, plus ``ok``) once
+it is over. In-process observers; the audit log itself is an AuditSink."""
 
 
 class PluginManager(ExternalLoader, HotReloader):
@@ -232,47 +245,79 @@ class PluginManager(ExternalLoader, HotReloader):
     # -- actions ----------------------------------------------------------------------
 
     def execute(self, target: MiddlewareTarget, action: str,
-                params: Mapping[str, Any] | None = None) -> Outcome[Any]:
-        """Run a whitelisted action on a target; every attempt reaches the audit hooks."""
+                params: Mapping[str, Any] | None = None, *, allow: Iterable[str] = (),
+                dry_run: bool = False, who: str = "", audit: AuditSink | None = None,
+                ) -> ActionResult:
+        """Run a whitelisted action on a target: the one path of ``ksa action`` and the
+        ``action.<type>`` task (see plugins/execution.py). Every attempt reaches the
+        audit sink and the audit hooks; a sink that cannot write refuses the action."""
         params = dict(params or {})
+        if dry_run:
+            params["dry_run"] = True
+        clock = Clock()
         entry = self.entry_for(target.type)
         plugin_id, plugin, info = entry.info.id, entry.plugin, entry.info
         assert isinstance(plugin, MiddlewarePlugin)
+        target = allowing(target, allow)
+        base = ActionRecord(at=clock.at, who=who, plugin_id=plugin_id,
+                            plugin_version=info.version, target=target.key,
+                            endpoints=target.endpoints, action=action, params=redact(params),
+                            dry_run=dry_run, outcome="started",
+                            allowed_by=tuple(a for a in allow if a == action))
         try:
             self.sandbox.check_action(info, plugin.config, action, target)
+            spec = specs_of(plugin, info)[action]
+            if dry_run and not spec.dry_run:
+                raise ActionRefusedError(plugin_id, action, "it has no dry run")
+            check_params(plugin_id, spec, params)
         except PluginError as e:
-            out: Outcome[Any] = Outcome(plugin_id, f"execute {action}", error=e)
-        else:
-            with entry.lock:
-                outs = self.sandbox.run_steps(plugin_id, [
-                    ("connect", lambda d: plugin.connect(d, target),
-                     plugin.config.timeouts.connect),
-                    (f"execute {action}", lambda d: plugin.execute(d, action, params),
-                     plugin.config.timeouts.execute),
-                ])
-                out = outs[-1]
-                if len(outs) == 1:  # the connect failed: the action did not run
-                    out = Outcome(plugin_id, f"execute {action}", error=out.error)
-        record = {"plugin_id": plugin_id, "target": target.name, "action": action,
-                  "params": params, "ok": out.ok, "error": str(out.error) if out.error else None,
-                  "at": utcnow().isoformat(), "result": _jsonable(out.value)}
-        for hook in self.audit_hooks:
+            log.warning("%s on %s: action %s refused: %s", plugin_id, target.key, action, e)
+            return self._audited(ActionResult(plugin_id, f"execute {action}", error=e),
+                                 base, clock, audit, begin=True)
+        handle = None
+        if audit is not None:
             try:
-                hook(record)
-            except Exception:  # an audit sink that fails must be visible, not fatal
-                log.exception("audit hook failed for %s %s", plugin_id, action)
+                handle = audit.begin(base)
+            except Exception as e:  # fail closed: no audit record, no action
+                err = ActionRefusedError(plugin_id, action, f"the audit log cannot be written "
+                                         f"({type(e).__name__}: {e}); not run")
+                log.error("%s on %s: %s", plugin_id, target.key, err)
+                return self._audited(ActionResult(plugin_id, f"execute {action}", error=err),
+                                     base, clock, None, begin=False)
+        log.info("%s on %s: action %s%s by %s", plugin_id, target.key, action,
+                 " (dry run)" if dry_run else "", who or "?")
+        with entry.lock:
+            outs = self.sandbox.run_steps(plugin_id, [
+                ("connect", lambda d: plugin.connect(d, target), plugin.config.timeouts.connect),
+                (f"execute {action}", lambda d: plugin.execute(d, action, params),
+                 plugin.config.timeouts.execute),
+            ])
+        out = ActionResult(plugin_id, f"execute {action}", value=outs[-1].value,
+                           error=outs[-1].error, wall=sum(o.wall for o in outs))
+        return self._audited(out, base, clock, audit, handle=handle)
+
+    def _audited(self, out: ActionResult, base: ActionRecord, clock: Clock,
+                 audit: AuditSink | None, *, begin: bool = False,
+                 handle: Any = None) -> ActionResult:
+        outcome = "succeeded" if out.error is None else refusal_outcome(out.error)
+        out.record = base.model_copy(update={
+            "outcome": outcome, "error": None if out.error is None else str(out.error),
+            "result": redact(out.value), "duration": clock.seconds()})
+        if begin and audit is not None:
+            try:
+                handle = audit.begin(out.record)
+            except Exception as e:  # refused anyway: say the refusal went unrecorded
+                out.audit_error = f"{type(e).__name__}: {e}"
+                log.error("audit: refusal of %s %s on %s not written: %s", base.plugin_id,
+                          base.action, base.target, out.audit_error)
+                audit = None
+        out.audit_error = finish(audit, handle, out.record, self.audit_hooks) or out.audit_error
         return out
 
     def list_plugins(self) -> list[Entry]:
         if not self.registry.middleware_types():
             self.load_builtins()
         return self.registry.entries()
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (str, int, float, bool, list, dict)):
-        return value
-    return repr(value)
 
 
 def _failed(target: MiddlewareTarget, plugin_id: str, version: str, started: Any, duration: float,

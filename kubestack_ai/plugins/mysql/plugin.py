@@ -9,6 +9,7 @@ from typing import Any
 from ..base import MiddlewarePlugin, Run
 from ..deadline import Deadline
 from ..errors import ActionRefusedError, PluginError
+from ..execution import ActionSpec
 from ..models import MiddlewareTarget, PluginInfo
 from . import actions
 from .checks import connection, innodb, performance, replication
@@ -160,6 +161,9 @@ class MySQLPlugin(InnodbChecks, ConnectionChecks, PerformanceChecks, Replication
         run.metric("server.uptime_s", int(run.data["status"].get("Uptime", 0) or 0))
 
     # -- actions --------------------------------------------------------------------------
+
+    def action_specs(self) -> Mapping[str, ActionSpec]:
+        return actions.SPECS
 
     def execute(self, deadline: Deadline, action: str, params: Mapping[str, Any]) -> Any:
         if action == "kill_long_queries":

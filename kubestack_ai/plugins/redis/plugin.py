@@ -10,8 +10,10 @@ from typing import Any
 from ..base import MiddlewarePlugin, Run, category
 from ..deadline import Deadline
 from ..errors import ActionRefusedError, ConfigError, PluginError
+from ..execution import ActionSpec
 from ..models import MiddlewareTarget, Mode, PluginConfig, PluginInfo, Severity
 from .actions import ACTIONS as ACTION_FUNCS
+from .actions import SPECS as ACTION_SPECS
 from .checks import (
     cluster,
     connection,
@@ -175,6 +177,9 @@ class RedisPlugin(MiddlewarePlugin):
                             suggestion="Start the replica; failover needs a healthy one.")
 
     # -- actions ------------------------------------------------------------------------
+
+    def action_specs(self) -> Mapping[str, ActionSpec]:
+        return ACTION_SPECS
 
     def execute(self, deadline: Deadline, action: str, params: Mapping[str, Any]) -> Any:
         fn = ACTION_FUNCS.get(action)
