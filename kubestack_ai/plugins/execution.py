@@ -95,6 +95,8 @@ class ActionResult(Outcome[Any]):
     """The sandbox's outcome plus the audit record and whether it could be written."""
 
     record: ActionRecord | None = None
+    audit_handle: Any = None
+    """What the audit sink's ``begin`` returned (the Store's row id)."""
     audit_error: str | None = None
 
 

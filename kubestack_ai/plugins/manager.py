@@ -271,7 +271,7 @@ class PluginManager(ExternalLoader, HotReloader):
                 raise ActionRefusedError(plugin_id, action, "it has no dry run")
             check_params(plugin_id, spec, params)
         except PluginError as e:
-            log.warning("%s on %s: action %s refused: %s", plugin_id, target.key, action, e)
+            log.info("%s on %s: action %s refused: %s", plugin_id, target.key, action, e)
             return self._audited(ActionResult(plugin_id, f"execute {action}", error=e),
                                  base, clock, audit, begin=True)
         handle = None
@@ -311,6 +311,7 @@ class PluginManager(ExternalLoader, HotReloader):
                 log.error("audit: refusal of %s %s on %s not written: %s", base.plugin_id,
                           base.action, base.target, out.audit_error)
                 audit = None
+        out.audit_handle = handle
         out.audit_error = finish(audit, handle, out.record, self.audit_hooks) or out.audit_error
         return out
 

@@ -9,14 +9,14 @@ URL (PostgreSQL, MySQL/MariaDB) in production; the schema is managed by Alembic
 from __future__ import annotations
 
 from ._base import categories_key, short_key
-from ._state import UNSET
+from ._state import UNSET, AuditLog
 from .engine import default_url
 from .errors import MigrationError, StorageError, StorageUnavailable
 from .records import AuditRecord, PluginStateRecord, RunRecord
 from .store import Store
 
 __all__ = [
-    "UNSET", "AuditRecord", "MigrationError", "PluginStateRecord", "RunRecord",
+    "UNSET", "AuditLog", "AuditRecord", "MigrationError", "PluginStateRecord", "RunRecord",
     "StorageError", "StorageUnavailable", "Store", "categories_key", "default_url",
     "short_key",
 ]

@@ -46,3 +46,10 @@ class AuditRecord:
     error: str | None
     params: dict[str, Any] = field(default_factory=dict)
     result: Any = None
+    who: str = ""
+    outcome: str = ""
+    """started (no result recorded: the process died mid-action), refused, failed,
+    succeeded."""
+    dry_run: bool = False
+    duration: float = 0.0
+    plugin_version: str = ""

@@ -32,7 +32,9 @@ from kubestack_ai.plugins import (
     plugin_dirs,
     register_interrupt,
 )
+from kubestack_ai.plugins.execution import ActionRecord, redact
 from kubestack_ai.plugins.models import utcnow
+from kubestack_ai.storage import AuditLog
 
 from .catalog import PluginSpec, is_builtin, merge_config
 from .store import SafeStore
@@ -67,6 +69,13 @@ def envelope(task_id: str, result: DiagnosticResult | None, *, target_key: str =
         "pid": os.getpid(),
         "result": result.model_dump(mode="json") if result is not None else None,
     }
+
+
+def action_envelope(task_id: str, rec: ActionRecord, audit_id: Any,
+                    audit_error: str | None) -> dict[str, Any]:
+    """What an action task returns: its audit record (redacted) and where it is kept."""
+    return {"task_id": task_id, **rec.model_dump(mode="json"), "ok": rec.ok,
+            "audit_id": audit_id, "audit_error": audit_error, "pid": os.getpid()}
 
 
 class Runtime:
@@ -189,6 +198,29 @@ class Runtime:
                               "timed_out", "stopped at the soft time limit")
         return envelope(task_id, result, target_key=t.key, plugin_id=spec.plugin_id,
                         storage_error=storage_error)
+
+    def action(self, task_id: str, who: str, mtype: str, target: Mapping[str, Any],
+               action: str, params: Mapping[str, Any], allow: Sequence[str],
+               dry_run: bool) -> dict[str, Any]:
+        """The ``action.<type>`` task: admitted as a diagnosis is, then the manager's one
+        action path with the audit log in storage (no audit record, no action)."""
+        admitted = self._admit(task_id, mtype, target)
+        if isinstance(admitted, dict):
+            rec = ActionRecord(at=utcnow(), who=who, plugin_id=admitted["plugin_id"],
+                               target=admitted["target"], action=action,
+                               params=redact(dict(params)), dry_run=dry_run,
+                               outcome="refused", error=admitted["error"])
+            audit_id, audit_error = self.store.call(
+                "record_action", lambda s: s.record_action(rec.model_dump(mode="json")))
+            return action_envelope(task_id, rec, audit_id, audit_error)
+        t, spec, config, _ = admitted
+        with memory_cap(config.memory_limit_mb):
+            out = self.manager.execute(t, action, params, allow=allow, dry_run=dry_run,
+                                       who=who, audit=AuditLog(self.store.store()))
+        assert out.record is not None
+        log.info("task %s %s on %s: action %s %s", task_id, spec.plugin_id, t.key, action,
+                 out.record.outcome)
+        return action_envelope(task_id, out.record, out.audit_handle, out.audit_error)
 
     def _admit(self, task_id: str, mtype: str, target: Mapping[str, Any],
                ) -> dict[str, Any] | tuple[MiddlewareTarget, PluginSpec, PluginConfig, str | None]:

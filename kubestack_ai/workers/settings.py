@@ -43,6 +43,9 @@ class Settings:
     visibility_timeout: float | None
     prefetch: int
     beat_lock_ttl: float
+    bench_tasks: bool = False
+    """KSA_BENCH_TASKS=1: also register ksa.noop and ksa.noop_limited, the floors
+    bench/celery_fleet.py measures against (never in production)."""
     environ: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -73,4 +76,5 @@ class Settings:
                    visibility_timeout=float(vis) if vis else None,
                    prefetch=int(env.get("KSA_PREFETCH", "4")),
                    beat_lock_ttl=float(env.get("KSA_BEAT_LOCK_TTL", "30")),
+                   bench_tasks=env.get("KSA_BENCH_TASKS", "") == "1",
                    environ=env)

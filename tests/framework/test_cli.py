@@ -74,6 +74,6 @@ def test_diagnose_bad_input_gets_one_clear_line():
 def test_log_level_debug_logs_to_stderr():
     out = ksa("--log-level", "debug", "diagnose", "tcp", f"127.0.0.1:{free_port()}")
     assert out.returncode == 2
-    assert "DEBUG kubestack_ai.plugins.manager: connect tcp://127.0.0.1:" in out.stderr
+    assert "DEBUG kubestack_ai.plugins.manager: connect 127.0.0.1:" in out.stderr
     quiet = ksa("diagnose", "tcp", f"127.0.0.1:{free_port()}")
     assert quiet.stderr == ""

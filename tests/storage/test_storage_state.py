@@ -91,4 +91,4 @@ def test_audit_hook_of_the_plugin_manager_feeds_the_log(store: Store) -> None:
     manager.execute(target, "no-such-action")  # refused: still audited
     log = store.audit_log()
     assert len(log) == 1 and log[0].action == "no-such-action" and log[0].ok is False
-    assert log[0].target == "tcp://127.0.0.1:9"
+    assert log[0].target == "tcp:127.0.0.1:9" and log[0].outcome == "refused"
