@@ -43,8 +43,10 @@ def render_result(r: DiagnosticResult) -> str:
             out.append(f"         evidence: {one_line(ev, 400)}")
         if f.suggestion:
             out.append(f"         do: {f.suggestion}")
+    shown = {str(f.evidence.get("error")) for f in r.findings}
     for where, err in r.errors.items():
-        out.append(f"  [ERR ] {where}: {err}")
+        if err not in shown:  # an unreachable server: its finding already says why
+            out.append(f"  [ERR ] {where}: {one_line(err, 400)}")
     if not r.findings and not r.errors:
         out.append("  no findings")
     return "\n".join(out)

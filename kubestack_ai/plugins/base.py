@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
+from .configschema import problems
 from .deadline import Deadline
 from .errors import ConfigError, DeadlineExceeded
 from .execution import ActionSpec
@@ -141,6 +142,28 @@ class MiddlewarePlugin(Plugin):
         if unknown:
             raise ConfigError(f"plugin {self.info().id!r}: unknown thresholds "
                               f"{', '.join(unknown)} (known: {', '.join(sorted(known))})")
+
+    @classmethod
+    def target_options(cls) -> dict[str, Any] | None:
+        """The target options this plugin reads: name -> JSON Schema (type, range,
+        ``description``, ``default``). None (the default): not declared, not checked.
+        When declared, a target with an unknown or invalid option is refused before
+        connect, naming the known ones (a typo must not be silently ignored)."""
+        return None
+
+    def check_target(self, target: MiddlewareTarget) -> None:
+        """Raise ConfigError naming every problem of the target's options."""
+        known = self.target_options()
+        if known is None:
+            return
+        found = problems(known, target.options, noun="target option")
+        if found:
+            raise ConfigError(f"plugin {self.info().id!r}: " + "; ".join(found))
+
+    def connect_checked(self, deadline: Deadline, target: MiddlewareTarget) -> None:
+        """What the manager calls: the target's options checked, then :meth:`connect`."""
+        self.check_target(target)
+        self.connect(deadline, target)
 
     @abc.abstractmethod
     def connect(self, deadline: Deadline, target: MiddlewareTarget) -> None:

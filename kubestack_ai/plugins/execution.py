@@ -26,6 +26,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .configschema import problems
 from .errors import ActionRefusedError, ConfigError, PluginError
 from .models import MiddlewareTarget, PluginInfo, utcnow
 from .sandbox import Outcome
@@ -118,22 +119,9 @@ def check_params(plugin_id: str, spec: ActionSpec, params: Mapping[str, Any]) ->
     """Unknown, missing or mistyped parameters: one ConfigError naming all of them."""
     if not spec.params and not spec.required:
         return
-    problems = []
-    unknown = sorted(set(params) - set(spec.params))
-    if unknown:
-        problems.append(f"unknown parameter(s) {', '.join(unknown)} "
-                        f"(known: {', '.join(sorted(spec.params)) or 'none'})")
-    missing = [p for p in spec.required if p not in params]
-    if missing:
-        problems.append(f"missing required parameter(s) {', '.join(missing)}")
-    from jsonschema import Draft202012Validator  # only when an action runs
-
-    for name, schema in spec.params.items():
-        if name in params:
-            for err in Draft202012Validator(schema).iter_errors(params[name]):
-                problems.append(f"{name}: {err.message}")
-    if problems:
-        raise ConfigError(f"plugin {plugin_id!r}: action {spec.name!r}: " + "; ".join(problems))
+    found = problems(spec.params, params, required=spec.required, noun="parameter")
+    if found:
+        raise ConfigError(f"plugin {plugin_id!r}: action {spec.name!r}: " + "; ".join(found))
 
 
 def redact(value: Any) -> Any:

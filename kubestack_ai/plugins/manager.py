@@ -203,7 +203,7 @@ class PluginManager(ExternalLoader, HotReloader):
                          target: MiddlewareTarget, options: DiagnoseOptions, deadline: Deadline,
                          started: Any, connect_timeout: float, budget: float) -> DiagnosticResult:
         outs = self.sandbox.run_steps(plugin_id, [
-            ("connect", lambda d: plugin.connect(d, target), connect_timeout),
+            ("connect", lambda d: plugin.connect_checked(d, target), connect_timeout),
             ("diagnose", lambda d: plugin.diagnose(d, options), budget),
         ], deadline)
         conn = outs[0]
@@ -232,7 +232,7 @@ class PluginManager(ExternalLoader, HotReloader):
         cfg = plugin.config
         budget = timeout if timeout is not None else cfg.timeouts.health_check
         with entry.lock:
-            conn = self.sandbox.run(plugin_id, "connect", lambda d: plugin.connect(d, target),
+            conn = self.sandbox.run(plugin_id, "connect", lambda d: plugin.connect_checked(d, target),
                                     budget)
         if conn.error is not None:
             return _unreachable(target, info, started, conn, DiagnoseOptions())
@@ -288,7 +288,7 @@ class PluginManager(ExternalLoader, HotReloader):
                  " (dry run)" if dry_run else "", who or "?")
         with entry.lock:
             outs = self.sandbox.run_steps(plugin_id, [
-                ("connect", lambda d: plugin.connect(d, target), plugin.config.timeouts.connect),
+                ("connect", lambda d: plugin.connect_checked(d, target), plugin.config.timeouts.connect),
                 (f"execute {action}", lambda d: plugin.execute(d, action, params),
                  plugin.config.timeouts.execute),
             ])

@@ -77,3 +77,9 @@ ACTION_SPECS: dict[str, dict[str, object]] = {
                                              "group has committed offsets for)"}},
         "required": ("group",)},
 }
+
+TARGET_OPTIONS: dict[str, dict[str, object]] = {
+    "broker_flavor": {"enum": ["auto", "kafka", "tansu"], "default": "auto",
+                      "description": "which broker implementation (auto: detected)"},
+}
+"""What a target's ``options`` may hold; anything else is refused before connect."""

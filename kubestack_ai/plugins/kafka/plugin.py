@@ -15,7 +15,7 @@ from . import compat
 from .checks.broker import BrokerChecks
 from .checks.consumer import ConsumerChecks
 from .checks.topic import TopicChecks
-from .constants import ACTION_SPECS, DEFAULTS, PLUGIN_ID, VERSION
+from .constants import ACTION_SPECS, DEFAULTS, PLUGIN_ID, TARGET_OPTIONS, VERSION
 from .model import Cluster
 
 if TYPE_CHECKING:
@@ -131,6 +131,10 @@ class KafkaPlugin(TopicChecks, ConsumerChecks, BrokerChecks, MiddlewarePlugin):
         return self._wire
 
     # -- actions ---------------------------------------------------------------------
+
+    @classmethod
+    def target_options(cls) -> dict[str, Any]:
+        return TARGET_OPTIONS
 
     def action_specs(self) -> Mapping[str, ActionSpec]:
         return {name: ActionSpec(name=name, dry_run=True, **spec)

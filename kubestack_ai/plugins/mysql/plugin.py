@@ -18,7 +18,15 @@ from .checks.innodb import InnodbChecks
 from .checks.performance import PerformanceChecks
 from .checks.replication import ReplicationChecks
 from .client import QueryFailure, Session, open_connection
-from .constants import ACTIONS, DANGEROUS_ACTIONS, DEFAULTS, PLUGIN_ID, VARIABLES, VERSION
+from .constants import (
+    ACTIONS,
+    DANGEROUS_ACTIONS,
+    DEFAULTS,
+    PLUGIN_ID,
+    TARGET_OPTIONS,
+    VARIABLES,
+    VERSION,
+)
 from .server import Server
 
 log = logging.getLogger(__name__)
@@ -161,6 +169,10 @@ class MySQLPlugin(InnodbChecks, ConnectionChecks, PerformanceChecks, Replication
         run.metric("server.uptime_s", int(run.data["status"].get("Uptime", 0) or 0))
 
     # -- actions --------------------------------------------------------------------------
+
+    @classmethod
+    def target_options(cls) -> dict[str, Any]:
+        return TARGET_OPTIONS
 
     def action_specs(self) -> Mapping[str, ActionSpec]:
         return actions.SPECS

@@ -24,7 +24,7 @@ from .checks import (
     sentinel,
 )
 from .connection import ClientCache, Credentials, connection_key
-from .constants import ACTIONS, COUNTER_METRICS, DANGEROUS_ACTIONS, DEFAULTS
+from .constants import ACTIONS, COUNTER_METRICS, DANGEROUS_ACTIONS, DEFAULTS, TARGET_OPTIONS
 from .topology import Connector, Topology, is_local
 from .view import NodeView, flush
 
@@ -58,6 +58,10 @@ class RedisPlugin(MiddlewarePlugin):
     @classmethod
     def known_thresholds(cls) -> frozenset[str]:
         return frozenset(DEFAULTS)
+
+    @classmethod
+    def target_options(cls) -> dict[str, Any]:
+        return TARGET_OPTIONS
 
     def init(self, deadline: Deadline, config: PluginConfig) -> None:
         self.check_thresholds(config.thresholds)  # a bad plugin config fails at init
