@@ -46,6 +46,7 @@ class Settings:
     bench_tasks: bool = False
     """KSA_BENCH_TASKS=1: also register ksa.noop and ksa.noop_limited, the floors
     bench/celery_fleet.py measures against (never in production)."""
+    database_url: str | None = None
     environ: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -77,4 +78,5 @@ class Settings:
                    prefetch=int(env.get("KSA_PREFETCH", "4")),
                    beat_lock_ttl=float(env.get("KSA_BEAT_LOCK_TTL", "30")),
                    bench_tasks=env.get("KSA_BENCH_TASKS", "") == "1",
+                   database_url=env.get("KSA_DATABASE_URL") or None,
                    environ=env)
