@@ -18,8 +18,11 @@ import socket
 import sys
 from typing import Any
 
+from kubestack_ai.ksa.commands import plugin_state
 from kubestack_ai.ksa.output import CliError, dump_json
 from kubestack_ai.ksa.targets import add_target_arguments, manager_for, pairs, target_from_args
+from kubestack_ai.plugins.execution import ActionRecord, ActionResult, redact
+from kubestack_ai.plugins.models import utcnow
 
 EXIT = {"succeeded": 0, "failed": 1, "refused": 2}
 
@@ -76,9 +79,13 @@ def cmd_action(args: argparse.Namespace) -> int:
     params = pairs(args.param, "param")
     manager = manager_for(args)
     sink = _audit_sink(args)
+    refusal = plugin_state.disabled_refusal(manager.registry.middleware_plugin_id(args.type))
     try:
-        out = manager.execute(target, args.action, params, allow=args.allow,
-                              dry_run=args.dry_run, who=who(), audit=sink)
+        if refusal is not None:  # refused like a worker refuses it, and audited
+            out = refused(manager, target, args, refusal, sink)
+        else:
+            out = manager.execute(target, args.action, params, allow=args.allow,
+                                  dry_run=args.dry_run, who=who(), audit=sink)
     finally:
         if sink is not None:
             sink.store.dispose()
@@ -93,6 +100,23 @@ def cmd_action(args: argparse.Namespace) -> int:
     if out.audit_error is not None:
         print(f"ksa: warning: audit log: {out.audit_error}", file=sys.stderr)
     return EXIT.get(rec.outcome, 1)
+
+
+def refused(manager: Any, target: Any, args: argparse.Namespace, why: str,
+            sink: Any) -> ActionResult:
+    entry = manager.registry.entry(manager.registry.middleware_plugin_id(args.type))
+    rec = ActionRecord(at=utcnow(), who=who(), plugin_id=entry.info.id,
+                       plugin_version=entry.info.version, target=target.key,
+                       endpoints=target.endpoints, action=args.action,
+                       params=redact(pairs(args.param, "param")), dry_run=args.dry_run,
+                       outcome="refused", error=why)
+    out = ActionResult(entry.info.id, f"execute {args.action}", record=rec)
+    if sink is not None:
+        try:
+            out.audit_handle = sink.begin(rec)
+        except Exception as e:  # refused anyway
+            out.audit_error = f"{type(e).__name__}: {e}"
+    return out
 
 
 def render_action(rec: Any, audit_id: Any) -> str:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 
-from kubestack_ai.ksa.output import render_result
+from kubestack_ai.ksa.commands import plugin_state
+from kubestack_ai.ksa.output import CliError, render_result
 from kubestack_ai.ksa.targets import add_target_arguments, manager_for, pairs, target_from_args
 from kubestack_ai.plugins import DiagnoseOptions, Status
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -20,12 +25,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--threshold", "-t", action="append", default=[], metavar="NAME=NUMBER",
                    help="override a threshold for this target")
     p.add_argument("--timeout", type=float, help="seconds for the whole diagnosis")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the plugin is disabled (`ksa plugin disable`); logged")
     p.set_defaults(func=cmd_diagnose)
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     target = target_from_args(args, thresholds=pairs(args.threshold, "threshold"))
     manager = manager_for(args)
+    plugin_id = manager.registry.middleware_plugin_id(args.type)
+    refusal = plugin_state.disabled_refusal(plugin_id)
+    if refusal is not None:
+        if not args.force:
+            raise CliError(f"{refusal}; --force runs it anyway", 3)
+        log.warning("%s on %s: diagnosed although disabled (--force)", plugin_id, target.key)
+        print(f"ksa: warning: {refusal}; running it anyway (--force)", file=sys.stderr)
     result = manager.diagnose(target, DiagnoseOptions(categories=tuple(args.category)),
                               timeout=args.timeout)
     if args.json:

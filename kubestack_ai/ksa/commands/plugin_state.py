@@ -9,7 +9,6 @@ run plugins.) A disabled plugin is refused by every worker from its next task.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Any
 
@@ -18,20 +17,14 @@ from kubestack_ai.ksa.store import open_store
 from kubestack_ai.workers.settings import Settings
 
 
-def register(psub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    # the plugins the workers load (KSA_PLUGIN_MODULES) are known here too; the workers'
-    # catalog (and Celery) is imported only when there are such modules
+def import_worker_modules() -> None:
+    """The plugins the workers load (KSA_PLUGIN_MODULES) are known here too; the
+    workers' catalog (and Celery) is imported only when there are such modules."""
     modules = Settings.from_env().plugin_modules
     if modules:
         from kubestack_ai.workers.catalog import import_plugin_modules  # noqa: PLC0415
 
         import_plugin_modules(modules)
-    for name, helptext in (("enable", "let workers run a plugin"),
-                           ("disable", "make every worker refuse a plugin's tasks")):
-        p = psub.add_parser(name, help=helptext)
-        p.add_argument("id")
-        p.set_defaults(func=cmd_state, action=name)
-
 
 
 def _no_storage_here() -> bool:
@@ -59,19 +52,45 @@ def bump_generation(report: Any) -> None:
           file=sys.stderr)
 
 
-def cmd_state(args: argparse.Namespace) -> int:
-    from kubestack_ai.plugins import builtin_ids  # noqa: PLC0415
+def set_enabled(plugin_id: str, enabled: bool) -> int:
+    """Store the plugin enabled or disabled and bump its generation; returns it."""
     from kubestack_ai.storage import StorageError  # noqa: PLC0415
 
-    if args.id not in builtin_ids():
-        known = ", ".join(builtin_ids())
-        raise CliError(f"unknown plugin {args.id!r} (known: {known})", 2)
     store = open_store()
     try:
-        enabled = args.action == "enable"
-        store.set_plugin_state(args.id, enabled=enabled)
-        gen = store.request_reload(args.id)
+        store.set_plugin_state(plugin_id, enabled=enabled)
+        return int(store.request_reload(plugin_id))
     except StorageError as e:
         raise CliError(f"storage: {e}") from None
-    print(f"{args.id}: {'enabled' if enabled else 'disabled'} (generation {gen})")
-    return 0
+    finally:
+        store.dispose()
+
+
+def stored_states() -> dict[str, Any]:
+    """Plugin id -> its PluginStateRecord in storage; {} when no storage exists here
+    (nothing was ever stored) or it cannot be read (said on stderr)."""
+    if _no_storage_here():
+        return {}
+    from kubestack_ai.storage import StorageError  # noqa: PLC0415
+
+    try:
+        store = open_store()
+    except CliError as e:
+        print(f"ksa: warning: stored plugin state not shown: {e}", file=sys.stderr)
+        return {}
+    try:
+        return {r.plugin_id: r for r in store.list_plugin_states()}
+    except StorageError as e:
+        print(f"ksa: warning: stored plugin state not shown: {e}", file=sys.stderr)
+        return {}
+    finally:
+        store.dispose()
+
+
+def disabled_refusal(plugin_id: str) -> str | None:
+    """Why this plugin must not run here (stored disabled), or None."""
+    rec = stored_states().get(plugin_id)
+    if rec is None or rec.enabled:
+        return None
+    return (f"plugin {plugin_id!r} is disabled (generation {rec.generation}): "
+            f"`ksa plugin enable {plugin_id}` enables it")
