@@ -105,4 +105,5 @@ def test_scheduler_follows_the_file(tmp_path: Path) -> None:
 def test_example_fleet_is_valid() -> None:
     root = Path(__file__).parent.parent.parent
     fleet = load_fleet(root / "examples" / "fleet.yaml")
-    assert {t.target.type for t in fleet.targets} >= {"redis", "mysql", "kafka"}
+    # what a fresh machine runs (tests/scheduler/test_example_fleet.py diagnoses them)
+    assert {t.target.type for t in fleet.targets} == {"redis", "mysql", "tcp"}

@@ -43,6 +43,7 @@ def test_action_tasks_are_registered_on_their_type_queue(app: Any, worker: Any) 
         assert "ksa.noop" in bench.tasks
     finally:
         bench.close()
+        app.set_current()  # create_app made the bench's app the current one
 
 
 def test_kill_idle_clients_task_is_audited_with_task_id_and_sender(

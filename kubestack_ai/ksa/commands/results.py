@@ -118,7 +118,12 @@ def _audit(records: list[AuditRecord], args: argparse.Namespace) -> int:
                  "RESULT / ERROR"],
                 [[_when(a.at), a.who or "-", a.target,
                   a.action + (" (dry run)" if a.dry_run else ""),
-                  one_line(a.params, 40) if a.params else "-", a.outcome,
+                  _params(a.params), a.outcome,
                   f"{a.duration * 1000:.1f} ms",
                   one_line(a.error if a.error else a.result, 80)] for a in records]))
     return 0
+
+
+def _params(params: dict[str, Any]) -> str:
+    shown = {k: v for k, v in params.items() if k != "dry_run"}  # the ACTION column says it
+    return one_line(shown, 40) if shown else "-"
