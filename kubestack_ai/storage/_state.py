@@ -92,6 +92,43 @@ class StateMixin(StoreBase):
 
         return self._tx(fn, write=True, retry_integrity=True, what="request_reload")
 
+    def record_reload(self, plugin_id: str, source: str | None) -> PluginStateRecord:
+        """A reload succeeded (from ``source``, a code location, when it named one): bump
+        the generation; ``source`` becomes the newest of the plugin's sources."""
+        def change(row: PluginStateRow) -> None:
+            if source is not None:
+                row.sources = json.dumps([*json.loads(row.sources or "[]"), source])
+
+        return self._bump(plugin_id, change, "record_reload")
+
+    def request_rollback(self, plugin_id: str) -> PluginStateRecord:
+        """Go back to the location before the newest one, for every worker: drop the
+        newest source and bump the generation. StorageError when there is none to go
+        back to (no reload named one since the plugin's own directory)."""
+        def change(row: PluginStateRow) -> None:
+            sources = json.loads(row.sources or "[]")
+            if not sources:
+                raise StorageError(f"plugin {plugin_id!r}: no reload from another location to "
+                                   "roll back (reload with --from PATH to keep versions apart)")
+            row.sources = json.dumps(sources[:-1])
+
+        return self._bump(plugin_id, change, "request_rollback")
+
+    def _bump(self, plugin_id: str, change: Any, what: str) -> PluginStateRecord:
+        def fn(s: Session) -> PluginStateRecord:
+            row = s.get(PluginStateRow, plugin_id, with_for_update=True)
+            if row is None:
+                row = _new(plugin_id)
+                s.add(row)
+            change(row)
+            row.generation += 1
+            row.updated_at = utcnow()
+            s.flush()
+            return _state(row)
+
+        return self._tx(fn, write=True, retry_integrity=True, passthrough=(StorageError,),
+                        what=what)
+
     # -- audit log ----------------------------------------------------------------------
 
     def record_action(self, record: dict[str, Any]) -> int:
@@ -174,7 +211,7 @@ def _state(r: PluginStateRow) -> PluginStateRecord:
     return PluginStateRecord(plugin_id=r.plugin_id, enabled=r.enabled, version=r.version,
                              state=r.state, config=json.loads(r.config),
                              last_error=r.last_error, generation=r.generation,
-                             updated_at=r.updated_at)
+                             updated_at=r.updated_at, sources=tuple(json.loads(r.sources or "[]")))
 
 
 def _when(value: object) -> dt.datetime:

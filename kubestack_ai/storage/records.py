@@ -19,6 +19,13 @@ class PluginStateRecord:
     last_error: str | None
     generation: int
     updated_at: dt.datetime
+    sources: tuple[str, ...] = ()
+    """Code locations reloads named, newest last: workers load the newest (none: their
+    plugin directories)."""
+
+    @property
+    def source(self) -> str | None:
+        return self.sources[-1] if self.sources else None
 
 
 @dataclass(frozen=True, slots=True)

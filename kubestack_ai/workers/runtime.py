@@ -87,6 +87,9 @@ class Runtime:
         self.manager = PluginManager(sandbox=Sandbox(threaded=False))
         self.generations: dict[str, int] = {}
         self.configs: dict[str, PluginConfig] = {}
+        self.sources: dict[str, str | None] = {}
+        """The code location storage names for each plugin (``reload --from``; a rollback
+        goes back one); None: the plugin directories / the builtin's package."""
 
     # -- plugins ----------------------------------------------------------------------
 
@@ -97,24 +100,36 @@ class Runtime:
         loaded = pid in self.manager.registry
         if loaded and (generation is None or self.generations.get(pid) == generation):
             return
+        source = self.sources.get(pid)
         if loaded:
-            log.info("plugin %s: generation %s -> %s, reloading", pid,
-                     self.generations.get(pid), generation)
+            log.info("plugin %s: generation %s -> %s, reloading%s", pid,
+                     self.generations.get(pid), generation, f" from {source}" if source else "")
             try:
-                self.manager.hot_reload(pid, config=config)
+                if source is None and not is_builtin(pid):
+                    # from the plugin directories, wherever the loaded code came from (a
+                    # rollback past every --from location comes back here)
+                    raise PluginError("no stored location")
+                self.manager.hot_reload(pid, source, config=config)
             except PluginError as e:
-                log.warning("plugin %s: hot reload failed (%s); loading it afresh", pid, e)
+                if source is not None:
+                    log.warning("plugin %s: hot reload failed (%s); loading it afresh", pid, e)
                 self._unload(pid)
-                self._load(pid, config)
+                self._load(pid, config, source)
         else:
-            self._load(pid, config)
+            self._load(pid, config, source)
         self.configs[pid] = config
         if generation is not None:
             self.generations[pid] = generation
 
-    def _load(self, pid: str, config: PluginConfig) -> None:
+    def _load(self, pid: str, config: PluginConfig, source: str | None = None) -> None:
         if is_builtin(pid):
             self.manager.load_builtin(pid, config)
+            return
+        if source is not None:
+            entry = self.manager.load_path(source, config)
+            if entry.info.id != pid:
+                self.manager.registry.unregister(entry.info.id)
+                raise PluginError(f"plugin {pid!r}: {source} holds {entry.info.id!r}")
             return
         for err in self.manager.load_external(plugin_dirs(), configs={pid: config}):
             log.error("external plugin: %s", err)
@@ -145,6 +160,7 @@ class Runtime:
         if err is not None:
             # storage down: keep what this child has (or the plugin's default)
             return self.configs.get(spec.plugin_id, spec.config), None, None, err
+        self.sources[spec.plugin_id] = rec.source if rec is not None else None
         if rec is None:
             return spec.config, 0, None, None
         if not rec.enabled:

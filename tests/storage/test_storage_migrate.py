@@ -18,12 +18,12 @@ def test_migrate_twice_is_a_no_op(databases) -> None:
     try:
         assert store.schema_revision() is None
         assert store.migrate() is True
-        assert store.schema_revision() == head() == "0001"
+        assert store.schema_revision() == head() == "0002"
         tables = set(inspect(store.engine).get_table_names())
         assert {"ksa_plugin_state", "ksa_result_cache", "ksa_run", "ksa_audit",
                 "ksa_alembic_version"} <= tables
         assert store.migrate() is False
-        assert store.schema_revision() == "0001"
+        assert store.schema_revision() == head()
     finally:
         store.dispose()
 
@@ -61,7 +61,19 @@ def test_concurrent_migrate_from_several_processes(databases) -> None:
     assert sorted(results, key=str) == [False] * (n - 1) + [True], results
     store = Store(url)
     try:
-        assert store.schema_revision() == "0001"
+        assert store.schema_revision() == head()
         assert store.migrate() is False
     finally:
         store.dispose()
+
+
+def test_the_revisions_form_one_line_to_a_single_head() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", "kubestack_ai.storage:migrations")
+    script = ScriptDirectory.from_config(cfg)
+    assert script.get_heads() == [head()]
+    chain = [r.revision for r in script.walk_revisions()]
+    assert chain[-1] == "0001" and len(chain) == len(set(chain))

@@ -115,3 +115,18 @@ def test_an_attempt_is_written_before_it_runs_then_completed(store: Store) -> No
     assert store.audit_log(target="redis:other") == []
     with pytest.raises(StorageError, match="audit record 999999 not found"):
         sink.end(999999, started)
+
+
+def test_reload_sources_and_rollback(store: Store) -> None:
+    rec = store.record_reload("p", "/opt/p-1.1")
+    assert (rec.generation, rec.sources, rec.source) == (1, ("/opt/p-1.1",), "/opt/p-1.1")
+    rec = store.record_reload("p", None)  # reloaded in place: the location stays
+    assert (rec.generation, rec.source) == (2, "/opt/p-1.1")
+    store.record_reload("p", "/opt/p-1.2")
+    rec = store.request_rollback("p")
+    assert (rec.generation, rec.source) == (4, "/opt/p-1.1")
+    rec = store.request_rollback("p")
+    assert (rec.generation, rec.sources, rec.source) == (5, (), None)
+    with pytest.raises(StorageError, match="no reload from another location to roll back"):
+        store.request_rollback("p")
+    assert store.get_plugin_state("p").generation == 5  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -41,7 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rel.add_argument("--from", dest="source", metavar="PATH",
                      help="load the new version from this folder instead")
     rel.set_defaults(func=cmd_reload)
-    toggles = []
+    rb = psub.add_parser("rollback", help="make every worker go back to the version before "
+                                          "the last reload --from PATH")
+    rb.add_argument("id")
+    rb.set_defaults(func=cmd_rollback)
+    toggles = [rb]
     for name, helptext in (("enable", "let workers run a plugin"),
                            ("disable", "make every worker (and ksa diagnose) refuse a plugin")):
         t = psub.add_parser(name, help=helptext)
@@ -84,6 +89,8 @@ def _describe(m: PluginManager, plugin_id: str, stored: dict[str, Any]) -> dict[
                             "enabled": rec.enabled if rec is not None else True,
                             "generation": rec.generation if rec is not None else 0,
                             "config_overrides": rec.config if rec is not None else {},
+                            "workers_load_from": (rec.source if rec is not None else None)
+                            or "its plugin directory / package",
                             "source": e.source, "location": e.extra.get("location") or "-",
                             "middleware_type": e.middleware_type, "last_error": e.last_error}
     cats = getattr(e.plugin, "categories", None)
@@ -198,6 +205,19 @@ def builtin_manifest(entry: Any) -> dict[str, Any]:
     return out
 
 
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Through storage: this process has no earlier version loaded, the workers'
+    children load the stored location from their next task (generation moved)."""
+    m = manager(args)
+    if args.id not in m.registry:
+        raise CliError(f"unknown plugin {args.id!r} (known: {', '.join(m.registry.ids())})", 2)
+    rec = plugin_state.request_rollback(args.id)
+    where = rec.source or "its plugin directory"
+    print(f"{args.id}: workers roll back to {where} before their next task "
+          f"(generation {rec.generation})")
+    return 0
+
+
 def cmd_state(args: argparse.Namespace) -> int:
     """Enable or disable any plugin this process sees: builtin, plugin folder, entry point."""
     m = manager(args)
@@ -209,8 +229,6 @@ def cmd_state(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from kubestack_ai.plugins.discovery import manifest_files
     from kubestack_ai.plugins.manifest import MANIFEST_NAMES
 
@@ -245,7 +263,8 @@ def _validate_one(path: object, installed: dict[str, str], timeout: float) -> in
 def cmd_reload(args: argparse.Namespace) -> int:
     m = manager(args)
     # a reload that succeeded here is announced to every worker child through storage
-    m.reload_hooks.append(plugin_state.bump_generation)
+    source = str(Path(args.source).resolve()) if args.source else None
+    m.reload_hooks.append(lambda report: plugin_state.bump_generation(report, source))
     if args.id not in m.registry:
         raise CliError(f"unknown plugin {args.id!r} (loaded: {', '.join(m.registry.ids())})", 2)
     try:

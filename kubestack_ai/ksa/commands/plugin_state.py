@@ -35,21 +35,36 @@ def _no_storage_here() -> bool:
     return not (settings.home / "ksa.db").exists()
 
 
-def bump_generation(report: Any) -> None:
-    """After ``ksa plugin reload`` succeeded here: every worker child reloads too.
-    (Said on stderr: stdout is the reload report.)"""
+def bump_generation(report: Any, source: str | None = None) -> None:
+    """After ``ksa plugin reload`` succeeded here: every worker child reloads too, from
+    ``source`` when the reload named one (``--from``; kept, so that a rollback can go
+    back to the location before). (Said on stderr: stdout is the reload report.)"""
     from kubestack_ai.storage import StorageError  # noqa: PLC0415
 
-    if _no_storage_here():
+    if _no_storage_here() and source is None:
         return
     try:
-        gen = open_store().request_reload(report.plugin_id)
+        rec = open_store().record_reload(report.plugin_id, source)
     except (StorageError, CliError) as e:
         print(f"ksa: warning: workers not told to reload {report.plugin_id}: {e}",
               file=sys.stderr)
         return
-    print(f"{report.plugin_id}: workers reload it before their next task (generation {gen})",
-          file=sys.stderr)
+    where = f" from {source}" if source else ""
+    print(f"{report.plugin_id}: workers reload it{where} before their next task "
+          f"(generation {rec.generation})", file=sys.stderr)
+
+
+def request_rollback(plugin_id: str) -> Any:
+    """Every worker child loads the location before the newest ``--from`` one."""
+    from kubestack_ai.storage import StorageError  # noqa: PLC0415
+
+    store = open_store()
+    try:
+        return store.request_rollback(plugin_id)
+    except StorageError as e:
+        raise CliError(str(e), 1) from None
+    finally:
+        store.dispose()
 
 
 def set_enabled(plugin_id: str, enabled: bool) -> int:
