@@ -30,6 +30,7 @@ from .errors import (
     RegistryError,
     SecretError,
 )
+from .execution import ActionRecord, ActionResult, ActionSpec, AuditSink
 from .external import PluginLoadError
 from .hotreload import ReloadError, ReloadReport
 from .lifecycle import TRANSITIONS, LifecycleFailure, LifecycleManager
@@ -74,4 +75,6 @@ __all__ = [
     "DependencyError", "Discovered", "DiscoveryReport", "Manifest", "ManifestError",
     "PluginLoadError", "Problem", "ReloadError", "ReloadReport", "discover_entry_points",
     "discover_plugins", "load_manifest", "plugin_dirs",
+    # actions
+    "ActionRecord", "ActionResult", "ActionSpec", "AuditSink",
 ]
