@@ -86,16 +86,19 @@ def stored_states() -> dict[str, Any]:
     (nothing was ever stored) or it cannot be read (said on stderr)."""
     if _no_storage_here():
         return {}
-    from kubestack_ai.storage import StorageError  # noqa: PLC0415
+    from kubestack_ai.storage import StorageError, Store  # noqa: PLC0415
 
+    # read without migrating first (Alembic costs a CLI start-up ~0.2 s); a schema that
+    # is missing or older is migrated and read again
+    store = Store()
     try:
-        store = open_store()
-    except CliError as e:
-        print(f"ksa: warning: stored plugin state not shown: {e}", file=sys.stderr)
-        return {}
-    try:
-        return {r.plugin_id: r for r in store.list_plugin_states()}
-    except StorageError as e:
+        try:
+            return {r.plugin_id: r for r in store.list_plugin_states()}
+        except StorageError:
+            store.dispose()
+            store = open_store()
+            return {r.plugin_id: r for r in store.list_plugin_states()}
+    except (StorageError, CliError) as e:
         print(f"ksa: warning: stored plugin state not shown: {e}", file=sys.stderr)
         return {}
     finally:
