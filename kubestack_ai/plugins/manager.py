@@ -304,13 +304,14 @@ class PluginManager(ExternalLoader, HotReloader):
             "outcome": outcome, "error": None if out.error is None else str(out.error),
             "result": redact(out.value), "duration": clock.seconds()})
         if begin and audit is not None:
+            # refused before it ran: the final record is the only one
             try:
                 handle = audit.begin(out.record)
             except Exception as e:  # refused anyway: say the refusal went unrecorded
                 out.audit_error = f"{type(e).__name__}: {e}"
                 log.error("audit: refusal of %s %s on %s not written: %s", base.plugin_id,
                           base.action, base.target, out.audit_error)
-                audit = None
+            audit = None
         out.audit_handle = handle
         out.audit_error = finish(audit, handle, out.record, self.audit_hooks) or out.audit_error
         return out
