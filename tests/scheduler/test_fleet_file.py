@@ -54,7 +54,7 @@ def test_entries_carry_references_intervals_and_expiry() -> None:
     ({"targets": [{"type": "redis", "endpoints": ["nohost"]}]},
      "fleet: targets[0].endpoints: Value error, endpoint 'nohost' is not host:port"),
     ({"targets": [{"type": "redis", "endpoints": ["h:1"]}, {"type": "redis", "endpoints": ["h:1"]}]},
-     "fleet: targets[1]: duplicate target 'redis:redis://h:1' (give each a distinct name)"),
+     "fleet: targets[1]: duplicate target 'redis:h:1' (give each a distinct name)"),
     ({"targets": [{"type": "redis", "endpoints": ["h:1"], "interval": 0}]},
      "fleet: targets[0].interval: Input should be greater than 0"),
     ({"target": []}, "fleet: unknown keys target (expected: defaults, targets)"),
