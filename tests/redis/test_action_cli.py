@@ -93,6 +93,7 @@ def test_dangerous_action_is_refused_unless_allowed_and_audited_as_refused(
     p = ksa(home, "action", "redis", srv.addr, "flushall")
     assert p.returncode == 2
     assert "flushall REFUSED" in p.stdout and "it destroys data" in p.stdout
+    assert "  to run it anyway: --allow flushall" in p.stdout
     dry = ksa(home, "action", "redis", srv.addr, "flushall", "--allow", "flushall", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert 'keys_per_db: {"db0": 1}' in dry.stdout

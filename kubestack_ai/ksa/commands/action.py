@@ -127,6 +127,8 @@ def render_action(rec: Any, audit_id: Any) -> str:
     lines = [head]
     if rec.error:
         lines.append(f"  error: {rec.error}")
+        if "allow it by name" in rec.error:
+            lines.append(f"  to run it anyway: --allow {rec.action}")
     if isinstance(rec.result, dict):
         for k, v in rec.result.items():
             if k == "dry_run":
