@@ -1,10 +1,14 @@
-"""Plugin state in storage, shared by all workers: ``ksa plugin enable|disable ID``, and
-the storage side of ``ksa plugin reload ID``.
+"""Plugin state in storage, shared by all workers: the storage side of ``ksa plugin
+enable|disable|reload|rollback ID`` and what ``list``, ``info``, ``diagnose`` and
+``action`` read of it.
 
-A reload bumps the plugin's generation in storage; each worker child compares it at the
-start of its next task and reloads the plugin with the stored config. (A Celery
-broadcast would reach only each worker's main process, not the prefork children that
-run plugins.) A disabled plugin is refused by every worker from its next task.
+A reload bumps the plugin's generation in storage (and keeps the location it named with
+``--from``); each worker child compares the generation at the start of its next task and
+reloads the plugin, from the newest stored location, with the stored config. A rollback
+drops the newest location and bumps the generation. (A Celery broadcast would reach only
+each worker's main process, not the prefork children that run plugins.) A disabled
+plugin is refused by every worker from its next task, and by ``ksa diagnose`` unless
+``--force``.
 """
 
 from __future__ import annotations
