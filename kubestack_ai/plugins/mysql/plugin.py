@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -10,6 +9,7 @@ from ..base import MiddlewarePlugin, Run
 from ..deadline import Deadline
 from ..errors import ActionRefusedError, PluginError
 from ..execution import ActionSpec
+from ..logcontext import get_logger
 from ..models import MiddlewareTarget, PluginInfo
 from . import actions
 from .checks import connection, innodb, performance, replication
@@ -29,7 +29,7 @@ from .constants import (
 )
 from .server import Server
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 INFO = PluginInfo(
     id=PLUGIN_ID, name="MySQL / MariaDB diagnostics", version=VERSION,
