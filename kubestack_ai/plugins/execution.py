@@ -17,10 +17,9 @@ action sets on a setting whose name does.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -28,10 +27,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .configschema import problems
 from .errors import ActionRefusedError, ConfigError, PluginError
+from .logcontext import get_logger
 from .models import MiddlewareTarget, PluginInfo, utcnow
 from .sandbox import Outcome
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 ActionOutcome = Literal["started", "refused", "failed", "succeeded"]
 """started: written before the action ran (a record left so: the process died mid-action)."""
@@ -156,24 +156,17 @@ def refusal_outcome(error: PluginError) -> ActionOutcome:
     return "refused" if isinstance(error, (ActionRefusedError, ConfigError)) else "failed"
 
 
-def finish(sink: AuditSink | None, handle: Any, record: ActionRecord,
-           hooks: Iterable[Callable[[dict[str, Any]], None]]) -> str | None:
-    """Write the final record to the sink and hand it to the hooks; the sink's error."""
-    err = None
-    if sink is not None:
-        try:
-            sink.end(handle, record)
-        except Exception as e:  # the action already ran: say the record is incomplete
-            err = f"{type(e).__name__}: {e}"
-            log.error("audit: the result of %s %s on %s was not written: %s",
-                      record.plugin_id, record.action, record.target, err)
-    legacy = {**record.model_dump(mode="json"), "ok": record.ok}
-    for hook in hooks:
-        try:
-            hook(legacy)
-        except Exception:  # an audit hook that fails must be visible, not fatal
-            log.exception("audit hook failed for %s %s", record.plugin_id, record.action)
-    return err
+def finish(sink: AuditSink | None, handle: Any, record: ActionRecord) -> str | None:
+    """Write the final record to the sink; the sink's error, if any."""
+    if sink is None:
+        return None
+    try:
+        sink.end(handle, record)
+    except Exception as e:  # the action already ran: say the record is incomplete
+        err = f"{type(e).__name__}: {e}"
+        log.error("audit: the result of action %s was not written: %s", record.action, err)
+        return err
+    return None
 
 
 class Clock:

@@ -350,11 +350,17 @@ class PluginManager:
                 handle = audit.begin(out.record)
             except Exception as e:  # refused anyway: say the refusal went unrecorded
                 out.audit_error = f"{type(e).__name__}: {e}"
-                log.error("audit: refusal of %s %s on %s not written: %s", base.plugin_id,
-                          base.action, base.target, out.audit_error)
+                log.error("audit: refusal of action %s not written: %s", base.action,
+                          out.audit_error)
             audit = None
         out.audit_handle = handle
-        out.audit_error = finish(audit, handle, out.record, self.audit_hooks) or out.audit_error
+        out.audit_error = finish(audit, handle, out.record) or out.audit_error
+        legacy = {**out.record.model_dump(mode="json"), "ok": out.record.ok}
+        for hook in self.audit_hooks:
+            try:
+                hook(legacy)
+            except Exception:  # an audit hook that fails must be visible, not fatal
+                log.exception("audit hook failed for action %s", base.action)
         return out
 
 

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from kubestack_ai.plugins import PluginManager
+from kubestack_ai.plugins import PluginManager, Status
 from kubestack_ai.scheduler import load_fleet
 from tests.conftest import free_port, port_open, require
 
@@ -28,7 +28,7 @@ def test_every_example_target_is_reachable_here() -> None:
     try:
         for entry in fleet.targets:
             r = m.health_check(entry.target)
-            assert r.status.value == "healthy", (entry.target.key, r.findings, r.errors)
+            assert r.status is Status.HEALTHY, (entry.target.key, r.findings, r.errors)
     finally:
         m.stop_all()
     # no pointer to a file the repository does not have
