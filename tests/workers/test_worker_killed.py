@@ -12,11 +12,19 @@ from typing import Any
 
 import pytest
 
-from .conftest import Worker, client_app, flush_db11, port_open, require, worker_env
+from .conftest import (
+    BROKER_OWN,
+    Worker,
+    client_app,
+    flush_db11,
+    port_open,
+    require,
+    worker_env,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
-BROKER = "redis://127.0.0.1:6379/12"
+BROKER = BROKER_OWN
 
 
 def test_killed_worker_task_redelivered_after_visibility_timeout(
