@@ -5,12 +5,12 @@ type is not a builtin's)."""
 from __future__ import annotations
 
 import argparse
-
-import yaml
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from kubestack_ai.ksa.output import CliError
-from kubestack_ai.plugins import MiddlewareTarget, PluginManager
+
+if TYPE_CHECKING:  # the framework (pydantic) is imported when a command runs
+    from kubestack_ai.plugins import MiddlewareTarget, PluginManager
 
 
 def add_target_arguments(p: argparse.ArgumentParser, *, endpoints: str | None = "+",
@@ -38,6 +38,8 @@ def add_target_arguments(p: argparse.ArgumentParser, *, endpoints: str | None = 
 
 def pairs(items: list[str], what: str) -> dict[str, object]:
     """``KEY=VALUE`` arguments, each value read as YAML (``5`` is a number)."""
+    import yaml  # noqa: PLC0415
+
     out: dict[str, object] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -48,6 +50,10 @@ def pairs(items: list[str], what: str) -> dict[str, object]:
 
 
 def target_from_args(args: argparse.Namespace, **extra: object) -> MiddlewareTarget:
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from kubestack_ai.plugins import MiddlewareTarget  # noqa: PLC0415
+
     auth = None
     if args.user or args.password_ref or args.sasl_mechanism:
         auth = {"username": args.user, "password": args.password_ref,
@@ -72,6 +78,7 @@ def target_from_args(args: argparse.Namespace, **extra: object) -> MiddlewareTar
 def manager_for(args: argparse.Namespace) -> PluginManager:
     """A manager that has the plugin for ``args.type``, or a CliError naming the types."""
     from kubestack_ai.ksa.commands.plugin import load_external_plugins  # noqa: PLC0415
+    from kubestack_ai.plugins import PluginManager  # noqa: PLC0415
 
     manager = PluginManager()
     if args.type not in manager.registry.middleware_types():

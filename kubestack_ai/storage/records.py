@@ -60,3 +60,21 @@ class AuditRecord:
     dry_run: bool = False
     duration: float = 0.0
     plugin_version: str = ""
+
+
+
+@dataclass(frozen=True, slots=True)
+class RollupRecord:
+    """One target's runs of one plugin on one UTC day, as kept after they were pruned."""
+
+    target_key: str
+    plugin_id: str
+    day: dt.date
+    runs: int
+    worst_status: str
+    statuses: dict[str, int]
+    """Runs per status."""
+    findings: dict[str, int]
+    """Runs in which each finding code was seen."""
+    first_at: dt.datetime
+    last_at: dt.datetime

@@ -18,7 +18,7 @@ def test_migrate_twice_is_a_no_op(databases) -> None:
     try:
         assert store.schema_revision() is None
         assert store.migrate() is True
-        assert store.schema_revision() == head() == "0002"
+        assert store.schema_revision() == head() == "0003"
         tables = set(inspect(store.engine).get_table_names())
         assert {"ksa_plugin_state", "ksa_result_cache", "ksa_run", "ksa_audit",
                 "ksa_alembic_version"} <= tables
@@ -67,13 +67,14 @@ def test_concurrent_migrate_from_several_processes(databases) -> None:
         store.dispose()
 
 
-def test_the_revisions_form_one_line_to_a_single_head() -> None:
-    from alembic.config import Config
+def test_revisions_form_one_line() -> None:
+    """One head and no branches: each new revision comes after main's head."""
     from alembic.script import ScriptDirectory
 
-    cfg = Config()
-    cfg.set_main_option("script_location", "kubestack_ai.storage:migrations")
-    script = ScriptDirectory.from_config(cfg)
-    assert script.get_heads() == [head()]
-    chain = [r.revision for r in script.walk_revisions()]
-    assert chain[-1] == "0001" and len(chain) == len(set(chain))
+    from kubestack_ai.storage.migrate import _config
+
+    scripts = ScriptDirectory.from_config(_config())
+    assert len(scripts.get_heads()) == 1
+    revs = list(scripts.walk_revisions())
+    assert revs[-1].down_revision is None
+    assert all(len(r._all_down_revisions) <= 1 for r in revs)

@@ -9,7 +9,6 @@ import sys
 from kubestack_ai.ksa.commands import plugin_state
 from kubestack_ai.ksa.output import CliError, render_result
 from kubestack_ai.ksa.targets import add_target_arguments, manager_for, pairs, target_from_args
-from kubestack_ai.plugins import DiagnoseOptions, Status
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    from kubestack_ai.plugins import DiagnoseOptions, Status  # noqa: PLC0415
+
     target = target_from_args(args, thresholds=pairs(args.threshold, "threshold"))
     manager = manager_for(args)
     plugin_id = manager.registry.middleware_plugin_id(args.type)

@@ -11,15 +11,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from kubestack_ai.ksa.commands import plugin_state
 from kubestack_ai.ksa.output import CliError, dump_json, table
-from kubestack_ai.plugins import PluginError, PluginManager, ReloadError
-from kubestack_ai.plugins.execution import specs_of
-from kubestack_ai.plugins.validate import validate_plugin
+
+if TYPE_CHECKING:  # the framework (pydantic) is imported when a command runs
+    from kubestack_ai.plugins import PluginManager
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -74,6 +72,8 @@ def load_external_plugins(m: PluginManager, args: argparse.Namespace) -> None:
 
 
 def manager(args: argparse.Namespace | None = None) -> PluginManager:
+    from kubestack_ai.plugins import PluginManager  # noqa: PLC0415
+
     m = PluginManager()
     for err in m.load_builtins():
         print(f"ksa: warning: {err}", file=sys.stderr)
@@ -116,11 +116,17 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    import yaml  # noqa: PLC0415
+
+    from kubestack_ai.plugins import PluginError  # noqa: PLC0415
+
     m = manager(args)
     try:
         d = _describe(m, args.id, plugin_state.stored_states())
     except PluginError as e:
         raise CliError(str(e), 2) from None
+    from kubestack_ai.plugins.execution import specs_of  # noqa: PLC0415
+
     entry = m.registry.entry(args.id)
     manifest = entry.extra.get("manifest") or builtin_manifest(entry)
     actions = [s.model_dump(mode="json") for s in specs_of(entry.plugin, entry.info).values()]
@@ -245,6 +251,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _validate_one(path: object, installed: dict[str, str], timeout: float) -> int:
+    from kubestack_ai.plugins.validate import validate_plugin  # noqa: PLC0415
+
     report = validate_plugin(str(path), installed, timeout=timeout)
     for w in report.warnings:
         print(f"warning: {w}")
@@ -261,6 +269,8 @@ def _validate_one(path: object, installed: dict[str, str], timeout: float) -> in
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
+    from kubestack_ai.plugins import ReloadError  # noqa: PLC0415
+
     m = manager(args)
     # a reload that succeeded here is announced to every worker child through storage
     source = str(Path(args.source).resolve()) if args.source else None

@@ -3,8 +3,8 @@
 ``ksa plugin reload ID --from PATH`` appends PATH; ``ksa plugin rollback ID`` drops the
 newest, so every worker child loads the one before from its next task.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-30
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
