@@ -200,6 +200,11 @@ class SafeStore:
         log.warning("%s", msg)
         return None, msg
 
+    def store(self) -> Store:
+        """The Store itself, for a caller that must see its errors (the audit log: an
+        action whose attempt cannot be written is not run). Opening it does no I/O."""
+        return self._get()  # type: ignore[no-any-return]
+
     def dispose(self) -> None:
         """Drop pooled connections inherited through fork (never closes the parent's)."""
         # a thread of the parent (a call hung at fork) may have held the lock: the child

@@ -8,27 +8,15 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from .conftest import Worker
-from .own_broker import own_app, own_worker
 
 pytestmark = pytest.mark.timeout(60)
 
 LITERAL = "Pl41n-t3xt-hunter2"
-
-
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    yield from own_worker(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def app(worker: Worker) -> Iterator[Any]:
-    yield from own_app(worker)
 
 
 def test_literal_secret_redacted_in_events_and_log(app: Any, worker: Worker) -> None:

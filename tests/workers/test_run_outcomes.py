@@ -4,7 +4,6 @@ its loss was stored (``killed``) replaces that run when it completes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,20 +11,7 @@ import pytest
 from kubestack_ai.plugins import DiagnosticResult, Status
 from kubestack_ai.plugins.models import utcnow
 
-from .conftest import Worker
-from .own_broker import own_app, own_worker
-
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    yield from own_worker(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def app(worker: Worker) -> Iterator[Any]:
-    yield from own_app(worker)
 
 
 def target(name: str, behaviour: str) -> dict[str, Any]:

@@ -26,12 +26,15 @@ def test_killed_worker_task_redelivered_after_visibility_timeout(
     store = Store(f"sqlite:///{home}/ksa.db")
     store.migrate()
     # short limits for every plugin this worker loads, so the visibility timeout derived
-    # from them (hard 4 s x (prefetch 1 + 1) + 10 s = 18 s) keeps the test short
+    # from them (faulty's action task: hard 1 + 2 + 2 = 5 s x (prefetch 1 + 1) + 10 s = 20 s)
+    # keeps the test short
     from kubestack_ai.plugins import builtin_ids
 
     for plugin_id in [*builtin_ids(), "http-diagnostics"]:  # + the external example
         if plugin_id != "faulty-diagnostics":
-            store.set_plugin_state(plugin_id, config={"timeouts": {"diagnose": 2, "grace": 1}})
+            # (an action task's limit counts too: connect + execute + grace)
+            store.set_plugin_state(plugin_id, config={"timeouts": {
+                "diagnose": 2, "grace": 1, "connect": 1, "execute": 1}})
     broker = RedisServer(home)  # its own: other suites' workers use the shared Redis
     env = worker_env(home, KSA_BROKER_URL=broker.url)
     first = Worker(home, env, name="kill1")

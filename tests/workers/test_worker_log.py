@@ -3,24 +3,9 @@ after ``worker_init``: lines logged there were lost)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from .conftest import Worker
-from .own_broker import own_app, own_worker
-
-
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    yield from own_worker(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def app(worker: Worker) -> Iterator[Any]:
-    yield from own_app(worker)
-
 
 pytestmark = pytest.mark.timeout(60)
 
