@@ -9,6 +9,7 @@ URL (PostgreSQL, MySQL/MariaDB) in production; the schema is managed by Alembic
 from __future__ import annotations
 
 from ._base import categories_key, short_key
+from ._fleet import OUTCOMES, STATUSES, FindingSpan, FleetCounts, RunSummary, TargetRecord
 from ._state import UNSET
 from .engine import default_url
 from .errors import MigrationError, StorageError, StorageUnavailable
@@ -16,6 +17,7 @@ from .records import AuditRecord, PluginStateRecord, RunRecord
 from .store import Store
 
 __all__ = [
+    "OUTCOMES", "STATUSES", "FindingSpan", "FleetCounts", "RunSummary", "TargetRecord",
     "UNSET", "AuditRecord", "MigrationError", "PluginStateRecord", "RunRecord",
     "StorageError", "StorageUnavailable", "Store", "categories_key", "default_url",
     "short_key",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -107,9 +108,12 @@ class StateMixin(StoreBase):
                        record=body)
         self._tx(lambda s: s.add(row), write=True, what="record_action")
 
-    def audit_log(self, limit: int = 50) -> list[AuditRecord]:
-        """Newest first."""
+    def audit_log(self, limit: int = 50, targets: Iterable[str] = ()) -> list[AuditRecord]:
+        """Newest first; only actions on ``targets`` (names or keys) when given."""
         q = select(AuditRow).order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)
+        names = [short_key(t) for t in targets]
+        if names:
+            q = q.where(AuditRow.target.in_(names))
         rows = self._tx(lambda s: list(s.scalars(q)), what="audit_log")
         out = []
         for r in rows:

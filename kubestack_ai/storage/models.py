@@ -135,7 +135,8 @@ class RunRow(Base):
 
 class AuditRow(Base):
     __tablename__ = "ksa_audit"
-    __table_args__ = (Index("ix_ksa_audit_at", "at"),)
+    __table_args__ = (Index("ix_ksa_audit_at", "at"),
+                      Index("ix_ksa_audit_target_at", "target", "at"))
 
     id: Mapped[int] = mapped_column(big_id(), primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -145,3 +146,38 @@ class AuditRow(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     record: Mapped[str] = mapped_column(long_text())
+
+
+class TargetLatestRow(Base):
+    """The newest run of every target, kept beside the history by ``record_run`` so that
+    the fleet's pages, ``/metrics`` and the notifier read one row per target instead of
+    scanning the history."""
+
+    __tablename__ = "ksa_target_latest"
+    __table_args__ = (
+        Index("ix_ksa_target_latest_rank", "rank", "target_key"),
+        Index("ix_ksa_target_latest_type", "type"),
+        Index("ix_ksa_target_latest_updated", "updated_at"),
+        Index("ix_ksa_target_latest_stale", "stale_after"),
+    )
+
+    target_key: Mapped[str] = mapped_column(key_type(), primary_key=True)
+    type: Mapped[str] = mapped_column(key_type(ID_LEN))
+    plugin_id: Mapped[str] = mapped_column(key_type(ID_LEN))
+    run_id: Mapped[str] = mapped_column(key_type())
+    status: Mapped[str] = mapped_column(String(16))
+    rank: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    duration: Mapped[float] = mapped_column(Float)
+    status_since: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    prev_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    stale_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    worst_code: Mapped[str | None] = mapped_column(String(KEY_LEN), nullable=True)
+    worst_title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    findings: Mapped[str] = mapped_column(long_text())
+    n_completed: Mapped[int] = mapped_column(BigInteger, default=0)
+    n_timed_out: Mapped[int] = mapped_column(BigInteger, default=0)
+    n_killed: Mapped[int] = mapped_column(BigInteger, default=0)
+    n_failed: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -18,12 +18,12 @@ def test_migrate_twice_is_a_no_op(databases) -> None:
     try:
         assert store.schema_revision() is None
         assert store.migrate() is True
-        assert store.schema_revision() == head() == "0001"
+        assert store.schema_revision() == head() == "0002"
         tables = set(inspect(store.engine).get_table_names())
         assert {"ksa_plugin_state", "ksa_result_cache", "ksa_run", "ksa_audit",
                 "ksa_alembic_version"} <= tables
         assert store.migrate() is False
-        assert store.schema_revision() == "0001"
+        assert store.schema_revision() == "0002"
     finally:
         store.dispose()
 
@@ -61,7 +61,16 @@ def test_concurrent_migrate_from_several_processes(databases) -> None:
     assert sorted(results, key=str) == [False] * (n - 1) + [True], results
     store = Store(url)
     try:
-        assert store.schema_revision() == "0001"
+        assert store.schema_revision() == "0002"
         assert store.migrate() is False
     finally:
         store.dispose()
+
+
+def test_migrations_have_one_head() -> None:
+    """Revisions added on parallel branches must be chained, not left as two heads."""
+    from alembic.script import ScriptDirectory
+
+    from kubestack_ai.storage.migrate import _config
+
+    assert len(ScriptDirectory.from_config(_config()).get_heads()) == 1

@@ -1,0 +1,77 @@
+"""The latest run of every target (ksa_target_latest), for the web view, /metrics and
+notifications; filled from the history once, then kept by record_run.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import mysql
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+_MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"}
+
+
+def _key(length: int = 255) -> sa.types.TypeEngine[str]:
+    return sa.String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"),
+                                          "mysql", "mariadb")
+
+
+def _long_text() -> sa.types.TypeEngine[str]:
+    return sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
+
+def _when() -> sa.types.TypeEngine[Any]:
+    return sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "ksa_target_latest",
+        sa.Column("target_key", _key(), primary_key=True),
+        sa.Column("type", _key(128), nullable=False),
+        sa.Column("plugin_id", _key(128), nullable=False),
+        sa.Column("run_id", _key(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("rank", sa.Integer(), nullable=False),
+        sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("started_at", _when(), nullable=False),
+        sa.Column("duration", sa.Float(), nullable=False),
+        sa.Column("status_since", _when(), nullable=False),
+        sa.Column("prev_started_at", _when(), nullable=True),
+        sa.Column("stale_after", _when(), nullable=True),
+        sa.Column("updated_at", _when(), nullable=False),
+        sa.Column("worst_code", sa.String(255), nullable=True),
+        sa.Column("worst_title", sa.Text(), nullable=True),
+        sa.Column("findings", _long_text(), nullable=False),
+        sa.Column("n_completed", sa.BigInteger(), nullable=False),
+        sa.Column("n_timed_out", sa.BigInteger(), nullable=False),
+        sa.Column("n_killed", sa.BigInteger(), nullable=False),
+        sa.Column("n_failed", sa.BigInteger(), nullable=False),
+        **_MYSQL,
+    )
+    op.create_index("ix_ksa_target_latest_rank", "ksa_target_latest", ["rank", "target_key"])
+    op.create_index("ix_ksa_target_latest_type", "ksa_target_latest", ["type"])
+    op.create_index("ix_ksa_target_latest_updated", "ksa_target_latest", ["updated_at"])
+    op.create_index("ix_ksa_target_latest_stale", "ksa_target_latest", ["stale_after"])
+    op.create_index("ix_ksa_audit_target_at", "ksa_audit", ["target", "at"])
+    # From the existing history, in Python, by the same code record_run uses, so that
+    # every column is computed alike on every backend.
+    from kubestack_ai.storage._fleet import backfill  # noqa: PLC0415
+
+    backfill(op.get_bind())
+
+
+def downgrade() -> None:
+    op.drop_index("ix_ksa_audit_target_at", "ksa_audit")
+    op.drop_table("ksa_target_latest")
