@@ -49,6 +49,8 @@ class TargetRecord:
     started_at: dt.datetime
     duration: float
     status_since: dt.datetime
+    status_runs: int
+    """Consecutive runs in this status, this one included."""
     stale_after: dt.datetime | None
     updated_at: dt.datetime
     worst_code: str | None
@@ -116,6 +118,7 @@ def latest_values(tk: str, plugin_id: str, run_id: str, result: DiagnosticResult
     findings = [{"code": f.code, "category": f.category, "severity": f.severity.value,
                  "title": f.title, "suggestion": f.suggestion} for f in worst]
     status = result.status.value
+    same = old is not None and old.status == status
     prev = old.started_at if old is not None and old.run_id != run_id else None
     gap = (started - prev) if prev is not None else None
     values: dict[str, Any] = dict(
@@ -125,8 +128,8 @@ def latest_values(tk: str, plugin_id: str, run_id: str, result: DiagnosticResult
         stale_after=started + STALE_FACTOR * gap if gap and gap.total_seconds() > 0 else None,
         updated_at=now, worst_code=worst[0].code if worst else None,
         worst_title=worst[0].title if worst else None, findings=json.dumps(findings),
-        status_since=old.status_since if old is not None and old.status == status else started,
-        **counts)
+        status_since=old.status_since if same else started,
+        status_runs=old.status_runs + 1 if same else 1, **counts)
     return values
 
 
@@ -254,7 +257,8 @@ def _target(r: Any) -> TargetRecord:
     return TargetRecord(
         target_key=r.target_key, type=r.type, plugin_id=r.plugin_id, run_id=r.run_id,
         status=r.status, outcome=r.outcome, started_at=r.started_at, duration=r.duration,
-        status_since=r.status_since, stale_after=r.stale_after, updated_at=r.updated_at,
+        status_since=r.status_since, status_runs=r.status_runs, stale_after=r.stale_after,
+        updated_at=r.updated_at,
         worst_code=r.worst_code, worst_title=r.worst_title,
         findings=tuple(json.loads(r.findings)),
         runs={o: getattr(r, col.key) for o, col in _COUNTED.items()})

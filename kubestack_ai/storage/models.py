@@ -171,6 +171,7 @@ class TargetLatestRow(Base):
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     duration: Mapped[float] = mapped_column(Float)
     status_since: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    status_runs: Mapped[int] = mapped_column(Integer)
     prev_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     stale_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

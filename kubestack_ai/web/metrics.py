@@ -3,6 +3,7 @@
 Read from ``ksa_target_latest`` on every scrape (one query, one row per target):
 
     ksa_target_status{target,type}                    0 healthy, 1 warning, 2 critical, 3 unknown
+    ksa_target_status_runs{target,type}               consecutive runs in that status
     ksa_target_stale{target,type}                     1 when the last run is older than
                                                       twice the target's interval
     ksa_finding_active{target,type,code,category,severity}   1 while a warning or critical
@@ -39,6 +40,8 @@ class FleetCollector(Collector):
         tl = ["target", "type"]
         status = GaugeMetricFamily("ksa_target_status", "Verdict of the target's latest run: "
                                    "0 healthy, 1 warning, 2 critical, 3 unknown", labels=tl)
+        runs_in = GaugeMetricFamily("ksa_target_status_runs", "Consecutive runs of the target "
+                                    "in its current status", labels=tl)
         stale = GaugeMetricFamily("ksa_target_stale", "1 when the target's last run is older "
                                   "than twice its interval", labels=tl)
         active = GaugeMetricFamily("ksa_finding_active", "1 while a warning or critical finding "
@@ -54,6 +57,7 @@ class FleetCollector(Collector):
         for t in targets:
             lv = [t.name, t.type]
             status.add_metric(lv, STATUS_VALUE.get(t.status, 3))
+            runs_in.add_metric(lv, t.status_runs)
             stale.add_metric(lv, 1 if t.is_stale(now) else 0)
             last.add_metric(lv, t.started_at.timestamp())
             duration.add_metric(lv, t.duration)
@@ -64,7 +68,7 @@ class FleetCollector(Collector):
                 per_type[k] = per_type.get(k, 0) + t.runs.get(outcome, 0)
         for (mtype, outcome), n in sorted(per_type.items()):
             runs.add_metric([mtype, outcome], n)
-        yield from (status, stale, active, last, duration, runs)
+        yield from (status, runs_in, stale, active, last, duration, runs)
 
 
 def render(store: Store) -> bytes:

@@ -32,7 +32,8 @@ def target_json(t: TargetRecord, now: dt.datetime) -> dict[str, Any]:
         "key": t.target_key, "name": t.name, "type": t.type, "plugin_id": t.plugin_id,
         "status": t.shown_status(now), "verdict": t.status, "stale": t.is_stale(now),
         "outcome": t.outcome, "last_run": _iso(t.started_at), "duration": round(t.duration, 4),
-        "status_since": _iso(t.status_since), "stale_after": _iso(t.stale_after),
+        "status_since": _iso(t.status_since), "status_runs": t.status_runs,
+        "stale_after": _iso(t.stale_after),
         "worst_finding": ({"code": t.worst_code, "title": t.worst_title}
                           if t.worst_code else None),
         "findings": list(t.findings), "runs": dict(t.runs), "run_id": t.run_id,

@@ -38,6 +38,7 @@ def test_latest_row_follows_the_newest_run_and_keeps_status_since(store: Store) 
     assert t is not None
     assert (t.run_id, t.status, t.type, t.name) == ("r3", "critical", "redis", "a")
     assert t.status_since == T0 + MIN  # critical since r2, not r3
+    assert t.status_runs == 2
     assert t.worst_code == "redis.memory.oom" and t.worst_title == "Out of memory"
     assert t.findings[0]["suggestion"] == "Raise maxmemory."
     assert t.runs == {"completed": 4, "timed_out": 0, "killed": 0, "failed": 0}
@@ -114,4 +115,5 @@ def test_backfill_from_history(store: Store) -> None:
         assert before[k] is not None and after[k] is not None
         assert before[k].__class__ is after[k].__class__
         assert (after[k].run_id, after[k].status, after[k].stale_after, after[k].runs) == (  # type: ignore[union-attr]
-            before[k].run_id, before[k].status, before[k].stale_after, before[k].runs)  # type: ignore[union-attr]
+            before[k].run_id, before[k].status, before[k].stale_after, before[k].runs)
+        assert after[k].status_runs == 1  # type: ignore[union-attr]  # from the last two runs  # type: ignore[union-attr]

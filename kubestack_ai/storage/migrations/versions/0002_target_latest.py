@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("started_at", _when(), nullable=False),
         sa.Column("duration", sa.Float(), nullable=False),
         sa.Column("status_since", _when(), nullable=False),
+        sa.Column("status_runs", sa.Integer(), nullable=False),
         sa.Column("prev_started_at", _when(), nullable=True),
         sa.Column("stale_after", _when(), nullable=True),
         sa.Column("updated_at", _when(), nullable=False),
