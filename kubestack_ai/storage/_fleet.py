@@ -128,8 +128,8 @@ def latest_values(tk: str, plugin_id: str, run_id: str, result: DiagnosticResult
         stale_after=started + STALE_FACTOR * gap if gap and gap.total_seconds() > 0 else None,
         updated_at=now, worst_code=worst[0].code if worst else None,
         worst_title=worst[0].title if worst else None, findings=json.dumps(findings),
-        status_since=old.status_since if same else started,
-        status_runs=old.status_runs + 1 if same else 1, **counts)
+        status_since=old.status_since if old is not None and same else started,
+        status_runs=old.status_runs + 1 if old is not None and same else 1, **counts)
     return values
 
 
