@@ -5,8 +5,8 @@
 the history row), so that a page of the fleet reads at most one row per target through
 an index, whatever the length of the history. A target is *stale* when its last run
 started more than twice its interval ago; the interval is the gap between its last two
-runs as observed (the store never sees the fleet file), so ``stale_after`` is unknown
-until a target has run twice.
+runs as observed (the store never sees the fleet file), at least ``MIN_INTERVAL``, so
+``stale_after`` is unknown until a target has run twice.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from .models import RunRow, TargetLatestRow
 
 STALE_FACTOR = 2
 """A target is stale once its last run is older than this many intervals."""
+MIN_INTERVAL = dt.timedelta(seconds=30)
+"""The interval assumed at least: two runs started by hand a moment apart do not make a
+target stale a moment later."""
 STATUSES = ("critical", "warning", "unknown", "healthy", "stale")
 """The statuses a page shows and filters by, worst first (stale: not run in time)."""
 OUTCOMES = ("completed", "timed_out", "killed", "failed")
@@ -125,7 +128,7 @@ def latest_values(tk: str, plugin_id: str, run_id: str, result: DiagnosticResult
         target_key=tk, type=tk.split(":", 1)[0], plugin_id=plugin_id, run_id=run_id,
         status=status, rank=_RANK[status], outcome=result.outcome, started_at=started,
         duration=result.duration, prev_started_at=prev,
-        stale_after=started + STALE_FACTOR * gap if gap and gap.total_seconds() > 0 else None,
+        stale_after=started + STALE_FACTOR * max(gap, MIN_INTERVAL) if gap is not None else None,
         updated_at=now, worst_code=worst[0].code if worst else None,
         worst_title=worst[0].title if worst else None, findings=json.dumps(findings),
         status_since=old.status_since if old is not None and same else started,
