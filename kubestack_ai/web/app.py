@@ -63,9 +63,15 @@ class Base(tornado.web.RequestHandler):
 
     def get_template_namespace(self) -> dict[str, Any]:
         ns = super().get_template_namespace()
-        ns.update(ago=views.ago, qkey=lambda k: quote(k, safe=""), statuses=STATUSES,
+        ns.update(refresh=None, ago=views.ago, qkey=lambda k: quote(k, safe=""), statuses=STATUSES,
                   storage=storage_name(self.store))
         return ns
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, StorageError):  # expected while the database is away: one line
+            log.warning("web: %s %s: %s", self.request.method, self.request.path, value)
+        else:
+            super().log_exception(typ, value, tb)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -75,12 +81,8 @@ class Base(tornado.web.RequestHandler):
             what = ("cannot be reached" if isinstance(exc, StorageUnavailable)
                     else "answered with an error")
             message = f"The storage database {storage_name(self.store)} {what}."
-            log.warning("web: %s %s: %s", self.request.method, self.request.path, exc)
         else:
             message = self._reason
-            if exc is not None:
-                log.error("web: %s %s failed", self.request.method, self.request.path,
-                          exc_info=kwargs.get("exc_info"))
         if self.request.path.startswith("/api/") or self.request.path == "/metrics":
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps({"error": message, "status": status_code}))
