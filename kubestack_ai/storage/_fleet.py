@@ -203,6 +203,16 @@ class FleetMixin(StoreBase):
         q = select(_L).order_by(_L.target_key)
         return self._core(lambda c: [_target(r) for r in c.execute(q)], what="all_targets")
 
+    def targets_changed(self, since: dt.datetime) -> list[TargetRecord]:
+        """Targets whose latest row was written after ``since`` (the notifier's poll)."""
+        q = select(_L).where(_L.updated_at > since).order_by(_L.updated_at)
+        return self._core(lambda c: [_target(r) for r in c.execute(q)], what="targets_changed")
+
+    def targets_at_least(self, status: str) -> list[TargetRecord]:
+        """Targets whose latest verdict is ``status`` or worse (warning: warning, critical)."""
+        q = select(_L).where(_L.rank >= _RANK[status]).order_by(_L.target_key)
+        return self._core(lambda c: [_target(r) for r in c.execute(q)], what="targets_at_least")
+
     def target(self, target_key: str) -> TargetRecord | None:
         q = select(_L).where(_L.target_key == short_key(target_key))
         row = self._core(lambda c: c.execute(q).first(), what="target")

@@ -65,7 +65,7 @@ class Fleet:
             c.flushall()
 
 
-def _fill(srv: RedisProc) -> None:
+def fill(srv: RedisProc) -> None:
     with srv.client() as c:
         try:
             for i in range(600):
@@ -92,8 +92,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
                                                    "--maxmemory-policy", "allkeys-lru")
         f.servers["cache-critical"] = servers.start("--maxmemory", "3mb",
                                                     "--maxmemory-policy", "noeviction")
-        _fill(f.servers["cache-warning"])
-        _fill(f.servers["cache-critical"])
+        fill(f.servers["cache-warning"])
+        fill(f.servers["cache-critical"])
         for _ in range(2):  # twice: a finding seen in both runs is ongoing
             for name in NAMES:
                 f.diagnose(name)
