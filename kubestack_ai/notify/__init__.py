@@ -23,7 +23,21 @@ Imports storage (and plugins' models) only, like ``web``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .config import NotifyConfig
-from .notifier import Notifier
+
+if TYPE_CHECKING:
+    from .notifier import Notifier
 
 __all__ = ["Notifier", "NotifyConfig"]
+
+
+def __getattr__(name: str) -> Any:
+    # the fleet file's parser needs NotifyConfig only: storage (SQLAlchemy) is imported
+    # when a Notifier is made, not whenever a fleet file is read
+    if name == "Notifier":
+        from .notifier import Notifier
+
+        return Notifier
+    raise AttributeError(name)

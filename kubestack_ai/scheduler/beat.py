@@ -40,6 +40,8 @@ class FleetScheduler(beat.Scheduler):
         self._mtime: float | None = None
         self.lock = make_lock(app)
         self.fleet_error: str | None = None
+        self.notifier: Any = None
+        self._notify_config: Any = None
         super().__init__(app, *args, **kwargs)
 
     # -- the schedule -----------------------------------------------------------------
@@ -76,6 +78,7 @@ class FleetScheduler(beat.Scheduler):
             log.error("beat: %s (keeping %d entries)", e, len(self.data))
             return False
         self.fleet_error = None
+        self._set_notify(fleet.notify)
         entries = fleet.entries()
         now = self.app.now()
         for name, entry in entries.items():
@@ -91,16 +94,39 @@ class FleetScheduler(beat.Scheduler):
         self._heap = None  # rebuild with the new entries' times
         return True
 
+    def _set_notify(self, config: Any) -> None:
+        """Notifications are sent from here, the one beat that holds the lock (see
+        kubestack_ai.notify for why); a changed ``notify:`` section replaces the notifier."""
+        if config == self._notify_config:
+            return
+        if self.notifier is not None:
+            self.notifier.close()
+            self.notifier = None
+        self._notify_config = config
+        if config is not None and config.enabled:
+            from kubestack_ai.notify import Notifier  # noqa: PLC0415
+            from kubestack_ai.storage import Store, default_url  # noqa: PLC0415
+
+            settings = self.app.ksa_settings
+            url = settings.database_url or default_url({"KSA_HOME": str(settings.home)})
+            self.notifier = Notifier(Store(url), config)
+            log.info("beat: notifications to %d Alertmanager(s), %d webhook(s)",
+                     len(config.alertmanager), len(config.webhook))
+
     # -- the loop ---------------------------------------------------------------------
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         if not self.lock.acquire():
             return STANDBY_POLL
         self.reload_fleet()
+        if self.notifier is not None:
+            self.notifier.tick()  # polls in its own thread: never delays scheduling
         return float(min(super().tick(*args, **kwargs), self.max_interval))
 
     def close(self) -> None:
         try:
+            if self.notifier is not None:
+                self.notifier.close()
             super().close()
         finally:
             self.lock.release()

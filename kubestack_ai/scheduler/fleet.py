@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from kubestack_ai.notify.config import NotifyConfig
 from kubestack_ai.plugins import MiddlewareTarget
 
 TARGET_FIELDS = ("type", "name", "endpoints", "mode", "auth", "tls", "options", "thresholds",
@@ -91,6 +92,8 @@ class Fleet(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     targets: tuple[FleetTarget, ...] = ()
+    notify: NotifyConfig | None = None
+    """Where to send status changes (see kubestack_ai.notify); sent by the active beat."""
 
     def entries(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -111,16 +114,17 @@ def parse_fleet(data: Any, source: str = "fleet") -> Fleet:
         data = {}
     if not isinstance(data, dict):
         raise FleetError(f"{source}: expected a mapping with 'targets', got {type(data).__name__}")
-    unknown = set(data) - {"defaults", "targets"}
+    unknown = set(data) - {"defaults", "targets", "notify"}
     if unknown:
         raise FleetError(f"{source}: unknown keys {', '.join(sorted(unknown))} "
-                         "(expected: defaults, targets)")
+                         "(expected: defaults, targets, notify)")
     defaults = data.get("defaults") or {}
     raw = data.get("targets") or []
     if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
         raise FleetError(f"{source}: targets must be a list of mappings")
     try:
-        fleet = Fleet.model_validate({"targets": [{**defaults, **t} for t in raw]})
+        fleet = Fleet.model_validate({"targets": [{**defaults, **t} for t in raw],
+                                      "notify": data.get("notify")})
     except ValidationError as e:
         # without input values: a mistyped password must not reach a log line
         first = e.errors(include_input=False, include_url=False)[0]
