@@ -32,7 +32,7 @@ from kubestack_ai.plugins import (
     plugin_dirs,
     register_interrupt,
 )
-from kubestack_ai.plugins.models import utcnow
+from kubestack_ai.plugins.models import Severity, utcnow
 
 from .catalog import PluginSpec, is_builtin, merge_config
 from .store import SafeStore
@@ -58,8 +58,10 @@ def target_error(e: ValidationError) -> str:
 def envelope(task_id: str, result: DiagnosticResult | None, *, target_key: str = "",
              plugin_id: str = "", cached: bool = False, stored: bool | None = None,
              storage_error: str | None = None, error: str | None = None) -> dict[str, Any]:
-    """What a task returns (and Flower shows): never a secret, the target by key only."""
+    """What a task returns (and Flower shows): never a secret, the target by key only.
+    ``summary`` comes first so that Flower's one-line repr of the result starts with it."""
     return {
+        "summary": summary(result, error),
         "task_id": task_id, "target": target_key, "plugin_id": plugin_id,
         "status": result.status.value if result is not None else "unknown",
         "outcome": result.outcome if result is not None else "failed",
@@ -67,6 +69,24 @@ def envelope(task_id: str, result: DiagnosticResult | None, *, target_key: str =
         "pid": os.getpid(),
         "result": result.model_dump(mode="json") if result is not None else None,
     }
+
+
+def summary(result: DiagnosticResult | None, error: str | None = None) -> str:
+    """One line: ``critical: mysql.connection.auth_failed; 2 more`` (the worst finding,
+    then how many other warning or critical ones), the outcome first when not completed."""
+    if result is None:
+        return f"error: {error}" if error else "unknown"
+    prefix = "" if result.outcome in ("completed", "cached") else f"{result.outcome}, "
+    serious = sorted((f for f in result.findings if f.severity >= Severity.WARNING),
+                     key=lambda f: -f.severity.rank)
+    if serious:
+        more = f"; {len(serious) - 1} more" if len(serious) > 1 else ""
+        return f"{prefix}{result.status.value}: {serious[0].code}{more}"
+    if result.errors:
+        where = ", ".join(sorted(result.errors))
+        return f"{prefix}{result.status.value}: could not read {where}"
+    n = len(result.findings)
+    return f"{prefix}{result.status.value}: " + (f"{n} info findings" if n else "no findings")
 
 
 class Runtime:

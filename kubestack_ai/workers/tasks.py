@@ -23,6 +23,10 @@ from .limits import DEFAULT_SOFT_LIMIT as DEFAULT_SOFT
 from .runtime import Runtime
 from .store import SafeStore
 
+RESULT_REPR = 4096
+"""Characters of a task's result Flower shows (Celery's default, 1024, cut a diagnosis
+off in its metrics); the result's ``summary`` comes first either way."""
+
 _runtime: Runtime | None = None
 _runtime_pid: int | None = None
 
@@ -67,7 +71,8 @@ def _diagnose_task(app: Celery, mtype: str, spec: PluginSpec | None) -> None:
 
     diagnose.__doc__ = f"Diagnose one {mtype} target; the result is stored and returned."
     app.task(name=f"diagnose.{mtype}", bind=True, shared=False, soft_time_limit=soft, time_limit=hard,
-             acks_late=True, reject_on_worker_lost=True)(diagnose)
+             acks_late=True, reject_on_worker_lost=True,
+             resultrepr_maxsize=RESULT_REPR)(diagnose)
 
 
 def _health_task(app: Celery, mtype: str, spec: PluginSpec | None) -> None:
@@ -80,7 +85,7 @@ def _health_task(app: Celery, mtype: str, spec: PluginSpec | None) -> None:
     health.__doc__ = f"Health check (connect) of one {mtype} target."
     # a health check is only worth its freshness: not redelivered after a crash
     app.task(name=f"health.{mtype}", bind=True, shared=False, soft_time_limit=soft, time_limit=hard,
-             acks_late=False)(health)
+             acks_late=False, resultrepr_maxsize=RESULT_REPR)(health)
 
 
 __all__ = ["SafeStore", "current_runtime", "register", "runtime"]
