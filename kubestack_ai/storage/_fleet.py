@@ -203,6 +203,14 @@ class FleetMixin(StoreBase):
         q = select(_L).order_by(_L.target_key)
         return self._core(lambda c: [_target(r) for r in c.execute(q)], what="all_targets")
 
+    def metric_rows(self) -> list[tuple[Any, ...]]:
+        """Every target as ``/metrics`` needs it, lean (no records, findings as JSON text):
+        (key, type, status, status_runs, stale_after, started_at, duration, findings,
+        n_completed, n_timed_out, n_killed, n_failed)."""
+        q = select(_L.target_key, _L.type, _L.status, _L.status_runs, _L.stale_after,
+                   _L.started_at, _L.duration, _L.findings, *_COUNTED.values())
+        return self._core(lambda c: [tuple(r) for r in c.execute(q)], what="metric_rows")
+
     def targets_changed(self, since: dt.datetime) -> list[TargetRecord]:
         """Targets whose latest row was written after ``since`` (the notifier's poll)."""
         q = select(_L).where(_L.updated_at > since).order_by(_L.updated_at)
@@ -273,7 +281,7 @@ def _target(r: Any) -> TargetRecord:
         status_since=r.status_since, status_runs=r.status_runs, stale_after=r.stale_after,
         updated_at=r.updated_at,
         worst_code=r.worst_code, worst_title=r.worst_title,
-        findings=tuple(json.loads(r.findings)),
+        findings=tuple(json.loads(r.findings)) if r.findings != "[]" else (),
         runs={o: getattr(r, col.key) for o, col in _COUNTED.items()})
 
 

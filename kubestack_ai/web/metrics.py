@@ -1,6 +1,6 @@
 """``/metrics``: the fleet's verdicts in Prometheus exposition, through prometheus_client.
 
-Read from ``ksa_target_latest`` on every scrape (one query, one row per target):
+Read from ``ksa_target_latest`` on every scrape (one lean query, one row per target):
 
     ksa_target_status{target,type}                    0 healthy, 1 warning, 2 critical, 3 unknown
     ksa_target_status_runs{target,type}               consecutive runs in that status
@@ -9,25 +9,36 @@ Read from ``ksa_target_latest`` on every scrape (one query, one row per target):
     ksa_finding_active{target,type,code,category,severity}   1 while a warning or critical
                                                       finding is in the latest run
     ksa_target_last_run_timestamp_seconds{target,type}
-    ksa_run_duration_seconds{target,type}             the last run's duration
+    ksa_run_duration_seconds{type}                    histogram of the latest runs' durations
     ksa_runs_total{type,outcome}                      runs stored per outcome
 
 ``target`` is the target's name (with ``type`` it identifies the target, as the key
 ``type:name`` does); names and codes never hold a secret (targets carry references only).
+Durations are a histogram per type, not a series per target: at 10,000 targets every
+per-target series costs 10,000 samples a scrape.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from bisect import bisect_left
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from kubestack_ai.plugins.models import Status, utcnow
 from kubestack_ai.storage import OUTCOMES, Store
 
 STATUS_VALUE = {s.value: s.exit_code for s in Status}
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 class FleetCollector(Collector):
@@ -35,7 +46,7 @@ class FleetCollector(Collector):
         self.store = store
 
     def collect(self) -> Iterator[Metric]:
-        targets = self.store.all_targets()
+        rows = self.store.metric_rows()
         now = utcnow()
         tl = ["target", "type"]
         status = GaugeMetricFamily("ksa_target_status", "Verdict of the target's latest run: "
@@ -49,26 +60,41 @@ class FleetCollector(Collector):
                                    labels=[*tl, "code", "category", "severity"])
         last = GaugeMetricFamily("ksa_target_last_run_timestamp_seconds",
                                  "Start of the target's latest run (Unix time)", labels=tl)
-        duration = GaugeMetricFamily("ksa_run_duration_seconds",
-                                     "Duration of the target's latest run", labels=tl)
         runs = CounterMetricFamily("ksa_runs", "Runs stored, by middleware type and outcome",
                                    labels=["type", "outcome"])
         per_type: dict[tuple[str, str], int] = {}
-        for t in targets:
-            lv = [t.name, t.type]
-            status.add_metric(lv, STATUS_VALUE.get(t.status, 3))
-            runs_in.add_metric(lv, t.status_runs)
-            stale.add_metric(lv, 1 if t.is_stale(now) else 0)
-            last.add_metric(lv, t.started_at.timestamp())
-            duration.add_metric(lv, t.duration)
-            for f in t.findings:
-                active.add_metric([*lv, f["code"], f["category"], f["severity"]], 1)
-            for outcome in OUTCOMES:
-                k = (t.type, outcome)
-                per_type[k] = per_type.get(k, 0) + t.runs.get(outcome, 0)
+        durations: dict[str, list[int]] = {}
+        sums: dict[str, float] = {}
+        for key, mtype, st, st_runs, stale_after, started, duration, findings, *counts in rows:
+            lv = [key.split(":", 1)[-1], mtype]
+            status.add_metric(lv, STATUS_VALUE.get(st, 3))
+            runs_in.add_metric(lv, st_runs)
+            stale.add_metric(lv, 1 if stale_after is not None and stale_after < now else 0)
+            last.add_metric(lv, _ts(started))
+            if findings != "[]":
+                for f in json.loads(findings):
+                    active.add_metric([*lv, f["code"], f["category"], f["severity"]], 1)
+            hist = durations.setdefault(mtype, [0] * (len(BUCKETS) + 1))
+            hist[bisect_left(BUCKETS, duration)] += 1
+            sums[mtype] = sums.get(mtype, 0.0) + duration
+            for outcome, n in zip(OUTCOMES, counts, strict=True):
+                per_type[(mtype, outcome)] = per_type.get((mtype, outcome), 0) + n
         for (mtype, outcome), n in sorted(per_type.items()):
             runs.add_metric([mtype, outcome], n)
-        yield from (status, runs_in, stale, active, last, duration, runs)
+        hist_family = HistogramMetricFamily(
+            "ksa_run_duration_seconds", "Duration of each target's latest run, by type",
+            labels=["type"])
+        for mtype, counts_ in sorted(durations.items()):
+            cumulative, acc = [], 0
+            for bound, n in zip([*map(str, BUCKETS), "+Inf"], counts_, strict=True):
+                acc += n
+                cumulative.append((bound, acc))
+            hist_family.add_metric([mtype], cumulative, sums[mtype])
+        yield from (status, runs_in, stale, active, last, hist_family, runs)
+
+
+def _ts(t: dt.datetime) -> float:
+    return t.timestamp()
 
 
 def render(store: Store) -> bytes:
