@@ -188,3 +188,43 @@ def test_a_dead_receiver_never_holds_up_a_poll(fleet: Fleet) -> None:
     finally:
         n._stop.set()
         n.sender.close()
+
+
+def test_resend_to_alertmanager_and_webhook_repeat_while_it_lasts(
+        fleet: Fleet, receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    now = [1000.0]
+    config = NotifyConfig(alertmanager=(receiver.url,), webhook=(f"{receiver.url}/hook/s3cr3t",),
+                          min_severity="critical", resend=60, repeat=3600, retries=0)
+    n = Notifier(fleet.store, config, clock=lambda: now[0])
+    try:
+        n.poll()
+        assert n.sender.flush()
+        first = [b for p, b in receiver.posts if p == "/api/v2/alerts"]
+        assert len(first) == 1
+        critical = {a["labels"]["target"] for a in first[0]}
+        assert critical and all(a["labels"]["severity"] == "critical" for a in first[0])
+        now[0] += 30
+        n.poll()
+        assert n.sender.flush()
+        assert len([p for p, _ in receiver.posts if p == "/api/v2/alerts"]) == 1  # not yet
+        now[0] += 31
+        n.poll()
+        assert n.sender.flush()
+        alerts = [b for p, b in receiver.posts if p == "/api/v2/alerts"]
+        assert len(alerts) == 2 and {a["labels"]["target"] for a in alerts[1]} == critical
+        assert not [p for p, _ in receiver.posts if p.startswith("/hook")]  # repeat not due
+        now[0] += 3600
+        n.poll()
+        assert n.sender.flush()
+        hooks = [b for p, b in receiver.posts if p.startswith("/hook")]
+        assert {b["name"] for b in hooks} == critical and all(b["repeat"] for b in hooks)
+        # a receiver failing: logged by scheme and host, never the URL's path (its secret)
+        receiver.fail = 5
+        now[0] += 3600
+        with caplog.at_level("INFO", logger="kubestack_ai.notify"):
+            n.poll()
+            assert n.sender.flush()
+        assert "failed" in caplog.text and receiver.url in caplog.text
+        assert "s3cr3t" not in caplog.text
+    finally:
+        n.close()
