@@ -5,6 +5,7 @@ missing (as .ci/run does)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -12,9 +13,10 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -104,50 +106,70 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         store.dispose()
 
 
+@contextlib.contextmanager
+def served(cmd: list[str], ready: str, log: Path,
+           env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process of the test's own, yielded once ``ready`` answers; stopped after."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, env=env, cwd=str(ROOT), stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(ready, timeout=1).read()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise AssertionError(f"{cmd[0]} exited: {log.read_text()[-2000:]}") from None
+                time.sleep(0.1)
+        else:
+            raise AssertionError(f"{cmd[0]} did not answer {ready}: {log.read_text()[-2000:]}")
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def until(fn: Callable[[], Any], timeout: float = 30) -> Any:
+    """``fn()``'s first truthy value, polled; fails with the last value after ``timeout``."""
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.25)
+    raise AssertionError(f"not reached in {timeout}s: {last!r}")
+
+
 @dataclass
 class Web:
     url: str
-    proc: subprocess.Popen[bytes]
     log: Path
 
 
-def start_web(database_url: str, tmp: Path, *args: str,
-              env: dict[str, str] | None = None) -> Web:
+@contextlib.contextmanager
+def web_view(database_url: str, tmp: Path, *args: str,
+             env: dict[str, str] | None = None) -> Iterator[Web]:
+    """``ksa serve`` on ``database_url`` as its own process, on a free port."""
     port = free_port()
     log = tmp / f"serve-{port}.log"
     full_env = {**os.environ, "KSA_DATABASE_URL": database_url, "KSA_HOME": str(tmp),
                 **(env or {})}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "kubestack_ai.ksa", "serve",
-                                 "--port", str(port), *args], env=full_env, cwd=str(ROOT),
-                                stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        if proc.poll() is not None:
-            raise AssertionError(f"ksa serve exited: {log.read_text()}")
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=1).read()
-            return Web(url, proc, log)
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"ksa serve did not answer: {log.read_text()}")
-
-
-def stop_web(web: Web) -> None:
-    web.proc.terminate()
-    try:
-        web.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        web.proc.kill()
-        web.proc.wait()
+    with served([sys.executable, "-m", "kubestack_ai.ksa", "serve", "--port", str(port), *args],
+                f"{url}/healthz", log, full_env):
+        yield Web(url, log)
 
 
 @pytest.fixture(scope="module")
 def web(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
-    w = start_web(fleet.url, tmp_path_factory.mktemp("web"))
-    yield w
-    stop_web(w)
+    with web_view(fleet.url, tmp_path_factory.mktemp("web")) as w:
+        yield w
 
 
 @pytest.fixture(scope="session")

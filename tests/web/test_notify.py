@@ -6,7 +6,6 @@ transition, retried with back-off, and a dead receiver never holds anything up."
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 import urllib.request
@@ -20,7 +19,7 @@ import pytest
 from kubestack_ai.notify import Notifier, NotifyConfig
 from tests.conftest import free_port
 
-from .conftest import Fleet, fill, need_bin
+from .conftest import Fleet, fill, need_bin, served, until
 
 
 class Receiver:
@@ -73,24 +72,11 @@ def alertmanager(receiver: Receiver, tmp_path: Path) -> Iterator[str]:
         "receivers": [{"name": "test", "webhook_configs": [
             {"url": f"{receiver.url}/am", "send_resolved": True}]}],
     }))
-    log = open(tmp_path / "alertmanager.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.path={tmp_path / 'am'}",
-                             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-                            stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{url}/-/ready", timeout=1).read()
-                break
-            except OSError:
-                assert proc.poll() is None, (tmp_path / "alertmanager.log").read_text()[-2000:]
-                time.sleep(0.1)
+    with served([binary, f"--config.file={config}", f"--storage.path={tmp_path / 'am'}",
+                             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+                f"{url}/-/ready", tmp_path / "alertmanager.log"):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        log.close()
 
 
 def _am_alerts(url: str) -> list[dict[str, Any]]:
@@ -98,15 +84,6 @@ def _am_alerts(url: str) -> list[dict[str, Any]]:
         return list(json.loads(resp.read()))
 
 
-def _until(fn: Any, timeout: float = 20) -> Any:
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"not reached in {timeout}s: {last!r}")
 
 
 def test_alertmanager_gets_the_alert_and_then_its_resolution(
@@ -129,7 +106,7 @@ def test_alertmanager_gets_the_alert_and_then_its_resolution(
             assert f["title"] in alert["annotations"]["description"]
             assert f["suggestion"] in alert["annotations"]["description"]
         assert alert["generatorURL"] == "http://ksa.example:8080/targets/redis%3Acache-critical"
-        fired = _until(lambda: [b for p, b in receiver.posts if b["status"] == "firing"])
+        fired = until(lambda: [b for p, b in receiver.posts if b["status"] == "firing"])
         assert fired[0]["alerts"][0]["labels"]["target"] == "cache-critical"
 
         # the fault removed, the target diagnosed healthy: resolved in Alertmanager
@@ -137,9 +114,9 @@ def test_alertmanager_gets_the_alert_and_then_its_resolution(
         assert fleet.diagnose("cache-critical").status.value == "healthy"
         n.poll()
         assert n.sender.flush()
-        assert _until(lambda: not [a for a in _am_alerts(alertmanager)
+        assert until(lambda: not [a for a in _am_alerts(alertmanager)
                                    if a["labels"]["target"] == "cache-critical"])
-        resolved = _until(lambda: [b for p, b in receiver.posts if b["status"] == "resolved"])
+        resolved = until(lambda: [b for p, b in receiver.posts if b["status"] == "resolved"])
         assert resolved[0]["alerts"][0]["labels"] == alert["labels"]
         assert resolved[0]["alerts"][0]["status"] == "resolved"
     finally:

@@ -23,7 +23,7 @@ from kubestack_ai.storage import Store
 from tests.conftest import port_open, require
 from tests.storage.test_storage_unavailable import Relay
 
-from .conftest import ROOT, start_web, stop_web
+from .conftest import ROOT, web_view
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -64,8 +64,14 @@ def test_database_down_is_a_clear_page_then_it_recovers(pg_database: str, tmp_pa
                          status=Status.HEALTHY, started_at=utcnow(), duration=0.01)
     store.record_run("run-1", "redis:db-down-1", "redis-diagnostics", (), r, ttl=None)
     store.dispose()
-    web = start_web(url, tmp_path)
     try:
+        _down_then_back(url, tmp_path, relay, pg_database)
+    finally:
+        relay.stop()
+
+
+def _down_then_back(url: str, tmp_path: Path, relay: Relay, pg_database: str) -> None:
+    with web_view(url, tmp_path) as web:
         assert _fetch(web.url + "/")[0] == 200
         relay.stop()
         for path in ("/", "/targets/redis%3Adb-down-1"):
@@ -85,9 +91,6 @@ def test_database_down_is_a_clear_page_then_it_recovers(pg_database: str, tmp_pa
             time.sleep(0.3)
         assert got[0] == 200 and "db-down-1" in got[1]
         assert "n0t-sh0wn" not in web.log.read_text()
-    finally:
-        stop_web(web)
-        relay.stop()
 
 
 def test_binding_beyond_loopback_needs_credentials(tmp_path: Path) -> None:
@@ -106,10 +109,9 @@ def test_token_and_basic_auth_on_every_route_but_metrics(tmp_path: Path) -> None
     url = f"sqlite:///{tmp_path / 'ksa.db'}"
     Store(url).migrate()
     (tmp_path / "pw").write_text("basic-pw\n")
-    web = start_web(url, tmp_path, "--token-ref", "env:KSA_TEST_WEB_TOKEN", "--user", "ops",
-                    "--password-ref", f"file:{tmp_path / 'pw'}",
-                    env={"KSA_TEST_WEB_TOKEN": "tok-123"})
-    try:
+    with web_view(url, tmp_path, "--token-ref", "env:KSA_TEST_WEB_TOKEN", "--user", "ops",
+                  "--password-ref", f"file:{tmp_path / 'pw'}",
+                  env={"KSA_TEST_WEB_TOKEN": "tok-123"}) as web:
         for path in ("/", "/api/targets", "/targets/redis%3Ax", "/api/targets/x/history"):
             code, body = _fetch(web.url + path)
             assert code == 401, path
@@ -121,8 +123,6 @@ def test_token_and_basic_auth_on_every_route_but_metrics(tmp_path: Path) -> None
         bad = base64.b64encode(b"ops:nope").decode()
         assert _fetch(web.url + "/api/targets", {"Authorization": f"Basic {bad}"})[0] == 401
         assert _fetch(web.url + "/metrics")[0] == 200  # its own token, none set
-    finally:
-        stop_web(web)
 
 
 LAYERS = ("kubestack_ai.workers", "kubestack_ai.scheduler", "kubestack_ai.ksa")

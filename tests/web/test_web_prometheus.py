@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pytest
 
 from tests.conftest import free_port
 
-from .conftest import ROOT, Fleet, Web, need_bin, start_web, stop_web
+from .conftest import ROOT, Fleet, Web, need_bin, served, until, web_view
 
 RULES = ROOT / "examples" / "prometheus" / "ksa-rules.yml"
 
@@ -41,9 +40,8 @@ def metered(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     tmp = tmp_path_factory.mktemp("metered")
     token = tmp / "metrics-token"
     token.write_text("s3cret-scrape-token\n")
-    w = start_web(fleet.url, tmp, "--metrics-token-ref", f"file:{token}")
-    yield w, token
-    stop_web(w)
+    with web_view(fleet.url, tmp, "--metrics-token-ref", f"file:{token}") as w:
+        yield w, token
 
 
 def test_metrics_token_is_required_when_set(metered: tuple[Web, Path]) -> None:
@@ -73,35 +71,13 @@ def prometheus(metered: tuple[Web, Path], tmp_path_factory: pytest.TempPathFacto
                             "authorization": {"credentials_file": str(token)},
                             "static_configs": [{"targets": [web.url.removeprefix("http://")]}]}],
     }))
-    log = open(tmp / "prometheus.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                _get(url + "/-/ready")
-                break
-            except OSError:
-                assert proc.poll() is None, (tmp / "prometheus.log").read_text()[-2000:]
-                time.sleep(0.1)
+    with served([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{port}"],
+                f"{url}/-/ready", tmp / "prometheus.log"):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        log.close()
 
 
-def _until(fn: Any, timeout: float = 30) -> Any:
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"not reached in {timeout}s: {last!r}")
 
 
 def test_prometheus_scrapes_the_verdicts_and_a_rule_fires(prometheus: str) -> None:
@@ -111,7 +87,7 @@ def test_prometheus_scrapes_the_verdicts_and_a_rule_fires(prometheus: str) -> No
         got = {r["metric"]["target"]: float(r["value"][1]) for r in data}
         return got if len(got) == 3 else None
 
-    assert _until(statuses) == {"cache-healthy": 0.0, "cache-warning": 1.0, "cache-critical": 2.0}
+    assert until(statuses) == {"cache-healthy": 0.0, "cache-warning": 1.0, "cache-critical": 2.0}
     q = urllib.parse.quote('ksa_finding_active{target="cache-critical"}')
     codes = {r["metric"]["code"]: r["metric"]["severity"] for r in
              json.loads(_get(f"{prometheus}/api/v1/query?query={q}"))["data"]["result"]}
@@ -123,6 +99,6 @@ def test_prometheus_scrapes_the_verdicts_and_a_rule_fires(prometheus: str) -> No
                if a["state"] == "firing"}
         return got if ("KsaTargetCritical", "cache-critical") in got else None
 
-    got = _until(firing)
+    got = until(firing)
     assert ("KsaRedisNoevictionNearLimit", "cache-critical") in got
     assert not {t for _, t in got} - {"cache-critical"}  # nothing for the others
