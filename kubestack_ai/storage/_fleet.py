@@ -158,19 +158,7 @@ class FleetMixin(StoreBase):
     def fleet_counts(self, now: dt.datetime | None = None) -> FleetCounts:
         """Targets per shown status (stale counted as stale, not as its last verdict)
         and per middleware type."""
-        now = now or utcnow()
-        stale = and_(_L.stale_after.is_not(None), _L.stale_after < now)
-        q1 = select(_L.status, stale.label("stale"), func.count()).group_by(_L.status, stale)
-        q2 = select(_L.type, func.count()).group_by(_L.type)
-
-        def fn(c: Connection) -> FleetCounts:
-            by_status: Counter[str] = Counter({s: 0 for s in STATUSES})
-            for status, is_stale, n in c.execute(q1):
-                by_status["stale" if is_stale else status] += n
-            by_type = {t: n for t, n in c.execute(q2)}
-            return FleetCounts(dict(by_status), dict(sorted(by_type.items())),
-                               sum(by_type.values()))
-        return self._core(fn, what="fleet_counts")
+        return self._core(lambda c: _counts(c, now or utcnow()), what="fleet_counts")
 
     def fleet_targets(self, *, status: str | None = None, type: str | None = None,
                       text: str | None = None, limit: int = 200, offset: int = 0,
@@ -178,25 +166,30 @@ class FleetMixin(StoreBase):
         """A page of the fleet, worst first, and how many targets match in all.
         ``status`` is a shown status (``stale``: not run in time, whatever it said;
         ``healthy``: healthy and not stale); ``text`` matches part of the target key."""
-        now = now or utcnow()
-        stale = and_(_L.stale_after.is_not(None), _L.stale_after < now)
-        conds: list[Any] = []
-        if status == "stale":
-            conds.append(stale)
-        elif status:
-            conds += [_L.status == status, or_(_L.stale_after.is_(None), _L.stale_after >= now)]
-        if type:
-            conds.append(_L.type == type)
-        if text:
-            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conds.append(_L.target_key.like(f"%{escaped}%", escape="\\"))
-        q = (select(_L).where(*conds).order_by(_L.rank.desc(), _L.target_key)
-             .limit(limit).offset(offset))
-        qn = select(func.count()).select_from(_L).where(*conds)
+        page = _Page(status, type, text, limit, offset, now or utcnow())
+        return self._core(lambda c: (page.rows(c), page.total(c)), what="fleet_targets")
 
-        def fn(c: Connection) -> tuple[list[TargetRecord], int]:
-            return [_target(r) for r in c.execute(q)], int(c.execute(qn).scalar() or 0)
-        return self._core(fn, what="fleet_targets")
+    def fleet_page(self, *, status: str | None = None, type: str | None = None,
+                   text: str | None = None, limit: int = 200, offset: int = 0,
+                   now: dt.datetime | None = None
+                   ) -> tuple[FleetCounts, list[TargetRecord], int]:
+        """``fleet_counts`` and ``fleet_targets`` in one transaction (what ``/`` shows);
+        the matching total comes from the counts when one filter alone decides it."""
+        now = now or utcnow()
+        page = _Page(status, type, text, limit, offset, now)
+
+        def fn(c: Connection) -> tuple[FleetCounts, list[TargetRecord], int]:
+            counts = _counts(c, now)
+            if text or (status and type):
+                total = page.total(c)
+            elif status:
+                total = counts.by_status.get(status, 0)
+            elif type:
+                total = counts.by_type.get(type, 0)
+            else:
+                total = counts.total
+            return counts, page.rows(c), total
+        return self._core(fn, what="fleet_page")
 
     def all_targets(self) -> list[TargetRecord]:
         """Every target's latest state, by key (``/metrics``, the notifier)."""
@@ -247,6 +240,46 @@ class FleetMixin(StoreBase):
         runs = [(at, {f["code"]: f for f in json.loads(body).get("findings", [])
                       if f.get("severity") in ("warning", "critical")}) for at, body in rows]
         return spans(runs)
+
+
+def _stale(now: dt.datetime) -> Any:
+    return and_(_L.stale_after.is_not(None), _L.stale_after < now)
+
+
+def _counts(c: Connection, now: dt.datetime) -> FleetCounts:
+    stale = _stale(now)
+    by_status: Counter[str] = Counter({s: 0 for s in STATUSES})
+    q1 = select(_L.status, stale.label("stale"), func.count()).group_by(_L.status, stale)
+    for status, is_stale, n in c.execute(q1):
+        by_status["stale" if is_stale else status] += n
+    by_type = {t: n for t, n in c.execute(select(_L.type, func.count()).group_by(_L.type))}
+    return FleetCounts(dict(by_status), dict(sorted(by_type.items())), sum(by_type.values()))
+
+
+class _Page:
+    """The statements of one filtered page of the fleet."""
+
+    def __init__(self, status: str | None, type: str | None, text: str | None, limit: int,
+                 offset: int, now: dt.datetime) -> None:
+        conds: list[Any] = []
+        if status == "stale":
+            conds.append(_stale(now))
+        elif status:
+            conds += [_L.status == status, or_(_L.stale_after.is_(None), _L.stale_after >= now)]
+        if type:
+            conds.append(_L.type == type)
+        if text:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(_L.target_key.like(f"%{escaped}%", escape="\\"))
+        self.q = (select(_L).where(*conds).order_by(_L.rank.desc(), _L.target_key)
+                  .limit(limit).offset(offset))
+        self.qn = select(func.count()).select_from(_L).where(*conds)
+
+    def rows(self, c: Connection) -> list[TargetRecord]:
+        return [_target(r) for r in c.execute(self.q)]
+
+    def total(self, c: Connection) -> int:
+        return int(c.execute(self.qn).scalar() or 0)
 
 
 def spans(runs: list[tuple[dt.datetime, dict[str, dict[str, Any]]]]) -> list[FindingSpan]:

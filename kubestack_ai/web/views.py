@@ -42,9 +42,9 @@ def target_json(t: TargetRecord, now: dt.datetime) -> dict[str, Any]:
 
 def fleet(store: Store, f: Filters) -> dict[str, Any]:
     now = utcnow()
-    counts = store.fleet_counts(now)
-    rows, total = store.fleet_targets(status=f.status or None, type=f.type or None,
-                                      text=f.q or None, limit=f.limit, offset=f.offset, now=now)
+    counts, rows, total = store.fleet_page(status=f.status or None, type=f.type or None,
+                                           text=f.q or None, limit=f.limit, offset=f.offset,
+                                           now=now)
     return {"now": _iso(now), "counts": {"by_status": counts.by_status, "by_type": counts.by_type,
                                          "total": counts.total},
             "filters": {"status": f.status, "type": f.type, "q": f.q},

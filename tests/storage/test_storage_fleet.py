@@ -70,6 +70,12 @@ def test_counts_filters_and_stale_are_shown_status(store: Store) -> None:
         "c1", "w1", "h1"]
     assert store.fleet_targets(text="b_", now=now)[0][0].name == "db_1"
     assert store.fleet_targets(text="%", now=now) == ([], 0)  # a wildcard is literal
+    # the page the web view reads in one transaction agrees, whichever filter decides
+    for kw in ({}, {"status": "stale"}, {"status": "healthy"}, {"type": "redis"},
+               {"text": "1"}, {"status": "warning", "type": "mysql"}):
+        counts2, rows2, total2 = store.fleet_page(now=now, **kw)  # type: ignore[arg-type]
+        assert counts2 == counts
+        assert (rows2, total2) == store.fleet_targets(now=now, **kw), kw  # type: ignore[arg-type]
     page, total = store.fleet_targets(limit=2, offset=2, now=now)
     assert [r.name for r in page] == ["db_1", "h1"] and total == 4
 
