@@ -9,7 +9,8 @@ end), migrates it, and fills it in SQL: --targets targets with a run every --eve
 minutes for --hours hours (default: a week, hourly: 1.68 M runs) and their latest rows
 (80 % healthy, 12 % warning, 5 % critical, 3 % unknown; 2 % stale; warning and critical
 targets with 1-3 findings). Then runs ``ksa serve`` on it and times requests from this
-process, interleaved (floor, page, API, metrics) so load drift hits each alike.
+process, interleaved (floor, page, API, metrics) so load drift hits each alike. /metrics
+is served from a snapshot rebuilt in the background; the snapshot's build is timed too.
 """
 
 from __future__ import annotations
@@ -155,6 +156,19 @@ def main() -> None:
             print(f"{what:32} {p50:8.1f} {pct(xs, 95):8.1f} {p50 / floor:10.1f} {sizes[what]:10d}")
         print(f"\n(n = {args.requests} each, /metrics {len(times['/metrics'])}; "
               f"{args.targets} targets)")
+        # what a snapshot costs to build (the background thread's work, or a cold scrape)
+        from kubestack_ai.web.metrics import render  # noqa: PLC0415
+
+        store = Store(url)
+        builds = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            body = render(store)
+            builds.append((time.perf_counter() - t0) * 1000)
+        store.dispose()
+        print(f"/metrics snapshot build (in process): p50 {statistics.median(builds):.0f} ms, "
+              f"max {max(builds):.0f} ms, {len(body)} bytes, "
+              f"{body.count(b'\n') - body.count(b'# ')} samples")
     finally:
         if proc is not None:
             proc.terminate()

@@ -148,8 +148,13 @@ class Metrics(Base):
             self.set_status(401)
             self.finish("metrics token required\n")
 
+    def initialize(self, store: Store, auth: WebAuth,
+                   snapshots: metrics.Snapshots | None = None) -> None:
+        super().initialize(store, auth)
+        self.snapshots = snapshots or metrics.Snapshots(store)
+
     async def get(self) -> None:
-        body = await self.read(lambda: metrics.render(self.store))
+        body = await self.read(self.snapshots.scrape)
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         self.write(body)
 
@@ -171,7 +176,7 @@ def make_app(store: Store, auth: WebAuth | None = None) -> tornado.web.Applicati
             (r"/api/targets", FleetApi, kw),
             (r"/api/targets/(.+)/history", HistoryApi, kw),
             (r"/api/targets/(.+)", TargetApi, kw),
-            (r"/metrics", Metrics, kw),
+            (r"/metrics", Metrics, {**kw, "snapshots": metrics.Snapshots(store)}),
             (r"/healthz", Health, kw),
         ],
         template_path=str(HERE / "templates"),
