@@ -166,9 +166,9 @@ def main() -> None:
             body = render(store)
             builds.append((time.perf_counter() - t0) * 1000)
         store.dispose()
+        samples = body.count(b"\n") - body.count(b"# ")
         print(f"/metrics snapshot build (in process): p50 {statistics.median(builds):.0f} ms, "
-              f"max {max(builds):.0f} ms, {len(body)} bytes, "
-              f"{body.count(b'\n') - body.count(b'# ')} samples")
+              f"max {max(builds):.0f} ms, {len(body)} bytes, {samples} samples")
     finally:
         if proc is not None:
             proc.terminate()
