@@ -247,12 +247,15 @@ def _stale(now: dt.datetime) -> Any:
 
 
 def _counts(c: Connection, now: dt.datetime) -> FleetCounts:
+    # one scan: both counts from the (status, stale, type) groups
     stale = _stale(now)
     by_status: Counter[str] = Counter({s: 0 for s in STATUSES})
-    q1 = select(_L.status, stale.label("stale"), func.count()).group_by(_L.status, stale)
-    for status, is_stale, n in c.execute(q1):
+    by_type: Counter[str] = Counter()
+    q = (select(_L.status, stale.label("stale"), _L.type, func.count())
+         .group_by(_L.status, stale, _L.type))
+    for status, is_stale, mtype, n in c.execute(q):
         by_status["stale" if is_stale else status] += n
-    by_type = {t: n for t, n in c.execute(select(_L.type, func.count()).group_by(_L.type))}
+        by_type[mtype] += n
     return FleetCounts(dict(by_status), dict(sorted(by_type.items())), sum(by_type.values()))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from kubestack_ai.plugins.models import utcnow
 from kubestack_ai.storage import STATUSES, RunSummary, Store, TargetRecord
 
-PAGE = 200
+PAGE = 100
 """Targets per page of the fleet (worst first); the counts cover every target."""
 
 
