@@ -19,14 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Serves the fleet's stored results read-only (same storage as the workers: "
                     "KSA_DATABASE_URL or $KSA_HOME). Binds 127.0.0.1; any other address needs "
                     "a token or basic-auth credentials, given by reference.")
-    add_web_options(p)
-    p.set_defaults(func=cmd_serve)
-
-
-def add_web_options(p: argparse.ArgumentParser, *, default_port: int = 8080) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=default_port,
-                   help=f"port (default {default_port})")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     p.add_argument("--token-ref", default=os.environ.get(ENV["token_ref"]),
                    help="bearer token for every page and API call, as env:NAME or file:/path "
                         f"(or ${ENV['token_ref']})")
@@ -37,6 +31,7 @@ def add_web_options(p: argparse.ArgumentParser, *, default_port: int = 8080) -> 
     p.add_argument("--metrics-token-ref", default=os.environ.get(ENV["metrics_token_ref"]),
                    help="optional bearer token for /metrics, as env:NAME or file:/path "
                         f"(or ${ENV['metrics_token_ref']})")
+    p.set_defaults(func=cmd_serve)
 
 
 def web_auth(args: argparse.Namespace) -> object:
