@@ -49,9 +49,7 @@ def upgrade() -> None:
         **_MYSQL,
     )
     op.create_index("ix_ksa_target_latest_rank", "ksa_target_latest", ["rank", "target_key"])
-    op.create_index("ix_ksa_target_latest_type", "ksa_target_latest", ["type"])
     op.create_index("ix_ksa_target_latest_updated", "ksa_target_latest", ["updated_at"])
-    op.create_index("ix_ksa_target_latest_stale", "ksa_target_latest", ["stale_after"])
     op.create_index("ix_ksa_audit_target_at", "ksa_audit", ["target", "at"])
     # From the existing history, in Python, by the same code record_run uses, so that
     # every column is computed alike on every backend.
