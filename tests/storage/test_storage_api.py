@@ -12,7 +12,8 @@ def test_exported_names() -> None:
     assert set(storage.__all__) == {
         "UNSET", "AuditRecord", "MigrationError", "PluginStateRecord", "RunRecord",
         "StorageError", "StorageUnavailable", "Store", "categories_key", "default_url",
-        "short_key"}
+        "short_key", "OUTCOMES", "STATUSES", "FindingSpan", "FleetCounts", "RunSummary",
+        "TargetRecord"}
     assert issubclass(storage.StorageUnavailable, storage.StorageError)
     assert issubclass(storage.MigrationError, storage.StorageError)
 
@@ -29,7 +30,7 @@ def test_store_methods_match_the_agreed_interface() -> None:
                                            "config", "last_error"]
     assert sig["history"] == ["self", "target_key", "limit"]
     assert sig["snapshots"] == ["self", "target_key", "plugin_id", "limit"]
-    assert sig["audit_log"] == ["self", "limit"]
+    assert sig["audit_log"] == ["self", "limit", "targets"]
     assert inspect.signature(Store.history).parameters["limit"].default == 20
     assert inspect.signature(Store.snapshots).parameters["limit"].default == 10
     assert inspect.signature(Store.audit_log).parameters["limit"].default == 50
