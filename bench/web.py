@@ -63,16 +63,15 @@ def fill(url: str, targets: int, hours: int, every: int) -> float:
         f = json.dumps([FINDING]).replace("{sev}", "%s")
         c.execute(text("""
             INSERT INTO ksa_target_latest (target_key, type, plugin_id, run_id, status, rank,
-                outcome, started_at, duration, status_since, status_runs, prev_started_at,
-                stale_after, updated_at, worst_code, worst_title, findings,
+                outcome, started_at, started_ts, duration, status_since, status_runs,
+                prev_started_at, stale_ts, updated_at, worst_code, worst_title, findings,
                 n_completed, n_timed_out, n_killed, n_failed)
             SELECT k, 'redis', 'redis-diagnostics', 'r-' || t || '-0', s,
                    CASE s WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 WHEN 'unknown' THEN 1
                           ELSE 0 END,
-                   'completed', last, 0.012, last - interval '3 hours', 3,
+                   'completed', last, extract(epoch from last), 0.012, last - interval '3 hours', 3,
                    last - (:every || ' minutes')::interval,
-                   CASE WHEN t % 50 = 0 THEN last ELSE last + (2 * :every || ' minutes')::interval
-                        END,
+                   extract(epoch from last) + CASE WHEN t % 50 = 0 THEN 0 ELSE 120 * :every END,
                    last,
                    CASE WHEN s IN ('warning', 'critical') THEN 'redis.memory.usage_high' END,
                    CASE WHEN s IN ('warning', 'critical') THEN 'Memory usage 97.0% of maxmemory'

@@ -5,7 +5,7 @@
 the history row), so that a page of the fleet reads at most one row per target through
 an index, whatever the length of the history. A target is *stale* when its last run
 started more than twice its interval ago; the interval is the gap between its last two
-runs as observed (the store never sees the fleet file), at least ``MIN_INTERVAL``, so
+runs as observed (the store never sees the fleet file), at least ``MIN_GAP`` seconds, so
 ``stale_after`` is unknown until a target has run twice.
 """
 
@@ -18,7 +18,19 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Row, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Double,
+    Insert,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from kubestack_ai.plugins.models import DiagnosticResult, Severity, Status, utcnow
 
@@ -27,7 +39,7 @@ from .models import RunRow, TargetLatestRow
 
 STALE_FACTOR = 2
 """A target is stale once its last run is older than this many intervals."""
-MIN_INTERVAL = dt.timedelta(seconds=30)
+MIN_GAP = 30.0
 """The interval assumed at least: two runs started by hand a moment apart do not make a
 target stale a moment later."""
 STATUSES = ("critical", "warning", "unknown", "healthy", "stale")
@@ -108,50 +120,107 @@ class FindingSpan:
 
 
 def latest_values(tk: str, plugin_id: str, run_id: str, result: DiagnosticResult,
-                  old: Row[Any] | None, now: dt.datetime) -> dict[str, Any]:
-    """The latest row after this run; only its run counts when ``old`` is a newer run
-    (a run recorded late is counted, but does not replace a newer verdict)."""
+                  old: Any | None, now: dt.datetime) -> dict[str, Any]:
+    """The latest row after this run, computed in Python from the row before it (``old``,
+    None for a first run): the insert path and the backfill. ``record_run`` updates an
+    existing row in SQL (``_update``) to the same values. Only the run counts change when
+    ``old`` is a newer run (a run recorded late is counted, not shown)."""
     counts = {col.key: (getattr(old, col.key) if old is not None else 0)
               + (1 if result.outcome == outcome else 0) for outcome, col in _COUNTED.items()}
     started = result.started_at
-    if old is not None and old.started_at > started:
+    ts = started.timestamp()
+    if old is not None and old.started_ts > ts:
         return counts
+    status = result.status.value
+    same = old is not None and old.status == status
+    gap = ts - old.started_ts if old is not None and old.run_id != run_id else None
+    return dict(
+        _verdict(tk, plugin_id, run_id, result, now),
+        prev_started_at=old.started_at if gap is not None and old is not None else None,
+        stale_ts=ts + STALE_FACTOR * max(gap, MIN_GAP) if gap is not None else None,
+        status_since=old.status_since if old is not None and same else started,
+        status_runs=old.status_runs + 1 if old is not None and same else 1, **counts)
+
+
+def _verdict(tk: str, plugin_id: str, run_id: str, result: DiagnosticResult,
+             now: dt.datetime) -> dict[str, Any]:
+    """The columns that depend on this run alone."""
     worst = sorted((f for f in result.findings if f.severity >= Severity.WARNING),
                    key=lambda f: f.severity.rank, reverse=True)
     findings = [{"code": f.code, "category": f.category, "severity": f.severity.value,
                  "title": f.title, "suggestion": f.suggestion} for f in worst]
     status = result.status.value
-    same = old is not None and old.status == status
-    prev = old.started_at if old is not None and old.run_id != run_id else None
-    gap = (started - prev) if prev is not None else None
-    values: dict[str, Any] = dict(
+    return dict(
         target_key=tk, type=tk.split(":", 1)[0], plugin_id=plugin_id, run_id=run_id,
-        status=status, rank=_RANK[status], outcome=result.outcome, started_at=started,
-        duration=result.duration, prev_started_at=prev,
-        stale_after=started + STALE_FACTOR * max(gap, MIN_INTERVAL) if gap is not None else None,
-        updated_at=now, worst_code=worst[0].code if worst else None,
-        worst_title=worst[0].title if worst else None, findings=json.dumps(findings),
-        status_since=old.status_since if old is not None and same else started,
-        status_runs=old.status_runs + 1 if old is not None and same else 1, **counts)
-    return values
+        status=status, rank=_RANK[status], outcome=result.outcome,
+        started_at=result.started_at, started_ts=result.started_at.timestamp(),
+        duration=result.duration, updated_at=now, worst_code=worst[0].code if worst else None,
+        worst_title=worst[0].title if worst else None, findings=json.dumps(findings))
+
+
+def _update_stmt() -> Any:
+    """One UPDATE that moves an existing row to a run, unless it holds a newer one: the
+    columns that depend on the row before (status since, runs in status, interval,
+    counts) are computed by the database from the old values, so no read comes first.
+    Assignments are ordered: MySQL evaluates them left to right on the new values.
+    Built once, with bound parameters (building it per call cost more than running it)."""
+    ts: Any = bindparam("started_ts", type_=Double())
+    same = _L.status == bindparam("status")
+    gap = ts - _L.started_ts
+    first: list[tuple[Any, Any]] = [
+        (_L.prev_started_at, _L.started_at),
+        (_L.stale_ts, case((gap > MIN_GAP, ts + STALE_FACTOR * gap),
+                           else_=ts + STALE_FACTOR * MIN_GAP)),
+        (_L.status_since, case((same, _L.status_since),
+                               else_=bindparam("started_at", type_=_L.status_since.type))),
+        (_L.status_runs, case((same, _L.status_runs + 1), else_=1)),
+    ]
+    counts = [(col, col + bindparam(f"d_{o}")) for o, col in _COUNTED.items()]
+    rest = [(getattr(_L, k), bindparam(k, type_=getattr(_L, k).type)) for k in _VERDICT
+            if k not in ("target_key", "started_ts", "status", "started_at")]
+    rest += [(_L.started_ts, ts), (_L.status, bindparam("status")),
+             (_L.started_at, bindparam("started_at", type_=_L.started_at.type))]
+    return (update(_L).where(_L.target_key == bindparam("tk"), _L.started_ts <= ts)
+            .ordered_values(*first, *counts, *rest))
+
+
+_VERDICT = ("target_key", "type", "plugin_id", "run_id", "status", "rank", "outcome",
+            "started_at", "started_ts", "duration", "updated_at", "worst_code", "worst_title",
+            "findings")
+_UPDATE = _update_stmt()
+
+
+def _update_params(tk: str, plugin_id: str, run_id: str, result: DiagnosticResult,
+                   now: dt.datetime) -> dict[str, Any]:
+    params = _verdict(tk, plugin_id, run_id, result, now)
+    params["tk"] = params.pop("target_key")
+    params.update({f"d_{o}": 1 if result.outcome == o else 0 for o in OUTCOMES})
+    return params
 
 
 class FleetMixin(StoreBase):
 
     def _latest_put(self, c: Connection, tk: str, plugin_id: str, run_id: str,
                     result: DiagnosticResult, now: dt.datetime) -> None:
-        """Keep ``ksa_target_latest`` at the newest run of ``tk`` (inside record_run's
-        transaction). The row is read locked (FOR UPDATE; SQLite's write transaction
-        already holds the database), so two runs of one target recorded at once apply
-        one after the other; a first insert that races another is done as an update."""
-        for _ in range(2):
-            old = c.execute(select(_L).where(_L.target_key == tk).with_for_update()).first()
-            values = latest_values(tk, plugin_id, run_id, result, old, now)
-            if old is not None:
-                c.execute(update(_L).where(_L.target_key == tk).values(**values))
-                return
-            if c.execute(_insert_new(c.dialect.name), values).rowcount:
-                return
+        """Keep ``ksa_target_latest`` at the newest run of ``tk``, inside record_run's
+        transaction, in one statement on the common path: an UPDATE computed from the
+        old row (row-locked by the database); a first run inserts; a run older than the
+        row only adds to its counts."""
+        params = _update_params(tk, plugin_id, run_id, result, now)
+        if c.execute(_UPDATE, params).rowcount:
+            return
+        # no row, or a newer run's. (An insert's rowcount is no answer: psycopg reports
+        # -1 for ON CONFLICT DO NOTHING, MySQL 1 for an unchanged duplicate.)
+        c.execute(_insert_new(c.dialect.name),
+                  latest_values(tk, plugin_id, run_id, result, None, now))
+        mine = select(_L.run_id).where(_L.target_key == tk)
+        if c.execute(mine).scalar() == short_key(run_id):
+            return
+        # the row exists: newer than this run, or inserted by another process meanwhile
+        if c.execute(_UPDATE, params).rowcount:
+            return
+        c.execute(update(_L).where(_L.target_key == tk).values(
+            {col: col + 1 for o, col in _COUNTED.items() if o == result.outcome}))
 
     # -- the fleet ----------------------------------------------------------------------
 
@@ -198,9 +267,9 @@ class FleetMixin(StoreBase):
 
     def metric_rows(self) -> list[tuple[Any, ...]]:
         """Every target as ``/metrics`` needs it, lean (no records, findings as JSON text):
-        (key, type, status, status_runs, stale_after, started_at, duration, findings,
+        (key, type, status, status_runs, stale_ts, started_at, duration, findings,
         n_completed, n_timed_out, n_killed, n_failed)."""
-        q = select(_L.target_key, _L.type, _L.status, _L.status_runs, _L.stale_after,
+        q = select(_L.target_key, _L.type, _L.status, _L.status_runs, _L.stale_ts,
                    _L.started_at, _L.duration, _L.findings, *_COUNTED.values())
         return self._core(lambda c: [tuple(r) for r in c.execute(q)], what="metric_rows")
 
@@ -243,7 +312,7 @@ class FleetMixin(StoreBase):
 
 
 def _stale(now: dt.datetime) -> Any:
-    return and_(_L.stale_after.is_not(None), _L.stale_after < now)
+    return and_(_L.stale_ts.is_not(None), _L.stale_ts < now.timestamp())
 
 
 def _counts(c: Connection, now: dt.datetime) -> FleetCounts:
@@ -268,7 +337,8 @@ class _Page:
         if status == "stale":
             conds.append(_stale(now))
         elif status:
-            conds += [_L.status == status, or_(_L.stale_after.is_(None), _L.stale_after >= now)]
+            conds += [_L.status == status,
+                      or_(_L.stale_ts.is_(None), _L.stale_ts >= now.timestamp())]
         if type:
             conds.append(_L.type == type)
         if text:
@@ -314,7 +384,8 @@ def _target(r: Any) -> TargetRecord:
     return TargetRecord(
         target_key=r.target_key, type=r.type, plugin_id=r.plugin_id, run_id=r.run_id,
         status=r.status, outcome=r.outcome, started_at=r.started_at, duration=r.duration,
-        status_since=r.status_since, status_runs=r.status_runs, stale_after=r.stale_after,
+        status_since=r.status_since, status_runs=r.status_runs,
+        stale_after=None if r.stale_ts is None else dt.datetime.fromtimestamp(r.stale_ts, dt.UTC),
         updated_at=r.updated_at,
         worst_code=r.worst_code, worst_title=r.worst_title,
         findings=tuple(json.loads(r.findings)) if r.findings != "[]" else (),
@@ -361,7 +432,7 @@ def backfill(c: Connection) -> int:
         result = DiagnosticResult.model_validate_json(body)
         old = rows.get(tk)
         prev = None if old is None else _Prev(old)
-        values = latest_values(tk, pid, run_id, result, prev, now)  # type: ignore[arg-type]
+        values = latest_values(tk, pid, run_id, result, prev, now)
         values.update({col.key: counts.get(tk, Counter())[o] for o, col in _COUNTED.items()})
         rows[tk] = values
     if rows:

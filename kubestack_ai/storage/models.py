@@ -22,6 +22,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Double,
     Float,
     Index,
     Integer,
@@ -172,8 +173,11 @@ class TargetLatestRow(Base):
     duration: Mapped[float] = mapped_column(Float)
     status_since: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     status_runs: Mapped[int] = mapped_column(Integer)
+    started_ts: Mapped[float] = mapped_column(Double)
+    """started_at as Unix seconds: the interval arithmetic in SQL, the same on every backend."""
     prev_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    stale_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    stale_ts: Mapped[float | None] = mapped_column(Double, nullable=True)
+    """Unix seconds after which the target is stale (twice its interval past its last run)."""
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     worst_code: Mapped[str | None] = mapped_column(String(KEY_LEN), nullable=True)
     worst_title: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -52,7 +52,7 @@ class FleetCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         rows = self.store.metric_rows()
-        now = utcnow()
+        now = utcnow().timestamp()
         tl = ["target", "type"]
         status = GaugeMetricFamily("ksa_target_status", "Verdict of the target's latest run: "
                                    "0 healthy, 1 warning, 2 critical, 3 unknown", labels=tl)
@@ -70,11 +70,11 @@ class FleetCollector(Collector):
         per_type: dict[tuple[str, str], int] = {}
         durations: dict[str, list[int]] = {}
         sums: dict[str, float] = {}
-        for key, mtype, st, st_runs, stale_after, started, duration, findings, *counts in rows:
+        for key, mtype, st, st_runs, stale_ts, started, duration, findings, *counts in rows:
             lv = [key.split(":", 1)[-1], mtype]
             status.add_metric(lv, STATUS_VALUE.get(st, 3))
             runs_in.add_metric(lv, st_runs)
-            stale.add_metric(lv, 1 if stale_after is not None and stale_after < now else 0)
+            stale.add_metric(lv, 1 if stale_ts is not None and stale_ts < now else 0)
             last.add_metric(lv, _ts(started))
             if findings != "[]":
                 for f in json.loads(findings):
