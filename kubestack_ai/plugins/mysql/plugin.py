@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..base import MiddlewarePlugin, Run
 from ..deadline import Deadline
 from ..errors import ActionRefusedError, PluginError
+from ..logcontext import get_logger
 from ..models import MiddlewareTarget, PluginInfo
 from . import actions
 from .checks import connection, innodb, performance, replication
@@ -20,7 +20,7 @@ from .client import QueryFailure, Session, open_connection
 from .constants import ACTIONS, DANGEROUS_ACTIONS, DEFAULTS, PLUGIN_ID, VARIABLES, VERSION
 from .server import Server
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 INFO = PluginInfo(
     id=PLUGIN_ID, name="MySQL / MariaDB diagnostics", version=VERSION,

@@ -3,13 +3,13 @@ one check module per category, whitelisted actions."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from ..base import MiddlewarePlugin, Run, category
 from ..deadline import Deadline
 from ..errors import ActionRefusedError, ConfigError, PluginError
+from ..logcontext import get_logger
 from ..models import MiddlewareTarget, Mode, PluginConfig, PluginInfo, Severity
 from .actions import ACTIONS as ACTION_FUNCS
 from .checks import (
@@ -26,7 +26,7 @@ from .constants import ACTIONS, COUNTER_METRICS, DANGEROUS_ACTIONS, DEFAULTS
 from .topology import Connector, Topology, is_local
 from .view import NodeView, flush
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 INFO = PluginInfo(
     id="redis-diagnostics", name="Redis diagnostics", version="1.0.0",
