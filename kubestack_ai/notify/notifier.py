@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 ALERTNAME = "KsaTargetUnhealthy"
 OVERLAP = dt.timedelta(seconds=30)
 """Changed rows are read from this far before the last poll: writers' clocks may lag."""
-_RANK = {s.value: s.rank for s in Status}
+_RANK = {str(s): int(s) for s in Status}
 
 
 class Notifier:

@@ -47,7 +47,7 @@ STATUSES = ("critical", "warning", "unknown", "healthy", "stale")
 OUTCOMES = ("completed", "timed_out", "killed", "failed")
 
 _L = TargetLatestRow
-_RANK = {s.value: s.rank for s in Status}
+_RANK = {str(s): int(s) for s in Status}
 _COUNTED = {o: getattr(_L, f"n_{o}") for o in OUTCOMES}
 
 
@@ -131,7 +131,7 @@ def latest_values(tk: str, plugin_id: str, run_id: str, result: DiagnosticResult
     ts = started.timestamp()
     if old is not None and old.started_ts > ts:
         return counts
-    status = result.status.value
+    status = str(result.status)
     same = old is not None and old.status == status
     gap = ts - old.started_ts if old is not None and old.run_id != run_id else None
     return dict(
@@ -146,10 +146,10 @@ def _verdict(tk: str, plugin_id: str, run_id: str, result: DiagnosticResult,
              now: dt.datetime) -> dict[str, Any]:
     """The columns that depend on this run alone."""
     worst = sorted((f for f in result.findings if f.severity >= Severity.WARNING),
-                   key=lambda f: f.severity.rank, reverse=True)
-    findings = [{"code": f.code, "category": f.category, "severity": f.severity.value,
+                   key=lambda f: int(f.severity), reverse=True)
+    findings = [{"code": f.code, "category": f.category, "severity": str(f.severity),
                  "title": f.title, "suggestion": f.suggestion} for f in worst]
-    status = result.status.value
+    status = str(result.status)
     return dict(
         target_key=tk, type=tk.split(":", 1)[0], plugin_id=plugin_id, run_id=run_id,
         status=status, rank=_RANK[status], outcome=result.outcome,

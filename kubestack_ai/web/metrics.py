@@ -42,7 +42,7 @@ from kubestack_ai.storage import OUTCOMES, Store
 
 log = logging.getLogger(__name__)
 
-STATUS_VALUE = {s.value: s.exit_code for s in Status}
+STATUS_VALUE = {str(s): s.exit_code for s in Status}
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 

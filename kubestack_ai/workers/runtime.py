@@ -78,15 +78,15 @@ def summary(result: DiagnosticResult | None, error: str | None = None) -> str:
         return f"error: {error}" if error else "unknown"
     prefix = "" if result.outcome in ("completed", "cached") else f"{result.outcome}, "
     serious = sorted((f for f in result.findings if f.severity >= Severity.WARNING),
-                     key=lambda f: -f.severity.rank)
+                     key=lambda f: -int(f.severity))
     if serious:
         more = f"; {len(serious) - 1} more" if len(serious) > 1 else ""
-        return f"{prefix}{result.status.value}: {serious[0].code}{more}"
+        return f"{prefix}{result.status}: {serious[0].code}{more}"
     if result.errors:
         where = ", ".join(sorted(result.errors))
-        return f"{prefix}{result.status.value}: could not read {where}"
+        return f"{prefix}{result.status}: could not read {where}"
     n = len(result.findings)
-    return f"{prefix}{result.status.value}: " + (f"{n} info findings" if n else "no findings")
+    return f"{prefix}{result.status}: " + (f"{n} info findings" if n else "no findings")
 
 
 class Runtime:
