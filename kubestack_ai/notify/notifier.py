@@ -8,7 +8,7 @@ indexed query, not the fleet) and:
   suggestions), re-sent every ``resend`` with ``endsAt`` three resends ahead, so it stays
   active while we send and lapses by itself if the notifier dies; when the target is
   better again (or its severity changes), the old alert is sent with ``endsAt`` = now:
-  resolved.
+  resolved. A run that ends ``unknown`` (it could not tell) leaves the alert as it was.
 - Webhooks: a POST on every status transition, and every ``repeat`` while a target stays
   at ``min_severity`` or worse.
 
@@ -87,7 +87,8 @@ class Notifier:
         mono = self._clock()
         if mono - self._last_resend >= self.config.resend:
             self._last_resend = mono
-            fire += [self._alert(self._known[k], now) for k in self._alerts if k in self._known]
+            fire += [self._alert(self._known[k], now, labels) for k, labels in self._alerts.items()
+                     if k in self._known]
             for key in list(self._alerts):
                 t = self._known[key]
                 if mono - self._hooked.setdefault(key, mono) >= self.config.repeat:
@@ -102,7 +103,12 @@ class Notifier:
     def _alert_change(self, t: TargetRecord, now: dt.datetime) -> list[dict[str, Any]]:
         out = []
         before = self._alerts.get(t.target_key)
-        want = _labels(t) if self._troubled(t) else None
+        if self._troubled(t):
+            want: dict[str, str] | None = _labels(t)
+        elif t.status == "unknown":
+            want = before  # a run that could not tell is no recovery: the alert stays
+        else:
+            want = None
         if before is not None and before != want:
             out.append(self._resolved(before, t, now))
             del self._alerts[t.target_key]
@@ -117,7 +123,8 @@ class Notifier:
         base = self.config.web_url
         return f"{base.rstrip('/')}/targets/{quote(t.target_key, safe='')}" if base else None
 
-    def _alert(self, t: TargetRecord, now: dt.datetime) -> dict[str, Any]:
+    def _alert(self, t: TargetRecord, now: dt.datetime,
+               labels: dict[str, str] | None = None) -> dict[str, Any]:
         worst = [f for f in t.findings if _RANK.get(f["severity"], 0) >= self._min][:3]
         annotations = {
             "summary": f"{t.type} target {t.name} is {t.status}"
@@ -126,7 +133,7 @@ class Notifier:
             "findings": ", ".join(f["code"] for f in t.findings),
         }
         alert: dict[str, Any] = {
-            "labels": _labels(t), "annotations": annotations,
+            "labels": labels or _labels(t), "annotations": annotations,
             "startsAt": t.status_since.isoformat(),
             "endsAt": (now + dt.timedelta(seconds=3 * self.config.resend)).isoformat(),
         }
@@ -143,6 +150,8 @@ class Notifier:
                 "endsAt": now.isoformat()}
 
     def _post_alerts(self, alerts: list[dict[str, Any]]) -> int:
+        # one alert per label set: a change and a resend in the same poll are one alert
+        alerts = list({tuple(sorted(a["labels"].items())): a for a in alerts}.values())
         for base in self.config.alertmanager:
             self.sender.post(f"{base.rstrip('/')}/api/v2/alerts", alerts,
                              f"{len(alerts)} alerts", retries=1)

@@ -205,3 +205,36 @@ def test_resend_to_alertmanager_and_webhook_repeat_while_it_lasts(
         assert "s3cr3t" not in caplog.text
     finally:
         n.close()
+
+
+def test_an_unknown_run_does_not_resolve_the_alert(tmp_path: Path, receiver: Receiver) -> None:
+    from kubestack_ai.plugins.models import DiagnosticResult, Finding, Severity, Status, utcnow
+    from kubestack_ai.storage import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'ksa.db'}")
+    store.migrate()
+    oom = Finding(code="redis.memory.oom", category="memory", severity=Severity.CRITICAL,
+                  title="Out of memory", evidence={"used": 1}, suggestion="Raise maxmemory.")
+
+    def run(i: int, status: Status, findings: list[Finding]) -> None:
+        store.record_run(f"u{i}", "redis:c", "redis-diagnostics", (), DiagnosticResult(
+            plugin_id="redis-diagnostics", target_name="c", status=status,
+            started_at=utcnow(), duration=0.01, findings=findings,
+            errors={} if findings or status is Status.HEALTHY else {"_run": "timed out"}),
+            ttl=None)
+
+    n = Notifier(store, NotifyConfig(alertmanager=(receiver.url,), resend=3600))
+    try:
+        run(1, Status.CRITICAL, [oom])
+        n.poll()
+        run(2, Status.UNKNOWN, [])
+        n.poll()
+        run(3, Status.HEALTHY, [])
+        n.poll()
+        assert n.sender.flush()
+        sent = [a for _, batch in receiver.posts for a in batch]
+        assert [(a["labels"]["severity"], "startsAt" in a) for a in sent] == [
+            ("critical", True), ("critical", False)]  # fired, then resolved only when healthy
+    finally:
+        n.close()
+        store.dispose()
