@@ -10,7 +10,8 @@ Read from ``ksa_target_latest`` on every scrape (one lean query, one row per tar
                                                       finding is in the latest run
     ksa_target_last_run_timestamp_seconds{target,type}
     ksa_run_duration_seconds{type}                    histogram of the latest runs' durations
-    ksa_runs_total{type,outcome}                      runs stored per outcome
+    ksa_runs_total{type,outcome}                      runs recorded per outcome (pruning
+                                                      the history does not lower it)
 
 ``target`` is the target's name (with ``type`` it identifies the target, as the key
 ``type:name`` does); names and codes never hold a secret (targets carry references only).
@@ -65,7 +66,7 @@ class FleetCollector(Collector):
                                    labels=[*tl, "code", "category", "severity"])
         last = GaugeMetricFamily("ksa_target_last_run_timestamp_seconds",
                                  "Start of the target's latest run (Unix time)", labels=tl)
-        runs = CounterMetricFamily("ksa_runs", "Runs stored, by middleware type and outcome",
+        runs = CounterMetricFamily("ksa_runs", "Runs recorded, by middleware type and outcome",
                                    labels=["type", "outcome"])
         per_type: dict[tuple[str, str], int] = {}
         durations: dict[str, list[int]] = {}

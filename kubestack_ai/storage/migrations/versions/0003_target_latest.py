@@ -1,8 +1,8 @@
 """The latest run of every target (ksa_target_latest), for the web view, /metrics and
 notifications; filled from the history once, then kept by record_run.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-30
 """
 
@@ -16,8 +16,8 @@ from kubestack_ai.storage.migrations.coltypes import key as _key
 from kubestack_ai.storage.migrations.coltypes import long_text as _long_text
 from kubestack_ai.storage.migrations.coltypes import when as _when
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -51,7 +51,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_ksa_target_latest_rank", "ksa_target_latest", ["rank", "target_key"])
     op.create_index("ix_ksa_target_latest_updated", "ksa_target_latest", ["updated_at"])
-    op.create_index("ix_ksa_audit_target_at", "ksa_audit", ["target", "at"])
     # From the existing history, in Python, by the same code record_run uses, so that
     # every column is computed alike on every backend.
     from kubestack_ai.storage._fleet import backfill  # noqa: PLC0415
@@ -60,5 +59,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_ksa_audit_target_at", "ksa_audit")
     op.drop_table("ksa_target_latest")
