@@ -12,7 +12,7 @@ from __future__ import annotations
 from ._base import categories_key, short_key
 from ._fleet import OUTCOMES, STATUSES, FindingSpan, FleetCounts, RunSummary, TargetRecord
 from ._retention import PruneReport
-from ._state import UNSET
+from ._state import UNSET, AuditLog
 from .engine import default_url
 from .errors import MigrationError, StorageError, StorageUnavailable
 from .records import AuditRecord, PluginStateRecord, RollupRecord, RunRecord
@@ -20,7 +20,7 @@ from .store import Store
 
 __all__ = [
     "OUTCOMES", "STATUSES", "FindingSpan", "FleetCounts", "RunSummary", "TargetRecord",
-    "UNSET", "AuditRecord", "MigrationError", "PluginStateRecord", "PruneReport",
+    "UNSET", "AuditLog", "AuditRecord", "MigrationError", "PluginStateRecord", "PruneReport",
     "RollupRecord", "RunRecord",
     "StorageError", "StorageUnavailable", "Store", "categories_key", "default_url",
     "short_key",

@@ -69,7 +69,7 @@ def target(store: Store, key: str) -> dict[str, Any] | None:
     out["recent_runs"] = [run_json(r) for r in runs[:30]]
     out["audit"] = [{"at": _iso(a.at), "plugin_id": a.plugin_id, "action": a.action,
                      "ok": a.ok, "error": a.error}
-                    for a in store.audit_log(limit=50, targets=(t.target_key, t.name))]
+                    for a in store.audit_log(limit=50, target=t.target_key)]
     return out
 
 

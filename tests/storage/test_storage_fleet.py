@@ -100,14 +100,6 @@ def test_finding_spans_new_ongoing_resolved(store: Store) -> None:
     assert store.target(tk).runs["failed"] == 1  # type: ignore[union-attr]
 
 
-def test_audit_log_per_target(store: Store) -> None:
-    for target in ("a", "b"):
-        store.record_action({"plugin_id": PID, "target": target, "action": "bgsave",
-                             "ok": True, "at": T0})
-    assert [a.target for a in store.audit_log(targets=("redis:a", "a"))] == ["a"]
-    assert len(store.audit_log()) == 2
-
-
 def test_backfill_from_history(store: Store) -> None:
     _run(store, "r1", "redis:a", T0)
     _run(store, "r2", "redis:a", T0 + MIN, Status.CRITICAL, [_crit()])

@@ -8,6 +8,7 @@ from typing import Any
 from ..base import MiddlewarePlugin, Run
 from ..deadline import Deadline
 from ..errors import ActionRefusedError, PluginError
+from ..execution import ActionSpec
 from ..logcontext import get_logger
 from ..models import MiddlewareTarget, PluginInfo
 from . import actions
@@ -17,7 +18,15 @@ from .checks.innodb import InnodbChecks
 from .checks.performance import PerformanceChecks
 from .checks.replication import ReplicationChecks
 from .client import QueryFailure, Session, open_connection
-from .constants import ACTIONS, DANGEROUS_ACTIONS, DEFAULTS, PLUGIN_ID, VARIABLES, VERSION
+from .constants import (
+    ACTIONS,
+    DANGEROUS_ACTIONS,
+    DEFAULTS,
+    PLUGIN_ID,
+    TARGET_OPTIONS,
+    VARIABLES,
+    VERSION,
+)
 from .server import Server
 
 log = get_logger(__name__)
@@ -160,6 +169,13 @@ class MySQLPlugin(InnodbChecks, ConnectionChecks, PerformanceChecks, Replication
         run.metric("server.uptime_s", int(run.data["status"].get("Uptime", 0) or 0))
 
     # -- actions --------------------------------------------------------------------------
+
+    @classmethod
+    def target_options(cls) -> dict[str, Any]:
+        return TARGET_OPTIONS
+
+    def action_specs(self) -> Mapping[str, ActionSpec]:
+        return actions.SPECS
 
     def execute(self, deadline: Deadline, action: str, params: Mapping[str, Any]) -> Any:
         if action == "kill_long_queries":

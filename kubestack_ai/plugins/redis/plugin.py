@@ -9,9 +9,11 @@ from typing import Any
 from ..base import MiddlewarePlugin, Run, category
 from ..deadline import Deadline
 from ..errors import ActionRefusedError, ConfigError, PluginError
+from ..execution import ActionSpec
 from ..logcontext import get_logger
 from ..models import MiddlewareTarget, Mode, PluginConfig, PluginInfo, Severity
 from .actions import ACTIONS as ACTION_FUNCS
+from .actions import SPECS as ACTION_SPECS
 from .checks import (
     cluster,
     connection,
@@ -22,7 +24,14 @@ from .checks import (
     sentinel,
 )
 from .connection import ClientCache, Credentials, connection_key
-from .constants import ACTIONS, COUNTER_METRICS, DANGEROUS_ACTIONS, DEFAULTS, NODE_TIMEOUT
+from .constants import (
+    ACTIONS,
+    COUNTER_METRICS,
+    DANGEROUS_ACTIONS,
+    DEFAULTS,
+    NODE_TIMEOUT,
+    TARGET_OPTIONS,
+)
 from .topology import Connector, Topology, is_local
 from .view import NodeView, flush
 
@@ -56,6 +65,10 @@ class RedisPlugin(MiddlewarePlugin):
     @classmethod
     def known_thresholds(cls) -> frozenset[str]:
         return frozenset(DEFAULTS)
+
+    @classmethod
+    def target_options(cls) -> dict[str, Any]:
+        return TARGET_OPTIONS
 
     def init(self, deadline: Deadline, config: PluginConfig) -> None:
         self.check_thresholds(config.thresholds)  # a bad plugin config fails at init
@@ -181,6 +194,9 @@ class RedisPlugin(MiddlewarePlugin):
                             suggestion="Start the replica; failover needs a healthy one.")
 
     # -- actions ------------------------------------------------------------------------
+
+    def action_specs(self) -> Mapping[str, ActionSpec]:
+        return ACTION_SPECS
 
     def execute(self, deadline: Deadline, action: str, params: Mapping[str, Any]) -> Any:
         fn = ACTION_FUNCS.get(action)

@@ -1,8 +1,8 @@
 """The latest run of every target (ksa_target_latest), for the web view, /metrics and
 notifications; filled from the history once, then kept by record_run.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-30
 """
 
@@ -16,8 +16,8 @@ from kubestack_ai.storage.migrations.coltypes import key as _key
 from kubestack_ai.storage.migrations.coltypes import long_text as _long_text
 from kubestack_ai.storage.migrations.coltypes import when as _when
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
