@@ -72,6 +72,15 @@ def instances(tmp_path_factory: pytest.TempPathFactory, mariadb_template: Path,
             "--server-id=1", "--log-bin=mysql-bin", "--binlog-format=ROW"])
         started["replica"] = Instance("replica", base, mariadb_template, [
             "--server-id=2", "--read-only=ON", "--relay-log=relay-bin"])
+        # durability, accounts and refusals: settings a shared server must not get
+        started["weak"] = Instance("weak", base, mariadb_template, [
+            "--server-id=8", "--log-bin=weak-bin", "--sync-binlog=0",
+            "--innodb-flush-log-at-trx-commit=2", "--innodb-doublewrite=0",
+            "--max-connections=10", "--skip-name-resolve=OFF"])
+        # the healthy look-alike of each of them
+        started["durable"] = Instance("durable", base, mariadb_template, [
+            "--server-id=9", "--log-bin=durable-bin", "--sync-binlog=1",
+            "--innodb-flush-log-at-trx-commit=1", "--binlog-expire-logs-seconds=604800"])
         for inst in started.values():
             inst.wait()
         yield started
@@ -83,6 +92,16 @@ def instances(tmp_path_factory: pytest.TempPathFactory, mariadb_template: Path,
 @pytest.fixture(scope="session")
 def ps(instances: dict[str, Instance]) -> Instance:
     return instances["ps"]
+
+
+@pytest.fixture(scope="session")
+def weak(instances: dict[str, Instance]) -> Instance:
+    return instances["weak"]
+
+
+@pytest.fixture(scope="session")
+def durable(instances: dict[str, Instance]) -> Instance:
+    return instances["durable"]
 
 
 @pytest.fixture(scope="session")

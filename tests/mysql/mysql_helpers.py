@@ -22,6 +22,7 @@ class Instance:
 
     def __init__(self, name: str, base: Path, template: Path, args: list[str]) -> None:
         self.name = name
+        self.password = ""  # root's, once a test sets one
         self.dir = base / name
         self.port = free_port()
         shutil.copytree(template, self.dir / "data")
@@ -54,8 +55,10 @@ class Instance:
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def connect(self, user: str = "root", password: str = "", **kw: Any) -> Any:
+    def connect(self, user: str = "root", password: str | None = None, **kw: Any) -> Any:
         kw.setdefault("autocommit", True)
+        if password is None:
+            password = self.password if user == "root" else ""
         return pymysql.connect(host="127.0.0.1", port=self.port, user=user, password=password,
                                connect_timeout=5, **kw)
 

@@ -81,7 +81,7 @@ VARIABLES = (
     "sync_binlog", "innodb_flush_log_at_trx_commit", "innodb_doublewrite", "expire_logs_days",
     "binlog_expire_logs_seconds", "binlog_expire_logs_auto_purge", "binlog_format",
     # security
-    "skip_name_resolve", "skip_networking",
+    "skip_name_resolve", "skip_networking", "hostname",
 )
 
 # Processlist commands that are not client queries (replication, daemons, idle).

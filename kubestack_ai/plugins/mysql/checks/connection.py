@@ -34,6 +34,8 @@ def queries(run: Run) -> list[tuple[str, str]]:
          "rows_modified, trx_rows_locked AS rows_locked, LEFT(trx_query, 512) AS query "
          f"FROM information_schema.INNODB_TRX WHERE trx_started <= NOW() - INTERVAL {trx_s} "
          "SECOND ORDER BY trx_started LIMIT 20"),
+        # who others wait on: a transaction that blocks is long at a lower age
+        ("blockers", server(run).blockers_sql),
     ]
 
 

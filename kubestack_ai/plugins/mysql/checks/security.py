@@ -41,8 +41,11 @@ def quote(s: str) -> str:
     return "'" + s.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def local(host: str) -> bool:
-    return host in LOCAL_HOSTS or host.startswith("127.")
+def local(host: str, own_name: str | None = None) -> bool:
+    """Only this machine: localhost, loopback, or the server's own host name (the
+    account mariadb-install-db / mysql_install_db create as 'root'@'<hostname>')."""
+    return host in LOCAL_HOSTS or host.startswith("127.") or (
+        bool(own_name) and host.lower() == (own_name or "").lower())
 
 
 @dataclass
@@ -131,7 +134,7 @@ class SecurityChecks:
         found = [a for a in accts if a.user == ""]
         run.metric("security.anonymous_accounts", len(found))
         if found:
-            remote = any(not local(a.host) for a in found)
+            remote = any(not local(a.host, var(run, 'hostname')) for a in found)
             self._report(run, "anonymous_user",
                          Severity.CRITICAL if remote else Severity.WARNING,
                          f"{len(found)} anonymous accounts: anyone "
@@ -143,7 +146,7 @@ class SecurityChecks:
         found = [a for a in accts if a.user != "" and a.no_password]
         run.metric("security.accounts_without_password", len(found))
         if found:
-            remote = any(not local(a.host) for a in found)
+            remote = any(not local(a.host, var(run, 'hostname')) for a in found)
             self._report(run, "no_password", Severity.CRITICAL if remote else Severity.WARNING,
                          f"{len(found)} accounts have no password "
                          f"({', '.join(a.name for a in found)})",
@@ -155,7 +158,7 @@ class SecurityChecks:
                          "(MySQL).")
 
     def _root_remote(self, run: Run, accts: list[Account]) -> None:
-        found = [a for a in accts if a.user == "root" and not local(a.host)]
+        found = [a for a in accts if a.user == "root" and not local(a.host, var(run, 'hostname'))]
         if found:
             self._report(run, "root_remote", Severity.WARNING,
                          f"root can log in from other hosts ({', '.join(a.name for a in found)})",
@@ -182,7 +185,7 @@ class SecurityChecks:
         run.metric("security.skip_name_resolve", value)
         if value is None or on(run, "skip_name_resolve") or on(run, "skip_networking"):
             return
-        named = [a for a in accts or [] if not local(a.host)
+        named = [a for a in accts or [] if not local(a.host, var(run, 'hostname'))
                  and not _IP_OR_PATTERN.match(a.host)]
         fixes = [f"RENAME USER {a.name} TO {quote(a.user)}@'<its IP or subnet>';" for a in named]
         run.finding("mysql.security.skip_name_resolve_off", Severity.WARNING,
