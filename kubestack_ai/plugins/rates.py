@@ -33,12 +33,12 @@ import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .deadline import Deadline
 from .models import Snapshot
 
-__all__ = ["Rate", "Reading", "counter_rate", "readings", "second_reading"]
+__all__ = ["Rate", "Reading", "counter_rate", "iso_utc", "readings", "second_reading"]
 
 
 @dataclass(frozen=True)
@@ -147,9 +147,9 @@ class Rate:
         """"2026-11-30T22:01:05Z", "before 2026-11-30T21:00:00Z", "since start" or
         "since the last reset" (the counter went down or the server restarted)."""
         if self.last_moved is not None:
-            return _iso(self.last_moved)
+            return iso_utc(self.last_moved)
         if self.observed_since is not None and self.total > 0:
-            return f"before {_iso(self.observed_since)}"
+            return f"before {iso_utc(self.observed_since)}"
         return "since the last reset" if self.reset else "since start"
 
     def window_text(self) -> str:
@@ -168,7 +168,7 @@ class Rate:
             ev["window_seconds"] = round(self.seconds, 1)
             ev["window_source"] = self.source
         if self.server_started is not None:
-            ev["server_started"] = _iso(self.server_started)
+            ev["server_started"] = iso_utc(self.server_started)
         if self.reset:
             ev["window_reset"] = True
         return ev
@@ -207,7 +207,10 @@ def counter_rate(name: str, now: Reading, earlier: Sequence[Reading], *,
         va, vb = a.value(name), b.value(name)
         if va is not None and vb is not None and vb > va:
             last_moved = b.at
-    observed = chain[0].at if chain else None
+    # what "last moved" can speak for: stored readings only (an in-run reading moments
+    # ago says nothing about the time before it)
+    stored = [r for r in chain if in_run_since is None or r.at < in_run_since]
+    observed = stored[0].at if stored else None
     started = now.started_at
     in_window = [r for r in chain if now.at - r.at <= window_seconds]
     if not in_window:
@@ -220,10 +223,14 @@ def counter_rate(name: str, now: Reading, earlier: Sequence[Reading], *,
                 observed, reset, started)
 
 
-def second_reading(read: Callable[[], Reading], seconds: float, deadline: Deadline,
-                   *, share: float = 0.25) -> Reading | None:
-    """Wait ``seconds`` (at most ``share`` of the time left before ``deadline``) and read
-    again; None when the deadline leaves no time for it. ``read`` raises as it likes."""
+_T = TypeVar("_T")
+
+
+def second_reading(read: Callable[[], _T], seconds: float, deadline: Deadline,
+                   *, share: float = 0.25) -> _T | None:
+    """Wait ``seconds`` (at most ``share`` of the time left before ``deadline``) and call
+    ``read`` (a Reading, or whatever a plugin reads several servers' counters into);
+    None when the deadline leaves no time for it. ``read`` raises as it likes."""
     wait = min(seconds, deadline.remaining() * share)
     if wait <= 0 or deadline.expired:
         return None
@@ -234,7 +241,8 @@ def second_reading(read: Callable[[], Reading], seconds: float, deadline: Deadli
     return read()
 
 
-def _iso(ts: float) -> str:
+def iso_utc(ts: float) -> str:
+    """Unix time -> ``2026-11-30T22:01:05Z`` (how evidence shows a moment)."""
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
