@@ -19,6 +19,7 @@ import pytest
 
 from kubestack_ai.plugins import PluginManager, Severity, Snapshot
 from kubestack_ai.plugins.models import utcnow
+from kubestack_ai.plugins.rates import iso_utc
 from tests.conftest import port_open, require
 from tests.mysql.mysql_helpers import Instance, codes, diagnose, finding, target
 
@@ -198,16 +199,20 @@ def test_refusals_at_max_connections_on_mariadb(manager: PluginManager, weak: In
     assert f.evidence["counter"] == "Aborted_connects"
     assert f.evidence["refused_in_window"] >= refused
     assert f.evidence["window_source"] == "history"
-    # the next run: nothing new since the last one -> info, with when it last moved
-    again = diagnose(manager, t, "connection", history=(earlier, Snapshot(
-        at=utcnow(), metrics=r.metrics)))
+    # later, past the window (15 min by default; 1 s here): nothing new -> info, with
+    # when the counter last moved (the run that first saw the current total)
+    seen = Snapshot(at=utcnow(), metrics=r.metrics)
+    time.sleep(1.2)
+    again = diagnose(manager, target(weak.endpoint, thresholds={"rate_window_seconds": 1}),
+                     "connection", history=(earlier, seen))
     info = finding(again, "mysql.connection.refused")
     assert info.severity is Severity.INFO and info.evidence["refused_in_window"] == 0
-    assert info.evidence["last_moved"] != "since start"
+    assert info.evidence["last_moved"] == iso_utc(seen.at.timestamp())
+    assert f"last moved: {iso_utc(seen.at.timestamp())}" in info.title
     # no history: two readings a short window apart; nothing moved in it -> info
     alone = diagnose(manager, t, "connection")
     f = finding(alone, "mysql.connection.refused")
-    assert f.severity is Severity.INFO and f.evidence["window_source"] == "in-run sample"
+    assert f.severity is Severity.INFO and f.evidence["window_source"] == "in-run"
     assert f.evidence["last_moved"] == "since start" and "since start" in f.title
     # a snapshot from an earlier server life (it had run longer than this one has, and
     # counted more): a new window, never a negative rate
@@ -216,7 +221,7 @@ def test_refusals_at_max_connections_on_mariadb(manager: PluginManager, weak: In
         "connection.aborted_connects": 10**6})
     f = finding(diagnose(manager, t, "connection", history=(other_life,)),
                 "mysql.connection.refused")
-    assert f.evidence["window_source"] == "in-run sample"
+    assert f.evidence["window_source"] == "in-run" and f.evidence["window_reset"] is True
     assert f.evidence["refused_in_window"] >= 0
 
 

@@ -58,8 +58,10 @@ DEFAULTS: dict[str, float] = {
     "row_lock_time_avg_ms": 1000,
     "lock_wait_seconds": 10,
     "deadlock_recent_seconds": 3600,
-    # counters judged as rates: without stored history, a second reading this long after
-    # the first (only when a counter is non-zero)
+    # counters judged as rates: over stored history of at most this span (mysqld_exporter's
+    # alerts take rates over 15 min), else a second reading this long after the first
+    # (only when a counter is non-zero)
+    "rate_window_seconds": 900,
     "counter_sample_seconds": 1.0,
     # schema: at most this many tables / indexes named in one finding
     "schema_max_listed": 50,

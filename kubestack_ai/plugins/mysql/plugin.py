@@ -11,6 +11,7 @@ from ..base import MiddlewarePlugin, Run
 from ..deadline import Deadline
 from ..errors import ActionRefusedError, PluginError
 from ..models import MiddlewareTarget, PluginInfo, utcnow
+from ..rates import second_reading
 from . import actions
 from .checks import connection, durability, innodb, performance, replication, schema, security
 from .checks.connection import ConnectionChecks
@@ -159,17 +160,16 @@ class MySQLPlugin(SchemaChecks, SecurityChecks, DurabilityChecks, InnodbChecks,
         if not watched or not needs_sample(run, watched):
             return
         wait = float(run.threshold("counter_sample_seconds", DEFAULTS["counter_sample_seconds"]))
-        if run.deadline.remaining() < wait + 1.0:
-            return  # no time for a window: the counters are reported as lifetime totals
-        t0 = time.monotonic()
-        time.sleep(wait)
         names = ", ".join(f"'{n}'" for n in SAMPLED)
-        got = s.batch([("status2", f"SHOW GLOBAL STATUS WHERE Variable_name IN ({names})")],
-                      run.deadline)["status2"]
-        if isinstance(got, QueryFailure):
-            return
-        run.data["status2"] = {r["Variable_name"]: r["Value"] for r in got}
+        t0 = time.monotonic()
+        got = second_reading(lambda: s.batch([("status2", "SHOW GLOBAL STATUS WHERE "
+                                               f"Variable_name IN ({names})")], run.deadline),
+                             wait, run.deadline)
+        if got is None or isinstance(got["status2"], QueryFailure):
+            return  # no time or no answer: the counters are judged as lifetime totals
         run.data["status2_seconds"] = time.monotonic() - t0
+        rows = got["status2"]
+        run.data["status2"] = {r["Variable_name"]: r["Value"] for r in rows}
 
     @staticmethod
     def _category_statements(run: Run) -> list[tuple[str, str]]:

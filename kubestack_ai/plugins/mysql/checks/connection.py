@@ -114,7 +114,7 @@ class ConnectionChecks:
                                 "Connection_errors_max_connections; Aborted_connects holds "
                                 "them and failed logins")
         if w.moving:
-            rate = w.per_second() or 0.0
+            rate = w.per_second or 0.0
             run.finding("mysql.connection.refused", Severity.WARNING,
                         f"Logins refused at max_connections: {int(w.delta or 0)} in the last "
                         f"{w.seconds or 0:.0f} s ({rate * 60:.1f}/min, {counter})",
@@ -122,7 +122,7 @@ class ConnectionChecks:
             return
         run.finding("mysql.connection.refused", Severity.INFO,
                     f"{int(w.total)} logins refused at max_connections since start "
-                    f"({counter}, last moved: {w.last_moved})"
+                    f"({counter}, last moved: {w.last_moved_text()})"
                     + (f"; none in the last {w.seconds:.0f} s" if w.seconds is not None else ""),
                     evidence=evidence, suggestion=fix)
 

@@ -105,7 +105,7 @@ class InnodbChecks(LockChecks):
             return
         run.finding("mysql.innodb.buffer_pool_wait_free", Severity.INFO,
                     f"Queries waited {int(w.total)} times for a free buffer pool page since "
-                    f"start (last moved: {w.last_moved})"
+                    f"start (last moved: {w.last_moved_text()})"
                     + (f"; none in the last {w.seconds:.0f} s" if w.seconds is not None else ""),
                     evidence=ev, suggestion=fix)
 
