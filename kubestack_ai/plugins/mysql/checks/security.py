@@ -37,6 +37,11 @@ def queries(run: Run) -> list[tuple[str, str]]:
     return out
 
 
+def _named(host: str) -> bool:
+    """A host given by name (not an address, subnet or pattern of addresses)."""
+    return not _IP_OR_PATTERN.match(host)
+
+
 def quote(s: str) -> str:
     return "'" + s.replace("\\", "\\\\").replace("'", "''") + "'"
 
@@ -112,7 +117,10 @@ class SecurityChecks:
             return
         priv_rows = rows(run, "global_priv", "security", "account locks and authentication "
                          "(mysql.global_priv)", srv.grant("SELECT", "mysql.global_priv"))
-        accts = [a for a in accounts(user_rows, priv_rows) if a.usable]
+        # with skip_name_resolve ON an account named by host name never matches a login
+        by_ip = on(run, "skip_name_resolve")
+        accts = [a for a in accounts(user_rows, priv_rows) if a.usable
+                 and not (by_ip and a.host != "localhost" and _named(a.host))]
         run.metric("security.accounts", len(accts))
         self._anonymous(run, accts)
         self._no_password(run, accts)
@@ -186,7 +194,7 @@ class SecurityChecks:
         if value is None or on(run, "skip_name_resolve") or on(run, "skip_networking"):
             return
         named = [a for a in accts or [] if not local(a.host, var(run, 'hostname'))
-                 and not _IP_OR_PATTERN.match(a.host)]
+                 and _named(a.host)]
         fixes = [f"RENAME USER {a.name} TO {quote(a.user)}@'<its IP or subnet>';" for a in named]
         run.finding("mysql.security.skip_name_resolve_off", Severity.WARNING,
                     "skip_name_resolve is OFF: every login waits for a reverse DNS lookup, "
