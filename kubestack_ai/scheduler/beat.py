@@ -10,7 +10,6 @@ lock (see scheduler/lock.py); a second beat waits as a standby.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ def make_lock(app: Any) -> BeatLock:
 class FleetScheduler(beat.Scheduler):
     def __init__(self, app: Any, *args: Any, fleet: str | None = None, **kwargs: Any) -> None:
         self.fleet_path: Path | None = None
-        path = fleet or app.ksa_settings.fleet or os.environ.get("KSA_FLEET")
+        path = fleet or app.ksa_settings.fleet
         if path:
             self.fleet_path = Path(path)
         self._mtime: float | None = None

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .factory import create_app
-
 if TYPE_CHECKING:
     from celery import Celery
 
@@ -24,6 +22,8 @@ def __getattr__(name: str) -> Any:
     global _app
     if name == "app":
         if _app is None:
+            from .factory import create_app  # noqa: PLC0415 (submodules build nothing)
+
             _app = create_app()
         return _app
     raise AttributeError(f"module 'workers' has no attribute {name!r}")

@@ -43,6 +43,7 @@ class Settings:
     visibility_timeout: float | None
     prefetch: int
     beat_lock_ttl: float
+    database_url: str | None = None
     environ: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -73,4 +74,5 @@ class Settings:
                    visibility_timeout=float(vis) if vis else None,
                    prefetch=int(env.get("KSA_PREFETCH", "4")),
                    beat_lock_ttl=float(env.get("KSA_BEAT_LOCK_TTL", "30")),
+                   database_url=env.get("KSA_DATABASE_URL") or None,
                    environ=env)

@@ -16,6 +16,7 @@ from kubestack_ai.plugins.models import utcnow
 
 from . import tasks
 from .catalog import PluginSpec, merge_config
+from .limits import apply_limits
 from .store import SafeStore
 
 log = logging.getLogger(__name__)
@@ -99,8 +100,6 @@ def connect(app: Celery) -> None:
     @signals.worker_init.connect(weak=False)
     def on_worker_init(sender: Any = None, **_: Any) -> None:
         check_pool(sender)
-        from .factory import apply_limits  # noqa: PLC0415
-
         specs = stored_specs(app)
         app.ksa_specs = specs
         apply_limits(app, specs)

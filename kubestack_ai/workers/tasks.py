@@ -18,14 +18,13 @@ from typing import Any
 from celery import Celery, Task
 
 from .catalog import PluginSpec
+from .limits import DEFAULT_HARD_LIMIT as DEFAULT_HARD
+from .limits import DEFAULT_SOFT_LIMIT as DEFAULT_SOFT
 from .runtime import Runtime
 from .store import SafeStore
 
 _runtime: Runtime | None = None
 _runtime_pid: int | None = None
-
-DEFAULT_SOFT, DEFAULT_HARD = 30.0, 40.0
-
 
 def runtime(app: Celery) -> Runtime:
     """This process's Runtime (a forked child builds its own on first use)."""

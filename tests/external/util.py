@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 from kubestack_ai.plugins import DiagnoseOptions, MiddlewareTarget, PluginManager
+
+from ..conftest import free_port, require
+
+__all__ = ["CODE", "EXAMPLES", "REPO", "free_port", "require", "serves", "target", "write_plugin"]
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "plugins"
@@ -93,15 +94,4 @@ def serves(m: PluginManager, pid: str) -> str:
     return str(r.metrics["version"])
 
 
-def require(ok: bool, why: str) -> None:
-    """Skip locally when a tool is missing; fail in CI (as tests/conftest.py does)."""
-    if not ok:
-        if os.environ.get("CI"):
-            pytest.fail(f"required tool missing in CI: {why}")
-        pytest.skip(why)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -223,8 +223,9 @@ def test_replica_whose_master_stopped_is_critical(servers: Servers, manager) -> 
                  "replica online")
     r = manager.diagnose(target(master.addr), DiagnoseOptions(categories=("replication",)))
     assert r.status is Status.HEALTHY and r.metrics["connected_slaves"] == 1
-    assert r.metrics["replica_lag_bytes"] == {replica.addr: 0} or \
-        list(r.metrics["replica_lag_bytes"]) == [replica.addr]
+    lag = r.metrics["replica_lag_bytes"]
+    # an idle master still sends a PING every 10 s: a few bytes may be in flight
+    assert list(lag) == [replica.addr] and 0 <= lag[replica.addr] < 1024
     master.stop()
     with replica.client() as c:
         wait_for(lambda: c.info("replication")["master_link_status"] == "down", 10, "link down")
@@ -437,7 +438,7 @@ def test_backup_stale_against_the_save_policy(servers: Servers, manager) -> None
 def test_health_check(servers: Servers, manager) -> None:
     srv = servers.start()
     r = manager.health_check(target(srv.addr))
-    assert r.status is Status.HEALTHY and r.metrics["connect_seconds"] >= 0
+    assert r.status is Status.HEALTHY and 0 < r.metrics["connect_seconds"] < 1  # loopback
     r = manager.health_check(target(f"127.0.0.1:{free_port()}"))
     assert r.status is Status.CRITICAL and "redis.connection.unreachable" in codes(r)
 

@@ -9,7 +9,7 @@ import pytest
 
 from kubestack_ai.plugins import Mode, Severity, Status
 
-from .util import Servers, codes, target, wait_for
+from .util import Servers, codes, require, target, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +96,7 @@ def test_sentinel_down_and_replica_down(sentinel_set, manager):
 
 @pytest.fixture(scope="module")
 def cluster(servers: Servers):
-    if shutil.which("redis-cli") is None:
-        pytest.skip("redis-cli is needed to create a cluster")
+    require(shutil.which("redis-cli") is not None, "redis-cli is needed to create a cluster")
     nodes = [servers.start("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                            "--cluster-node-timeout", "1000") for _ in range(3)]
     subprocess.run(["redis-cli", "--cluster", "create", *(n.addr for n in nodes),

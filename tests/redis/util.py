@@ -6,7 +6,6 @@ own Popen handle, never by name): the machine's shared Redis on 6379 is never to
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 import subprocess
@@ -14,26 +13,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from kubestack_ai.plugins import MiddlewareTarget
 
+from ..conftest import free_port, require
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["Servers", "codes", "free_port", "require", "target", "wait_for"]
 
 
-def require(ok: bool, why: str) -> None:
-    """Skip locally when a tool is missing; fail in CI (as tests/conftest.py does)."""
-    if not ok:
-        if os.environ.get("CI"):
-            pytest.fail(f"required tool missing in CI: {why}")
-        pytest.skip(why)
+
+
 
 
 def _bindable(port: int) -> bool:

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
-
-import pytest
 
 from kubestack_ai.scheduler.lock import FileBeatLock, RedisBeatLock
 
-
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
+from ..conftest import port_open, require
 
 
 def test_redis_lock_one_holder_and_takeover() -> None:
-    if not _redis_up():
-        if os.environ.get("CI"):
-            pytest.fail("Redis on 127.0.0.1:6379 missing in CI")
-        pytest.skip("Redis on 127.0.0.1:6379")
+    require(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
     key = f"ksa:test:beat:{os.getpid()}"
     a = RedisBeatLock("redis://127.0.0.1:6379/11", ttl=5, key=key)
     b = RedisBeatLock("redis://127.0.0.1:6379/11", ttl=5, key=key)

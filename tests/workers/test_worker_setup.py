@@ -29,7 +29,8 @@ def test_other_pools_are_refused(tmp_path: Path) -> None:
 
 
 def test_visibility_timeout_stays_above_the_longest_hard_limit(tmp_path: Path) -> None:
-    from kubestack_ai.workers.factory import broker_options, create_app
+    from kubestack_ai.workers.factory import create_app
+    from kubestack_ai.workers.limits import broker_options
     from kubestack_ai.workers.settings import Settings
 
     base = {"KSA_HOME": str(tmp_path), "KSA_BROKER_URL": "redis://127.0.0.1:6379/11"}

@@ -51,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cmds.append(base + ["beat", "--loglevel", args.loglevel])
     print(f"ksa run: {len(fleet.targets)} targets from {fleet_path}; broker "
           f"{mask_url(settings.broker_url)}; storage "
-          f"{mask_url(os.environ.get('KSA_DATABASE_URL') or str(settings.home / 'ksa.db'))}",
+          f"{mask_url(settings.database_url or str(settings.home / 'ksa.db'))}",
           file=sys.stderr)
     procs = [(c[5], subprocess.Popen(c, env=env)) for c in cmds]
     stopping = False

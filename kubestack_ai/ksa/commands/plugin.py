@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
 import yaml
 
 from kubestack_ai.ksa.commands import plugin_state
 from kubestack_ai.ksa.output import CliError, dump_json, table
-from kubestack_ai.plugins import PluginError, PluginManager, ReloadError, ReloadReport
+from kubestack_ai.plugins import PluginError, PluginManager, ReloadError
 from kubestack_ai.plugins.validate import validate_plugin
 
-RELOAD_HOOKS: list[Callable[[ReloadReport], None]] = []
 """Called after ``ksa plugin reload`` succeeded in this process: the workers add one
 that bumps the plugin's generation in storage, so every worker reloads it too."""
 
@@ -152,7 +150,8 @@ def _validate_one(path: object, installed: dict[str, str], timeout: float) -> in
 
 def cmd_reload(args: argparse.Namespace) -> int:
     m = manager(args)
-    m.reload_hooks.extend(RELOAD_HOOKS)
+    # a reload that succeeded here is announced to every worker child through storage
+    m.reload_hooks.append(plugin_state.bump_generation)
     if args.id not in m.registry:
         raise CliError(f"unknown plugin {args.id!r} (loaded: {', '.join(m.registry.ids())})", 2)
     try:

@@ -10,26 +10,22 @@ run plugins.) A disabled plugin is refused by every worker from its next task.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
 from kubestack_ai.ksa.output import CliError
 from kubestack_ai.ksa.store import open_store
+from kubestack_ai.workers.settings import Settings
 
 
 def register(psub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from kubestack_ai.ksa.commands.plugin import RELOAD_HOOKS  # noqa: PLC0415 (plugin imports us)
-
-    # the plugins the workers load (KSA_PLUGIN_MODULES) are known here too; the workers
-    # package (and Celery) is imported only when there are such modules
-    if os.environ.get("KSA_PLUGIN_MODULES", "").strip():
+    # the plugins the workers load (KSA_PLUGIN_MODULES) are known here too; the workers'
+    # catalog (and Celery) is imported only when there are such modules
+    modules = Settings.from_env().plugin_modules
+    if modules:
         from kubestack_ai.workers.catalog import import_plugin_modules  # noqa: PLC0415
-        from kubestack_ai.workers.settings import Settings  # noqa: PLC0415
 
-        import_plugin_modules(Settings.from_env().plugin_modules)
-    if bump_generation not in RELOAD_HOOKS:
-        RELOAD_HOOKS.append(bump_generation)
+        import_plugin_modules(modules)
     for name, helptext in (("enable", "let workers run a plugin"),
                            ("disable", "make every worker refuse a plugin's tasks")):
         p = psub.add_parser(name, help=helptext)
@@ -40,14 +36,10 @@ def register(psub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
 
 def _no_storage_here() -> bool:
     """No database configured and no default SQLite file: no worker ever ran here."""
-    import os  # noqa: PLC0415
-
-    from kubestack_ai.storage import default_url  # noqa: PLC0415
-
-    url = default_url()
-    if os.environ.get("KSA_DATABASE_URL") or not url.startswith("sqlite:///"):
+    settings = Settings.from_env()
+    if settings.database_url:
         return False
-    return not os.path.exists(url.removeprefix("sqlite:///"))
+    return not (settings.home / "ksa.db").exists()
 
 
 def bump_generation(report: Any) -> None:
