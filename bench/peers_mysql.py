@@ -50,7 +50,7 @@ from kubestack_ai.plugins import (  # noqa: E402
     Snapshot,
 )
 from kubestack_ai.plugins.models import utcnow  # noqa: E402
-from tests.mysql.mysql_helpers import INSTALL_DB, Instance  # noqa: E402
+from tests.mysql.mysql_helpers import DURABLE_ARGS, INSTALL_DB, WEAK_ARGS, Instance  # noqa: E402
 
 MYSQLTUNER = shutil.which("mysqltuner") or "/usr/bin/mysqltuner"
 DUMP = shutil.which("mariadb-dump") or shutil.which("mysqldump") or "mysqldump"
@@ -291,13 +291,8 @@ def main() -> None:
     insts: dict[str, Instance] = {}
     manager = PluginManager()
     try:
-        insts["weak"] = Instance("weak", tmp, template, [
-            "--server-id=8", "--log-bin=weak-bin", "--sync-binlog=0",
-            "--innodb-flush-log-at-trx-commit=2", "--innodb-doublewrite=0",
-            "--max-connections=10", "--skip-name-resolve=OFF"])
-        insts["durable"] = Instance("durable", tmp, template, [
-            "--server-id=9", "--log-bin=durable-bin", "--sync-binlog=1",
-            "--innodb-flush-log-at-trx-commit=1", "--binlog-expire-logs-seconds=604800"])
+        insts["weak"] = Instance("weak", tmp, template, WEAK_ARGS)
+        insts["durable"] = Instance("durable", tmp, template, DURABLE_ARGS)
         insts["ps"] = Instance("ps", tmp, template, ["--performance-schema=ON"])
         for i in insts.values():
             i.wait()

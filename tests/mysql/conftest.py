@@ -17,7 +17,15 @@ import pytest
 
 from kubestack_ai.plugins import PluginManager
 from tests.conftest import require
-from tests.mysql.mysql_helpers import INSTALL_DB, MARIADBD, Instance, count_rows, wait_replica
+from tests.mysql.mysql_helpers import (
+    DURABLE_ARGS,
+    INSTALL_DB,
+    MARIADBD,
+    WEAK_ARGS,
+    Instance,
+    count_rows,
+    wait_replica,
+)
 
 
 @pytest.fixture(scope="session")
@@ -73,14 +81,9 @@ def instances(tmp_path_factory: pytest.TempPathFactory, mariadb_template: Path,
         started["replica"] = Instance("replica", base, mariadb_template, [
             "--server-id=2", "--read-only=ON", "--relay-log=relay-bin"])
         # durability, accounts and refusals: settings a shared server must not get
-        started["weak"] = Instance("weak", base, mariadb_template, [
-            "--server-id=8", "--log-bin=weak-bin", "--sync-binlog=0",
-            "--innodb-flush-log-at-trx-commit=2", "--innodb-doublewrite=0",
-            "--max-connections=10", "--skip-name-resolve=OFF"])
+        started["weak"] = Instance("weak", base, mariadb_template, WEAK_ARGS)
         # the healthy look-alike of each of them
-        started["durable"] = Instance("durable", base, mariadb_template, [
-            "--server-id=9", "--log-bin=durable-bin", "--sync-binlog=1",
-            "--innodb-flush-log-at-trx-commit=1", "--binlog-expire-logs-seconds=604800"])
+        started["durable"] = Instance("durable", base, mariadb_template, DURABLE_ARGS)
         for inst in started.values():
             inst.wait()
         yield started

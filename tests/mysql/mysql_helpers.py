@@ -14,6 +14,15 @@ from kubestack_ai.plugins import DiagnoseOptions, DiagnosticResult, MiddlewareTa
 from tests.conftest import free_port, port_open
 
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+
+# a server with every durability setting wrong, name resolution on and a low
+# max_connections (the tests' and bench/peers_mysql.py's faults) ...
+WEAK_ARGS = ["--server-id=8", "--log-bin=weak-bin", "--sync-binlog=0",
+             "--innodb-flush-log-at-trx-commit=2", "--innodb-doublewrite=0",
+             "--max-connections=10", "--skip-name-resolve=OFF"]
+# ... and its healthy look-alike
+DURABLE_ARGS = ["--server-id=9", "--log-bin=durable-bin", "--sync-binlog=1",
+                "--innodb-flush-log-at-trx-commit=1", "--binlog-expire-logs-seconds=604800"]
 INSTALL_DB = shutil.which("mariadb-install-db")
 
 

@@ -16,6 +16,7 @@ import datetime as dt
 from typing import Any
 
 from ..base import Run
+from ..models import Severity
 from ..rates import Rate, Reading, counter_rate, readings
 
 # the status variables of the second in-run reading
@@ -69,3 +70,21 @@ def limit_reached(run: Run) -> bool:
     used = _num(run.data["status"].get("Max_used_connections"))
     limit = _num(run.data["vars"].get("max_connections"))
     return used is not None and bool(limit) and used >= (limit or 0)
+
+
+def report(run: Run, code: str, rate: Rate, what: str, evidence: dict[str, Any],
+           suggestion: str) -> None:
+    """One finding for a counter judged as a rate: a warning when it rose in the window,
+    else info with its lifetime total and when it last moved. Nothing when it is 0."""
+    if rate.total == 0:
+        return
+    if rate.moving:
+        per_min = (rate.per_second or 0.0) * 60
+        run.finding(code, Severity.WARNING, f"{what}: {int(rate.delta or 0)} in the last "
+                    f"{rate.seconds or 0:.0f} s ({per_min:.1f}/min)",
+                    evidence=evidence, suggestion=suggestion)
+        return
+    run.finding(code, Severity.INFO, f"{what}: {int(rate.total)} since start (last moved: "
+                f"{rate.last_moved_text()})"
+                + (f"; none in the last {rate.seconds:.0f} s" if rate.seconds is not None else ""),
+                evidence=evidence, suggestion=suggestion)

@@ -106,25 +106,13 @@ class ConnectionChecks:
                 return
             w, counter = window.counter(run, "connection.aborted_connects",
                                         "Aborted_connects"), "Aborted_connects"
-        if w.total == 0:
-            return
         evidence = {**ev, "counter": counter, **w.evidence("refused")}
         if counter == "Aborted_connects":
             evidence["note"] = ("MariaDB does not count 1040 refusals in "
                                 "Connection_errors_max_connections; Aborted_connects holds "
                                 "them and failed logins")
-        if w.moving:
-            rate = w.per_second or 0.0
-            run.finding("mysql.connection.refused", Severity.WARNING,
-                        f"Logins refused at max_connections: {int(w.delta or 0)} in the last "
-                        f"{w.seconds or 0:.0f} s ({rate * 60:.1f}/min, {counter})",
-                        evidence=evidence, suggestion=fix)
-            return
-        run.finding("mysql.connection.refused", Severity.INFO,
-                    f"{int(w.total)} logins refused at max_connections since start "
-                    f"({counter}, last moved: {w.last_moved_text()})"
-                    + (f"; none in the last {w.seconds:.0f} s" if w.seconds is not None else ""),
-                    evidence=evidence, suggestion=fix)
+        window.report(run, "mysql.connection.refused", w,
+                      f"Logins refused at max_connections ({counter})", evidence, fix)
 
     def _aborted(self, run: Run) -> None:
         conns = status(run, "Connections", 0) or 0

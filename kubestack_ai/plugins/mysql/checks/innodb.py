@@ -93,21 +93,10 @@ class InnodbChecks(LockChecks):
 
     def _wait_free(self, run: Run) -> None:
         w = window.counter(run, "innodb.buffer_pool_wait_free", "Innodb_buffer_pool_wait_free")
-        if w.total == 0:
-            return
-        fix = ("The pool is too small or flushing too slow: raise innodb_buffer_pool_size, "
-               "innodb_io_capacity / innodb_lru_scan_depth.")
-        ev = w.evidence("waits")
-        if w.moving:
-            run.finding("mysql.innodb.buffer_pool_wait_free", Severity.WARNING,
-                        f"Queries waited {int(w.delta or 0)} times for a free buffer pool page "
-                        f"in the last {w.seconds or 0:.0f} s", evidence=ev, suggestion=fix)
-            return
-        run.finding("mysql.innodb.buffer_pool_wait_free", Severity.INFO,
-                    f"Queries waited {int(w.total)} times for a free buffer pool page since "
-                    f"start (last moved: {w.last_moved_text()})"
-                    + (f"; none in the last {w.seconds:.0f} s" if w.seconds is not None else ""),
-                    evidence=ev, suggestion=fix)
+        window.report(run, "mysql.innodb.buffer_pool_wait_free", w,
+                      "Queries waited for a free buffer pool page", w.evidence("waits"),
+                      "The pool is too small or flushing too slow: raise "
+                      "innodb_buffer_pool_size, innodb_io_capacity / innodb_lru_scan_depth.")
 
     def _deadlocks(self, run: Run, text: str | None) -> None:
         srv = server(run)
