@@ -8,7 +8,7 @@ stopped at the end) and seeds each scenario's fault or its healthy look-alike:
 
 - weak: binary log on with sync_binlog=0, innodb_flush_log_at_trx_commit=2,
   innodb_doublewrite=OFF, binary logs never expire, skip_name_resolve=OFF,
-  max_connections=10;
+  max_connections=10, a 6 MB buffer pool flushed slowly;
 - durable: the same with every durability setting right (sync_binlog=1, flush 1,
   binlog_expire_logs_seconds=604800), skip_name_resolve=ON;
 - ps: performance_schema=ON (statement digests).
@@ -141,6 +141,17 @@ def dumps(inst: Instance) -> None:
                        check=True, stdout=subprocess.DEVNULL, timeout=60)
 
 
+def wait_free_writes(inst: Instance) -> None:
+    for _ in range(5):  # as tests/mysql: 15 MB through the 6 MB pool until a query waits
+        inst.sql("DROP DATABASE IF EXISTS wf", "CREATE DATABASE wf",
+                 "CREATE TABLE wf.t (id INT PRIMARY KEY, pad CHAR(255))",
+                 "INSERT INTO wf.t SELECT seq, REPEAT('a', 255) FROM wf.seq_1_to_60000",
+                 "UPDATE wf.t SET pad = REPEAT('b', 255)")
+        got = inst.sql("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_wait_free'")[0]
+        if int(got[0]["Value"]):
+            return
+
+
 def blocking(inst: Instance) -> Callable[[], None]:
     holder, waiter = inst.connect(autocommit=False), inst.connect()
     holder.cursor().execute("UPDATE blk.t SET v = 1 WHERE id = 1")
@@ -255,6 +266,12 @@ SCENARIOS = [
               "ANALYZE TABLE bp.t"], ["DROP DATABASE bp"],
              peers={"mysqltuner": r"buffer pool|innodb_buffer_pool_size"},
              ours=r"buffer_pool_small"),
+    Scenario("13. queries wait for free buffer pool pages (6 MB pool, slow flushing)", "weak",
+             act=wait_free_writes, peers={"mysqltuner": r"wait|free"}, ours=r"wait_free",
+             with_history=True, note="ours: with the previous run as history"),
+    Scenario("13'. look-alike: the same lifetime count, nothing since (ksa diagnose with no "
+             "history: two readings 1 s apart)", "weak", cleanup=["DROP DATABASE wf"],
+             peers={"mysqltuner": r"wait|free"}, ours=r"wait_free"),
     Scenario("17. 20 joins without an index on a server up for minutes", "ps",
              ["CREATE DATABASE jn", "CREATE TABLE jn.a (x INT)", "CREATE TABLE jn.b (x INT)",
               "INSERT INTO jn.a VALUES (1), (2)", "INSERT INTO jn.b VALUES (1), (2)",

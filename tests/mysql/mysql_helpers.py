@@ -15,11 +15,15 @@ from tests.conftest import free_port, port_open
 
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
 
-# a server with every durability setting wrong, name resolution on and a low
-# max_connections (the tests' and bench/peers_mysql.py's faults) ...
+# a server with every durability setting wrong, name resolution on, a low
+# max_connections, and the smallest buffer pool (6 MB) flushed slowly, so that writing
+# 15 MB makes queries wait for free pages (the tests' and bench/peers_mysql.py's faults) ...
 WEAK_ARGS = ["--server-id=8", "--log-bin=weak-bin", "--sync-binlog=0",
              "--innodb-flush-log-at-trx-commit=2", "--innodb-doublewrite=0",
-             "--max-connections=10", "--skip-name-resolve=OFF"]
+             "--max-connections=10", "--skip-name-resolve=OFF",
+             "--innodb-buffer-pool-size=6M", "--innodb-io-capacity=100",
+             "--innodb-io-capacity-max=100", "--innodb-max-dirty-pages-pct=99",
+             "--innodb-lru-scan-depth=128"]
 # ... and its healthy look-alike
 DURABLE_ARGS = ["--server-id=9", "--log-bin=durable-bin", "--sync-binlog=1",
                 "--innodb-flush-log-at-trx-commit=1", "--binlog-expire-logs-seconds=604800"]

@@ -237,10 +237,37 @@ def test_failed_logins_on_a_server_never_full_are_not_refusals(
     assert "mysql.connection.refused" not in codes(r)
 
 
-def test_wait_free_counter_zero_is_quiet(manager: PluginManager, weak: Instance) -> None:
-    r = diagnose(manager, target(weak.endpoint), "innodb")
-    assert r.metrics["innodb.buffer_pool_wait_free"] == 0
-    assert "mysql.innodb.buffer_pool_wait_free" not in codes(r)
+def test_buffer_pool_wait_free_as_a_rate(manager: PluginManager, weak: Instance) -> None:
+    t = target(weak.endpoint)
+    quiet = diagnose(manager, t, "innodb")
+    assert quiet.metrics["innodb.buffer_pool_wait_free"] == 0  # the look-alike: never waited
+    assert "mysql.innodb.buffer_pool_wait_free" not in codes(quiet)
+    earlier = Snapshot(at=utcnow(), metrics=quiet.metrics)
+    # 15 MB written through a 6 MB pool flushed at 100 IOPS, 128 pages scanned for free
+    # ones a second: queries wait for free pages (seen after one or two rounds)
+    for _ in range(5):
+        weak.sql("DROP DATABASE IF EXISTS wf", "CREATE DATABASE wf",
+                 "CREATE TABLE wf.t (id INT PRIMARY KEY, pad CHAR(255)) ENGINE=InnoDB",
+                 "INSERT INTO wf.t SELECT seq, REPEAT('a', 255) FROM wf.seq_1_to_60000",
+                 "UPDATE wf.t SET pad = REPEAT('b', 255)")
+        got = weak.sql("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_wait_free'")[0]
+        if int(got[0]["Value"]):
+            break
+    try:
+        r = diagnose(manager, t, "innodb", history=(earlier,))
+        f = finding(r, "mysql.innodb.buffer_pool_wait_free")
+        assert f.severity is Severity.WARNING
+        assert f.evidence["waits_in_window"] == f.evidence["waits"] > 0
+        assert f.evidence["window_source"] == "history"
+        # without history: a second reading a second later; nothing moved in it, so the
+        # lifetime total is info "since start", not a warning on every ksa diagnose
+        alone = finding(diagnose(manager, t, "innodb"), "mysql.innodb.buffer_pool_wait_free")
+        assert alone.severity is Severity.INFO
+        assert alone.evidence["window_source"] == "in-run"
+        assert alone.evidence["waits_in_window"] == 0
+        assert "since start" in alone.title
+    finally:
+        weak.sql("DROP DATABASE IF EXISTS wf")
 
 
 # -- one-off statements (item 11) ----------------------------------------------------------
@@ -291,26 +318,26 @@ def test_a_scan_that_is_the_workload_warns(manager: PluginManager, ps: Instance)
 # -- buffer pool against the data (item 12) ------------------------------------------------
 
 def test_buffer_pool_small_counts_tables_not_ibdata1(manager: PluginManager,
-                                                     weak: Instance) -> None:
-    weak.sql("CREATE DATABASE IF NOT EXISTS bp",
+                                                     durable: Instance) -> None:
+    durable.sql("CREATE DATABASE IF NOT EXISTS bp",
              "CREATE TABLE IF NOT EXISTS bp.t (id INT PRIMARY KEY, pad VARCHAR(1000)) "
              "ENGINE=InnoDB", "TRUNCATE bp.t",
              "INSERT INTO bp.t SELECT seq, REPEAT('x', 1000) FROM bp.seq_1_to_12000",
              # rewriting every row leaves its undo in the system tablespace (ibdata1)
              "UPDATE bp.t SET pad = REPEAT('y', 1000)", "ANALYZE TABLE bp.t")
     try:
-        r = diagnose(manager, target(weak.endpoint), "innodb")
+        r = diagnose(manager, target(durable.endpoint, auth=_root_auth(durable)), "innodb")
         data_mb = r.metrics["innodb.data_size_mb"]
         assert 8 < data_mb < 32, data_mb  # ~13 MB of table against a 32 MB pool
         assert "mysql.innodb.buffer_pool_small" not in codes(r)
-        weak.sql("INSERT INTO bp.t SELECT seq, REPEAT('z', 1000) FROM bp.seq_12001_to_45000",
+        durable.sql("INSERT INTO bp.t SELECT seq, REPEAT('z', 1000) FROM bp.seq_12001_to_45000",
                  "ANALYZE TABLE bp.t")
-        big = diagnose(manager, target(weak.endpoint), "innodb")
+        big = diagnose(manager, target(durable.endpoint, auth=_root_auth(durable)), "innodb")
         f = finding(big, "mysql.innodb.buffer_pool_small")
         assert f.evidence["measured_by"] == "tables"
         assert f.evidence["data_mb"] > f.evidence["buffer_pool_mb"] == 32
     finally:
-        weak.sql("DROP DATABASE IF EXISTS bp")
+        durable.sql("DROP DATABASE IF EXISTS bp")
 
 
 # -- joins without indexes (item 17) -------------------------------------------------------
