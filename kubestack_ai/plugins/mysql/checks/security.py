@@ -75,7 +75,9 @@ def accounts(user_rows: list[dict[str, Any]], priv_rows: list[dict[str, Any]] | 
              ) -> list[Account]:
     """Accounts from mysql.user, with MariaDB 10.4+'s mysql.global_priv when read."""
     out: dict[tuple[str, str], Account] = {}
-    for r in user_rows:
+    for raw in user_rows:
+        # MySQL 8 returns some of mysql.user's columns as bytes
+        r = {k: v.decode(errors="replace") if isinstance(v, bytes) else v for k, v in raw.items()}
         a = Account(str(r.get("User") or ""), str(r.get("Host") or ""))
         a.locked = str(r.get("account_locked", "N")).upper() == "Y"
         a.role = str(r.get("is_role", "N")).upper() == "Y"
