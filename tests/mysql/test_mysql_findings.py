@@ -330,6 +330,14 @@ def test_buffer_pool_small_counts_tables_not_ibdata1(manager: PluginManager,
         data_mb = r.metrics["innodb.data_size_mb"]
         assert 8 < data_mb < 32, data_mb  # ~13 MB of table against a 32 MB pool
         assert "mysql.innodb.buffer_pool_small" not in codes(r)
+        # the cheaper file-size estimate leaves the system tablespace out too
+        files = diagnose(manager, target(durable.endpoint, auth=_root_auth(durable),
+                                         options={"innodb_data_size": "tablespaces"}), "innodb")
+        # file-per-table tablespaces are named schema/table
+        tables_files = durable.sql("SELECT SUM(FILE_SIZE) / 1048576 AS mb FROM information_"
+                                   "schema.INNODB_SYS_TABLESPACES WHERE NAME LIKE '%/%'")[0][0]["mb"]
+        assert files.metrics["innodb.data_size_mb"] == pytest.approx(float(tables_files), abs=0.2)
+        assert data_mb <= files.metrics["innodb.data_size_mb"]  # file sizes: an upper bound
         durable.sql("INSERT INTO bp.t SELECT seq, REPEAT('z', 1000) FROM bp.seq_12001_to_45000",
                  "ANALYZE TABLE bp.t")
         big = diagnose(manager, target(durable.endpoint, auth=_root_auth(durable)), "innodb")
