@@ -136,7 +136,7 @@ def measure(managers: dict[str, PluginManager], target: MiddlewareTarget, port: 
     def ours(m: PluginManager) -> Any:
         def run() -> None:
             r = m.diagnose(target, DiagnoseOptions(), timeout=DEADLINE)
-            statuses.add((r.outcome, r.status.value, tuple(sorted(r.errors))))
+            statuses.add((r.outcome, str(r.status), tuple(sorted(r.errors))))
             last[:] = [r]
         return run
 
@@ -295,7 +295,7 @@ def main() -> None:
         report("Scale", m)
         print(f"  digests in performance_schema: {r.metrics.get('performance.digests')}, "
               f"threads_connected: {r.metrics.get('connection.threads_connected')}, "
-              f"status {r.status.value}, findings {len(r.findings)}, "
+              f"status {str(r.status)}, findings {len(r.findings)}, "
               f"result JSON {len(r.model_dump_json()) / 1024:.1f} KiB")
         peers(port, args.scale_runs, tuner=False)
         slowest(port, capture(manager, target))

@@ -118,7 +118,7 @@ def ours(manager: PluginManager, inst: Instance, sc: Scenario,
          history: tuple[Snapshot, ...]) -> list[str]:
     r = manager.diagnose(target(inst, sc.thresholds), DiagnoseOptions(history=history),
                          timeout=60)
-    return [f"{f.severity.value.upper()} {f.code.removeprefix('mysql.')}: {f.title}"
+    return [f"{f.severity.name} {f.code.removeprefix('mysql.')}: {f.title}"
             for f in r.findings if re.search(sc.ours, f.code)]
 
 

@@ -228,7 +228,7 @@ def bench_big(tmp: str, clients: int, slowlog: int, runs: int) -> None:
                 t2 = time.perf_counter()
                 floor.append(t1 - t0)
                 ours.append(t2 - t1)
-                outcome = (res.outcome, res.errors, res.status.value)
+                outcome = (res.outcome, res.errors, str(res.status))
             tracemalloc.start()
             floor_call(raw, entries)
             peak_f = tracemalloc.get_traced_memory()[1]

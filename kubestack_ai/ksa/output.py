@@ -32,12 +32,12 @@ _MARK = {"critical": "CRIT", "warning": "WARN", "info": "INFO"}
 
 
 def render_result(r: DiagnosticResult) -> str:
-    out = [f"{r.target_name}: {r.status.value.upper()}  "
+    out = [f"{r.target_name}: {r.status.name}  "
            f"({r.plugin_id} {r.plugin_version}, {r.duration * 1000:.1f} ms"
            f"{', ' + r.outcome if r.outcome != 'completed' else ''})"]
-    order = sorted(r.findings, key=lambda f: (-f.severity.rank, f.category, f.code))
+    order = sorted(r.findings, key=lambda f: (-f.severity, f.category, f.code))
     for f in order:
-        out.append(f"  [{_MARK[f.severity.value]}] {f.code}: {f.title}")
+        out.append(f"  [{_MARK[str(f.severity)]}] {f.code}: {f.title}")
         if f.evidence:
             ev = ", ".join(f"{k}={_short(v)}" for k, v in f.evidence.items())
             out.append(f"         evidence: {ev}")

@@ -1,10 +1,38 @@
-"""KubeStack AI's plugin framework. No Celery and no database in here."""
+"""KubeStack AI's plugin framework. No Celery and no database in here.
+
+The modules, one job each (the seed's components first)::
+
+    manager.py       PluginManager: the facade the CLI, workers and tests call; owns
+                     the five below and runs diagnose / health_check / execute
+    registry.py      Registry: every loaded plugin, its config and state, by id and type
+    lifecycle.py     LifecycleManager: init/start/stop/reload, scheduled health checks
+    states.py          the legal state transitions
+    sandbox.py       Sandbox: deadlines, exception capture, the action whitelist
+    loader.py        Loader: builtins and external plugins into the registry
+    builtins.py        the builtin factory registry (register_builtin, load_builtin)
+    discovery.py       finding external plugins: folders, KSA_PLUGIN_PATH, entry points
+    manifest.py        reading a plugin.yaml safely
+    importer.py        importing a plugin's code fresh under its own module names
+    deps.py            ``requires``: version ranges and load order
+    configschema.py    a manifest's config_schema applied to the config
+    reloader.py      Reloader: hot reload and rollback of a plugin's code
+    validate.py      ``ksa plugin validate``: every problem of a plugin folder at once
+
+    base.py          the plugin contract: Plugin, MiddlewarePlugin, Run, @category
+    models.py        the data contract: PluginInfo, MiddlewareTarget, Finding, results...
+    errors.py        one error tree rooted in PluginError (drawn in its docstring)
+    deadline.py      Deadline: a deadline with cancellation, passed to every call
+    logcontext.py    plugin id and target key on every log line about a run
+    secrets.py       secret references (env:, file:) resolved where used
+
+    redis/ kafka/ mysql/ tcp/    the builtin plugins: plugin.py, checks/, constants.py
+"""
 
 from __future__ import annotations
 
 from .base import MiddlewarePlugin, Plugin, Run, category, register_interrupt
+from .builtins import builtin_ids, load_builtin, register_builtin
 from .deadline import Deadline
-from .deps import DependencyCycleError, DependencyError
 from .discovery import (
     DEFAULT_PLUGIN_DIR,
     ENTRY_POINT_GROUP,
@@ -21,21 +49,26 @@ from .errors import (
     ConfigError,
     ConnectError,
     DeadlineExceeded,
+    DependencyCycleError,
+    DependencyError,
     DuplicatePluginError,
     IllegalTransitionError,
+    InvalidPluginError,
+    ManifestError,
     PluginCallError,
     PluginError,
+    PluginLoadError,
     PluginNotFoundError,
     PluginTimeoutError,
+    Problem,
     RegistryError,
+    ReloadError,
     SecretError,
 )
-from .external import PluginLoadError
-from .hotreload import ReloadError, ReloadReport
 from .lifecycle import TRANSITIONS, LifecycleFailure, LifecycleManager
-from .loader import builtin_ids, load_builtin, register_builtin
+from .logcontext import LogContextFilter, get_logger, log_context
 from .manager import PluginManager
-from .manifest import Manifest, ManifestError, Problem, load_manifest
+from .manifest import Manifest, load_manifest
 from .models import (
     API_VERSION,
     TLS,
@@ -56,6 +89,7 @@ from .models import (
     split_endpoint,
 )
 from .registry import Registry
+from .reloader import ReloadReport
 from .sandbox import Outcome, Sandbox
 from .secrets import resolve_secret
 
@@ -69,9 +103,11 @@ __all__ = [
     "Registry", "RegistryError", "Run", "Sandbox", "SecretError", "Severity", "Snapshot",
     "Status", "Timeouts", "builtin_ids", "category", "load_builtin", "register_builtin",
     "register_interrupt", "resolve_secret", "split_endpoint",
+    # log context
+    "LogContextFilter", "get_logger", "log_context",
     # external plugins
     "DEFAULT_PLUGIN_DIR", "ENTRY_POINT_GROUP", "PLUGIN_PATH_ENV", "DependencyCycleError",
-    "DependencyError", "Discovered", "DiscoveryReport", "Manifest", "ManifestError",
-    "PluginLoadError", "Problem", "ReloadError", "ReloadReport", "discover_entry_points",
-    "discover_plugins", "load_manifest", "plugin_dirs",
+    "DependencyError", "Discovered", "DiscoveryReport", "InvalidPluginError", "Manifest",
+    "ManifestError", "PluginLoadError", "Problem", "ReloadError", "ReloadReport",
+    "discover_entry_points", "discover_plugins", "load_manifest", "plugin_dirs",
 ]

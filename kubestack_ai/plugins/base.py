@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import abc
 import functools
-import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from .deadline import Deadline
 from .errors import ConfigError, DeadlineExceeded
+from .logcontext import get_logger
 from .models import (
     DiagnoseOptions,
     DiagnosticResult,
@@ -37,7 +37,7 @@ from .models import (
     utcnow,
 )
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _INTERRUPTS: list[type[BaseException]] = []
 
@@ -153,8 +153,10 @@ class MiddlewarePlugin(Plugin):
         (store it in ``run.data``). Errors here are reported under ``_prepare``."""
 
     def get_metrics(self, deadline: Deadline) -> dict[str, Any]:
-        result = self.diagnose(deadline, DiagnoseOptions())
-        return result.metrics
+        """Current metrics, read cheaply and without judging them. None by default
+        (``diagnose`` records every metric a run reads); override where the middleware
+        has a cheap read, e.g. one INFO call."""
+        return {}
 
     def execute(self, deadline: Deadline, action: str, params: Mapping[str, Any]) -> Any:
         """Run a declared action. The sandbox has already checked it is allowed."""
@@ -220,10 +222,11 @@ class Run:
     def metric(self, name: str, value: Any) -> None:
         self.metrics[name] = value
 
-    def finding(self, code: str, severity: Severity, title: str, *, category: str | None = None,
-                evidence: dict[str, Any] | None = None, suggestion: str = "") -> Finding:
+    def finding(self, code: str, severity: Severity, title: str, *, evidence: dict[str, Any],
+                suggestion: str, category: str | None = None) -> Finding:
+        """Add a finding: the numbers it was decided on and what to do are required."""
         f = Finding(code=code, category=category or code.split(".")[1], severity=severity,
-                    title=title, evidence=evidence or {}, suggestion=suggestion)
+                    title=title, evidence=evidence, suggestion=suggestion)
         self.findings.append(f)
         return f
 

@@ -30,10 +30,6 @@ class Deadline:
         """The monotonic time of the deadline (inf when none)."""
         return self._at
 
-    @classmethod
-    def none(cls) -> Deadline:
-        return cls(None)
-
     def child(self, timeout: float | None) -> Deadline:
         """A deadline no later than this one, cancelled with it."""
         return Deadline(timeout, parent=self)

@@ -14,23 +14,7 @@ from dataclasses import dataclass
 from packaging.requirements import Requirement
 from packaging.version import InvalidVersion, Version
 
-from .errors import PluginError
-
-
-class DependencyError(PluginError):
-    """A plugin's ``requires`` cannot be satisfied."""
-
-    def __init__(self, plugin_id: str, location: str, message: str) -> None:
-        self.plugin_id = plugin_id
-        self.location = location
-        super().__init__(f"plugin {plugin_id!r} ({location}): {message}")
-
-
-class DependencyCycleError(DependencyError):
-    def __init__(self, plugin_id: str, location: str, cycle: Sequence[str]) -> None:
-        self.cycle = tuple(cycle)
-        super().__init__(plugin_id, location,
-                         "dependency cycle: " + " -> ".join(cycle) + " (refused)")
+from .errors import DependencyCycleError, DependencyError
 
 
 @dataclass(frozen=True)

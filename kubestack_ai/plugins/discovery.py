@@ -23,17 +23,17 @@ reported (file, field, what is wrong) and skipped, never stopping the rest.
 from __future__ import annotations
 
 import importlib.util
-import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from .errors import DuplicatePluginError, PluginError
-from .manifest import MANIFEST_NAMES, Manifest, ManifestError, Problem, load_manifest
+from .errors import DuplicatePluginError, ManifestError, PluginError, Problem
+from .logcontext import get_logger
+from .manifest import MANIFEST_NAMES, Manifest, load_manifest
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_PLUGIN_DIR = Path("/etc/kubestack-ai/plugins")
 PLUGIN_PATH_ENV = "KSA_PLUGIN_PATH"
@@ -125,6 +125,19 @@ def read_plugin_dir(manifest_path: Path, root: Path) -> Discovered:
             manifest.id)
     return Discovered(manifest, "directory", str(manifest_path), root, manifest.entry,
                       manifest.id)
+
+
+def discover_path(path: str | Path) -> Discovered:
+    """One plugin: a folder holding manifest.yaml or plugin.yaml, or a manifest file.
+    Raises ManifestError."""
+    p = Path(path).absolute()
+    if p.is_dir():
+        for name in MANIFEST_NAMES:
+            if (p / name).is_file():
+                return read_plugin_dir(p / name, p)
+        raise ManifestError(p, [Problem(str(p), "", "no manifest.yaml or plugin.yaml in this "
+                                        "folder")])
+    return read_plugin_dir(p, p.parent)
 
 
 def discover_plugins(directory: str | Path) -> DiscoveryReport:

@@ -1,4 +1,4 @@
-"""Errors of the plugin framework.
+"""Every error the framework and the builtin plugins raise: one tree, one root.
 
     PluginError
     ├── RegistryError
@@ -6,16 +6,34 @@
     │   └── PluginNotFoundError         an unknown plugin id or middleware type
     ├── IllegalTransitionError          a lifecycle move the state machine forbids
     ├── ConfigError                     a config or target that fails validation
-    ├── SecretError                     a secret reference that cannot be resolved
+    │   └── SecretError                 a secret reference that cannot be resolved
     ├── PluginCallError                 plugin code raised; names plugin and operation
     │   └── PluginTimeoutError          plugin code overran its deadline
     ├── ActionRefusedError              an action not declared or not allowed
     ├── ConnectError                    the middleware cannot be reached
     │   └── AuthError                   the middleware refused the credentials
-    └── DeadlineExceeded                the caller's deadline passed (cooperative)
+    ├── DeadlineExceeded                the caller's deadline passed (cooperative)
+    ├── InvalidPluginError              a plugin cannot be used; carries every Problem
+    │   ├── ManifestError               its manifest is invalid (or missing, or unsafe YAML)
+    │   └── PluginLoadError             its code cannot be imported, built, or is no plugin
+    ├── DependencyError                 a ``requires`` that cannot be met
+    │   └── DependencyCycleError        plugins that require each other
+    ├── ReloadError                     a hot reload or rollback failed; the old version serves
+    ├── PrepareError                    mysql: the server's status or variables unreadable
+    ├── NotPrepared                     mysql: a check ran though prepare() read nothing
+    ├── ActionError                     kafka: an allowed action that cannot be done
+    └── RequestFailed                   kafka: one request of a batch to one broker failed
+
+The builtins' errors live in their packages (``mysql/plugin.py``, ``mysql/checks/common.py``,
+``kafka/actions.py``, ``kafka/wire.py``); the rest are here. A test compares this drawing
+with the classes (tests/framework/test_errors.py).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 
 class PluginError(Exception):
@@ -87,6 +105,69 @@ class AuthError(ConnectError):
 
 class DeadlineExceeded(PluginError):
     pass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a plugin: where (file, field) and what."""
+
+    file: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.field}" if self.field else self.file
+        return f"{where}: {self.message}"
+
+
+class InvalidPluginError(PluginError):
+    """A plugin cannot be used; carries every problem found, each with file and field."""
+
+    def __init__(self, file: str | Path, problems: list[Problem], plugin_id: str = "") -> None:
+        self.file = str(file)
+        self.problems = problems
+        self.plugin_id = plugin_id
+        who = f"plugin {plugin_id!r} " if plugin_id else ""
+        detail = "; ".join(f"{p.field + ': ' if p.field else ''}{p.message}" for p in problems)
+        super().__init__(f"{who}({self.file}): {detail}")
+
+
+class ManifestError(InvalidPluginError):
+    """A manifest is invalid (fields, YAML, size), or missing where one is required."""
+
+
+class PluginLoadError(InvalidPluginError):
+    """The plugin's code could not be imported or built, or is not the plugin its
+    manifest describes (not a kind of manifest error: the manifest may be fine)."""
+
+
+class DependencyError(PluginError):
+    """A plugin's ``requires`` cannot be satisfied."""
+
+    def __init__(self, plugin_id: str, location: str, message: str) -> None:
+        self.plugin_id = plugin_id
+        self.location = location
+        super().__init__(f"plugin {plugin_id!r} ({location}): {message}")
+
+
+class DependencyCycleError(DependencyError):
+    def __init__(self, plugin_id: str, location: str, cycle: Sequence[str]) -> None:
+        self.cycle = tuple(cycle)
+        super().__init__(plugin_id, location,
+                         "dependency cycle: " + " -> ".join(cycle) + " (refused)")
+
+
+class ReloadError(PluginError):
+    """A reload or rollback failed; the version that was serving still serves."""
+
+    def __init__(self, plugin_id: str, stage: str, message: str, location: str = "",
+                 serving: str = "") -> None:
+        self.plugin_id = plugin_id
+        self.stage = stage
+        self.location = location
+        where = f" ({location})" if location else ""
+        keeps = f"; version {serving} keeps serving" if serving else ""
+        super().__init__(f"plugin {plugin_id!r}{where}: {stage} failed: {message}{keeps}")
 
 
 def _name(state: object) -> str:

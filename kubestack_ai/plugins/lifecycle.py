@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from .configschema import apply_config_schema
 from .deadline import Deadline
 from .errors import ConfigError, PluginError
+from .logcontext import get_logger, log_context
 from .models import PluginConfig, PluginState
 from .registry import Registry
 from .sandbox import Sandbox
@@ -24,7 +24,7 @@ from .states import TRANSITIONS, check_transition
 __all__ = ["TRANSITIONS", "LifecycleFailure", "LifecycleManager", "check_transition"]
 
 S = PluginState
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,8 @@ class LifecycleManager:
                 if self.registry.get_state(plugin_id) is S.INITIALIZED:
                     self.start(plugin_id)
             except PluginError as e:
-                log.error("start %s failed: %s", plugin_id, e)
+                with log_context(plugin_id=plugin_id):
+                    log.error("start %s failed: %s", plugin_id, e)
                 failures.append(LifecycleFailure(plugin_id, "start", e))
         return failures
 
@@ -118,7 +119,8 @@ class LifecycleManager:
             try:
                 self.stop(plugin_id)
             except PluginError as e:
-                log.error("stop %s failed: %s", plugin_id, e)
+                with log_context(plugin_id=plugin_id):
+                    log.error("stop %s failed: %s", plugin_id, e)
                 failures.append(LifecycleFailure(plugin_id, "stop", e))
         return failures
 
@@ -140,8 +142,9 @@ class LifecycleManager:
                 continue
             n = self._health_failures.get(plugin_id, 0) + 1
             self._health_failures[plugin_id] = n
-            log.warning("health check %s failed (%d/%d): %s", plugin_id, n, max_failures,
-                        outcome.error)
+            with log_context(plugin_id=plugin_id):
+                log.warning("health check %s failed (%d/%d): %s", plugin_id, n, max_failures,
+                            outcome.error)
             if n >= max_failures:
                 self.registry.set_state(plugin_id, S.FAILED, error=outcome.error)
                 self._health_failures.pop(plugin_id, None)

@@ -1,14 +1,24 @@
-"""PluginManager: the facade over loader, registry, lifecycle and sandbox."""
+"""PluginManager: the facade the CLI, the workers and the tests call.
+
+It owns its collaborators and delegates to them (seed section 2.1)::
+
+    PluginManager
+    ├── registry   Registry          every plugin, its config and state (registry.py)
+    ├── sandbox    Sandbox           deadlines, exception capture, action whitelist (sandbox.py)
+    ├── lifecycle  LifecycleManager  init/start/stop/reload, health checks (lifecycle.py)
+    ├── loader     Loader            builtins and external plugins into the registry (loader.py)
+    └── reloader   Reloader          hot reload and rollback of a plugin's code (reloader.py)
+
+What it does itself: a diagnosis, a health check or an action on a target, each through
+the sandbox, with the plugin's lock held and the log context set (plugin id, target).
+"""
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import loader
 from .base import MiddlewarePlugin, Plugin
 from .deadline import Deadline
 from .errors import (
@@ -19,9 +29,9 @@ from .errors import (
     PluginError,
     PluginTimeoutError,
 )
-from .extload import ExternalLoader
-from .hotreload import HotReloader, ReloadHook
 from .lifecycle import LifecycleFailure, LifecycleManager
+from .loader import Loader
+from .logcontext import get_logger, log_context
 from .models import (
     DiagnoseOptions,
     DiagnosticResult,
@@ -36,70 +46,73 @@ from .models import (
     utcnow,
 )
 from .registry import Entry, Registry
+from .reloader import Reloader, ReloadHook, ReloadReport
 from .sandbox import Outcome, Sandbox
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 AuditHook = Callable[[dict[str, Any]], None]
 """Receives one record per executed (or refused) action: plugin, target, action, params,
 outcome, error. Storage records it; the framework only calls it."""
 
 
-class PluginManager(ExternalLoader, HotReloader):
-    """Builtins (:meth:`load_builtins`), external plugins (:meth:`load_external`, from
-    directories and entry points), lifecycle, diagnosis, actions, and hot reload
-    (:meth:`hot_reload`, :meth:`rollback`)."""
+class PluginManager:
+    """Builtins and external plugins (:meth:`load_builtins`, :meth:`load_external`),
+    lifecycle, diagnosis, actions, and hot reload (:meth:`hot_reload`, :meth:`rollback`)."""
 
     def __init__(self, registry: Registry | None = None, sandbox: Sandbox | None = None) -> None:
         self.registry = registry or Registry()
         self.sandbox = sandbox or Sandbox()
         self.lifecycle = LifecycleManager(self.registry, self.sandbox)
+        self.loader = Loader(self.registry, self.sandbox)
+        self.reloader = Reloader(self.registry, self.sandbox, self.loader)
         self.audit_hooks: list[AuditHook] = []
-        self.reload_hooks: list[ReloadHook] = []
-        """Called with a ReloadReport after every successful hot reload or rollback
-        (the workers bump the plugin's generation in storage from here)."""
-        self._locks: dict[str, threading.Lock] = {}
-        self.info_timeout = 5.0
 
-    # -- loading ----------------------------------------------------------------------
+    @property
+    def reload_hooks(self) -> list[ReloadHook]:
+        """Called with a ReloadReport after every successful hot reload or rollback (the
+        workers bump the plugin's generation in storage from here). Append to it."""
+        return self.reloader.hooks
+
+    # -- loading (Loader) -------------------------------------------------------------
 
     def register(self, plugin: Plugin, config: PluginConfig | None = None, *,
                  source: str = "builtin") -> Entry:
         """Register an instance; its info() runs in the sandbox (it is plugin code)."""
-        out = self.sandbox.run(type(plugin).__name__, "info", lambda d: plugin.info(),
-                               self.info_timeout)
-        info = out.unwrap()
-        if not isinstance(info, PluginInfo):
-            raise PluginCallError(type(plugin).__name__, "info",
-                                  f"returned {type(info).__name__}, not PluginInfo")
-        entry = self.registry.register(plugin, config, source=source, info=info)
-        self._locks[info.id] = entry.lock
-        return entry
+        return self.loader.register(plugin, config, source=source)
 
     def load_builtin(self, plugin_id: str, config: PluginConfig | None = None) -> Entry:
-        return self.register(loader.load_builtin(plugin_id), config, source="builtin")
+        return self.loader.load_builtin(plugin_id, config)
 
     def load_builtins(self, configs: Mapping[str, PluginConfig] | None = None) -> list[PluginError]:
-        errors: list[PluginError] = []
-        for plugin_id in loader.builtin_ids():
-            if plugin_id in self.registry:
-                continue
-            try:
-                self.load_builtin(plugin_id, (configs or {}).get(plugin_id))
-            except PluginError as e:
-                log.error("load %s failed: %s", plugin_id, e)
-                errors.append(e)
-        return errors
+        return self.loader.load_builtins(configs)
+
+    def load_external(self, dirs: Iterable[str | Path] | None = None, *,
+                      entry_points: bool = True,
+                      configs: Mapping[str, PluginConfig] | None = None,
+                      env: Mapping[str, str] | None = None) -> list[PluginError]:
+        """External plugins from ``dirs`` (default: /etc/kubestack-ai/plugins and
+        KSA_PLUGIN_PATH) and entry points; returns the errors, registers the rest."""
+        return self.loader.load_external(dirs, entry_points=entry_points, configs=configs,
+                                         env=env)
+
+    def load_path(self, path: str | Path, config: PluginConfig | None = None) -> Entry:
+        """One plugin from a folder or a manifest file."""
+        return self.loader.load_path(path, config)
 
     def load_all(self, dirs: Iterable[str | Path] | None = None,
                  configs: Mapping[str, PluginConfig] | None = None, *,
                  entry_points: bool = True) -> list[PluginError]:
-        """Builtins, then external plugins (``dirs`` default: :func:`plugins.plugin_dirs`,
-        i.e. /etc/kubestack-ai/plugins and KSA_PLUGIN_PATH), then entry points."""
+        """Builtins, then external plugins, then entry points."""
         errors = self.load_builtins(configs)
         return errors + self.load_external(dirs, entry_points=entry_points, configs=configs)
 
-    # -- lifecycle --------------------------------------------------------------------
+    def list_plugins(self) -> list[Entry]:
+        if not self.registry.middleware_types():
+            self.load_builtins()
+        return self.registry.entries()
+
+    # -- lifecycle (LifecycleManager) -------------------------------------------------
 
     def init(self, plugin_id: str, config: PluginConfig | None = None) -> None:
         self.lifecycle.init(plugin_id, config)
@@ -111,6 +124,7 @@ class PluginManager(ExternalLoader, HotReloader):
         self.lifecycle.stop(plugin_id)
 
     def reload(self, plugin_id: str, config: PluginConfig | None = None) -> None:
+        """Initialized -> Loaded -> Initialized with a new config (same code)."""
         self.lifecycle.reload(plugin_id, config)
 
     def start_all(self) -> list[LifecycleFailure]:
@@ -133,15 +147,22 @@ class PluginManager(ExternalLoader, HotReloader):
             raise PluginError(f"plugin {plugin_id!r} is {state.value}, not running{why}")
         return self.registry.get(plugin_id)
 
-    def plugin_for(self, mtype: str) -> tuple[str, MiddlewarePlugin]:
-        """The running plugin for a middleware type, loading builtins on first use."""
-        entry = self.entry_for(mtype)
-        assert isinstance(entry.plugin, MiddlewarePlugin)
-        return entry.info.id, entry.plugin
+    # -- new code (Reloader) ----------------------------------------------------------
 
-    def entry_for(self, mtype: str) -> Entry:
-        """The registry entry of the running plugin for ``mtype``. Its plugin, info and
-        lock belong together: a hot reload swaps in a whole new entry."""
+    def hot_reload(self, plugin_id: str, source: str | Path | None = None,
+                   config: PluginConfig | None = None) -> ReloadReport:
+        """Load ``plugin_id``'s code again (from ``source``, a plugin folder or manifest,
+        when given) and swap it in once it is Running; the old version serves until then."""
+        return self.reloader.hot_reload(plugin_id, source, config)
+
+    def rollback(self, plugin_id: str, config: PluginConfig | None = None) -> ReloadReport:
+        """Go back to the version the last reload replaced."""
+        return self.reloader.rollback(plugin_id, config)
+
+    def _entry_for(self, mtype: str) -> Entry:
+        """The registry entry of the running plugin for ``mtype`` (builtins loaded on
+        first use). Its plugin, info and lock belong together: a hot reload swaps in a
+        whole new entry."""
         if not self.registry.middleware_types():
             self.load_builtins()
         plugin_id = self.registry.middleware_plugin_id(mtype)
@@ -161,10 +182,16 @@ class PluginManager(ExternalLoader, HotReloader):
         crash becomes a result with a finding or an error that says what happened."""
         options = options or DiagnoseOptions()
         started = utcnow()
-        try:
-            entry = self.entry_for(target.type)
-        except PluginError as e:
-            return _failed(target, "", "", started, 0.0, "_run", str(e), options)
+        with log_context(target=target.key):
+            try:
+                entry = self._entry_for(target.type)
+            except PluginError as e:
+                return _failed(target, "", "", started, 0.0, "_run", str(e), options)
+            with log_context(plugin_id=entry.info.id):
+                return self._diagnose(entry, target, options, timeout, started)
+
+    def _diagnose(self, entry: Entry, target: MiddlewareTarget, options: DiagnoseOptions,
+                  timeout: float | None, started: Any) -> DiagnosticResult:
         plugin_id, plugin, info, lock = entry.info.id, entry.plugin, entry.info, entry.lock
         assert isinstance(plugin, MiddlewarePlugin)
         cfg = plugin.config
@@ -210,10 +237,16 @@ class PluginManager(ExternalLoader, HotReloader):
     def health_check(self, target: MiddlewareTarget, timeout: float | None = None) -> DiagnosticResult:
         """A cheap reachability check: connect only."""
         started = utcnow()
-        try:
-            entry = self.entry_for(target.type)
-        except PluginError as e:
-            return _failed(target, "", "", started, 0.0, "_run", str(e), DiagnoseOptions())
+        with log_context(target=target.key):
+            try:
+                entry = self._entry_for(target.type)
+            except PluginError as e:
+                return _failed(target, "", "", started, 0.0, "_run", str(e), DiagnoseOptions())
+            with log_context(plugin_id=entry.info.id):
+                return self._health_check(entry, target, timeout, started)
+
+    def _health_check(self, entry: Entry, target: MiddlewareTarget, timeout: float | None,
+                      started: Any) -> DiagnosticResult:
         plugin_id, plugin, info = entry.info.id, entry.plugin, entry.info
         assert isinstance(plugin, MiddlewarePlugin)
         cfg = plugin.config
@@ -222,6 +255,7 @@ class PluginManager(ExternalLoader, HotReloader):
             conn = self.sandbox.run(plugin_id, "connect", lambda d: plugin.connect(d, target),
                                     budget)
         if conn.error is not None:
+            log.debug("health check of %s failed: %s", target.name, conn.error)
             return _unreachable(target, info, started, conn, DiagnoseOptions())
         return DiagnosticResult(plugin_id=plugin_id, plugin_version=info.version,
                                 target_name=target.name, status=Status.HEALTHY,
@@ -234,8 +268,13 @@ class PluginManager(ExternalLoader, HotReloader):
     def execute(self, target: MiddlewareTarget, action: str,
                 params: Mapping[str, Any] | None = None) -> Outcome[Any]:
         """Run a whitelisted action on a target; every attempt reaches the audit hooks."""
-        params = dict(params or {})
-        entry = self.entry_for(target.type)
+        with log_context(target=target.key):
+            entry = self._entry_for(target.type)
+            with log_context(plugin_id=entry.info.id):
+                return self._execute(entry, target, action, dict(params or {}))
+
+    def _execute(self, entry: Entry, target: MiddlewareTarget, action: str,
+                 params: dict[str, Any]) -> Outcome[Any]:
         plugin_id, plugin, info = entry.info.id, entry.plugin, entry.info
         assert isinstance(plugin, MiddlewarePlugin)
         try:
@@ -260,13 +299,8 @@ class PluginManager(ExternalLoader, HotReloader):
             try:
                 hook(record)
             except Exception:  # an audit sink that fails must be visible, not fatal
-                log.exception("audit hook failed for %s %s", plugin_id, action)
+                log.exception("audit hook failed for action %s", action)
         return out
-
-    def list_plugins(self) -> list[Entry]:
-        if not self.registry.middleware_types():
-            self.load_builtins()
-        return self.registry.entries()
 
 
 def _jsonable(value: Any) -> Any:

@@ -12,7 +12,6 @@ A manifest is small YAML written by a third party, so it is read defensively:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from .errors import PluginError
+from .errors import ManifestError, Problem
 from .models import API_VERSION, PluginType
 
 MAX_MANIFEST_BYTES = 64 * 1024
@@ -34,31 +33,6 @@ MANIFEST_NAMES = ("manifest.yaml", "plugin.yaml")
 
 ENTRY = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 API = re.compile(r"^(\d+)\.(\d+)$")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a plugin: where (file, field) and what."""
-
-    file: str
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}: {self.field}" if self.field else self.file
-        return f"{where}: {self.message}"
-
-
-class ManifestError(PluginError):
-    """A manifest (or the plugin it describes) is invalid; carries every problem found."""
-
-    def __init__(self, file: str | Path, problems: list[Problem], plugin_id: str = "") -> None:
-        self.file = str(file)
-        self.problems = problems
-        self.plugin_id = plugin_id
-        who = f"plugin {plugin_id!r} " if plugin_id else ""
-        detail = "; ".join(f"{p.field + ': ' if p.field else ''}{p.message}" for p in problems)
-        super().__init__(f"{who}({self.file}): {detail}")
 
 
 class _Guard(Composer):

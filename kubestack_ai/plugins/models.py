@@ -7,44 +7,53 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from enum import Enum
+from enum import Enum, IntEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import core_schema
 
 API_VERSION = "1.0"
 """The plugin API this framework implements; plugins declare the one they were written for."""
 
 
-class _Ranked(str, Enum):
-    """A string enum whose members compare by rank (declaration order)."""
-
-    @property
-    def rank(self) -> int:
-        return list(type(self)).index(self)
-
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, type(self)):
-            return NotImplemented
-        return self.rank < other.rank
-
-    def __le__(self, other: object) -> bool:
-        if not isinstance(other, type(self)):
-            return NotImplemented
-        return self.rank <= other.rank
-
-    def __gt__(self, other: object) -> bool:
-        if not isinstance(other, type(self)):
-            return NotImplemented
-        return self.rank > other.rank
-
-    def __ge__(self, other: object) -> bool:
-        if not isinstance(other, type(self)):
-            return NotImplemented
-        return self.rank >= other.rank
+class _Level(IntEnum):
+    """An ordered level: members compare and ``max()`` by declaration order (IntEnum),
+    while people, JSON, storage and the task envelope see the lower-case name
+    (``"warning"``), as they always have. Parsing accepts the name or the member."""
 
     def __str__(self) -> str:
-        return str(self.value)
+        return self.name.lower()
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    @classmethod
+    def _missing_(cls, value: object) -> _Level | None:
+        """``Status("warning")``: a member by its name, as stored and shown."""
+        return next((m for m in cls if str(m) == value), None)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler
+                                     ) -> core_schema.CoreSchema:
+        names = [str(m) for m in cls]
+
+        def parse(value: object) -> _Level:
+            level = value if isinstance(value, cls) else cls._missing_(value)
+            if level is None:
+                raise ValueError(f"input should be {', '.join(map(repr, names))}")
+            return level
+
+        return core_schema.no_info_plain_validator_function(
+            parse, json_schema_input_schema=core_schema.literal_schema(names),
+            serialization=core_schema.plain_serializer_function_ser_schema(str))
 
 
 class PluginType(str, Enum):
@@ -65,24 +74,27 @@ class PluginState(str, Enum):
         return self.value
 
 
-class Severity(_Ranked):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
+class Severity(_Level):
+    INFO = 0
+    WARNING = 1
+    CRITICAL = 2
 
 
-class Status(_Ranked):
-    """Ranked so that ``max()`` gives the overall status: unknown sits below warning,
+class Status(_Level):
+    """Ordered so that ``max()`` gives the overall status: unknown sits below warning,
     because a finding that was read outweighs one that could not be."""
 
-    HEALTHY = "healthy"
-    UNKNOWN = "unknown"
-    WARNING = "warning"
-    CRITICAL = "critical"
+    HEALTHY = 0
+    UNKNOWN = 1
+    WARNING = 2
+    CRITICAL = 3
 
     @property
     def exit_code(self) -> int:
-        return {"healthy": 0, "warning": 1, "critical": 2, "unknown": 3}[self.value]
+        return _EXIT_CODES[self]
+
+
+_EXIT_CODES = {Status.HEALTHY: 0, Status.WARNING: 1, Status.CRITICAL: 2, Status.UNKNOWN: 3}
 
 
 class Mode(str, Enum):
@@ -256,8 +268,10 @@ class Finding(BaseModel):
     category: str
     severity: Severity
     title: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
-    suggestion: str = ""
+    evidence: dict[str, Any] = Field(min_length=1)
+    """The numbers the finding was decided on (and the threshold): never empty."""
+    suggestion: str = Field(min_length=1)
+    """What an operator can do about it: never empty."""
 
 
 RunOutcome = Literal["completed", "timed_out", "killed", "failed", "cached"]
@@ -267,7 +281,10 @@ cached (served from storage without touching the middleware)."""
 
 
 class DiagnosticResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """What one run found. Frozen like the other models: a result that changes on its
+    way (served from the cache, stopped by a time limit) is a copy, ``model_copy``."""
+
+    model_config = _FROZEN
 
     plugin_id: str
     plugin_version: str = ""

@@ -8,7 +8,7 @@ isolation, a killed process and a memory cap, is the Celery worker's job.)
 
 from __future__ import annotations
 
-import logging
+import contextvars
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,9 +22,10 @@ from .errors import (
     PluginError,
     PluginTimeoutError,
 )
+from .logcontext import get_logger, log_context
 from .models import MiddlewareTarget, PluginConfig, PluginInfo
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 T = TypeVar("T")
 Step = tuple[str, Callable[[Deadline], Any], "float | None"]
 """(operation, fn, timeout) for :meth:`Sandbox.run_steps`."""
@@ -75,7 +76,13 @@ class Sandbox:
         timeout (counted from its start) within ``deadline``, stopping at the first that
         fails. One thread for all the steps (a connect and a diagnose cost one hand-off,
         not two); the caller still gives up on each step at its own limit. Returns the
-        outcomes of the steps that ran, the failed one last."""
+        outcomes of the steps that ran, the failed one last. Log lines, the plugin's
+        included, carry ``plugin_id`` and the caller's log context."""
+        with log_context(plugin_id=plugin_id):
+            return self._run_steps(plugin_id, steps, deadline)
+
+    def _run_steps(self, plugin_id: str, steps: Sequence[Step], deadline: Deadline | None,
+                   ) -> list[Outcome[Any]]:
         if not self.threaded:
             outs: list[Outcome[Any]] = []
             for operation, fn, timeout in steps:
@@ -104,7 +111,9 @@ class Sandbox:
                     return
 
         name = f"ksa:{plugin_id}:{steps[0][0] if steps else ''}"
-        threading.Thread(target=target, name=name, daemon=True).start()
+        # the plugin's thread logs in the caller's context (plugin id, target key)
+        threading.Thread(target=contextvars.copy_context().run, args=(target,), name=name,
+                         daemon=True).start()
         for i, ((operation, _fn, timeout), finished) in enumerate(zip(steps, done, strict=True)):
             t0 = time.perf_counter()
             outer = self._deadlines(timeout, deadline)[0]

@@ -19,16 +19,10 @@ from .base import MiddlewarePlugin
 from .configschema import apply_config_schema
 from .deps import unsatisfied
 from .discovery import Discovered
-from .errors import PluginError
-from .external import forget
-from .manifest import (
-    ENTRY,
-    MANIFEST_NAMES,
-    Manifest,
-    ManifestError,
-    Problem,
-    load_manifest,
-)
+from .errors import InvalidPluginError, ManifestError, PluginError, Problem
+from .importer import forget
+from .loader import import_plugin
+from .manifest import ENTRY, MANIFEST_NAMES, Manifest, load_manifest
 from .models import PluginConfig, PluginInfo, Timeouts
 from .sandbox import Sandbox
 
@@ -73,8 +67,6 @@ def validate_plugin(path: str | Path, installed: dict[str, str] | None = None,
     """Check the plugin at ``path`` (a folder or its manifest file).
 
     ``installed``: id -> version of the plugins it may require (e.g. the builtins)."""
-    from .extload import ExternalLoader
-
     path = Path(path).absolute()
     manifest_path, root = _find_manifest(path)
     report = ValidationReport(str(path))
@@ -100,14 +92,11 @@ def validate_plugin(path: str | Path, installed: dict[str, str] | None = None,
                                            f"the defaults do not validate: {e}"))
     if entry is None:
         return report
-    loader = ExternalLoader()
-    loader.sandbox = Sandbox()
-    loader.load_timeout = timeout
     pid = manifest.id if manifest else root.name
     item = Discovered(manifest, "directory", file, root, entry, pid)
     try:
-        code, plugin, info = loader.load_code(item)
-    except ManifestError as e:
+        code, plugin, info = import_plugin(item, Sandbox(), timeout)
+    except InvalidPluginError as e:
         report.problems.extend(e.problems)
         return report
     except PluginError as e:

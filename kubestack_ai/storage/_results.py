@@ -48,7 +48,7 @@ class ResultsMixin(StoreBase):
         body = result.model_dump_json()
         rid = short_key(run_id)
         row = dict(run_id=rid, target_key=tk, plugin_id=plugin_id, categories=cats,
-                   status=result.status.value, outcome=result.outcome,
+                   status=str(result.status), outcome=result.outcome,
                    started_at=result.started_at, duration=result.duration, recorded_at=now,
                    result=body)
 

@@ -61,7 +61,7 @@ def envelope(task_id: str, result: DiagnosticResult | None, *, target_key: str =
     """What a task returns (and Flower shows): never a secret, the target by key only."""
     return {
         "task_id": task_id, "target": target_key, "plugin_id": plugin_id,
-        "status": result.status.value if result is not None else "unknown",
+        "status": str(result.status) if result is not None else "unknown",
         "outcome": result.outcome if result is not None else "failed",
         "cached": cached, "stored": stored, "storage_error": storage_error, "error": error,
         "pid": os.getpid(),
@@ -173,7 +173,7 @@ class Runtime:
         stored, write_error = self.store.record_run(task_id, t.key, spec.plugin_id, cats, result,
                                                     ttl)
         log.info("task %s %s on %s: %s %s (stored=%s)", task_id, spec.plugin_id, t.key,
-                 result.outcome, result.status.value, stored)
+                 result.outcome, str(result.status), stored)
         return envelope(task_id, result, target_key=t.key, plugin_id=spec.plugin_id,
                         stored=stored, storage_error=write_error or storage_error)
 

@@ -20,7 +20,7 @@ from kubestack_ai.plugins import (
     Timeouts,
     builtin_ids,
 )
-from kubestack_ai.plugins.external import NAMESPACE
+from kubestack_ai.plugins.importer import NAMESPACE
 
 from .util import EXAMPLES, serves, write_plugin
 

@@ -12,11 +12,19 @@ EXPECTED = {
     "Registry", "RegistryError", "Run", "Sandbox", "SecretError", "Severity", "Snapshot",
     "Status", "Timeouts", "builtin_ids", "category", "load_builtin", "register_builtin",
     "register_interrupt", "resolve_secret", "split_endpoint",
+    # log context
+    "LogContextFilter", "get_logger", "log_context",
+    # external plugins
+    "DEFAULT_PLUGIN_DIR", "ENTRY_POINT_GROUP", "PLUGIN_PATH_ENV", "DependencyCycleError",
+    "DependencyError", "Discovered", "DiscoveryReport", "InvalidPluginError", "Manifest",
+    "ManifestError", "PluginLoadError", "Problem", "ReloadError", "ReloadReport",
+    "discover_entry_points", "discover_plugins", "load_manifest", "plugin_dirs",
 }
 
 
 def test_public_api_is_exactly_the_expected_set():
-    assert set(plugins.__all__) >= EXPECTED
+    assert set(plugins.__all__) == EXPECTED
+    assert len(plugins.__all__) == len(EXPECTED)
     for name in plugins.__all__:
         assert hasattr(plugins, name), name
 

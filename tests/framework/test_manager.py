@@ -35,7 +35,7 @@ def test_info_that_raises_is_refused_and_others_keep_working():
 
 def test_info_that_hangs_is_refused_within_its_deadline():
     m = PluginManager()
-    m.info_timeout = 0.2
+    m.loader.info_timeout = 0.2
     p = FakePlugin("slow", fail={"info": "hang"})
     try:
         m.register(p)
@@ -172,3 +172,12 @@ def test_listing_plugins_does_not_import_client_libraries():
             "if x in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_get_metrics_default_reads_nothing_and_runs_no_check():
+    from kubestack_ai.plugins import Deadline
+
+    p = FakePlugin()
+    p.connect(Deadline(1), TARGET)
+    assert p.get_metrics(Deadline(1)) == {}
+    assert p.calls == ["connect"]  # no category ran: a full diagnosis is not "metrics"

@@ -38,7 +38,8 @@ SAMPLES = [
             suggestion="s"),
     DiagnosticResult(plugin_id="p", plugin_version="1", target_name="t", status=Status.WARNING,
                      started_at=NOW, duration=0.123456789,
-                     findings=[Finding(code="a.b.c", category="b", severity="warning", title="x")],
+                     findings=[Finding(code="a.b.c", category="b", severity="warning", title="x",
+                                       evidence={"v": 1}, suggestion="s")],
                      metrics={"m": 1.5, "l": [1, 2]}, errors={"memory": "boom"},
                      categories=("memory",), outcome="timed_out"),
 ]
@@ -59,8 +60,10 @@ def test_status_and_severity_order_and_exit_codes():
 
 
 def test_status_of_findings_and_errors():
-    warn = Finding(code="a.b.c", category="b", severity="warning", title="x")
-    crit = Finding(code="a.b.d", category="b", severity="critical", title="x")
+    warn = Finding(code="a.b.c", category="b", severity="warning", title="x",
+                   evidence={"v": 1}, suggestion="s")
+    crit = Finding(code="a.b.d", category="b", severity="critical", title="x",
+                   evidence={"v": 2}, suggestion="s")
     assert DiagnosticResult.status_of([], {}) is Status.HEALTHY
     assert DiagnosticResult.status_of([], {"b": "e"}) is Status.UNKNOWN
     assert DiagnosticResult.status_of([warn], {"b": "e"}) is Status.WARNING
@@ -91,7 +94,46 @@ def test_config_that_fails_validation_says_where():
         PluginConfig.model_validate({"unknown_field": 1})
 
 
-def test_models_are_frozen():
-    info = SAMPLES[0]
-    with pytest.raises(ValidationError):
-        info.version = "2"  # type: ignore[misc]
+@pytest.mark.parametrize("model", SAMPLES, ids=lambda m: type(m).__name__)
+def test_models_are_frozen(model):
+    name = next(iter(type(model).model_fields))
+    with pytest.raises(ValidationError, match="frozen"):
+        setattr(model, name, getattr(model, name))
+
+
+def test_severity_and_status_are_ordered_ints_shown_by_name():
+    assert Severity.INFO < Severity.WARNING < Severity.CRITICAL
+    assert max([Severity.WARNING, Severity.CRITICAL, Severity.INFO]) is Severity.CRITICAL
+    assert sorted(Status, reverse=True) == [Status.CRITICAL, Status.WARNING, Status.UNKNOWN,
+                                            Status.HEALTHY]
+    assert [str(s) for s in Severity] == ["info", "warning", "critical"]
+    assert f"{Status.UNKNOWN}|{Severity.WARNING:>8}" == "unknown| warning"
+    assert Status("critical") is Status.CRITICAL and Severity("info") is Severity.INFO
+
+
+def test_severity_and_status_keep_their_names_in_json_and_python_dumps():
+    r = SAMPLES[-1]
+    assert isinstance(r, DiagnosticResult)
+    data = r.model_dump(mode="json")
+    assert data["status"] == "warning" and data["findings"][0]["severity"] == "warning"
+    assert '"status":"warning"' in r.model_dump_json()
+    assert r.model_dump()["status"] == "warning"
+    assert DiagnosticResult.model_validate(r.model_dump()) == r
+
+
+@pytest.mark.parametrize("bad", ["WARNING", "warn", 1, None])
+def test_severity_accepts_only_its_names(bad):
+    with pytest.raises(ValidationError, match="input should be 'info', 'warning', 'critical'"):
+        Finding(code="a.b.c", category="b", severity=bad, title="x", evidence={"v": 1},
+                suggestion="s")
+
+
+@pytest.mark.parametrize("missing", [{"evidence": {}}, {"suggestion": ""},
+                                     {"evidence": None}, {"suggestion": None}])
+def test_a_finding_needs_evidence_and_a_suggestion(missing):
+    fields = {"code": "a.b.c", "category": "b", "severity": "warning", "title": "x",
+              "evidence": {"v": 1}, "suggestion": "Do this.", **missing}
+    fields = {k: v for k, v in fields.items() if v is not None}
+    with pytest.raises(ValidationError) as e:
+        Finding(**fields)
+    assert e.value.errors()[0]["loc"] == (next(iter(missing)),)

@@ -259,8 +259,10 @@ def test_buffer_pool_wait_free_as_a_rate(manager: PluginManager, weak: Instance)
         assert f.severity is Severity.WARNING
         assert f.evidence["waits_in_window"] == f.evidence["waits"] > 0
         assert f.evidence["window_source"] == "history"
-        # without history: a second reading a second later; nothing moved in it, so the
-        # lifetime total is info "since start", not a warning on every ksa diagnose
+        # without history: a second reading a second later; once purge and flushing have
+        # settled nothing moves in it, so the lifetime total is info "since start", not
+        # a warning on every ksa diagnose
+        _settled(weak, "Innodb_buffer_pool_wait_free")
         alone = finding(diagnose(manager, t, "innodb"), "mysql.innodb.buffer_pool_wait_free")
         assert alone.severity is Severity.INFO
         assert alone.evidence["window_source"] == "in-run"
@@ -268,6 +270,21 @@ def test_buffer_pool_wait_free_as_a_rate(manager: PluginManager, weak: Instance)
         assert "since start" in alone.title
     finally:
         weak.sql("DROP DATABASE IF EXISTS wf")
+
+
+def _settled(inst: Instance, name: str, timeout: float = 20.0) -> None:
+    """Wait until a status counter stays put for 1.5 s (background work has ended)."""
+    def read() -> int:
+        return int(inst.sql(f"SHOW GLOBAL STATUS LIKE '{name}'")[0][0]["Value"])
+
+    end, last = time.monotonic() + timeout, read()
+    while time.monotonic() < end:
+        time.sleep(1.5)
+        now = read()
+        if now == last:
+            return
+        last = now
+    raise AssertionError(f"{name} still moving after {timeout} s")
 
 
 # -- one-off statements (item 11) ----------------------------------------------------------

@@ -66,7 +66,7 @@ class FaultyPlugin(MiddlewarePlugin):
         run.metric("connects", self.connects)
         run.metric("marker", self.option("marker", ""))
         run.finding("faulty.work.seen", Severity.WARNING, f"behaviour {behaviour}",
-                    evidence={"behaviour": behaviour})
+                    evidence={"behaviour": behaviour}, suggestion="None: a test plugin.")
         if behaviour == "hang":
             time.sleep(120)
         elif behaviour == "busy":

@@ -97,7 +97,7 @@ def _runs(runs: list[RunRecord], args: argparse.Namespace, *, with_target: bool)
 def _findings(r: RunRecord) -> str:
     counts: dict[str, int] = {}
     for f in r.result.findings:
-        counts[f.severity.value] = counts.get(f.severity.value, 0) + 1
+        counts[str(f.severity)] = counts.get(str(f.severity), 0) + 1
     parts = [f"{counts[s]} {s}" for s in ("critical", "warning", "info") if s in counts]
     return ", ".join(parts) or "-"
 

@@ -31,7 +31,7 @@ differs from Apache Kafka: compat.py, and only there.
 
 from __future__ import annotations
 
-from ..loader import register_builtin
+from ..builtins import register_builtin
 from .plugin import KafkaPlugin
 
 register_builtin("kafka-diagnostics", KafkaPlugin)

@@ -31,13 +31,13 @@ default ``tansu_cluster``). Anything not named here is treated as Apache Kafka.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..logcontext import get_logger
 from .model import TP, Member
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 KAFKA = "kafka"
 TANSU = "tansu"

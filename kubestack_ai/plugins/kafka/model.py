@@ -77,9 +77,6 @@ class Cluster:
     def leaders_per_broker(self) -> Counter[int]:
         return Counter(p.leader for p in self.partitions() if p.leader >= 0)
 
-    def partition_counts(self) -> dict[str, int]:
-        return {name: len(t.partitions) for name, t in self.topics.items()}
-
 
 # Partition row layout of MetadataResponse by version: (leader, replicas, isr, offline)
 # positions; leader_epoch appears at v7, offline_replicas at v5.

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..base import MiddlewarePlugin, Run
 from ..deadline import Deadline
 from ..errors import ConfigError, ConnectError
+from ..logcontext import get_logger
 from ..models import MiddlewareTarget, PluginConfig, PluginInfo
 from . import compat
 from .checks.broker import BrokerChecks
@@ -20,7 +20,7 @@ from .model import Cluster
 if TYPE_CHECKING:
     from .wire import Wire
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 INFO = PluginInfo(
     id=PLUGIN_ID, name="Kafka diagnostics", version=VERSION,

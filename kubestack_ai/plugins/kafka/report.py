@@ -4,7 +4,7 @@ hand-built metadata; the category methods emit them into the run."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..base import Run
@@ -21,8 +21,8 @@ class F:
     code: str
     severity: Severity
     title: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-    suggestion: str = ""
+    evidence: dict[str, Any]
+    suggestion: str
 
 
 def th(run: Run, name: str) -> float:

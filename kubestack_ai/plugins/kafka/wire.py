@@ -21,12 +21,13 @@ from kafka import KafkaClient
 from kafka.conn import BrokerConnection, ConnectionStates
 
 from ..deadline import Deadline
-from ..errors import AuthError, ConfigError, ConnectError, DeadlineExceeded
+from ..errors import AuthError, ConfigError, ConnectError, DeadlineExceeded, PluginError
+from ..logcontext import get_logger
 from ..models import MiddlewareTarget, split_endpoint
 from ..secrets import redact, resolve_secret
 from .constants import CLIENT_ID, SASL_MECHANISMS
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # kafka-python logs every failed connection attempt at ERROR with its own wording; the
 # plugin reports those failures itself (findings, ConnectError), so keep the driver quiet.
@@ -34,7 +35,7 @@ for _name in ("kafka.conn", "kafka.client", "kafka.cluster"):
     logging.getLogger(_name).setLevel(logging.CRITICAL)
 
 
-class RequestFailed(Exception):
+class RequestFailed(PluginError):
     """One request of a batch failed; carries the node and the cause."""
 
     def __init__(self, node: Any, cause: BaseException) -> None:
@@ -203,12 +204,6 @@ class Wire:
 
     def version(self, api: Sequence[Any], max_version: int | None = None) -> int:
         return int(self.client.api_version(api, max_version=max_version))
-
-    def supports(self, api: Sequence[Any], min_version: int = 0) -> bool:
-        try:
-            return self.version(api) >= min_version
-        except Errors.IncompatibleBrokerVersion:
-            return False
 
     def any_node(self) -> Any:
         node = self.client.least_loaded_node()

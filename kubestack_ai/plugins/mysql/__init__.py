@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..loader import register_builtin
+from ..builtins import register_builtin
 from .plugin import MySQLPlugin
 
 register_builtin("mysql-diagnostics", MySQLPlugin)

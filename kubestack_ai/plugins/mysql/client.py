@@ -8,7 +8,6 @@ must not import drivers.
 from __future__ import annotations
 
 import contextlib
-import logging
 import ssl
 import threading
 from collections.abc import Iterator
@@ -17,11 +16,12 @@ from typing import Any
 
 from ..deadline import Deadline
 from ..errors import AuthError, ConnectError
+from ..logcontext import get_logger
 from ..models import MiddlewareTarget, split_endpoint
 from ..secrets import redact, resolve_secret
 from .constants import AUTH_ERRORS, MISSING_ERRORS, PRIVILEGE_ERRORS
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from ..base import MiddlewarePlugin, Run
 from ..deadline import Deadline
 from ..errors import ActionRefusedError, PluginError
+from ..logcontext import get_logger
 from ..models import MiddlewareTarget, PluginInfo, utcnow
 from ..rates import second_reading
 from . import actions
@@ -26,7 +26,7 @@ from .constants import ACTIONS, DANGEROUS_ACTIONS, DEFAULTS, PLUGIN_ID, VARIABLE
 from .server import Server
 from .window import SAMPLED, limit_reached, needs_sample
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 INFO = PluginInfo(
     id=PLUGIN_ID, name="MySQL / MariaDB diagnostics", version=VERSION,

@@ -28,7 +28,7 @@ or on ``node``.
 
 from __future__ import annotations
 
-from ..loader import register_builtin
+from ..builtins import register_builtin
 from .plugin import RedisPlugin
 
 register_builtin("redis-diagnostics", RedisPlugin)

@@ -4,15 +4,15 @@ hook records it)."""
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ConfigError
+from ..logcontext import get_logger
 from .constants import IGNORED_CLIENT_FLAGS, KILL_IDLE_MIN_SECONDS, SELF_CLIENT_NAME
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 Action = Callable[[Any, Mapping[str, Any]], Any]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import os
 import threading
 from collections import OrderedDict
@@ -18,11 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import AuthError, ConnectError
+from ..logcontext import get_logger
 from ..models import MiddlewareTarget
 from ..secrets import redact, resolve_secret
 from .constants import SELF_CLIENT_NAME
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MAX_CLIENTS = 256
 _SALT = os.urandom(32)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..logcontext import get_logger
 from .constants import CONFIG_KEYS, SELF_CLIENT_NAME
 from .keyscan import KeySample
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass

@@ -3,7 +3,6 @@ one check module per category, whitelisted actions."""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from ..base import MiddlewarePlugin, Run, category
 from ..deadline import Deadline
 from ..errors import ActionRefusedError, ConfigError, PluginError
+from ..logcontext import get_logger
 from ..models import MiddlewareTarget, Mode, PluginConfig, PluginInfo, Severity
 from ..rates import second_reading
 from .actions import ACTIONS as ACTION_FUNCS
@@ -29,7 +29,7 @@ from .keyscan import sample_keys
 from .topology import Connector, Topology, is_local
 from .view import NodeView, counters, flush, wants_second_reading
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 INFO = PluginInfo(
     id="redis-diagnostics", name="Redis diagnostics", version="1.0.0",

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 from ..deadline import Deadline
 from ..errors import AuthError, ConfigError, ConnectError
+from ..logcontext import get_logger
 from ..models import MiddlewareTarget, Mode, split_endpoint
 from .connection import (
     ClientCache,
@@ -29,7 +29,7 @@ from .connection import (
 )
 from .fetch import NodeData, fetch_node
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass

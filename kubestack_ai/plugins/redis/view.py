@@ -174,7 +174,7 @@ def flush(run: Run, views: list[NodeView]) -> None:
         for p in v.pending:
             by_code.setdefault(p.code, []).append(p)
     for code, items in by_code.items():
-        worst = max(items, key=lambda p: p.severity.rank)
+        worst = max(items, key=lambda p: p.severity)
         nodes = [p.node for p in items]
         if len(items) == 1 or None in nodes or len(set(nodes)) < len(nodes):
             # merge only the same finding from several real nodes; several findings of one

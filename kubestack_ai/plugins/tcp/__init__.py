@@ -5,7 +5,7 @@ Diagnoses any TCP service: is every endpoint accepting connections, and how fast
 
 from __future__ import annotations
 
-from ..loader import register_builtin
+from ..builtins import register_builtin
 from .plugin import TcpPlugin
 
 register_builtin("tcp-diagnostics", TcpPlugin)

@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 from ...base import Run
+from ...errors import PluginError
 from ...models import Severity, utcnow
 from ..client import QueryFailure
 from ..constants import DEFAULTS
@@ -15,7 +16,7 @@ from ..server import Server
 Rows = list[dict[str, Any]]
 
 
-class NotPrepared(RuntimeError):
+class NotPrepared(PluginError):
     """prepare() could not read the server: its error is under ``_prepare``."""
 
 

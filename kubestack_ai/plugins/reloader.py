@@ -6,12 +6,12 @@
 The swap never waits for a diagnosis in flight: it holds the old entry's lock, the new
 entry has its own. The old version is stopped in the background once its lock is free,
 so a diagnosis that started on it finishes on it. The replaced version's code is kept
-(up to ``history_depth`` versions) for :meth:`HotReloader.rollback`.
+(up to ``history_depth`` versions) for :meth:`Reloader.rollback`.
 """
 
 from __future__ import annotations
 
-import logging
+import contextvars
 import threading
 import time
 from collections.abc import Callable
@@ -19,38 +19,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import loader
+from . import builtins
 from .base import MiddlewarePlugin
 from .configschema import apply_config_schema
 from .deps import Node
-from .discovery import Discovered, packaged_manifest, read_plugin_dir
-from .errors import PluginError
-from .external import LoadedCode, forget
-from .extload import discovered_from_path, external_extra
+from .discovery import Discovered, discover_path, packaged_manifest, read_plugin_dir
+from .errors import PluginError, ReloadError
+from .importer import LoadedCode, forget
+from .loader import external_extra
+from .logcontext import get_logger, log_context
 from .models import PluginConfig, PluginInfo, PluginState
 from .registry import Entry
 from .states import check_transition
 
 if TYPE_CHECKING:
     from .base import Plugin
+    from .loader import Loader
     from .registry import Registry
     from .sandbox import Sandbox
 
 S = PluginState
-log = logging.getLogger(__name__)
-
-
-class ReloadError(PluginError):
-    """A reload or rollback failed; the version that was serving still serves."""
-
-    def __init__(self, plugin_id: str, stage: str, message: str, location: str = "",
-                 serving: str = "") -> None:
-        self.plugin_id = plugin_id
-        self.stage = stage
-        self.location = location
-        where = f" ({location})" if location else ""
-        keeps = f"; version {serving} keeps serving" if serving else ""
-        super().__init__(f"plugin {plugin_id!r}{where}: {stage} failed: {message}{keeps}")
+log = get_logger(__name__)
 
 
 @dataclass
@@ -74,32 +63,27 @@ class ReloadReport:
 ReloadHook = Callable[[ReloadReport], None]
 
 
-class HotReloader:
-    """Mixin for :class:`PluginManager`."""
+class Reloader:
+    """Replaces a registered plugin by a new version of its code, or by the version the
+    last reload replaced. Imports through ``loader``; swaps entries in ``registry``."""
 
-    registry: Registry
-    sandbox: Sandbox
-    _locks: dict[str, threading.Lock]
-    reload_hooks: list[ReloadHook]
     history_depth: int = 3
-    _reload_lock = threading.RLock()
-    """Reloads and rollbacks run one at a time (a second must see the first's result);
-    diagnoses never take this lock."""
 
-    def load_code(self, item: Discovered) -> tuple[LoadedCode, Plugin, PluginInfo]:
-        raise NotImplementedError  # provided by ExternalLoader
-
-    def check_requires(self, node: Node) -> None:
-        raise NotImplementedError  # provided by ExternalLoader
-
-    def dependents_problem(self, plugin_id: str, new_version: str) -> PluginError | None:
-        raise NotImplementedError  # provided by ExternalLoader
+    def __init__(self, registry: Registry, sandbox: Sandbox, loader: Loader) -> None:
+        self.registry = registry
+        self.sandbox = sandbox
+        self.loader = loader
+        self.hooks: list[ReloadHook] = []
+        """Called with a ReloadReport after every successful reload or rollback."""
+        self._lock = threading.RLock()
+        """Reloads and rollbacks run one at a time (a second must see the first's
+        result); diagnoses never take this lock."""
 
     def hot_reload(self, plugin_id: str, source: str | Path | None = None,
                    config: PluginConfig | None = None) -> ReloadReport:
         """Load ``plugin_id`` again (from ``source``, a plugin folder or manifest, when
         given; else from where it came) and swap it in once it is Running."""
-        with self._reload_lock:
+        with self._lock, log_context(plugin_id=plugin_id):
             return self._hot_reload(plugin_id, source, config)
 
     def _hot_reload(self, plugin_id: str, source: str | Path | None,
@@ -109,7 +93,7 @@ class HotReloader:
         code = _code_of(old)
         try:
             if source is not None:
-                item: Discovered | None = discovered_from_path(source)
+                item: Discovered | None = discover_path(source)
             elif code.source == "directory":
                 assert code.root is not None
                 item = read_plugin_dir(Path(code.location), code.root)
@@ -125,7 +109,7 @@ class HotReloader:
                 new_code = code
                 plugin, info = self._instantiate(plugin_id, code)
             else:
-                new_code, plugin, info = self.load_code(item)
+                new_code, plugin, info = self.loader.load_code(item)
         except PluginError as e:
             raise ReloadError(plugin_id, "reload (load)", str(e), code.location,
                               old.info.version) from e
@@ -134,7 +118,7 @@ class HotReloader:
 
     def rollback(self, plugin_id: str, config: PluginConfig | None = None) -> ReloadReport:
         """Go back to the version the last reload replaced."""
-        with self._reload_lock:
+        with self._lock, log_context(plugin_id=plugin_id):
             return self._rollback(plugin_id, config)
 
     def _rollback(self, plugin_id: str, config: PluginConfig | None) -> ReloadReport:
@@ -184,11 +168,11 @@ class HotReloader:
             raise fail("check", f"type changed from {old.info.type.value}/{old.middleware_type}"
                        f" to {info.type.value}/{mtype}; load it as a new plugin instead")
         try:
-            self.check_requires(Node(pid, info.version, code.manifest.requires
+            self.loader.check_requires(Node(pid, info.version, code.manifest.requires
                                      if code.manifest else (), code.location))
         except PluginError as e:
             raise fail("requires", e) from e
-        broken = self.dependents_problem(pid, info.version)
+        broken = self.loader.dependents_problem(pid, info.version)
         if broken is not None:
             raise fail("dependents", broken)
         t1 = time.perf_counter()
@@ -212,16 +196,16 @@ class HotReloader:
         new.state = S.RUNNING
         t3 = time.perf_counter()
         self.registry.replace(pid, new)
-        self._locks[pid] = new.lock
         report.seconds.update(init=t2 - t1, start=t3 - t2, swap=time.perf_counter() - t3)
         for dropped in history[:-self.history_depth] if self.history_depth else history:
             forget(dropped.module_name)
         del history[:-self.history_depth]
         log.info("%s %s: %s -> %s (%s)", kind, pid, old.info.version, info.version,
                  code.location)
-        threading.Thread(target=self._retire, args=(old, report), daemon=True,
+        threading.Thread(target=contextvars.copy_context().run, args=(self._retire, old, report),
+                         daemon=True,
                          name=f"ksa-retire:{pid}").start()
-        for hook in list(self.reload_hooks):
+        for hook in list(self.hooks):
             try:
                 hook(report)
             except Exception:  # a failing hook (e.g. storage down) must be visible, not fatal
@@ -256,6 +240,6 @@ def _code_of(entry: Entry) -> LoadedCode:
     if isinstance(code, LoadedCode):
         return code
     # a builtin: its registered factory (the same code; builtins upgrade with the package)
-    factory = loader._factories.get(entry.info.id) or type(entry.plugin)
+    factory = builtins.factory(entry.info.id) or type(entry.plugin)
     return LoadedCode(factory, type(entry.plugin).__module__, None, entry.source,
                       type(entry.plugin).__module__, None, "")

@@ -25,17 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from .base import Plugin
-from .errors import PluginError
-from .manifest import Manifest, ManifestError, Problem, api_problem
+from .errors import PluginError, PluginLoadError, Problem
+from .manifest import Manifest, api_problem
 from .models import PluginInfo
 
 NAMESPACE = "ksa_external"
 _counter = itertools.count(1)
 _import_lock = threading.Lock()
-
-
-class PluginLoadError(ManifestError):
-    """The plugin's code could not be imported or is not a plugin."""
 
 
 @dataclass
