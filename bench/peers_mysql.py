@@ -50,7 +50,13 @@ from kubestack_ai.plugins import (  # noqa: E402
     Snapshot,
 )
 from kubestack_ai.plugins.models import utcnow  # noqa: E402
-from tests.mysql.mysql_helpers import DURABLE_ARGS, INSTALL_DB, WEAK_ARGS, Instance  # noqa: E402
+from tests.mysql.mysql_helpers import (  # noqa: E402
+    DURABLE_ARGS,
+    INSTALL_DB,
+    WEAK_ARGS,
+    Instance,
+    wait_for_free_pages,
+)
 
 MYSQLTUNER = shutil.which("mysqltuner") or "/usr/bin/mysqltuner"
 DUMP = shutil.which("mariadb-dump") or shutil.which("mysqldump") or "mysqldump"
@@ -139,17 +145,6 @@ def dumps(inst: Instance) -> None:
     for _ in range(12):
         subprocess.run([DUMP, "-h127.0.0.1", f"-P{inst.port}", "-uroot", "oneoff"],
                        check=True, stdout=subprocess.DEVNULL, timeout=60)
-
-
-def wait_free_writes(inst: Instance) -> None:
-    for _ in range(5):  # as tests/mysql: 15 MB through the 6 MB pool until a query waits
-        inst.sql("DROP DATABASE IF EXISTS wf", "CREATE DATABASE wf",
-                 "CREATE TABLE wf.t (id INT PRIMARY KEY, pad CHAR(255))",
-                 "INSERT INTO wf.t SELECT seq, REPEAT('a', 255) FROM wf.seq_1_to_60000",
-                 "UPDATE wf.t SET pad = REPEAT('b', 255)")
-        got = inst.sql("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_wait_free'")[0]
-        if int(got[0]["Value"]):
-            return
 
 
 def blocking(inst: Instance) -> Callable[[], None]:
@@ -267,7 +262,7 @@ SCENARIOS = [
              peers={"mysqltuner": r"buffer pool|innodb_buffer_pool_size"},
              ours=r"buffer_pool_small"),
     Scenario("13. queries wait for free buffer pool pages (6 MB pool, slow flushing)", "weak",
-             act=wait_free_writes, peers={"mysqltuner": r"wait|free"}, ours=r"wait_free",
+             act=wait_for_free_pages, peers={"mysqltuner": r"wait|free"}, ours=r"wait_free",
              with_history=True, note="ours: with the previous run as history"),
     Scenario("13'. look-alike: the same lifetime count, nothing since (ksa diagnose with no "
              "history: two readings 1 s apart)", "weak", cleanup=["DROP DATABASE wf"],

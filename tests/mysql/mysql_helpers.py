@@ -135,3 +135,20 @@ def finding(result: DiagnosticResult, code: str) -> Any:
     found = [f for f in result.findings if f.code == code]
     assert found, f"no {code} in {sorted(codes(result))}; errors={result.errors}"
     return found[0]
+
+
+def wait_for_free_pages(inst: Instance, rounds: int = 5) -> int:
+    """On a WEAK_ARGS server: 15 MB written through its 6 MB pool, flushed at 100 IOPS
+    with 128 pages a second scanned for free ones, until a query has waited for a free
+    page (seen after one or two rounds). Returns Innodb_buffer_pool_wait_free."""
+    waits = 0
+    for _ in range(rounds):
+        inst.sql("DROP DATABASE IF EXISTS wf", "CREATE DATABASE wf",
+                 "CREATE TABLE wf.t (id INT PRIMARY KEY, pad CHAR(255)) ENGINE=InnoDB",
+                 "INSERT INTO wf.t SELECT seq, REPEAT('a', 255) FROM wf.seq_1_to_60000",
+                 "UPDATE wf.t SET pad = REPEAT('b', 255)")
+        got = inst.sql("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_wait_free'")[0]
+        waits = int(got[0]["Value"])
+        if waits:
+            break
+    return waits

@@ -21,7 +21,14 @@ from kubestack_ai.plugins import PluginManager, Severity, Snapshot
 from kubestack_ai.plugins.models import utcnow
 from kubestack_ai.plugins.rates import iso_utc
 from tests.conftest import port_open, require
-from tests.mysql.mysql_helpers import Instance, codes, diagnose, finding, target
+from tests.mysql.mysql_helpers import (
+    Instance,
+    codes,
+    diagnose,
+    finding,
+    target,
+    wait_for_free_pages,
+)
 
 ROOT_PW = "Durable-root-9"
 
@@ -243,16 +250,7 @@ def test_buffer_pool_wait_free_as_a_rate(manager: PluginManager, weak: Instance)
     assert quiet.metrics["innodb.buffer_pool_wait_free"] == 0  # the look-alike: never waited
     assert "mysql.innodb.buffer_pool_wait_free" not in codes(quiet)
     earlier = Snapshot(at=utcnow(), metrics=quiet.metrics)
-    # 15 MB written through a 6 MB pool flushed at 100 IOPS, 128 pages scanned for free
-    # ones a second: queries wait for free pages (seen after one or two rounds)
-    for _ in range(5):
-        weak.sql("DROP DATABASE IF EXISTS wf", "CREATE DATABASE wf",
-                 "CREATE TABLE wf.t (id INT PRIMARY KEY, pad CHAR(255)) ENGINE=InnoDB",
-                 "INSERT INTO wf.t SELECT seq, REPEAT('a', 255) FROM wf.seq_1_to_60000",
-                 "UPDATE wf.t SET pad = REPEAT('b', 255)")
-        got = weak.sql("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_wait_free'")[0]
-        if int(got[0]["Value"]):
-            break
+    assert wait_for_free_pages(weak) > 0
     try:
         r = diagnose(manager, t, "innodb", history=(earlier,))
         f = finding(r, "mysql.innodb.buffer_pool_wait_free")
