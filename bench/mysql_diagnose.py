@@ -243,16 +243,18 @@ def mysqltuner(port: int) -> tuple[float, int] | None:
     return time.perf_counter() - t0, rc
 
 
-def peers(port: int, runs: int, tuner: bool) -> None:
+def peers(port: int, runs: int, tuner: bool, worker_ms: float) -> None:
     for label, ms in exporter_scrapes(port, runs).items():
-        print(f"  peer: mysqld_exporter scrape, {label:30s} median {ms:8.2f} ms")
+        print(f"  peer: mysqld_exporter scrape, {label:30s} median {ms:8.2f} ms   "
+              f"worker/scrape {worker_ms / ms:.2f}x (goal <= 0.5)")
     got = mysqltuner(port) if tuner else None
     if got:
         print(f"  peer: mysqltuner (Debian 1.9.9), one run, whole process: {got[0]:.1f} s, "
               f"exit status {got[1]}")
 
 
-def report(title: str, m: dict[str, Any]) -> None:
+def report(title: str, m: dict[str, Any]) -> float:
+    """Prints the medians and ratios; returns the worker path's median (ms)."""
     ms = m["ms"]
     print(f"\n{title}: {m['statements']} statements in {m['round_trips']} round trips; "
           f"outcomes {sorted(m['results'])}")
@@ -263,6 +265,9 @@ def report(title: str, m: dict[str, Any]) -> None:
                      ("ours_inline", "ours, worker sandbox (inline)")):
         print(f"  {label:44s} median {ms[k]:8.2f} ms   ratio {ms[k] / fb:.2f}x batched, "
               f"{ms[k] / fs:.2f}x one by one")
+    print(f"  ratios: worker/floor {ms['ours_inline'] / fb:.2f}x (goal <= 1.2), "
+          f"CLI/floor {ms['ours_threaded'] / fb:.2f}x (goal <= 1.3)")
+    return float(ms["ours_inline"])
 
 
 def main() -> None:
@@ -281,8 +286,8 @@ def main() -> None:
                               auth={"username": "root"})
     try:
         workload(port)
-        report("Small server", measure(managers, target, port, args.runs))
-        peers(port, args.runs, tuner=True)
+        worker_ms = report("Small server", measure(managers, target, port, args.runs))
+        peers(port, args.runs, tuner=True, worker_ms=worker_ms)
 
         t0 = time.perf_counter()
         make_digests(port, args.digests)
@@ -292,12 +297,12 @@ def main() -> None:
               f"({time.perf_counter() - t0:.1f} s)")
         m = measure(managers, target, port, args.scale_runs)
         r = m["last"]
-        report("Scale", m)
+        worker_ms = report("Scale", m)
         print(f"  digests in performance_schema: {r.metrics.get('performance.digests')}, "
               f"threads_connected: {r.metrics.get('connection.threads_connected')}, "
               f"status {str(r.status)}, findings {len(r.findings)}, "
               f"result JSON {len(r.model_dump_json()) / 1024:.1f} KiB")
-        peers(port, args.scale_runs, tuner=False)
+        peers(port, args.scale_runs, tuner=False, worker_ms=worker_ms)
         slowest(port, capture(manager, target))
         peak, rss, (r2, wall) = memory(manager, target)
         print(f"  one run under tracemalloc: {wall * 1e3:.0f} ms (deadline {DEADLINE:g} s, "

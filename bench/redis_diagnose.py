@@ -1,5 +1,9 @@
 """Bench: redis-diagnostics against the raw redis-py floor, measured side by side.
 
+Ratios printed per round, all from one interleaved loop: worker path / hiredis floor
+(goal <= 1.2), worker path / one prometheus-redis-exporter scrape (goal <= 0.5), CLI
+path / floor (goal <= 1.3).
+
     .venv/bin/python bench/redis_diagnose.py [--runs 300] [--clients 10000] [--slowlog 10000]
 
 1. A full diagnosis (every category) of a small, busy-looking Redis, against the floor:
@@ -28,40 +32,22 @@ import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import redis
+from _util import RedisServer, free_port  # noqa: E402
 
-from kubestack_ai.plugins import DiagnoseOptions, MiddlewareTarget, PluginConfig, PluginManager, Sandbox
+from kubestack_ai.plugins import DiagnoseOptions, MiddlewareTarget, PluginManager, Sandbox, Snapshot
 from kubestack_ai.plugins.deadline import Deadline
 from kubestack_ai.plugins.redis.constants import CONFIG_KEYS
 from kubestack_ai.plugins.redis.plugin import RedisPlugin
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class Server(RedisServer):
+    """Our own redis-server; its client decodes replies (as the plugin's does)."""
 
-
-class Server:
     def __init__(self, tmp: str, *args: str) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", tmp, *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.client = redis.Redis(port=self.port, decode_responses=True)
-        for _ in range(500):
-            try:
-                self.client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.client.close()
-        self.proc.terminate()
-        self.proc.wait(10)
+        super().__init__(tmp, *args, decode=True)
 
 
 def floor_call(r: redis.Redis, slowlog: int) -> None:
@@ -92,97 +78,100 @@ def seed(r: redis.Redis) -> None:
     r.config_set("slowlog-log-slower-than", 10000)
 
 
-def bench_full(srv: Server, runs: int) -> dict[str, float]:
+class Exporter:
+    """The peer: prometheus-redis-exporter (Debian package), installed when missing as
+    .ci/run does. It exports numbers; it judges nothing."""
+
+    def __init__(self, port: int) -> None:
+        exe = shutil.which("prometheus-redis-exporter")
+        if exe is None and os.geteuid() == 0 and shutil.which("apt-get"):
+            subprocess.run(["apt-get", "install", "-y", "-q", "prometheus-redis-exporter"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            exe = shutil.which("prometheus-redis-exporter")
+        self.proc: subprocess.Popen[bytes] | None = None
+        if exe is None:
+            return
+        listen = free_port()
+        self.proc = subprocess.Popen([exe, "-redis.addr", f"redis://127.0.0.1:{port}",
+                                      "-web.listen-address", f"127.0.0.1:{listen}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{listen}/metrics"
+        for _ in range(200):
+            try:
+                self.scrape()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+    def scrape(self) -> int:
+        import urllib.request
+
+        return len(urllib.request.urlopen(self.url, timeout=5).read())
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def bench_full(srv: Server, runs: int, exporter: Exporter) -> dict[str, float]:
+    """One interleaved loop: floors (hiredis, pure Python), the plugin alone, the worker's
+    and the CLI's manager, one exporter scrape; medians of each."""
+    from redis._parsers import _HiredisParser, _RESP2Parser
+
     t = MiddlewareTarget(type="redis", endpoints=(f"127.0.0.1:{srv.port}",))
     plugin = RedisPlugin()
-    pinging = RedisPlugin()  # PING before every fetch: a fleet's cadence (runs > 1 s apart)
-    pinging.init(Deadline(5), PluginConfig(options={"ping_skip_seconds": 0}))
     manager = PluginManager()  # the CLI's: each plugin call in a sandbox thread
     manager.load_builtins()
     worker = PluginManager(sandbox=Sandbox(threaded=False))  # the Celery worker's
     worker.load_builtins()
-    raw = redis.Redis(port=srv.port, decode_responses=True)
-    floor_call(raw, 128)
+    fast, slow = (redis.Redis(connection_pool=redis.ConnectionPool(
+        port=srv.port, decode_responses=True, parser_class=parser))
+        for parser in (_HiredisParser, _RESP2Parser))
+    for c in (fast, slow):
+        floor_call(c, 128)
     manager.diagnose(t)
     worker.diagnose(t)
     d = Deadline(60)
     plugin.connect(d, t)
     plugin.diagnose(d, DiagnoseOptions())
-    pinging.connect(d, t)
-    floor, direct, managed, inline, pinged = [], [], [], [], []
+    history: tuple[Snapshot, ...] = ()
+    times: dict[str, list[float]] = {k: [] for k in (
+        "floor", "floor_py", "direct", "inline", "managed", "scrape")}
+    size = 0
     for _ in range(runs):
         t0 = time.perf_counter()
-        floor_call(raw, 128)
+        floor_call(fast, 128)
         t1 = time.perf_counter()
+        floor_call(slow, 128)
+        t2 = time.perf_counter()
         dl = Deadline(30)
         plugin.connect(dl, t)
         res = plugin.diagnose(dl, DiagnoseOptions())
-        t2 = time.perf_counter()
-        manager.diagnose(t)
         t3 = time.perf_counter()
-        worker.diagnose(t)
+        # as a worker calls it: with the last runs' metrics from storage (the slow log
+        # then read since the last run, counters as rates)
+        last = worker.diagnose(t, DiagnoseOptions(history=history))
         t4 = time.perf_counter()
-        dl = Deadline(30)
-        pinging.connect(dl, t)
-        pinging.diagnose(dl, DiagnoseOptions())
-        pinged.append(time.perf_counter() - t4)
-        floor.append(t1 - t0)
-        direct.append(t2 - t1)
-        managed.append(t3 - t2)
-        inline.append(t4 - t3)
+        history = (*history[-9:], Snapshot(at=last.started_at, metrics=last.metrics))
+        manager.diagnose(t)
+        t5 = time.perf_counter()
+        if exporter.proc is not None:
+            size = exporter.scrape()
+        t6 = time.perf_counter()
+        for k, v in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5),
+                        strict=True):
+            times[k].append(v)
     assert not res.errors, res.errors
-    raw.close()
+    for c in (fast, slow):
+        c.close()
     plugin.stop(Deadline(5))
-    pinging.stop(Deadline(5))
     manager.stop_all()
     worker.stop_all()
-    return {"floor": ms(floor), "direct": ms(direct), "managed": ms(managed),
-            "inline": ms(inline), "pinged": ms(pinged),
-            "findings": len(res.findings)}
-
-
-def bench_exporter(srv: Server, runs: int) -> None:
-    """The peer: one scrape of prometheus-redis-exporter (Debian package), if installed.
-    It exports numbers; it judges nothing. Timed side by side with our diagnosis."""
-    exe = shutil.which("prometheus-redis-exporter")
-    if exe is None:
-        print("\n(prometheus-redis-exporter not installed: peer comparison skipped; "
-              "apt-get install prometheus-redis-exporter)")
-        return
-    import urllib.request
-
-    port = free_port()
-    proc = subprocess.Popen([exe, "-redis.addr", f"redis://127.0.0.1:{srv.port}",
-                             "-web.listen-address", f"127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/metrics"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(url, timeout=5).read()
-                break
-            except OSError:
-                time.sleep(0.05)
-        t = MiddlewareTarget(type="redis", endpoints=(f"127.0.0.1:{srv.port}",))
-        worker = PluginManager(sandbox=Sandbox(threaded=False))
-        worker.load_builtins()
-        worker.diagnose(t)
-        scrape, ours = [], []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            body = urllib.request.urlopen(url, timeout=5).read()
-            t1 = time.perf_counter()
-            res = worker.diagnose(t)
-            t2 = time.perf_counter()
-            scrape.append(t1 - t0)
-            ours.append(t2 - t1)
-        worker.stop_all()
-        print(f"\n## peer: prometheus-redis-exporter, one scrape ({len(body) // 1024} KiB of "
-              f"metrics, no findings): {ms(scrape):.3f} ms | our diagnosis (worker path) "
-              f"{ms(ours):.3f} ms, {len(res.findings)} findings ({ms(ours) / ms(scrape):.2f}x)")
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    out = {k: ms(v) for k, v in times.items()}
+    out["findings"] = len(res.findings)
+    out["scrape_kib"] = size / 1024
+    return out
 
 
 def raise_nofile(n: int) -> None:
@@ -254,6 +243,7 @@ def bench_big(tmp: str, clients: int, slowlog: int, runs: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=300)
+    ap.add_argument("--no-big", action="store_true", help="skip the 10,000-client step")
     ap.add_argument("--big-runs", type=int, default=5)
     ap.add_argument("--clients", type=int, default=10_000)
     ap.add_argument("--slowlog", type=int, default=10_000)
@@ -262,24 +252,30 @@ def main() -> None:
         sys.exit("redis-server is not installed")
     tmp = tempfile.mkdtemp(prefix="ksa-bench-")
     srv = Server(tmp)
+    exporter = Exporter(srv.port)
     try:
         seed(srv.client)
-        print(f"## full diagnosis (7 categories) vs the pipelined redis-py floor, "
-              f"{args.runs} interleaved runs, medians (pid {os.getpid()})")
+        print(f"## full diagnosis (7 categories) vs the pipelined redis-py floor (hiredis "
+              f"parser) and one prometheus-redis-exporter scrape, {args.runs} interleaved "
+              f"runs, medians (pid {os.getpid()})")
         for rnd in range(3):
-            res = bench_full(srv, args.runs)
-            print(f"round {rnd + 1}: floor {res['floor']:.3f} ms | plugin connect+diagnose "
-                  f"{res['direct']:.3f} ms ({res['direct'] / res['floor']:.2f}x) | "
-                  f"same, PING every run {res['pinged']:.3f} ms "
-                  f"({res['pinged'] / res['floor']:.2f}x) | "
-                  f"manager, inline sandbox (worker) {res['inline']:.3f} ms "
-                  f"({res['inline'] / res['floor']:.2f}x) | manager, threaded sandbox (CLI) "
-                  f"{res['managed']:.3f} ms ({res['managed'] / res['floor']:.2f}x) | "
-                  f"{res['findings']} findings")
-        bench_exporter(srv, max(args.runs // 3, 20))
+            r = bench_full(srv, args.runs, exporter)
+            scrape = (f"exporter scrape {r['scrape']:.3f} ms ({r['scrape_kib']:.0f} KiB)"
+                      if exporter.proc is not None else "exporter not installed")
+            print(f"round {rnd + 1}: floor {r['floor']:.3f} ms (pure-Python parser "
+                  f"{r['floor_py']:.3f} ms, {r['floor_py'] / r['floor']:.1f}x) | plugin "
+                  f"connect+diagnose {r['direct']:.3f} ms | worker path {r['inline']:.3f} ms "
+                  f"| CLI path {r['managed']:.3f} ms | {scrape} | {r['findings']} findings")
+            goals = [f"worker/floor {r['inline'] / r['floor']:.2f}x (goal <= 1.2)",
+                     f"CLI/floor {r['managed'] / r['floor']:.2f}x (goal <= 1.3)"]
+            if exporter.proc is not None:
+                goals.insert(1, f"worker/scrape {r['inline'] / r['scrape']:.2f}x (goal <= 0.5)")
+            print("    ratios: " + ", ".join(goals))
     finally:
+        exporter.stop()
         srv.stop()
-    bench_big(tmp, args.clients, args.slowlog, args.big_runs)
+    if not args.no_big:
+        bench_big(tmp, args.clients, args.slowlog, args.big_runs)
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kubestack_ai.plugins import DiagnosticResult
+if TYPE_CHECKING:  # pydantic and the models: imported by the commands that use them
+    from kubestack_ai.plugins import DiagnosticResult
 
 
 class CliError(Exception):

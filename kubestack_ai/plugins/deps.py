@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from packaging.requirements import Requirement
 from packaging.version import InvalidVersion, Version
 
 from .errors import DependencyCycleError, DependencyError
+
+if TYPE_CHECKING:  # packaging's requirement parser compiles ~60 regexes: imported on use
+    from packaging.requirements import Requirement
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ def resolve(nodes: Sequence[Node], available: Mapping[str, str] | None = None
         stack.append(pid)
         ok = True
         for raw in node.requires:
+            from packaging.requirements import Requirement  # noqa: PLC0415
+
             req = Requirement(raw)
             dep = by_id.get(req.name)
             if dep is not None:

@@ -96,7 +96,13 @@ class ActionRefusedError(PluginError):
 
 
 class ConnectError(PluginError):
-    """The middleware could not be reached. The message must never hold a secret."""
+    """The middleware could not be reached. The message must never hold a secret.
+    ``title``, when given, is what the framework's finding says instead of "Cannot
+    connect" (a server that accepted and then stayed silent was reached)."""
+
+    def __init__(self, message: str = "", title: str | None = None) -> None:
+        super().__init__(message)
+        self.title = title
 
 
 class AuthError(ConnectError):

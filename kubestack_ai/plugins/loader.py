@@ -228,6 +228,8 @@ class Loader:
 
     def _load_required_builtins(self, nodes: list[Node]) -> None:
         """A builtin that an external plugin requires is loaded first, if it is not yet."""
+        if not any(n.requires for n in nodes):
+            return  # nothing to parse (packaging's parser is costly to import)
         from packaging.requirements import Requirement
 
         wanted = {Requirement(r).name for n in nodes for r in n.requires}

@@ -335,7 +335,8 @@ def _unreachable(target: MiddlewareTarget, info: PluginInfo, started: Any,
         code, title = f"{mtype}.connection.timeout", "Connection timed out"
         suggestion = "Check that the host is up and that no firewall drops the traffic."
     elif isinstance(err, (ConnectError, PluginCallError)):
-        code, title = f"{mtype}.connection.unreachable", "Cannot connect"
+        code = f"{mtype}.connection.unreachable"
+        title = (err.title if isinstance(err, ConnectError) else None) or "Cannot connect"
         suggestion = "Check that the server runs and listens on this address."
     else:
         code, title = f"{mtype}.connection.failed", "Cannot connect"

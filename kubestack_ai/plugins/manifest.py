@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from yaml.composer import Composer
@@ -25,6 +24,9 @@ from yaml.resolver import Resolver
 
 from .errors import ManifestError, Problem
 from .models import API_VERSION, PluginType
+
+if TYPE_CHECKING:  # packaging's requirement parser compiles ~60 regexes: imported on use
+    from packaging.requirements import Requirement
 
 MAX_MANIFEST_BYTES = 64 * 1024
 MAX_DEPTH = 32
@@ -123,6 +125,10 @@ class Manifest(BaseModel):
     @field_validator("requires")
     @classmethod
     def _requires(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            return v
+        from packaging.requirements import InvalidRequirement, Requirement  # noqa: PLC0415
+
         for i, r in enumerate(v):
             try:
                 Requirement(r)
@@ -153,6 +159,8 @@ class Manifest(BaseModel):
         return v
 
     def requirements(self) -> list[Requirement]:
+        from packaging.requirements import Requirement  # noqa: PLC0415
+
         return [Requirement(r) for r in self.requires]
 
 

@@ -103,7 +103,7 @@ class Mode(str, Enum):
     CLUSTER = "cluster"
 
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
+_FROZEN = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class PluginInfo(BaseModel):
@@ -311,7 +311,7 @@ class DiagnosticResult(BaseModel):
         return Status.HEALTHY
 
 
-DiagnoseOptions.model_rebuild()
+
 
 
 def utcnow() -> dt.datetime:

@@ -1,7 +1,8 @@
 """storage: SQLAlchemy persistence for KubeStack AI.
 
 Plugin state shared by all workers, diagnostic results cached with a TTL, the run
-history, and the audit log of executed actions. SQLite file by default, any SQLAlchemy
+history (pruned by age and count, rolled up by day), and the audit log of executed
+actions. SQLite file by default, any SQLAlchemy
 URL (PostgreSQL, MySQL/MariaDB) in production; the schema is managed by Alembic
 (``Store.migrate()``). Imports only ``plugins`` and SQLAlchemy/Alembic.
 """
@@ -9,14 +10,16 @@ URL (PostgreSQL, MySQL/MariaDB) in production; the schema is managed by Alembic
 from __future__ import annotations
 
 from ._base import categories_key, short_key
+from ._retention import PruneReport
 from ._state import UNSET
 from .engine import default_url
 from .errors import MigrationError, StorageError, StorageUnavailable
-from .records import AuditRecord, PluginStateRecord, RunRecord
+from .records import AuditRecord, PluginStateRecord, RollupRecord, RunRecord
 from .store import Store
 
 __all__ = [
-    "UNSET", "AuditRecord", "MigrationError", "PluginStateRecord", "RunRecord",
+    "UNSET", "AuditRecord", "MigrationError", "PluginStateRecord", "PruneReport",
+    "RollupRecord", "RunRecord",
     "StorageError", "StorageUnavailable", "Store", "categories_key", "default_url",
     "short_key",
 ]

@@ -108,12 +108,6 @@ class ResultsMixin(StoreBase):
         return int(self._core(lambda c: c.execute(stmt).rowcount, write=True,
                               what="purge_expired"))
 
-    def purge_history(self, older_than: dt.timedelta) -> int:
-        """Delete runs that started more than ``older_than`` ago; returns how many."""
-        stmt = delete(RunRow).where(RunRow.started_at < utcnow() - older_than)
-        return int(self._core(lambda c: c.execute(stmt).rowcount, write=True,
-                              what="purge_history"))
-
     def latest_results(self) -> list[RunRecord]:
         """The newest run of every target, ordered by target key."""
         rn = func.row_number().over(partition_by=RunRow.target_key,

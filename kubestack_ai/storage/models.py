@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     Index,
@@ -118,6 +119,7 @@ class RunRow(Base):
         UniqueConstraint("run_id", name="uq_ksa_run_run_id"),
         Index("ix_ksa_run_target_started", "target_key", "started_at"),
         Index("ix_ksa_run_target_plugin_started", "target_key", "plugin_id", "started_at"),
+        Index("ix_ksa_run_started", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(big_id(), primary_key=True, autoincrement=True)
@@ -135,7 +137,8 @@ class RunRow(Base):
 
 class AuditRow(Base):
     __tablename__ = "ksa_audit"
-    __table_args__ = (Index("ix_ksa_audit_at", "at"),)
+    __table_args__ = (Index("ix_ksa_audit_at", "at"),
+                      Index("ix_ksa_audit_target_at", "target", "at"))
 
     id: Mapped[int] = mapped_column(big_id(), primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -145,3 +148,24 @@ class AuditRow(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     record: Mapped[str] = mapped_column(long_text())
+
+
+class RollupRow(Base):
+    """One target's runs of one plugin on one UTC day, summarised when they are pruned:
+    how many, the worst status, runs per status and per finding code (JSON objects)."""
+
+    __tablename__ = "ksa_rollup_daily"
+    __table_args__ = (
+        UniqueConstraint("target_key", "plugin_id", "day", name="uq_ksa_rollup_daily_key"),
+    )
+
+    id: Mapped[int] = mapped_column(big_id(), primary_key=True, autoincrement=True)
+    target_key: Mapped[str] = mapped_column(key_type())
+    plugin_id: Mapped[str] = mapped_column(key_type(ID_LEN))
+    day: Mapped[dt.date] = mapped_column(Date)
+    runs: Mapped[int] = mapped_column(Integer)
+    worst_status: Mapped[str] = mapped_column(String(16))
+    statuses: Mapped[str] = mapped_column(Text)
+    findings: Mapped[str] = mapped_column(long_text())
+    first_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -46,3 +46,20 @@ class AuditRecord:
     error: str | None
     params: dict[str, Any] = field(default_factory=dict)
     result: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class RollupRecord:
+    """One target's runs of one plugin on one UTC day, as kept after they were pruned."""
+
+    target_key: str
+    plugin_id: str
+    day: dt.date
+    runs: int
+    worst_status: str
+    statuses: dict[str, int]
+    """Runs per status."""
+    findings: dict[str, int]
+    """Runs in which each finding code was seen."""
+    first_at: dt.datetime
+    last_at: dt.datetime

@@ -1,12 +1,14 @@
-"""``Store``: plugin state, result cache, run history and audit log on any SQLAlchemy URL."""
+"""``Store``: plugin state, result cache, run history (pruned, rolled up by day) and audit
+log on any SQLAlchemy URL."""
 
 from __future__ import annotations
 
 from ._results import ResultsMixin
+from ._retention import RetentionMixin
 from ._state import StateMixin
 
 
-class Store(ResultsMixin, StateMixin):
+class Store(ResultsMixin, RetentionMixin, StateMixin):
     """The storage of one KubeStack AI deployment.
 
     ``Store(url)``: any SQLAlchemy URL; None -> ``$KSA_DATABASE_URL``, else the SQLite file

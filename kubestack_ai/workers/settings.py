@@ -12,13 +12,19 @@
                             hard time limit when lower
     KSA_PREFETCH            worker_prefetch_multiplier (default 4)
     KSA_BEAT_LOCK_TTL       seconds the beat lock lives without renewal (default 30)
+    KSA_HISTORY_DAYS        days of run history and audit log kept (default 14; 0: no age
+                            limit); older runs survive as daily rollups
+    KSA_HISTORY_PER_TARGET  runs (and audit records) kept per target (default: no limit)
+    KSA_RETENTION_INTERVAL  seconds between the pruning runs beat schedules (default 3600)
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -44,6 +50,9 @@ class Settings:
     prefetch: int
     beat_lock_ttl: float
     database_url: str | None = None
+    history_days: float = 14.0
+    history_per_target: int | None = None
+    retention_interval: float = 3600.0
     environ: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -67,6 +76,7 @@ class Settings:
             broker if broker.startswith(("redis://", "rediss://"))
             else f"file://{home / 'results'}")
         vis = env.get("KSA_VISIBILITY_TIMEOUT")
+        per = env.get("KSA_HISTORY_PER_TARGET")
         mods = tuple(m.strip() for m in env.get("KSA_PLUGIN_MODULES", "").split(",") if m.strip())
         return cls(home=home, broker_url=broker, result_backend=backend,
                    fleet=env.get("KSA_FLEET") or None, plugin_modules=mods,
@@ -75,4 +85,13 @@ class Settings:
                    prefetch=int(env.get("KSA_PREFETCH", "4")),
                    beat_lock_ttl=float(env.get("KSA_BEAT_LOCK_TTL", "30")),
                    database_url=env.get("KSA_DATABASE_URL") or None,
+                   history_days=float(env.get("KSA_HISTORY_DAYS") or "14"),
+                   history_per_target=int(per) if per else None,
+                   retention_interval=float(env.get("KSA_RETENTION_INTERVAL") or "3600"),
                    environ=env)
+
+    def retention(self) -> dict[str, Any]:
+        """``Store.prune`` keyword arguments for these settings."""
+        return {"older_than": dt.timedelta(days=self.history_days) if self.history_days > 0
+                else None,
+                "per_target": self.history_per_target or None}

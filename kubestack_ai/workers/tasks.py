@@ -2,6 +2,7 @@
 
     diagnose.<type>(target, categories=None, force=False, cache_ttl=None)
     health.<type>(target)
+    ksa.retention()                 prune history and audit log (KSA_HISTORY_*), roll up
     ksa.noop()                      the floor the bench compares against
     ksa.noop_limited()              the same under soft/hard time limits
 
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -25,6 +27,11 @@ from .store import SafeStore
 
 _runtime: Runtime | None = None
 _runtime_pid: int | None = None
+
+RETENTION_SOFT = 1800.0
+"""Seconds a pruning run may take (the first one over a long history deletes a lot)."""
+log = logging.getLogger(__name__)
+
 
 def runtime(app: Celery) -> Runtime:
     """This process's Runtime (a forked child builds its own on first use)."""
@@ -44,6 +51,19 @@ def register(app: Celery, specs: Mapping[str, PluginSpec], types: Iterable[str])
         spec = specs.get(mtype)
         _diagnose_task(app, mtype, spec)
         _health_task(app, mtype, spec)
+
+    # acknowledged on receipt: a lost run is not redelivered (the next one comes within
+    # an interval), and its long limit stays out of the visibility timeout's floor
+    @app.task(name="ksa.retention", shared=False, soft_time_limit=RETENTION_SOFT,
+              time_limit=RETENTION_SOFT + 60, acks_late=False)
+    def retention() -> dict[str, Any]:
+        """Prune the run history and the audit log as the settings say; beat runs it
+        every KSA_RETENTION_INTERVAL."""
+        report, err = runtime(app).store.call(
+            "retention", lambda s: s.prune(**app.ksa_settings.retention()))
+        log.info("retention: %s%s", report, f" ({err})" if err else "")
+        return {"runs": getattr(report, "runs", None), "audit": getattr(report, "audit", None),
+                "storage_error": err}
 
     @app.task(name="ksa.noop", bind=True, shared=False)
     def noop(self: Task) -> dict[str, Any]:

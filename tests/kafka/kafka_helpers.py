@@ -139,3 +139,117 @@ def consume_in_group(bootstrap: str, group: str, topic: str, commit: dict[int, i
         c.close()
         return None
     return c
+
+
+class Producer:
+    """Constant traffic in a thread: one record every ``every`` seconds to each partition
+    (each send waited for, so every batch holds one record)."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int, every: float = 0.02) -> None:
+        import threading
+
+        from kafka import KafkaProducer
+
+        self._p = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, client_id="ksa-test")
+        self._stop = threading.Event()
+        self.sent = 0
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                for part in range(partitions):
+                    self._p.send(topic, b"x", partition=part).get(timeout=10)
+                    self.sent += 1
+                self._stop.wait(every)
+
+        self._t = threading.Thread(target=loop, name="ksa-test-producer", daemon=True)
+        self._t.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._t.join(10)
+        self._p.close()
+
+
+class TimerConsumer:
+    """A kafka-python consumer in a group, in a thread, committing its position on a
+    timer (as auto-commit does) and logging each commit with the broker's high-water
+    mark read at that moment: (time, offset, high-water mark) per partition.
+
+    ``pause()`` stops consuming but keeps committing (a stuck consumer);
+    ``seek(offset)`` moves every partition's position (a rewind or a replay);
+    ``close()`` stops it (and leaves the group)."""
+
+    def __init__(self, bootstrap: str, group: str, topic: str, every: float = 0.2,
+                 max_records: int = 500, delay: float = 0.0) -> None:
+        import threading
+
+        from kafka import KafkaConsumer
+
+        self.topic = topic
+        self.log: dict[int, list[tuple[float, int, int]]] = {}
+        self._c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                client_id="ksa-test", session_timeout_ms=10_000)
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._seek: int | None = None
+        self._lock = threading.Lock()
+        self.every = every
+        self.max_records = max_records
+        self.delay = delay  # after each poll: a slow consumer
+        self.error: BaseException | None = None
+        deadline = time.monotonic() + 20
+        while not self._c.assignment() and time.monotonic() < deadline:
+            self._c.poll(timeout_ms=200, max_records=1)
+        assert self._c.assignment(), "the consumer was never assigned partitions"
+        self._t = threading.Thread(target=self._loop, name="ksa-test-consumer", daemon=True)
+        self._t.start()
+
+    def _loop(self) -> None:
+        try:
+            last = 0.0
+            while not self._stop.is_set():
+                with self._lock:
+                    if self._seek is not None:
+                        for tp in self._c.assignment():
+                            self._c.seek(tp, self._seek)
+                        self._seek = None
+                if self._paused.is_set():
+                    time.sleep(0.05)
+                else:
+                    self._c.poll(timeout_ms=50, max_records=self.max_records)
+                    if self.delay:
+                        time.sleep(self.delay)
+                if time.monotonic() - last >= self.every:
+                    last = time.monotonic()
+                    self._commit()
+        except BaseException as e:  # noqa: BLE001 - reported by close()
+            self.error = e
+
+    def _commit(self) -> None:
+        from kafka.structs import OffsetAndMetadata
+
+        offsets = {}
+        for tp in self._c.assignment():
+            offsets[tp] = OffsetAndMetadata(self._c.position(tp), "", -1)
+        # the broker's high-water marks, read as Burrow's refresher would (ListOffsets;
+        # exact here: every batch holds one record)
+        ends = self._c.end_offsets(list(offsets))
+        self._c.commit(offsets)
+        now = time.time()
+        for tp, om in offsets.items():
+            self.log.setdefault(tp.partition, []).append((now, om.offset, ends[tp]))
+
+    def pause(self) -> None:
+        self._paused.set()
+
+    def seek(self, offset: int) -> None:
+        with self._lock:
+            self._seek = offset
+
+    def close(self) -> None:
+        self._stop.set()
+        self._t.join(10)
+        self._c.close()
+        if self.error is not None:
+            raise self.error

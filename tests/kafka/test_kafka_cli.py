@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import free_port
 
-from .kafka_helpers import Tansu, create_topic, uniq
+from .kafka_helpers import Tansu, commit_offsets, create_topic, produce, uniq
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +38,24 @@ def test_empty_cluster_is_healthy(fresh_broker: Tansu) -> None:
     assert r["categories"] == ["broker", "consumer", "topic"]
 
 
-def test_topic_with_replication_factor_one_exits_with_warning(fresh_broker: Tansu) -> None:
-    topic = uniq("cli")
+def test_one_broker_replication_factor_one_is_info_and_lag_exits_with_warning(
+        fresh_broker: Tansu) -> None:
+    topic, group = uniq("cli"), uniq("cli-group")
     create_topic(fresh_broker.bootstrap, topic, 2)
+    # one broker: replication factor 1 is the only one possible, said as INFO (exit 0)
     rc, out, err = ksa("diagnose", "kafka", fresh_broker.bootstrap, "--json", "-c", "topic")
-    assert rc == 1, out + err
+    assert rc == 0, out + err
     r = json.loads(out)
-    assert r["status"] == "warning"
+    assert r["status"] == "healthy"
     (f,) = [f for f in r["findings"] if f["code"] == "kafka.topic.replication_factor_one"]
-    assert topic in f["evidence"]["topics"]
-    rc, text, _ = ksa("diagnose", "kafka", fresh_broker.bootstrap, "-c", "topic")
-    assert rc == 1 and "kafka.topic.replication_factor_one" in text
+    assert f["severity"] == "info" and topic in f["evidence"]["topics"]
+    assert "no other factor is possible" in f["title"]
+    # a group lagging past the threshold: a warning, exit 1
+    produce(fresh_broker.bootstrap, topic, {0: 5})
+    commit_offsets(fresh_broker.bootstrap, group, topic, {0: 1})
+    rc, text, _ = ksa("diagnose", "kafka", fresh_broker.bootstrap, "-c", "consumer",
+                      "-t", "group_lag_warning=3")
+    assert rc == 1 and "kafka.consumer.lag_high" in text and group in text, text
 
 
 def test_unreachable_bootstrap_exits_critical() -> None:

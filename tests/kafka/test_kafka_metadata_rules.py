@@ -113,8 +113,15 @@ def test_replication_factor_rules_on_a_three_broker_cluster() -> None:
                   "rf3": [(0, 1, [1, 2, 3], [1, 2, 3], [])]})
     fs = by_code(replication_findings(c, min_rf=3))
     assert fs["kafka.topic.replication_factor_one"].evidence["topics"] == ["rf1"]
+    assert fs["kafka.topic.replication_factor_one"].severity is Severity.WARNING
     assert fs["kafka.topic.replication_factor_low"].evidence["topics"] == ["rf2"]
     assert fs["kafka.topic.partitions_below_brokers"].evidence["count"] == 3
+
+
+def test_replication_factor_one_on_one_broker_is_info() -> None:
+    c = metadata({"rf1": [(0, 1, [1], [1], [])]}, brokers=(1,))
+    f = by_code(replication_findings(c, min_rf=3))["kafka.topic.replication_factor_one"]
+    assert f.severity is Severity.INFO and "no other factor is possible" in f.title
 
 
 def test_topic_config_risks() -> None:

@@ -29,3 +29,61 @@ def test_a_batch_keeps_each_failure_in_its_place(broker) -> None:
     assert isinstance(out[3], RequestFailed)
     assert "not in the cluster metadata" in str(out[3])
     assert all(r.error_code == 0 for i, r in enumerate(out) if i != 3)
+
+
+def test_a_port_that_accepts_and_never_answers_is_named_as_such(broker) -> None:
+    """A listener that accepts TCP and stays silent (a hung broker, something else on
+    the port): not "cannot connect" but "did not answer the Kafka protocol"."""
+    import socket
+    import threading
+
+    from kubestack_ai.plugins import ConnectError
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        silent.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(silent.accept()[0])
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    port = silent.getsockname()[1]
+    try:
+        t0 = time.monotonic()
+        try:
+            Wire.open(target(f"127.0.0.1:{port}"), Deadline(10), request_timeout_s=1.0)
+            raise AssertionError("a silent port was taken for a broker")
+        except ConnectError as e:
+            msg = str(e)
+        assert time.monotonic() - t0 < 3
+        assert "did not answer the Kafka protocol within the time-out (1 s)" in msg, msg
+        assert held, "the port did accept the connection"
+        # and the diagnosis's finding says so in its title
+        from kubestack_ai.plugins import PluginConfig, PluginManager
+
+        m = PluginManager()
+        m.load_builtin("kafka-diagnostics", PluginConfig(thresholds={"request_timeout_s": 1.0}))
+        try:
+            r = m.diagnose(target(f"127.0.0.1:{port}"), timeout=10)
+        finally:
+            m.stop_all()
+        (f,) = r.findings
+        assert f.code == "kafka.connection.unreachable"
+        assert f.title.startswith("No answer to the Kafka protocol: "), f.title
+        assert "did not answer the Kafka protocol" in f.evidence["error"]
+        # the healthy look-alike: a real broker on the same path answers
+        Wire.open(target(broker.bootstrap), Deadline(10), request_timeout_s=1.0).close()
+    finally:
+        stop.set()
+        t.join(2)
+        for c in held:
+            c.close()
+        silent.close()

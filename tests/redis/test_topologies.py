@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 
 from kubestack_ai.plugins import Mode, Severity, Status
 
-from .util import Servers, codes, require, target, wait_for
+from .util import Servers, codes, start_cluster, start_sentinel_set, target, wait_for
 
 
 @pytest.fixture(scope="module")
 def sentinel_set(servers: Servers):
-    master = servers.start("--repl-diskless-sync-delay", "0")
-    replica = servers.start("--replicaof", "127.0.0.1", str(master.port))
-    conf = (f"sentinel monitor mymaster 127.0.0.1 {master.port} 2\n"
-            "sentinel down-after-milliseconds mymaster 1000\n"
-            "sentinel failover-timeout mymaster 60000\n")
-    sentinels = [servers.start(sentinel=True, conf=conf) for _ in range(3)]
-
-    def settled() -> bool:
-        for s in sentinels:
-            with s.client() as c:
-                m = c.execute_command("SENTINEL MASTER", "mymaster")
-                if m["num-other-sentinels"] != 2 or m["num-slaves"] != 1:
-                    return False
-        return True
-
-    wait_for(settled, 30, "sentinels to discover each other and the replica", every=0.25)
-    return master, replica, sentinels
+    return start_sentinel_set(servers)
 
 
 def _sentinel_target(sentinels, name="mymaster"):
@@ -96,22 +77,7 @@ def test_sentinel_down_and_replica_down(sentinel_set, manager):
 
 @pytest.fixture(scope="module")
 def cluster(servers: Servers):
-    require(shutil.which("redis-cli") is not None, "redis-cli is needed to create a cluster")
-    nodes = [servers.start("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                           "--cluster-node-timeout", "1000") for _ in range(3)]
-    subprocess.run(["redis-cli", "--cluster", "create", *(n.addr for n in nodes),
-                    "--cluster-replicas", "0", "--cluster-yes"],
-                   check=True, capture_output=True, timeout=60)
-
-    def ok() -> bool:
-        for n in nodes:
-            with n.client() as c:
-                if c.execute_command("CLUSTER INFO")["cluster_state"] != "ok":
-                    return False
-        return True
-
-    wait_for(ok, 20, "cluster_state ok on every node", every=0.1)
-    return nodes
+    return start_cluster(servers, 3, 0)
 
 
 def test_cluster_healthy_every_node_diagnosed(cluster, manager):

@@ -146,3 +146,58 @@ def wait_for(pred: Any, timeout: float, what: str, every: float = 0.1) -> Any:
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def start_sentinel_set(servers: Servers, failover_timeout_ms: int = 60000
+                       ) -> tuple[RedisProc, RedisProc, list[RedisProc]]:
+    """A master, its replica (link up) and three sentinels (quorum 2, down after 1 s)
+    that know each other and the replica."""
+    master = servers.start("--repl-diskless-sync-delay", "0")
+    replica = servers.start("--replicaof", "127.0.0.1", str(master.port))
+    conf = (f"sentinel monitor mymaster 127.0.0.1 {master.port} 2\n"
+            "sentinel down-after-milliseconds mymaster 1000\n"
+            f"sentinel failover-timeout mymaster {failover_timeout_ms}\n")
+    sentinels = [servers.start(sentinel=True, conf=conf) for _ in range(3)]
+
+    def settled() -> bool:
+        for s in sentinels:
+            with s.client() as c:
+                m = c.execute_command("SENTINEL MASTER", "mymaster")
+                if m["num-other-sentinels"] != 2 or m["num-slaves"] != 1:
+                    return False
+        with replica.client() as c:
+            return bool(c.info("replication")["master_link_status"] == "up")
+
+    wait_for(settled, 30, "sentinels to discover each other and the replica", every=0.25)
+    return master, replica, sentinels
+
+
+def start_cluster(servers: Servers, masters: int, replicas: int) -> list[RedisProc]:
+    """A Cluster (cluster-node-timeout 1 s) with ``replicas`` per master, every node
+    agreeing on the layout and every replica's link up."""
+    import shutil
+
+    require(shutil.which("redis-cli") is not None, "redis-cli is needed to create a cluster")
+    nodes = [servers.start("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                           "--cluster-node-timeout", "1000", "--repl-diskless-sync-delay", "0")
+             for _ in range(masters * (1 + replicas))]
+    subprocess.run(["redis-cli", "--cluster", "create", *(n.addr for n in nodes),
+                    "--cluster-replicas", str(replicas), "--cluster-yes"],
+                   check=True, capture_output=True, timeout=60)
+
+    def ok() -> bool:
+        for n in nodes:
+            with n.client() as c:
+                info = c.execute_command("CLUSTER INFO")
+                if info["cluster_state"] != "ok" or int(info["cluster_known_nodes"]) != len(nodes):
+                    return False
+                if replicas and sum(1 for v in c.execute_command("CLUSTER NODES").values()
+                                    if "slave" in v["flags"]) != masters * replicas:
+                    return False
+                repl = c.info("replication")
+                if repl["role"] == "slave" and repl["master_link_status"] != "up":
+                    return False
+        return True
+
+    wait_for(ok, 30, "cluster_state ok and every replica linked on every node", every=0.1)
+    return nodes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +30,18 @@ targets:
 """
 
 
-def test_entries_carry_references_intervals_and_expiry() -> None:
+def test_jobs_carry_references_and_intervals() -> None:
     import yaml
 
-    entries = parse_fleet(yaml.safe_load(FLEET)).entries()
-    assert sorted(entries) == ["diagnose mysql:db", "diagnose redis:cache", "health redis:cache"]
-    d = entries["diagnose redis:cache"]
-    assert d["task"] == "diagnose.redis"
-    assert d["schedule"].run_every.total_seconds() == 60
-    assert d["options"] == {"expires": 60}
-    assert d["kwargs"] == {"target": {"name": "cache", "endpoints": ["127.0.0.1:6379"],
+    jobs = {name: (task, kwargs, every) for t in parse_fleet(yaml.safe_load(FLEET)).targets
+            for name, task, kwargs, every in t.jobs()}
+    assert sorted(jobs) == ["diagnose mysql:db", "diagnose redis:cache", "health redis:cache"]
+    assert jobs["diagnose redis:cache"] == (
+        "diagnose.redis", {"target": {"name": "cache", "endpoints": ["127.0.0.1:6379"],
                                       "auth": {"password": "env:CACHE_PW"}},
-                           "categories": ["memory"], "force": True, "cache_ttl": 60}
-    h = entries["health redis:cache"]
-    assert (h["task"], h["options"], h["schedule"].run_every.total_seconds()) == (
-        "health.redis", {"expires": 15}, 15)
-    assert entries["diagnose mysql:db"]["schedule"].run_every.total_seconds() == 120
+                           "categories": ["memory"], "force": True, "cache_ttl": 60}, 60)
+    assert jobs["health redis:cache"][0::2] == ("health.redis", 15)
+    assert jobs["diagnose mysql:db"][2] == 120
 
 
 @pytest.mark.parametrize(("doc", "error"), [
@@ -77,26 +74,29 @@ def test_scheduler_follows_the_file(tmp_path: Path) -> None:
     try:
         s = FleetScheduler(app=app, lazy=False)
         assert sorted(s.schedule) == ["diagnose mysql:db", "diagnose redis:cache",
-                                      "health redis:cache"]
+                                      "health redis:cache", "ksa retention"]
         cache = s.schedule["diagnose redis:cache"]
-        assert cache.is_due()[0]  # a new target runs at once
+        assert cache.due <= time.time()  # the first new target runs at once
+        s.dispatch_due()
         kept = cache.last_run_at
+        assert kept is not None and cache.total_run_count == 1
         fleet.write_text(FLEET.replace("interval: 120", "interval: 30").replace(
             "  - name: db", "  - name: db2\n    type: tcp\n    endpoints: ['127.0.0.1:9']\n"
                             "  - name: db"))
         os.utime(fleet, ns=(1, 1))  # a different mtime, whatever the clock's resolution
         assert s.reload_fleet()
         assert "diagnose tcp:db2" in s.schedule
-        assert s.schedule["diagnose mysql:db"].schedule.run_every.total_seconds() == 30
+        assert s.schedule["diagnose mysql:db"].interval == 30
         assert s.schedule["diagnose redis:cache"].last_run_at == kept
+        assert s.schedule["diagnose redis:cache"].due == pytest.approx(kept + 60, abs=1)
         fleet.write_text(textwrap.dedent("targets: [oops"))
         os.utime(fleet, ns=(2, 2))
         assert not s.reload_fleet()  # a broken file keeps the running schedule
-        assert len(s.schedule) == 5 and s.fleet_error.startswith(f"fleet file {fleet}: invalid YAML")
+        assert len(s.schedule) == 6 and s.fleet_error.startswith(f"fleet file {fleet}: invalid YAML")
         fleet.write_text("targets:\n  - {name: db, type: mysql, endpoints: ['127.0.0.1:3306']}\n")
         os.utime(fleet, ns=(3, 3))
         assert s.reload_fleet()  # removed targets leave the schedule
-        assert sorted(s.schedule) == ["diagnose mysql:db", "health mysql:db"]
+        assert sorted(s.schedule) == ["diagnose mysql:db", "health mysql:db", "ksa retention"]
         s.lock.release()
     finally:
         app.close()

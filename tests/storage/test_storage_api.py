@@ -10,7 +10,8 @@ from kubestack_ai.storage import Store
 
 def test_exported_names() -> None:
     assert set(storage.__all__) == {
-        "UNSET", "AuditRecord", "MigrationError", "PluginStateRecord", "RunRecord",
+        "UNSET", "AuditRecord", "MigrationError", "PluginStateRecord", "PruneReport",
+        "RollupRecord", "RunRecord",
         "StorageError", "StorageUnavailable", "Store", "categories_key", "default_url",
         "short_key"}
     assert issubclass(storage.StorageUnavailable, storage.StorageError)

@@ -18,12 +18,12 @@ def test_migrate_twice_is_a_no_op(databases) -> None:
     try:
         assert store.schema_revision() is None
         assert store.migrate() is True
-        assert store.schema_revision() == head() == "0001"
+        assert store.schema_revision() == head()
         tables = set(inspect(store.engine).get_table_names())
         assert {"ksa_plugin_state", "ksa_result_cache", "ksa_run", "ksa_audit",
                 "ksa_alembic_version"} <= tables
         assert store.migrate() is False
-        assert store.schema_revision() == "0001"
+        assert store.schema_revision() == head()
     finally:
         store.dispose()
 
@@ -61,7 +61,20 @@ def test_concurrent_migrate_from_several_processes(databases) -> None:
     assert sorted(results, key=str) == [False] * (n - 1) + [True], results
     store = Store(url)
     try:
-        assert store.schema_revision() == "0001"
+        assert store.schema_revision() == head()
         assert store.migrate() is False
     finally:
         store.dispose()
+
+
+def test_revisions_form_one_line() -> None:
+    """One head and no branches: each new revision comes after main's head."""
+    from alembic.script import ScriptDirectory
+
+    from kubestack_ai.storage.migrate import _config
+
+    scripts = ScriptDirectory.from_config(_config())
+    assert len(scripts.get_heads()) == 1
+    revs = list(scripts.walk_revisions())
+    assert revs[-1].down_revision is None
+    assert all(len(r._all_down_revisions) <= 1 for r in revs)

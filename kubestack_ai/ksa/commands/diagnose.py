@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-
-import yaml
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from kubestack_ai.ksa.commands.plugin import load_external_plugins
 from kubestack_ai.ksa.output import CliError, render_result
-from kubestack_ai.plugins import DiagnoseOptions, MiddlewareTarget, PluginManager, Status
+
+if TYPE_CHECKING:  # the framework (pydantic) is imported when the command runs
+    from kubestack_ai.plugins import MiddlewareTarget
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -46,11 +46,17 @@ def _pairs(items: list[str], what: str) -> dict[str, object]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise CliError(f"--{what} {item!r}: expected KEY=VALUE")
+        import yaml  # noqa: PLC0415
+
         out[key] = yaml.safe_load(value) if value else ""
     return out
 
 
 def target_from_args(args: argparse.Namespace) -> MiddlewareTarget:
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from kubestack_ai.plugins import MiddlewareTarget  # noqa: PLC0415
+
     auth = None
     if args.user or args.password_ref or args.sasl_mechanism:
         auth = {"username": args.user, "password": args.password_ref,
@@ -72,6 +78,8 @@ def target_from_args(args: argparse.Namespace) -> MiddlewareTarget:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    from kubestack_ai.plugins import DiagnoseOptions, PluginManager, Status  # noqa: PLC0415
+
     target = target_from_args(args)
     manager = PluginManager()
     if args.type not in manager.registry.middleware_types():

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-import yaml
+from typing import TYPE_CHECKING
 
 from kubestack_ai.ksa.commands import plugin_state
 from kubestack_ai.ksa.output import CliError, dump_json, table
-from kubestack_ai.plugins import PluginError, PluginManager, ReloadError
-from kubestack_ai.plugins.validate import validate_plugin
+
+if TYPE_CHECKING:  # the framework (pydantic) is imported when a command runs
+    from kubestack_ai.plugins import PluginManager
 
 """Called after ``ksa plugin reload`` succeeded in this process: the workers add one
 that bumps the plugin's generation in storage, so every worker reloads it too."""
@@ -62,6 +62,8 @@ def load_external_plugins(m: PluginManager, args: argparse.Namespace) -> None:
 
 
 def manager(args: argparse.Namespace | None = None) -> PluginManager:
+    from kubestack_ai.plugins import PluginManager  # noqa: PLC0415
+
     m = PluginManager()
     for err in m.load_builtins():
         print(f"ksa: warning: {err}", file=sys.stderr)
@@ -93,6 +95,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    import yaml  # noqa: PLC0415
+
+    from kubestack_ai.plugins import PluginError  # noqa: PLC0415
+
     m = manager(args)
     try:
         d = _describe(m, args.id)
@@ -133,6 +139,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _validate_one(path: object, installed: dict[str, str], timeout: float) -> int:
+    from kubestack_ai.plugins.validate import validate_plugin  # noqa: PLC0415
+
     report = validate_plugin(str(path), installed, timeout=timeout)
     for w in report.warnings:
         print(f"warning: {w}")
@@ -149,6 +157,8 @@ def _validate_one(path: object, installed: dict[str, str], timeout: float) -> in
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
+    from kubestack_ai.plugins import ReloadError  # noqa: PLC0415
+
     m = manager(args)
     # a reload that succeeded here is announced to every worker child through storage
     m.reload_hooks.append(plugin_state.bump_generation)

@@ -14,8 +14,9 @@ Categories and their findings (``kafka.<category>.<what>``):
   negative, idle groups included) in the metrics; group_rebalancing, group_empty,
   group_dead, group_unreadable, partitions_unassigned, idle_members, assignment_skew,
   lag_high, groups_truncated, and Burrow's statuses group_stop, group_stall,
-  group_rewind, group_warn (see burrow.py; the window comes from ``run.history`` via
-  ``metrics["offsets"]``, else from a short in-run sampling window).
+  group_rewind, group_warn, group_expired, history_truncated (see burrow.py: rings of
+  commits carried from run to run in ``metrics["offsets"]``, else a short in-run
+  sampling window for lagging groups with members).
 - topic: replication_factor_one, replication_factor_low, metadata_error,
   partitions_below_brokers, config_unavailable, min_isr_above_replication_factor,
   min_isr_equals_replication_factor, min_isr_one, unclean_leader_election,

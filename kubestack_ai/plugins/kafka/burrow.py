@@ -1,30 +1,40 @@
 """Burrow's consumer status rules (linkedin/Burrow ``core/internal/evaluator/caching.go``,
-as ANCHORS.md states them), as pure functions over a window of offset readings.
+current master, as shared/ANCHORS.md states them), and the per-partition commit windows
+they judge, kept from run to run.
 
-Burrow's window holds the last N commits of a partition. OffsetFetch gives the current
-committed offset but not when it was committed, so our window holds readings: one per
-earlier run (from ``run.history``) or per in-run sample, each with its time, the
-committed offset and the high-water mark. One difference follows: a group with no
-active members commits nothing, so consecutive readings of the same offset are one
-commit, dated when it was first seen (this is what lets STOP show; with members, each
-reading stands for a commit, as an auto-committing consumer commits even when idle).
+What Burrow keeps, per partition, is a ring of the group's last N commits: the committed
+offset, the commit's time, and the lag against the broker's high-water mark *last known
+when the commit arrived* (Burrow refreshes broker offsets every 30 s). That is why a
+healthy consumer committing on a timer shows lag 0 at some commit: it commits an offset
+at or past the high-water mark Burrow saw a little earlier.
 
-The rules, in order, for one partition (lag = high-water mark - committed, >= 0):
-  1. current lag <= allowed lag: OK
-  2. STOP: time since the last commit > the window's span (last - first commit), unless
-     the consumer was recently caught up (a high-water mark seen <= the last commit)
-  3. REWIND: an offset lower than the one before it, never regained later in the window
-  4. any entry of the window with lag <= allowed lag: OK
-  5. STALL: every committed offset in the window the same
-  6. WARN: lag never decreases across the window
-  7. otherwise OK
-A group takes its worst partition; STOP, STALL and REWIND are errors.
+OffsetFetch gives the committed offset, not its time, so our ring is built from readings:
+each run (and each in-run sample) reads the committed offsets and the high-water marks
+together. A commit is recorded at the reading where it is first seen; its lag is taken
+against the high-water mark of the *previous* reading (the last one known before the
+commit could have happened), as Burrow's would be. A group with active members commits
+even when idle (auto-commit re-commits its position), so each reading of it stands for a
+commit; a group without members commits nothing, so an unchanged offset adds nothing and
+the ring keeps its last real commits, with their times, for STOP to judge. The ring (not
+the raw readings) is carried to the next run in ``run.metrics["offsets"]``.
+
+The rules, for one partition, over its ring (oldest first):
+  1. current lag <= allowed lag: OK.
+  2. STOP: now - last commit > last commit - first commit, unless a recent high-water
+     mark (this reading's or the previous one's) is at or below the last committed offset.
+  3. only if no commit in the ring had lag <= allowed lag, in this order:
+     REWIND: any committed offset lower than the one before it;
+     STALL: every committed offset the same;
+     WARN: lag never decreases from one commit to the next.
+  4. otherwise OK.
+A ring with fewer than ``minimum`` commits is not complete enough: OK (Burrow's
+``minimum-complete``). A group takes its worst partition; STOP, STALL and REWIND are errors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .constants import OFFSETS_FORMAT, OK, REWIND, STALL, STATUS_RANK, STOP, WARN
@@ -33,12 +43,11 @@ from .model import TP, Sample
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One commit (or reading) of a partition's window."""
+    """One commit of a partition's ring."""
 
     at: float
     offset: int
     lag: int
-    hwm: int | None = None
 
 
 def stopped(window: Sequence[Entry], now: float) -> bool:
@@ -46,18 +55,15 @@ def stopped(window: Sequence[Entry], now: float) -> bool:
     return (now - last) > (last - first)
 
 
-def recently_caught_up(window: Sequence[Entry], broker_offsets: Iterable[int] = ()) -> bool:
+def recently_caught_up(window: Sequence[Entry], broker_offsets: Iterable[int | None] = ()) -> bool:
+    """Burrow's ``checkIfRecentLagZero``: a recent high-water mark at or below the last
+    committed offset (the consumer was caught up within the last few refreshes)."""
     last = window[-1].offset
-    hwms = [e.hwm for e in window if e.hwm is not None] + list(broker_offsets)
-    return any(h <= last for h in hwms)
+    return any(h is not None and h <= last for h in broker_offsets)
 
 
 def rewound(window: Sequence[Entry]) -> bool:
-    offsets = [e.offset for e in window]
-    for i in range(1, len(offsets)):
-        if offsets[i] < offsets[i - 1] and max(offsets[i:]) < offsets[i - 1]:
-            return True
-    return False
+    return any(window[i].offset < window[i - 1].offset for i in range(1, len(window)))
 
 
 def stalled(window: Sequence[Entry]) -> bool:
@@ -69,16 +75,17 @@ def lag_not_decreasing(window: Sequence[Entry]) -> bool:
 
 
 def partition_status(window: Sequence[Entry], current_lag: int, now: float,
-                     allowed_lag: float = 0, broker_offsets: Iterable[int] = ()) -> str:
-    """Burrow's status of one partition from its window (oldest first)."""
-    if not window or current_lag <= allowed_lag:
+                     allowed_lag: float = 0, broker_offsets: Iterable[int | None] = (),
+                     minimum: int = 1) -> str:
+    """Burrow's status of one partition from its ring of commits (oldest first)."""
+    if len(window) < max(1, minimum) or current_lag <= allowed_lag:
         return OK
     if stopped(window, now) and not recently_caught_up(window, broker_offsets):
         return STOP
-    if rewound(window):
-        return REWIND
     if any(e.lag <= allowed_lag for e in window):
         return OK
+    if rewound(window):
+        return REWIND
     if stalled(window):
         return STALL
     if lag_not_decreasing(window):
@@ -90,67 +97,124 @@ def worst(statuses: Iterable[str]) -> str:
     return max(statuses, key=STATUS_RANK.__getitem__, default=OK)
 
 
-# -- readings: stored between runs, and turned into windows ------------------------------
-
-Reading = tuple[float, int, int | None, int]
-"""(at, committed offset, high-water mark or None, active members of the group)."""
-
-
-def encode(sample: Sample, members: Mapping[str, int], limit: int) -> dict[str, Any]:
-    """The compact form kept in ``run.metrics`` for the next run's window:
-    ``{"v": 1, "at": unix_s, "g": {group: {"m": members, "p": {topic: [[p, off, hwm]]}}}}``
-    (hwm -1 when unknown). At most ``limit`` partitions, so the stored result stays small."""
-    groups: dict[str, Any] = {}
-    n = 0
-    for group in sorted(sample.committed):
-        topics: dict[str, list[list[int]]] = {}
-        for (topic, part), off in sorted(sample.committed[group].items()):
-            if n >= limit:
-                break
-            hw = sample.hwm.get((topic, part))
-            topics.setdefault(topic, []).append([part, off, -1 if hw is None else hw])
-            n += 1
-        groups[group] = {"m": int(members.get(group, 0)), "p": topics}
-    return {"v": OFFSETS_FORMAT, "at": round(sample.at, 3), "g": groups}
+def consume_rate(window: Sequence[Entry]) -> float | None:
+    """Messages a second the group committed across its ring (None: not measurable)."""
+    if len(window) < 2 or window[-1].at <= window[0].at:
+        return None
+    moved = window[-1].offset - window[0].offset
+    return moved / (window[-1].at - window[0].at) if moved > 0 else 0.0
 
 
-def decode(payload: Any) -> dict[str, dict[TP, Reading]]:
-    """Readings from one stored payload; anything malformed yields nothing."""
-    out: dict[str, dict[TP, Reading]] = {}
-    if not isinstance(payload, dict) or payload.get("v") != OFFSETS_FORMAT:
-        return out
-    try:
-        at = float(payload["at"])
-        for group, g in payload.get("g", {}).items():
-            m = int(g.get("m", 0))
-            parts: dict[TP, Reading] = {}
-            for topic, rows in g.get("p", {}).items():
-                for part, off, hw in rows:
-                    parts[(topic, int(part))] = (at, int(off), None if hw < 0 else int(hw), m)
-            out[group] = parts
-    except (KeyError, TypeError, ValueError):
-        return {}
-    return out
+# -- the rings, kept from run to run -----------------------------------------------------
 
 
-def readings_of(sample: Sample, members: Mapping[str, int]) -> dict[str, dict[TP, Reading]]:
-    return {g: {tp: (sample.at, off, sample.hwm.get(tp), int(members.get(g, 0)))
-                for tp, off in offs.items()}
-            for g, offs in sample.committed.items()}
+@dataclass(slots=True)
+class Track:
+    """One partition of one group: the last reading and the ring of commits."""
+
+    offset: int
+    hwm: int | None
+    at: float
+    commits: list[Entry] = field(default_factory=list)
 
 
-def window_of(readings: Sequence[Reading]) -> list[Entry]:
-    """Entries from readings (oldest first); with no active members, repeated readings of
-    one offset are one commit, dated at the first."""
-    entries: list[Entry] = []
-    prev: Reading | None = None
-    for r in readings:
-        at, off, hw, members = r
-        if hw is None:  # a reading without its high-water mark has no lag to judge
-            continue
-        if prev is not None and off == prev[1] and members == 0:
-            prev = r
-            continue
-        entries.append(Entry(at=at, offset=off, lag=max(0, hw - off), hwm=hw))
-        prev = r
-    return entries
+@dataclass(slots=True)
+class State:
+    """Every tracked group's rings, and the groups reported expired."""
+
+    groups: dict[str, dict[TP, Track]] = field(default_factory=dict)
+    expired: dict[str, float] = field(default_factory=dict)
+    """group -> last commit time, for groups reported expired (reported once)."""
+
+    def observe(self, sample: Sample, members: Mapping[str, int], window: int,
+                only: Iterable[str] | None = None) -> dict[str, dict[TP, list[int | None]]]:
+        """Add one reading: a commit per partition whose offset moved (or, for a group
+        with members, every partition: it re-commits on its timer), with its lag against
+        the high-water mark of the previous reading. Returns the high-water marks seen
+        (previous and this reading's) per partition: Burrow's recent broker offsets."""
+        seen: dict[str, dict[TP, list[int | None]]] = {}
+        groups = sample.committed if only is None else {g: sample.committed.get(g, {})
+                                                         for g in only}
+        for g, offs in groups.items():
+            tracks = self.groups.setdefault(g, {})
+            active = int(members.get(g, 0)) > 0
+            for tp, off in offs.items():
+                hw = sample.hwm.get(tp)
+                tr = tracks.get(tp)
+                if tr is None:
+                    if hw is None:
+                        continue  # no lag to record without a high-water mark
+                    tr = tracks[tp] = Track(offset=off, hwm=hw, at=sample.at)
+                    tr.commits.append(Entry(sample.at, off, max(0, hw - off)))
+                    seen.setdefault(g, {})[tp] = [hw]
+                    continue
+                known = tr.hwm if tr.hwm is not None else hw
+                if (off != tr.offset or active) and known is not None:
+                    tr.commits.append(Entry(sample.at, off, max(0, known - off)))
+                    del tr.commits[:-window]
+                seen.setdefault(g, {})[tp] = [tr.hwm, hw]
+                tr.offset, tr.at = off, sample.at
+                if hw is not None:
+                    tr.hwm = hw
+        return seen
+
+    def last_commit(self, group: str) -> float | None:
+        return max((t.commits[-1].at for t in self.groups.get(group, {}).values()
+                    if t.commits), default=None)
+
+    def keep(self, lags: Mapping[str, Mapping[TP, int]], limit: int,
+             allowed_lag: float = 0) -> list[str]:
+        """Bound what is stored to ``limit`` partitions: lagging groups first (most
+        lag first), then the rest; a partition with no lag now keeps only its last
+        commit (its ring cannot change a verdict while the lag is zero, and it holds
+        the zero-lag commit that keeps it OK). Returns the groups dropped."""
+        order = sorted(self.groups, key=lambda g: (-sum(lags.get(g, {}).values()), g))
+        n, dropped = 0, []
+        for g in order:
+            tracks = self.groups[g]
+            if n + len(tracks) > limit:
+                dropped.append(g)
+                continue
+            n += len(tracks)
+            for tp, tr in tracks.items():
+                if lags.get(g, {}).get(tp, 0) <= allowed_lag and tr.commits:
+                    del tr.commits[:-1]
+        for g in dropped:
+            del self.groups[g]
+        return sorted(dropped)
+
+    def encode(self) -> dict[str, Any]:
+        """The compact form kept in ``run.metrics`` for the next run:
+        ``{"v": 2, "g": {group: {topic: [[p, offset, hwm, at, [[at, off, lag], ...]]]}},
+        "x": {expired group: last commit time}}`` (hwm -1 when unknown)."""
+        groups: dict[str, Any] = {}
+        for g, tracks in sorted(self.groups.items()):
+            topics: dict[str, list[Any]] = {}
+            for (topic, part), tr in sorted(tracks.items()):
+                topics.setdefault(topic, []).append(
+                    [part, tr.offset, -1 if tr.hwm is None else tr.hwm, round(tr.at, 3),
+                     [[round(e.at, 3), e.offset, e.lag] for e in tr.commits]])
+            groups[g] = topics
+        return {"v": OFFSETS_FORMAT, "g": groups,
+                "x": {g: round(t, 3) for g, t in sorted(self.expired.items())}}
+
+    @classmethod
+    def decode(cls, payload: Any) -> State:
+        """A state from a stored payload; anything malformed (or an older format) is an
+        empty state: the rings start again."""
+        if not isinstance(payload, dict) or payload.get("v") != OFFSETS_FORMAT:
+            return cls()
+        try:
+            groups: dict[str, dict[TP, Track]] = {}
+            for g, topics in payload.get("g", {}).items():
+                tracks: dict[TP, Track] = {}
+                for topic, rows in topics.items():
+                    for part, off, hw, at, commits in rows:
+                        tracks[(str(topic), int(part))] = Track(
+                            offset=int(off), hwm=None if hw < 0 else int(hw), at=float(at),
+                            commits=[Entry(float(a), int(o), int(lag)) for a, o, lag in commits])
+                groups[str(g)] = tracks
+            expired = {str(g): float(t) for g, t in payload.get("x", {}).items()}
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return cls()
+        return cls(groups=groups, expired=expired)

@@ -8,27 +8,35 @@ VERSION = "1.0.0"
 CLIENT_ID = "ksa-kafka-diagnostics"
 
 DEFAULTS: dict[str, float] = {
-    # Burrow (linkedin/Burrow core/internal/evaluator): allowed lag and window length
-    "burrow_allowed_lag": 0,
-    "burrow_window": 10,            # entries per partition (Burrow's intervals, default 10)
-    "burrow_min_entries": 3,        # fewer entries than this: the status is not judged
-    # in-run sampling window, used when history is too short
+    # Burrow (linkedin/Burrow core/internal/evaluator/caching.go and its storage module)
+    "burrow_allowed_lag": 0,        # Burrow: lag 0 is "caught up" (rule 1, isLagAlwaysNotZero)
+    "burrow_window": 10,            # commits kept per partition (Burrow's intervals, default 10)
+    "burrow_min_entries": 3,        # fewer commits than this: not complete enough, OK (Burrow's
+                                    # minimum-complete; 3 is the fewest that can show a trend)
+    "expire_group_seconds": 604_800,  # Burrow's expire-group: 7 days without a commit
+    # in-run sampling window, for lagging groups with members and no ring yet (ours:
+    # three readings in a second give two commit intervals to compare)
     "lag_samples": 3,
     "lag_sample_seconds": 1.0,      # span of the whole in-run window
-    # lag thresholds (messages) for a group's total lag
+    # lag thresholds (messages) for a group's total lag: Burrow has none (it judges the
+    # trend only); these follow the seed's example thresholds and are meant to be set per
+    # group's traffic. The time behind (lag / consume rate) is reported beside them.
     "group_lag_warning": 10_000,
     "group_lag_critical": 1_000_000,
-    # assignment
+    # assignment (ours: a member with twice the partitions of another)
     "assignment_skew_ratio": 2.0,   # max/min partitions per member
     # topics
-    "preferred_leader_imbalance_pct": 10.0,
-    "leader_skew_ratio": 1.5,       # busiest broker's leaders / mean leaders per broker
-    "min_replication_factor": 3,    # on clusters with at least this many brokers
-    "retention_ms_min": 3_600_000,  # retention below 1 h loses data on a short outage
-    # bounded work
+    "preferred_leader_imbalance_pct": 10.0,  # Kafka's leader.imbalance.per.broker.percentage
+    "leader_skew_ratio": 1.5,       # busiest broker's leaders / mean leaders per broker (ours)
+    "min_replication_factor": 3,    # Kafka's documented production default (and
+                                    # offsets.topic.replication.factor), on clusters with
+                                    # at least this many brokers
+    "retention_ms_min": 3_600_000,  # retention below 1 h loses data on a short outage (ours)
+    # bounded work (kafka_exporter #13 and PR #506: bound and parallelise the reads)
     "max_groups": 2000,
     "max_in_flight": 32,            # requests in flight over all brokers
-    "max_tracked_partitions": 20_000,  # per-partition offsets stored for the next run
+    "max_tracked_partitions": 20_000,  # partitions whose commit rings are stored for the
+                                       # next run (lagging groups first)
     "request_timeout_s": 10.0,
 }
 
@@ -56,4 +64,4 @@ SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 # metrics key holding the compact offsets snapshot read back by the next run
 OFFSETS_METRIC = "offsets"
-OFFSETS_FORMAT = 1
+OFFSETS_FORMAT = 2

@@ -87,6 +87,11 @@ def client_config(target: MiddlewareTarget, request_timeout_s: float) -> tuple[d
     return cfg, secrets
 
 
+_AWAITING_KAFKA = frozenset({ConnectionStates.API_VERSIONS_SEND,
+                             ConnectionStates.API_VERSIONS_RECV})
+"""States in which the TCP (and TLS) connection is up and the broker's first answer awaited."""
+
+
 class _ProbeConnection(BrokerConnection):  # type: ignore[misc]
     """Remembers why and in which state the connection was closed, so that a refused
     password (closed while authenticating) is told apart from an unreachable host."""
@@ -123,6 +128,14 @@ def probe(endpoint: str, cfg: dict[str, Any], secrets: list[str], deadline: Dead
                 break
             time.sleep(0.005)
         err = conn.first_error
+        silent = err is None or isinstance(err, Errors.RequestTimedOutError)
+        if silent and (conn.failed_in or conn.state) in _AWAITING_KAFKA:
+            # TCP accepted, then silence: a hung broker, or something else on the port
+            raise ConnectError(
+                f"{endpoint}: the server did not answer the Kafka protocol within the time-out "
+                f"({cfg.get('request_timeout_ms', 0) / 1000:g} s): it accepted the connection "
+                "but sent no ApiVersions reply (a hung broker, or not a Kafka listener)",
+                title="No answer to the Kafka protocol")
         text = str(err) if err is not None else ""
         if err is not None and not text.startswith(type(err).__name__):
             text = f"{type(err).__name__}: {text}"
@@ -166,7 +179,7 @@ class Wire:
         # One full handshake first (TCP, TLS, ApiVersions, SASL): a refused port fails at
         # once and a refused password is named as such. KafkaClient itself retries until
         # its timeout, and is created even with a wrong password (ApiVersions comes first).
-        errors = []
+        errors: list[ConnectError] = []
         for ep in target.endpoints:
             try:
                 probe(ep, cfg, secrets, deadline.child(timeout))
@@ -174,9 +187,11 @@ class Wire:
             except AuthError:
                 raise
             except ConnectError as e:
-                errors.append(str(e))
+                errors.append(e)
         else:
-            raise ConnectError("; ".join(errors))
+            titles = {e.title for e in errors}
+            raise ConnectError("; ".join(map(str, errors)),
+                               title=titles.pop() if len(titles) == 1 else None)
         try:
             client = KafkaClient(**cfg)
         except Errors.KafkaError as e:

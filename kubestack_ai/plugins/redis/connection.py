@@ -139,10 +139,11 @@ class ClientCache:
         return client
 
     def drop(self, key: str) -> None:
+        """Forget a client (the next get makes a fresh one). Not closed here: another
+        thread may still be reading on it (servers are asked concurrently, and a hung
+        one is left to its own time-out); redis-py closes it when the last user lets go."""
         with self._lock:
-            client = self._clients.pop(key, None)
-        if client is not None:
-            client.close()
+            self._clients.pop(key, None)
 
     def close_all(self) -> None:
         with self._lock:
@@ -155,8 +156,9 @@ class ClientCache:
 
 
 def map_error(exc: BaseException, where: str, creds: Credentials,
-              sentinel: bool = False) -> ConnectError:
-    """A redis-py error as ConnectError or AuthError, with every secret removed."""
+              sentinel: bool = False, timeout: float | None = None) -> ConnectError:
+    """A redis-py error as ConnectError or AuthError, with every secret removed. With the
+    socket ``timeout``, a time-out says the server accepted but did not answer in time."""
     import redis.exceptions as rx
 
     text = creds.redact(f"{type(exc).__name__}: {exc}")
@@ -174,6 +176,10 @@ def map_error(exc: BaseException, where: str, creds: Credentials,
     if isinstance(exc, rx.NoPermissionError) or "NOPERM" in msg:
         return AuthError(f"redis {where}: the user lacks a permission (grant it with ACL "
                          f"SETUSER): {text}")
+    if timeout and isinstance(exc, (rx.TimeoutError, TimeoutError)):
+        return ConnectError(f"redis {where} did not answer within {timeout:g} s (hung, "
+                            f"overloaded or cut off): {text}",
+                            title=f"No answer within {timeout:g} s")
     return ConnectError(f"redis {where} unreachable: {text}")
 
 

@@ -130,6 +130,13 @@ IGNORED_CLIENT_FLAGS = frozenset("SMPb")
 
 SELF_CLIENT_NAME = "ksa-diagnostics"
 
+NODE_TIMEOUT = 2.0
+"""Default socket time-out per node and sentinel (plugin option ``socket_timeout``).
+A healthy server answers the whole pipelined fetch in milliseconds (INFO + SLOWLOG GET
+128 + CLIENT LIST: ~0.4 ms on loopback); redis-cli's own default is no time-out and
+Datadog's redisdb uses 5 s for one server. 2 s leaves room for a loaded server over a
+WAN while a hung node costs at most this, once, since all are asked at once."""
+
 ACL_NEEDED: dict[str, str] = {
     "config": "+config|get", "slowlog": "+slowlog", "clients": "+client|list",
     "latency": "+latency", "cluster_info": "+cluster|info", "cluster_nodes": "+cluster|nodes",

@@ -24,7 +24,7 @@ from .checks import (
     sentinel,
 )
 from .connection import ClientCache, Credentials, connection_key
-from .constants import ACTIONS, DANGEROUS_ACTIONS, DEFAULTS
+from .constants import ACTIONS, DANGEROUS_ACTIONS, DEFAULTS, NODE_TIMEOUT
 from .keyscan import sample_keys
 from .topology import Connector, Topology, is_local
 from .view import NodeView, counters, flush, wants_second_reading
@@ -82,7 +82,10 @@ class RedisPlugin(MiddlewarePlugin):
             timeouts = self.config.timeouts
             conn = Connector(
                 target, creds, self._cache,
-                socket_timeout=float(self.option("socket_timeout", timeouts.diagnose)),
+                # per node and sentinel, not the whole budget: they are asked at once,
+                # and a hung one must cost this, not the diagnosis
+                socket_timeout=float(self.option("socket_timeout",
+                                                 min(NODE_TIMEOUT, timeouts.diagnose))),
                 connect_timeout=float(self.option("connect_timeout", timeouts.connect)),
                 fresh_seconds=float(self.option("ping_skip_seconds", 1.0)))
             if len(self._connectors) >= 256:
@@ -108,8 +111,11 @@ class RedisPlugin(MiddlewarePlugin):
             # reachable at connect time (or moments before), gone now
             addr = self._conn.primary
             err = topo.unreachable.pop(addr)
+            hung = "did not answer within" in err
             run.finding("redis.connection.unreachable", Severity.CRITICAL,
-                        f"Cannot connect: {addr}", evidence={"endpoints": [addr], "error": err},
+                        f"No answer within {topo.node_timeout:g} s: {addr}" if hung
+                        else f"Cannot connect: {addr}",
+                        evidence={"endpoints": [addr], "error": err},
                         suggestion="Check that the server runs and listens on this address.")
         self._second_reading(run, topo)
         self._sample_keys(run, topo)

@@ -1,17 +1,25 @@
 """Modes: which servers one target means, how to reach them, and fetching them all.
 
 - standalone: the first endpoint that answers.
-- sentinel: the endpoints are sentinels; the master is discovered through them
-  (``target.options["master_name"]``); master and known replicas are diagnosed, and
-  each sentinel is asked for its view (CKQUORUM, MASTER, SLAVES, GET-MASTER-ADDR).
-- cluster: the endpoints are seed nodes; CLUSTER NODES names every node, and every node
-  is diagnosed on its own connection (a stopped node must not stop the others).
+- sentinel: the endpoints are sentinels, all asked at once for their view (MASTER,
+  GET-MASTER-ADDR, CKQUORUM, SLAVES); the master is the one they name
+  (``target.options["master_name"]``); master and known replicas are diagnosed.
+- cluster: the endpoints are seed nodes (and the nodes the last layout named), asked at
+  once: the first CLUSTER NODES answer names every node, and every node is diagnosed on
+  its own connection.
+
+Every node and sentinel gets its own short socket time-out (``node_timeout``), and they
+are asked concurrently: one hung server (SIGSTOP, a full accept queue, a dropped route)
+costs one time-out and becomes a finding naming it, while the rest of the topology is
+still diagnosed within the budget.
 """
 
 from __future__ import annotations
 
+import contextvars
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +48,7 @@ class Topology:
     data: dict[str, NodeData] = field(default_factory=dict)
     unreachable: dict[str, str] = field(default_factory=dict)
     sentinel: dict[str, Any] | None = None
+    node_timeout: float = 0.0
 
 
 def is_local(addr: str) -> bool:
@@ -53,6 +62,7 @@ class Connector:
     def __init__(self, target: MiddlewareTarget, creds: Credentials, cache: ClientCache,
                  socket_timeout: float, connect_timeout: float, fresh_seconds: float) -> None:
         self.target = target
+        self.node_timeout = socket_timeout
         self.fresh_seconds = fresh_seconds
         self.last_ok: dict[str, float] = {}
         """addr -> when a command last succeeded on it (monotonic)."""
@@ -65,6 +75,8 @@ class Connector:
                                   connect_timeout=connect_timeout)
         self.primary: str | None = None
         self.nodes: dict[str, dict[str, Any]] = {}
+        self._views: dict[str, Any] | None = None
+        """The sentinels' views read at connect, used by the fetch that follows."""
 
     def client(self, addr: str, sentinel: bool = False) -> Any:
         host, port = split_endpoint(addr)
@@ -80,7 +92,8 @@ class Connector:
     def connect(self, deadline: Deadline) -> None:
         mode = self.target.mode
         if mode is Mode.SENTINEL:
-            self.primary = self._discover_master(deadline)
+            self._views = self._sentinel_views(deadline)
+            self.primary = _master_of(self._views, self.target.options["master_name"])
             try:
                 self._ping(self.primary)
             except AuthError:
@@ -107,7 +120,7 @@ class Connector:
         try:
             return self.client(addr, sentinel).ping()
         except Exception as e:
-            err = map_error(e, addr, self.creds, sentinel)
+            err = map_error(e, addr, self.creds, sentinel, timeout=self.node_timeout)
             if not is_connection_error(e) and not isinstance(err, AuthError):
                 # the server answered with an error: it is up. (MISCONF refuses even PING
                 # after a failed snapshot; the persistence check reports that.)
@@ -116,17 +129,35 @@ class Connector:
             self.drop(addr, sentinel)
             raise err from None
 
-    def _first(self, deadline: Deadline, fn: Any, candidates: list[str]) -> tuple[str, Any]:
-        errors = []
-        for addr in candidates:
+    def _first(self, deadline: Deadline, fn: Callable[[str], Any],
+               candidates: list[str]) -> tuple[str, Any]:
+        """The first candidate to answer ``fn``, all asked at once: a hung one costs
+        nothing while another answers."""
+        if len(candidates) == 1:
+            return candidates[0], fn(candidates[0])
+        errors: dict[str, str] = {}
+        pool = ThreadPoolExecutor(max_workers=min(8, len(candidates)),
+                                  thread_name_prefix="ksa-redis-seed")
+        try:
+            futures: dict[Future[Any], str] = {pool.submit(_carry(fn), a): a for a in candidates}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=deadline.remaining(),
+                                     return_when=FIRST_COMPLETED)
+                if not done:
+                    break
+                for f in sorted(done, key=lambda f: candidates.index(futures[f])):
+                    try:
+                        return futures[f], f.result()
+                    except AuthError:
+                        raise
+                    except ConnectError as e:
+                        errors[futures[f]] = str(e)
             deadline.check("connect")
-            try:
-                return addr, fn(addr)
-            except AuthError:
-                raise
-            except ConnectError as e:
-                errors.append(str(e))
-        raise ConnectError("; ".join(errors))
+        finally:
+            # the hung ones finish on their own socket time-out; nobody waits for them
+            pool.shutdown(wait=False, cancel_futures=True)
+        raise ConnectError("; ".join(errors[a] for a in candidates if a in errors))
 
     def _cluster_nodes(self, addr: str) -> dict[str, dict[str, Any]]:
         self._ping(addr)
@@ -134,47 +165,26 @@ class Connector:
             nodes = self.client(addr).execute_command("CLUSTER NODES")
         except Exception as e:
             if is_connection_error(e):
-                raise map_error(e, addr, self.creds) from None
+                raise map_error(e, addr, self.creds, timeout=self.node_timeout) from None
             raise ConfigError(f"redis {addr} is not a cluster node ({e}): use mode standalone "
                               "or sentinel") from None
         return {a: n for a, n in nodes.items()
                 if not a.endswith(":0") and "noaddr" not in n.get("flags", "")
                 and "handshake" not in n.get("flags", "")}
 
-    def _discover_master(self, deadline: Deadline) -> str:
-        name = self.target.options.get("master_name")
-        if not name:
-            raise ConfigError("sentinel mode needs the target option master_name")
-        errors = []
-        for ep in self.target.endpoints:
-            deadline.check("sentinel discovery")
-            try:
-                addr = self.client(ep, sentinel=True).execute_command(
-                    "SENTINEL GET-MASTER-ADDR-BY-NAME", name)
-            except Exception as e:
-                self.drop(ep, sentinel=True)
-                err = map_error(e, f"sentinel {ep}", self.creds, sentinel=True)
-                if isinstance(err, AuthError):
-                    raise err from None
-                errors.append(str(err))
-                continue
-            if addr:
-                host, port = addr
-                return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-            errors.append(f"sentinel {ep} does not know master {name!r}")
-        raise ConnectError(f"no sentinel gave the address of master {name!r}: " + "; ".join(errors))
-
     # -- fetch --------------------------------------------------------------------------
 
     def fetch(self, categories: tuple[str, ...], deadline: Deadline,
               slowlog_entries: int) -> Topology:
         mode = self.target.mode
-        topo = Topology(mode=mode, master=self.primary, nodes=self.nodes)
+        topo = Topology(mode=mode, master=self.primary, nodes=self.nodes,
+                        node_timeout=self.node_timeout)
         assert self.primary is not None
         if mode is Mode.CLUSTER:
             self._fetch_many(topo, list(self.nodes), categories, deadline, slowlog_entries, True)
         elif mode is Mode.SENTINEL:
-            topo.sentinel = self._sentinel_views(deadline)
+            views, self._views = self._views, None
+            topo.sentinel = views if views is not None else self._sentinel_views(deadline)
             replicas = _replicas_of(topo.sentinel)
             self._fetch_many(topo, [self.primary, *replicas], categories, deadline,
                              slowlog_entries, False)
@@ -193,7 +203,7 @@ class Connector:
         except Exception as e:
             self.drop(addr)
             if is_connection_error(e) or "NOAUTH" in str(e) or "WRONGPASS" in str(e):
-                return str(map_error(e, addr, self.creds))
+                return str(map_error(e, addr, self.creds, timeout=self.node_timeout))
             raise
 
     def _fetch_many(self, topo: Topology, addrs: list[str], categories: tuple[str, ...],
@@ -203,43 +213,78 @@ class Connector:
         else:
             with ThreadPoolExecutor(max_workers=min(8, len(addrs)),
                                     thread_name_prefix="ksa-redis-fetch") as pool:
-                results = list(pool.map(lambda a: self._fetch_one(
-                    a, categories, deadline, slowlog_entries, cluster), addrs))
+                results = list(pool.map(_carry(lambda a: self._fetch_one(
+                    a, categories, deadline, slowlog_entries, cluster)), addrs))
         for addr, res in zip(addrs, results, strict=True):
             if isinstance(res, str):
                 topo.unreachable[addr] = res
             else:
                 topo.data[addr] = res
 
+    def _sentinel_view(self, ep: str, name: str) -> dict[str, Any]:
+        pipe = self.client(ep, sentinel=True).pipeline(transaction=False)
+        pipe.execute_command("SENTINEL MASTER", name)
+        pipe.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", name)
+        pipe.execute_command("SENTINEL CKQUORUM", name)
+        pipe.execute_command("SENTINEL SLAVES", name)
+        try:
+            master, addr, ckq, replicas = pipe.execute(raise_on_error=False)
+        except Exception as e:
+            self.drop(ep, sentinel=True)
+            err = map_error(e, f"sentinel {ep}", self.creds, sentinel=True,
+                            timeout=self.node_timeout)
+            if isinstance(err, AuthError):
+                raise err from None
+            return {"down": str(err)}
+        if isinstance(master, Exception):
+            return {"error": str(master)}
+        return {
+            "master": master,
+            "addr": _addr(addr) if addr and not isinstance(addr, Exception) else None,
+            # bool_ok turns "OK 3 usable Sentinels..." into False: only an error means no quorum
+            "ckquorum": str(ckq) if isinstance(ckq, Exception) else True,
+            "replicas": [] if isinstance(replicas, Exception) else replicas,
+        }
+
     def _sentinel_views(self, deadline: Deadline) -> dict[str, Any]:
-        name = self.target.options["master_name"]
-        answers: dict[str, dict[str, Any]] = {}
-        down: dict[str, str] = {}
-        for ep in self.target.endpoints:
-            deadline.check("sentinel views")
-            pipe = self.client(ep, sentinel=True).pipeline(transaction=False)
-            pipe.execute_command("SENTINEL MASTER", name)
-            pipe.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", name)
-            pipe.execute_command("SENTINEL CKQUORUM", name)
-            pipe.execute_command("SENTINEL SLAVES", name)
-            try:
-                master, addr, ckq, replicas = pipe.execute(raise_on_error=False)
-            except Exception as e:
-                self.drop(ep, sentinel=True)
-                down[ep] = str(map_error(e, f"sentinel {ep}", self.creds, sentinel=True))
-                continue
-            if isinstance(master, Exception):
-                answers[ep] = {"error": str(master)}
-                continue
-            answers[ep] = {
-                "master": master,
-                "addr": f"{addr[0]}:{addr[1]}" if addr and not isinstance(addr, Exception) else None,
-                # bool_ok turns "OK 3 usable Sentinels..." into False: only an error means no quorum
-                "ckquorum": str(ckq) if isinstance(ckq, Exception) else True,
-                "replicas": [] if isinstance(replicas, Exception) else replicas,
-            }
+        """Every sentinel's view, asked at once (a hung sentinel costs one time-out)."""
+        name = self.target.options.get("master_name")
+        if not name:
+            raise ConfigError("sentinel mode needs the target option master_name")
+        eps = list(self.target.endpoints)
+        deadline.check("sentinel views")
+        if len(eps) == 1:
+            views = [self._sentinel_view(eps[0], name)]
+        else:
+            with ThreadPoolExecutor(max_workers=min(8, len(eps)),
+                                    thread_name_prefix="ksa-redis-sentinel") as pool:
+                views = list(pool.map(_carry(lambda ep: self._sentinel_view(ep, name)), eps))
+        answers = {ep: v for ep, v in zip(eps, views, strict=True) if "down" not in v}
+        down = {ep: v["down"] for ep, v in zip(eps, views, strict=True) if "down" in v}
         return {"master_name": name, "answers": answers, "unreachable": down,
                 "at": time.time()}
+
+
+def _carry(fn: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``fn`` run in a pool thread within the caller's log context (plugin id, target)."""
+    ctx = contextvars.copy_context()
+    return lambda arg: ctx.copy().run(fn, arg)
+
+
+def _addr(pair: Any) -> str:
+    host, port = pair[0], pair[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def _master_of(view: dict[str, Any], name: str) -> str:
+    """The master most sentinels name (the first sentinel's on a tie)."""
+    named: list[str] = [a["addr"] for a in view["answers"].values() if a.get("addr")]
+    if named:
+        return max(dict.fromkeys(named), key=named.count)
+    errors = [*view["unreachable"].values()]
+    errors += [f"sentinel {ep} does not know master {name!r}"
+               for ep, a in view["answers"].items() if not a.get("addr")]
+    raise ConnectError(f"no sentinel gave the address of master {name!r}: " + "; ".join(errors))
 
 
 def _replicas_of(view: dict[str, Any]) -> list[str]:

@@ -115,7 +115,8 @@ def assignment_findings(group: Group, cluster: Cluster, skew_ratio: float) -> li
     return out
 
 
-def lag_findings(lags: Mapping[str, Mapping[TP, int]], warning: float, critical: float) -> list[F]:
+def lag_findings(lags: Mapping[str, Mapping[TP, int]], warning: float, critical: float,
+                 behind: Mapping[str, float | None] | None = None) -> list[F]:
     out: list[F] = []
     for g, parts in sorted(lags.items()):
         total = sum(parts.values())
@@ -123,35 +124,66 @@ def lag_findings(lags: Mapping[str, Mapping[TP, int]], warning: float, critical:
             continue
         sev = Severity.CRITICAL if total > critical else Severity.WARNING
         top = sorted(parts.items(), key=lambda kv: -kv[1])
+        secs = (behind or {}).get(g)
         out.append(F("kafka.consumer.lag_high", sev,
-                     f"Group {g} lags {total} messages",
+                     f"Group {g} lags {total} messages"
+                     + (f" (about {_duration(secs)} behind at its consume rate)"
+                        if secs is not None else ""),
                      {"group": g, "lag": total, "threshold": critical if total > critical else warning,
+                      "time_behind_s": secs,
                       "partitions": {tp_name(tp): v for tp, v in named(top, 20)}},
                      "The consumers fall behind the producers: scale them out or find the slow step."))
     return out
 
 
-def evaluate(windows: Mapping[str, Mapping[TP, list[burrow.Entry]]],
-             raw_counts: Mapping[str, Mapping[TP, int]],
-             current: Mapping[str, Mapping[TP, int]], now: float, allowed: float,
-             min_entries: int) -> dict[str, tuple[str, dict[TP, str]]]:
-    """Burrow status per group (worst partition) and per judged partition."""
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def evaluate(state: burrow.State, current: Mapping[str, Mapping[TP, int]], now: float,
+             allowed: float, minimum: int,
+             recent: Mapping[str, Mapping[TP, list[int | None]]]
+             ) -> dict[str, tuple[str, dict[TP, str]]]:
+    """Burrow status per group (worst partition) and per partition, over the rings."""
     out: dict[str, tuple[str, dict[TP, str]]] = {}
-    for g, parts in windows.items():
+    for g, parts in current.items():
+        tracks = state.groups.get(g)
+        if tracks is None:
+            continue
         per: dict[TP, str] = {}
-        for tp, window in parts.items():
-            if raw_counts.get(g, {}).get(tp, 0) < min_entries:
+        for tp, lag in parts.items():
+            tr = tracks.get(tp)
+            if tr is None:
                 continue
-            per[tp] = burrow.partition_status(window, current.get(g, {}).get(tp, 0), now, allowed)
+            per[tp] = burrow.partition_status(tr.commits, lag, now, allowed,
+                                              recent.get(g, {}).get(tp, ()), minimum)
         out[g] = (burrow.worst(per.values()), per)
     return out
 
 
-def status_findings(results: Mapping[str, tuple[str, dict[TP, str]]],
-                    windows: Mapping[str, Mapping[TP, list[burrow.Entry]]],
+def time_behind(state: burrow.State, lags: Mapping[str, Mapping[TP, int]]) -> dict[str, float | None]:
+    """A group's lag in seconds: its lag over the rate it committed at across its rings
+    (None when the rate cannot be measured; no lag is 0 s)."""
+    out: dict[str, float | None] = {}
+    for g, parts in lags.items():
+        total = sum(parts.values())
+        if total == 0:
+            out[g] = 0.0
+            continue
+        rates = [burrow.consume_rate(tr.commits) for tr in state.groups.get(g, {}).values()]
+        known = [r for r in rates if r is not None]
+        rate = sum(known)
+        out[g] = round(total / rate, 1) if known and rate > 0 else None
+    return out
+
+
+def status_findings(results: Mapping[str, tuple[str, dict[TP, str]]], state: burrow.State,
                     lags: Mapping[str, Mapping[TP, int]], source: Mapping[str, str],
-                    readings: Mapping[str, Mapping[TP, int]] | None = None,
-                    now: float | None = None) -> list[F]:
+                    now: float) -> list[F]:
     out: list[F] = []
     for g, (status, per) in sorted(results.items()):
         if status == OK:
@@ -161,18 +193,16 @@ def status_findings(results: Mapping[str, tuple[str, dict[TP, str]]],
             sev = Severity.CRITICAL if status in ERR_STATUSES else Severity.WARNING
         else:
             # a window of a second or two cannot tell a stall from a commit interval;
-            # a group with no members (STOP) or offsets going back (REWIND) it can
+            # offsets going back it can
             sev = Severity.WARNING if status in (STOP, "REWIND") else Severity.INFO
         bad = [tp for tp, s in sorted(per.items()) if s == status]
         detail = {}
         for tp in named(bad, 10):
-            w = windows[g][tp]
+            w = state.groups[g][tp].commits
             detail[tp_name(tp)] = {"offsets": [e.offset for e in w], "lags": [e.lag for e in w],
-                                   "span_s": round(w[-1].at - w[0].at, 3)}
-            if readings is not None:
-                detail[tp_name(tp)]["readings"] = readings.get(g, {}).get(tp, len(w))
-            if now is not None:
-                detail[tp_name(tp)]["since_last_commit_s"] = round(now - w[-1].at, 3)
+                                   "commit_times": [round(e.at, 3) for e in w],
+                                   "span_s": round(w[-1].at - w[0].at, 3),
+                                   "since_last_commit_s": round(now - w[-1].at, 3)}
         out.append(F(_STATUS_CODE[status], sev,
                      f"Group {g} {_STATUS_TEXT[status]} ({status})",
                      {"group": g, "status": status, "window": src,
@@ -182,15 +212,13 @@ def status_findings(results: Mapping[str, tuple[str, dict[TP, str]]],
     return out
 
 
-def history_readings(run: Run) -> list[dict[str, dict[TP, burrow.Reading]]]:
-    out = []
-    for snap in run.history:
+def previous_state(run: Run) -> burrow.State:
+    """The rings the newest earlier run kept (each run carries all of them forward)."""
+    for snap in reversed(run.history):
         payload = snap.metrics.get(OFFSETS_METRIC)
         if payload is not None:
-            decoded = burrow.decode(payload)
-            if decoded:
-                out.append(decoded)
-    return out
+            return burrow.State.decode(payload)
+    return burrow.State()
 
 
 class ConsumerChecks:
@@ -240,38 +268,39 @@ class ConsumerChecks:
                    sum(len(v) for v in lags.values()) <= cap else "omitted: too many partitions")
         run.metric("assignment_reported", all(m.assignment is not None for g in groups.values()
                                               for m in g.members))
-        run.metric(OFFSETS_METRIC, burrow.encode(first, members, cap))
 
         emit(run, state_findings(groups, lags))
         skew = th(run, "assignment_skew_ratio")
         for g in sorted(groups):
             emit(run, assignment_findings(groups[g], cluster, skew))
-        emit(run, lag_findings(lags, th(run, "group_lag_warning"),
-                               th(run, "group_lag_critical")))
-        self._judge(run, first, lags, members, coord, cluster, flavor)
+        current, behind = self._judge(run, first, lags, members, coord, cluster, flavor)
+        emit(run, lag_findings(current, th(run, "group_lag_warning"),
+                               th(run, "group_lag_critical"), behind))
 
     def _judge(self, run: Run, first: Sample, lags: dict[str, dict[TP, int]],
                members: dict[str, int], coord: dict[str, int], cluster: Cluster,
-               flavor: str) -> None:
+               flavor: str) -> tuple[dict[str, dict[TP, int]], dict[str, float | None]]:
+        """Burrow's status of every group from its rings of commits; returns the lag
+        judged (the last in-run reading's, for sampled groups) and the time behind."""
         from .. import collect
 
         allowed = th(run, "burrow_allowed_lag")
         window_len = max(2, int(th(run, "burrow_window")))
-        min_entries = max(2, int(th(run, "burrow_min_entries")))
-        past = history_readings(run)
-        series: dict[str, dict[TP, list[burrow.Reading]]] = {}
-        for snap in past:
-            for g, parts in snap.items():
-                for tp, r in parts.items():
-                    series.setdefault(g, {}).setdefault(tp, []).append(r)
-        for g, parts in burrow.readings_of(first, members).items():
-            for tp, r in parts.items():
-                series.setdefault(g, {}).setdefault(tp, []).append(r)
-        # groups lagging now whose window is too short get an in-run sampling window
-        short = sorted(g for g, parts in lags.items()
-                       if any(v > allowed and len(series.get(g, {}).get(tp, [])) < min_entries
-                              for tp, v in parts.items()))
-        source = {g: "history" for g in series}
+        minimum = max(1, int(th(run, "burrow_min_entries")))
+        state = previous_state(run)
+        tracked_before = set(state.groups)
+        recent = state.observe(first, members, window_len)
+
+        def ring(g: str, tp: TP) -> int:
+            tr = state.groups.get(g, {}).get(tp)
+            return len(tr.commits) if tr is not None else 0
+
+        # lagging groups with members whose rings are too short get an in-run window:
+        # each reading of an active group is a commit. A group without members commits
+        # nothing in a second: sampling it would only cost the wait.
+        short = sorted(g for g, parts in lags.items() if members.get(g, 0) > 0
+                       and any(v > allowed and ring(g, tp) < minimum for tp, v in parts.items()))
+        source = {g: "history" if g in tracked_before else "new" for g in lags}
         current = lags
         if short:
             n = max(2, int(th(run, "lag_samples")))
@@ -284,20 +313,67 @@ class ConsumerChecks:
                     self._wire, cluster, coord, flavor, run.deadline, short,  # type: ignore[attr-defined]
                     known={g: list(first.committed.get(g, {})) for g in short},
                     latest=run.data.get("latest"))
-                for g, parts in burrow.readings_of(last, members).items():
-                    for tp, r in parts.items():
-                        series.setdefault(g, {}).setdefault(tp, []).append(r)
+                for g, parts in state.observe(last, members, window_len, short).items():
+                    for tp, hws in parts.items():
+                        recent.setdefault(g, {}).setdefault(tp, []).extend(hws)
             current = {**lags, **{g: last.lag(g) for g in short}}
             for g in short:
-                source[g] = "in-run" if not past else "history+in-run"
+                source[g] = "history+in-run" if g in tracked_before else "in-run"
             run.metric("group_lag", {g: sum(v.values()) for g, v in sorted(current.items())})
-        windows = {g: {tp: burrow.window_of(rs[-window_len:]) for tp, rs in parts.items()}
-                   for g, parts in series.items() if g in lags}
-        raw = {g: {tp: len(rs[-window_len:]) for tp, rs in parts.items()}
-               for g, parts in series.items()}
         now = time.time()
-        results = evaluate(windows, raw, current, now, allowed, min_entries)
-        run.metric("group_status", {g: s for g, (s, _) in sorted(results.items())})
-        run.metric("window_source", {g: source.get(g, "history") for g in sorted(results)})
-        emit(run, status_findings(results, windows, current, source, raw, now))
+        expired = self._expire(run, state, current, now)
+        results = evaluate(state, {g: v for g, v in current.items() if g not in expired},
+                           now, allowed, minimum, recent)
+        behind = time_behind(state, current)
+        statuses = {g: s for g, (s, _) in results.items()}
+        statuses.update(dict.fromkeys(expired, "EXPIRED"))
+        run.metric("group_status", dict(sorted(statuses.items())))
+        run.metric("window_source", {g: source.get(g, "history") for g in sorted(statuses)})
+        run.metric("group_time_behind_s", dict(sorted(behind.items())))
+        without = sorted(g for g in current if source.get(g) in ("new", "in-run"))
+        run.metric("judged_without_history", without)
+        emit(run, status_findings(results, state, current, source, now))
+        dropped = state.keep(current, int(th(run, "max_tracked_partitions")), allowed)
+        run.metric("untracked_groups", dropped)
+        if dropped:
+            run.finding("kafka.consumer.history_truncated", Severity.INFO,
+                        f"{len(dropped)} group(s) beyond max_tracked_partitions keep no "
+                        "commit history: they are judged without it next run",
+                        evidence={"groups": named(dropped), "count": len(dropped),
+                                  "max_tracked_partitions": th(run, "max_tracked_partitions"),
+                                  "judged_without_history_now": named(without)},
+                        suggestion="Raise max_tracked_partitions; lagging groups are kept first.")
+        run.metric(OFFSETS_METRIC, state.encode())
+        return current, behind
 
+    def _expire(self, run: Run, state: burrow.State, current: Mapping[str, Mapping[TP, int]],
+                now: float) -> set[str]:
+        """Groups with no commit for ``expire_group_seconds`` (Burrow's expire-group):
+        reported once as expired (INFO), then not judged until they commit again."""
+        limit = th(run, "expire_group_seconds")
+        out: set[str] = set()
+        fresh: list[tuple[str, float]] = []
+        for g in current:
+            last = state.last_commit(g)
+            if last is None or now - last <= limit:
+                state.expired.pop(g, None)
+                continue
+            out.add(g)
+            if state.expired.get(g) != round(last, 3):
+                state.expired[g] = round(last, 3)
+                fresh.append((g, last))
+        for g in list(state.expired):
+            if g not in current:
+                del state.expired[g]
+        if fresh:
+            run.finding("kafka.consumer.group_expired", Severity.INFO,
+                        f"{len(fresh)} group(s) have not committed for more than "
+                        f"{limit:g} s: expired, no longer judged until they commit again",
+                        evidence={"groups": {g: {"last_commit_s_ago": round(now - t, 1),
+                                                 "lag": sum(current[g].values())}
+                                             for g, t in named(sorted(fresh))},
+                                  "expire_group_seconds": limit},
+                        suggestion="Delete the group if it is retired "
+                                   "(kafka-consumer-groups --delete --group NAME); start its "
+                                   "consumers if not.")
+        return out

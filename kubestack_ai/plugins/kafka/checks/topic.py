@@ -31,8 +31,13 @@ def replication_findings(cluster: Cluster, min_rf: int) -> list[F]:
                  if brokers > 1 and 0 < len(t.partitions) < brokers and not t.internal)
     out: list[F] = []
     if rf1:
-        out.append(F("kafka.topic.replication_factor_one", Severity.WARNING,
-                     f"{len(rf1)} topic(s) have replication factor 1",
+        # on one broker no other factor is possible: a fact of the cluster, not a
+        # misconfigured topic (the cluster's size is what to change)
+        out.append(F("kafka.topic.replication_factor_one",
+                     Severity.INFO if brokers == 1 else Severity.WARNING,
+                     f"{len(rf1)} topic(s) have replication factor 1"
+                     + (" (a one-broker cluster: no other factor is possible)"
+                        if brokers == 1 else ""),
                      {"count": len(rf1), "topics": named(rf1), "brokers": brokers},
                      "One broker loss makes these partitions unavailable and can lose data: "
                      "raise the replication factor (a partition reassignment) to 3"

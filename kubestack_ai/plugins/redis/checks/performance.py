@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import takewhile
 
 from ...models import Severity
 from ...rates import iso_utc
@@ -66,16 +67,18 @@ def _slowlog(v: NodeView) -> None:
     if not v.data.slowlog:
         v.metric("slowlog_recent", 0)
         return
-    entries = [slow_entry(e) for e in v.data.slowlog]
-    v.metric("slowlog_last_id", max(e[0] for e in entries))
+    raw = v.data.slowlog
+    v.metric("slowlog_last_id", max(int(e[0]) for e in raw))
     prev = v.previous("slowlog_last_id")
+    # SLOWLOG GET answers newest first: read entries only until the first one that is
+    # not recent (on a quiet server, none; the fleet's usual case)
     if prev is not None:
         last = int(prev[1])
-        recent = [e for e in entries if e[0] > last]
+        recent = [slow_entry(e) for e in takewhile(lambda e: int(e[0]) > last, raw)]
         window = "since the last run"
     else:
         since = v.data.fetched_at - v.t("slowlog_window_seconds")
-        recent = [e for e in entries if e[1] >= since]
+        recent = [slow_entry(e) for e in takewhile(lambda e: int(e[1]) >= since, raw)]
         window = f"in the last {v.t('slowlog_window_seconds'):g}s"
     v.metric("slowlog_recent", len(recent))
     if not recent:
@@ -91,7 +94,8 @@ def _slowlog(v: NodeView) -> None:
             by_cmd[name] = [1, ms, ms]
         else:
             s[0] += 1
-            s[1] = max(s[1], ms)
+            if ms > s[1]:
+                s[1] = ms
             s[2] += ms
         by_client[addr.rpartition(":")[0] or "?"] += 1
     slowest = max(recent, key=lambda e: e[2])

@@ -7,6 +7,7 @@ from typing import Any
 from ...base import Run
 from ...models import Finding, Severity
 from ..topology import Topology
+from .cluster import was_promoted
 
 W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
 
@@ -80,7 +81,58 @@ def check(run: Run, topo: Topology) -> None:
                     evidence={"answers": addrs},
                     suggestion="A split brain or a failover in progress: check every "
                                "sentinel's view and the network between them.")
+    _failover(run, topo, answers)
     _dedupe(run)
+
+
+def _failover(run: Run, topo: Topology, answers: dict[str, dict[str, Any]]) -> None:
+    """A master change: from the stored history (the last run named another master) or,
+    without one, from the sentinels' config epoch (> 0 after a failover) and the new
+    master's ``master_replid2`` (set when a replica is promoted). INFO while the new
+    topology is healthy; a warning while the old master is still down."""
+    name = topo.sentinel["master_name"] if topo.sentinel else ""
+    masters = [a["master"] for a in answers.values() if isinstance(a.get("master"), dict)]
+    epoch = max((int(m.get("config-epoch", 0)) for m in masters), default=0)
+    run.metric("sentinel_config_epoch", epoch)
+    info = topo.data[topo.master].info if topo.master in topo.data else {}
+    promoted = was_promoted(info)
+    prev = next(((snap.at, snap.metrics) for snap in reversed(run.history)
+                 if snap.metrics.get("sentinel_master")), None)
+    old: str | None = None
+    since: Any = None
+    if prev is not None:
+        if prev[1]["sentinel_master"] == topo.master:
+            return
+        old, since = str(prev[1]["sentinel_master"]), str(prev[0])
+    elif epoch == 0 or not promoted:
+        return  # no history and no sign of a promotion
+    # the old master, if the sentinels still know it, is listed among the replicas
+    down_replicas = {f"{r.get('ip')}:{r.get('port')}" for a in answers.values()
+                     for r in a.get("replicas") or [] if r.get("is_sdown")}
+    still_down = old is not None and (old in down_replicas or old in topo.unreachable)
+    if old is None and down_replicas:
+        still_down = True
+    reported_ms = min((int(m.get("role-reported-time", 0)) for m in masters), default=None)
+    run.finding("redis.sentinel.failover", W if still_down else INFO,
+                f"Sentinel failover of {name!r}: "
+                + (f"master moved from {old} to {topo.master}" if old else
+                   f"{topo.master} was promoted (config epoch {epoch})")
+                + ("; the old master is still down" if still_down else ""),
+                evidence={"master_name": name, "from": old, "to": topo.master,
+                          "since": since or "no stored history",
+                          "config_epoch": epoch,
+                          "previous_config_epoch": prev[1].get("sentinel_config_epoch")
+                          if prev else None,
+                          "role_reported_s_ago": round(reported_ms / 1000, 1)
+                          if reported_ms else None,
+                          "master_replid2": info.get("master_replid2") if promoted else None,
+                          "second_repl_offset": info.get("second_repl_offset"),
+                          "old_master_down": still_down,
+                          "replicas_down": sorted(down_replicas)},
+                suggestion=("Bring the old master back: the sentinels reconfigure it as a "
+                            "replica of the new one." if still_down else
+                            "Nothing to do if the failover was expected; check why the old "
+                            "master failed."))
 
 
 def _dedupe(run: Run) -> None:
