@@ -71,7 +71,8 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="ksa-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("KSA_")}
     env.update({"KSA_HOME": str(home), "KSA_BROKER_URL": BROKER,
-                "KSA_DATABASE_URL": f"sqlite:///{home}/ksa.db", "KSA_CACHE_TTL": "3600"})
+                "KSA_DATABASE_URL": f"sqlite:///{home}/ksa.db", "KSA_CACHE_TTL": "3600",
+                "KSA_BENCH_TASKS": "1"})  # registers ksa.noop / ksa.noop_limited
     os.environ.update(env)
     r = redis.Redis.from_url(BROKER)
     r.flushdb()  # our own db number only

@@ -40,17 +40,24 @@ def render_result(r: DiagnosticResult) -> str:
     for f in order:
         out.append(f"  [{_MARK[str(f.severity)]}] {f.code}: {f.title}")
         if f.evidence:
-            ev = ", ".join(f"{k}={_short(v)}" for k, v in f.evidence.items())
-            out.append(f"         evidence: {ev}")
+            ev = ", ".join(f"{k}={one_line(v, 160)}" for k, v in f.evidence.items())
+            out.append(f"         evidence: {one_line(ev, 400)}")
         if f.suggestion:
             out.append(f"         do: {f.suggestion}")
+    shown = {str(f.evidence.get("error")) for f in r.findings}
     for where, err in r.errors.items():
-        out.append(f"  [ERR ] {where}: {err}")
+        if err not in shown:  # an unreachable server: its finding already says why
+            out.append(f"  [ERR ] {where}: {one_line(err, 400)}")
     if not r.findings and not r.errors:
         out.append("  no findings")
     return "\n".join(out)
 
 
-def _short(v: Any, limit: int = 160) -> str:
-    s = v if isinstance(v, str) else json.dumps(v, default=str)
-    return s if len(s) <= limit else s[: limit - 3] + "..."
+def one_line(value: Any, limit: int) -> str:
+    """``value`` on one line (whitespace runs become one space), cut to ``limit``
+    characters with ``...``: terminal output; ``--json`` has the full value."""
+    if value is None:
+        return "-"
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

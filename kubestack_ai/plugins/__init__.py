@@ -65,6 +65,7 @@ from .errors import (
     ReloadError,
     SecretError,
 )
+from .execution import ActionRecord, ActionResult, ActionSpec, AuditSink
 from .lifecycle import TRANSITIONS, LifecycleFailure, LifecycleManager
 from .logcontext import LogContextFilter, get_logger, log_context
 from .manager import PluginManager
@@ -110,4 +111,6 @@ __all__ = [
     "DependencyError", "Discovered", "DiscoveryReport", "InvalidPluginError", "Manifest",
     "ManifestError", "PluginLoadError", "Problem", "ReloadError", "ReloadReport",
     "discover_entry_points", "discover_plugins", "load_manifest", "plugin_dirs",
+    # actions
+    "ActionRecord", "ActionResult", "ActionSpec", "AuditSink",
 ]

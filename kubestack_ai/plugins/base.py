@@ -22,8 +22,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
+from .configschema import problems
 from .deadline import Deadline
 from .errors import ConfigError, DeadlineExceeded
+from .execution import ActionSpec
 from .logcontext import get_logger
 from .models import (
     DiagnoseOptions,
@@ -141,6 +143,28 @@ class MiddlewarePlugin(Plugin):
             raise ConfigError(f"plugin {self.info().id!r}: unknown thresholds "
                               f"{', '.join(unknown)} (known: {', '.join(sorted(known))})")
 
+    @classmethod
+    def target_options(cls) -> dict[str, Any] | None:
+        """The target options this plugin reads: name -> JSON Schema (type, range,
+        ``description``, ``default``). None (the default): not declared, not checked.
+        When declared, a target with an unknown or invalid option is refused before
+        connect, naming the known ones (a typo must not be silently ignored)."""
+        return None
+
+    def check_target(self, target: MiddlewareTarget) -> None:
+        """Raise ConfigError naming every problem of the target's options."""
+        known = self.target_options()
+        if known is None:
+            return
+        found = problems(known, target.options, noun="target option")
+        if found:
+            raise ConfigError(f"plugin {self.info().id!r}: " + "; ".join(found))
+
+    def connect_checked(self, deadline: Deadline, target: MiddlewareTarget) -> None:
+        """What the manager calls: the target's options checked, then :meth:`connect`."""
+        self.check_target(target)
+        self.connect(deadline, target)
+
     @abc.abstractmethod
     def connect(self, deadline: Deadline, target: MiddlewareTarget) -> None:
         """Open (or reuse) a connection to the target. Raise ConnectError / AuthError."""
@@ -158,8 +182,16 @@ class MiddlewarePlugin(Plugin):
         has a cheap read, e.g. one INFO call."""
         return {}
 
+    def action_specs(self) -> Mapping[str, ActionSpec]:
+        """Description, parameters (JSON Schema) and dry-run support of each declared
+        action, by name. An action missing here runs with its parameters unchecked by the
+        framework (the plugin's own code still checks them)."""
+        return {}
+
     def execute(self, deadline: Deadline, action: str, params: Mapping[str, Any]) -> Any:
-        """Run a declared action. The sandbox has already checked it is allowed."""
+        """Run a declared action. The sandbox has already checked it is allowed and its
+        parameters match its spec; ``params["dry_run"]`` (for an action whose spec says
+        ``dry_run``): say what would be done, do nothing."""
         raise NotImplementedError(f"action {action!r} has no implementation")
 
     def diagnose(self, deadline: Deadline, options: DiagnoseOptions) -> DiagnosticResult:

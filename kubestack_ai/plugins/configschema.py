@@ -1,5 +1,7 @@
 """A plugin's ``config_schema`` (JSON Schema, from its manifest) applied to its config
-before init: defaults filled in, every mismatch reported with its option path."""
+before init: defaults filled in, every mismatch reported with its option path. And the
+one check of a flat set of named values against their schemas (:func:`problems`): an
+action's parameters, a target's options."""
 
 from __future__ import annotations
 
@@ -43,3 +45,25 @@ def apply_config_schema(plugin_id: str, schema: dict[str, Any] | None,
             for e in errors)
         raise ConfigError(f"plugin {plugin_id!r}: config does not match config_schema: {detail}")
     return config.model_copy(update={"options": options})
+
+
+def problems(properties: dict[str, Any], values: Any, *, required: tuple[str, ...] = (),
+             noun: str = "option") -> list[str]:
+    """Every problem of ``values`` (a mapping of name -> value) against ``properties``
+    (name -> JSON Schema): unknown names (with the known ones), missing required ones,
+    and each value's type or range."""
+    out = []
+    unknown = sorted(set(values) - set(properties))
+    if unknown:
+        out.append(f"unknown {noun}(s) {', '.join(unknown)} "
+                   f"(known: {', '.join(sorted(properties)) or 'none'})")
+    missing = [p for p in required if p not in values]
+    if missing:
+        out.append(f"missing required {noun}(s) {', '.join(missing)}")
+    from jsonschema import Draft202012Validator  # only when something is checked
+
+    for name, schema in properties.items():
+        if name in values:
+            out.extend(f"{name}: {err.message}"
+                       for err in Draft202012Validator(schema).iter_errors(values[name]))
+    return out

@@ -22,12 +22,25 @@ from typing import Any
 from .base import MiddlewarePlugin, Plugin
 from .deadline import Deadline
 from .errors import (
+    ActionRefusedError,
     AuthError,
     ConfigError,
     ConnectError,
     PluginCallError,
     PluginError,
     PluginTimeoutError,
+)
+from .execution import (
+    ActionRecord,
+    ActionResult,
+    AuditSink,
+    Clock,
+    allowing,
+    check_params,
+    finish,
+    redact,
+    refusal_outcome,
+    specs_of,
 )
 from .lifecycle import LifecycleFailure, LifecycleManager
 from .loader import Loader
@@ -52,8 +65,8 @@ from .sandbox import Outcome, Sandbox
 log = get_logger(__name__)
 
 AuditHook = Callable[[dict[str, Any]], None]
-"""Receives one record per executed (or refused) action: plugin, target, action, params,
-outcome, error. Storage records it; the framework only calls it."""
+"""Receives one record per attempted action (an ActionRecord as JSON, plus ``ok``) once
+it is over. In-process observers; the audit log itself is an AuditSink."""
 
 
 class PluginManager:
@@ -217,7 +230,7 @@ class PluginManager:
                          target: MiddlewareTarget, options: DiagnoseOptions, deadline: Deadline,
                          started: Any, connect_timeout: float, budget: float) -> DiagnosticResult:
         outs = self.sandbox.run_steps(plugin_id, [
-            ("connect", lambda d: plugin.connect(d, target), connect_timeout),
+            ("connect", lambda d: plugin.connect_checked(d, target), connect_timeout),
             ("diagnose", lambda d: plugin.diagnose(d, options), budget),
         ], deadline)
         conn = outs[0]
@@ -252,7 +265,7 @@ class PluginManager:
         cfg = plugin.config
         budget = timeout if timeout is not None else cfg.timeouts.health_check
         with entry.lock:
-            conn = self.sandbox.run(plugin_id, "connect", lambda d: plugin.connect(d, target),
+            conn = self.sandbox.run(plugin_id, "connect", lambda d: plugin.connect_checked(d, target),
                                     budget)
         if conn.error is not None:
             log.debug("health check of %s failed: %s", target.name, conn.error)
@@ -266,47 +279,89 @@ class PluginManager:
     # -- actions ----------------------------------------------------------------------
 
     def execute(self, target: MiddlewareTarget, action: str,
-                params: Mapping[str, Any] | None = None) -> Outcome[Any]:
-        """Run a whitelisted action on a target; every attempt reaches the audit hooks."""
+                params: Mapping[str, Any] | None = None, *, allow: Iterable[str] = (),
+                dry_run: bool = False, who: str = "", audit: AuditSink | None = None,
+                ) -> ActionResult:
+        """Run a whitelisted action on a target: the one path of ``ksa action`` and the
+        ``action.<type>`` task (see plugins/execution.py). Every attempt reaches the
+        audit sink and the audit hooks; a sink that cannot write refuses the action."""
+        params = dict(params or {})
+        if dry_run:
+            params["dry_run"] = True
+        clock = Clock()
         with log_context(target=target.key):
             entry = self._entry_for(target.type)
             with log_context(plugin_id=entry.info.id):
-                return self._execute(entry, target, action, dict(params or {}))
+                return self._execute(entry, allowing(target, allow), action, params, clock,
+                                     who=who, dry_run=dry_run, audit=audit,
+                                     allowed_by=tuple(a for a in allow if a == action))
 
     def _execute(self, entry: Entry, target: MiddlewareTarget, action: str,
-                 params: dict[str, Any]) -> Outcome[Any]:
+                 params: dict[str, Any], clock: Clock, *, who: str, dry_run: bool,
+                 audit: AuditSink | None, allowed_by: tuple[str, ...]) -> ActionResult:
         plugin_id, plugin, info = entry.info.id, entry.plugin, entry.info
         assert isinstance(plugin, MiddlewarePlugin)
+        base = ActionRecord(at=clock.at, who=who, plugin_id=plugin_id,
+                            plugin_version=info.version, target=target.key,
+                            endpoints=target.endpoints, action=action, params=redact(params),
+                            dry_run=dry_run, outcome="started", allowed_by=allowed_by)
         try:
             self.sandbox.check_action(info, plugin.config, action, target)
+            spec = specs_of(plugin, info)[action]
+            if dry_run and not spec.dry_run:
+                raise ActionRefusedError(plugin_id, action, "it has no dry run")
+            check_params(plugin_id, spec, params)
         except PluginError as e:
-            out: Outcome[Any] = Outcome(plugin_id, f"execute {action}", error=e)
-        else:
-            with entry.lock:
-                outs = self.sandbox.run_steps(plugin_id, [
-                    ("connect", lambda d: plugin.connect(d, target),
-                     plugin.config.timeouts.connect),
-                    (f"execute {action}", lambda d: plugin.execute(d, action, params),
-                     plugin.config.timeouts.execute),
-                ])
-                out = outs[-1]
-                if len(outs) == 1:  # the connect failed: the action did not run
-                    out = Outcome(plugin_id, f"execute {action}", error=out.error)
-        record = {"plugin_id": plugin_id, "target": target.name, "action": action,
-                  "params": params, "ok": out.ok, "error": str(out.error) if out.error else None,
-                  "at": utcnow().isoformat(), "result": _jsonable(out.value)}
+            log.info("action %s refused: %s", action, e)
+            return self._audited(ActionResult(plugin_id, f"execute {action}", error=e),
+                                 base, clock, audit, begin=True)
+        handle = None
+        if audit is not None:
+            try:
+                handle = audit.begin(base)
+            except Exception as e:  # fail closed: no audit record, no action
+                err = ActionRefusedError(plugin_id, action, f"the audit log cannot be written "
+                                         f"({type(e).__name__}: {e}); not run")
+                log.error("%s", err)
+                return self._audited(ActionResult(plugin_id, f"execute {action}", error=err),
+                                     base, clock, None, begin=False)
+        log.info("action %s%s by %s", action, " (dry run)" if dry_run else "", who or "?")
+        with entry.lock:
+            outs = self.sandbox.run_steps(plugin_id, [
+                ("connect", lambda d: plugin.connect_checked(d, target),
+                 plugin.config.timeouts.connect),
+                (f"execute {action}", lambda d: plugin.execute(d, action, params),
+                 plugin.config.timeouts.execute),
+            ])
+        out = ActionResult(plugin_id, f"execute {action}", value=outs[-1].value,
+                           error=outs[-1].error, wall=sum(o.wall for o in outs))
+        return self._audited(out, base, clock, audit, handle=handle)
+
+    def _audited(self, out: ActionResult, base: ActionRecord, clock: Clock,
+                 audit: AuditSink | None, *, begin: bool = False,
+                 handle: Any = None) -> ActionResult:
+        outcome = "succeeded" if out.error is None else refusal_outcome(out.error)
+        out.record = base.model_copy(update={
+            "outcome": outcome, "error": None if out.error is None else str(out.error),
+            "result": redact(out.value), "duration": clock.seconds()})
+        if begin and audit is not None:
+            # refused before it ran: the final record is the only one
+            try:
+                handle = audit.begin(out.record)
+            except Exception as e:  # refused anyway: say the refusal went unrecorded
+                out.audit_error = f"{type(e).__name__}: {e}"
+                log.error("audit: refusal of action %s not written: %s", base.action,
+                          out.audit_error)
+            audit = None
+        out.audit_handle = handle
+        out.audit_error = finish(audit, handle, out.record) or out.audit_error
+        legacy = {**out.record.model_dump(mode="json"), "ok": out.record.ok}
         for hook in self.audit_hooks:
             try:
-                hook(record)
-            except Exception:  # an audit sink that fails must be visible, not fatal
-                log.exception("audit hook failed for action %s", action)
+                hook(legacy)
+            except Exception:  # an audit hook that fails must be visible, not fatal
+                log.exception("audit hook failed for action %s", base.action)
         return out
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (str, int, float, bool, list, dict)):
-        return value
-    return repr(value)
 
 
 def _failed(target: MiddlewareTarget, plugin_id: str, version: str, started: Any, duration: float,

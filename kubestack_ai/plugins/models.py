@@ -236,7 +236,8 @@ class MiddlewareTarget(BaseModel):
     @model_validator(mode="after")
     def _default_name(self) -> MiddlewareTarget:
         if not self.name:
-            object.__setattr__(self, "name", f"{self.type}://{','.join(self.endpoints)}")
+            # the key then reads redis:127.0.0.1:6379, not redis:redis://127.0.0.1:6379
+            object.__setattr__(self, "name", ",".join(self.endpoints))
         return self
 
     @property

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from ._base import categories_key, short_key
 from ._retention import PruneReport
-from ._state import UNSET
+from ._state import UNSET, AuditLog
 from .engine import default_url
 from .errors import MigrationError, StorageError, StorageUnavailable
 from .records import AuditRecord, PluginStateRecord, RollupRecord, RunRecord
 from .store import Store
 
 __all__ = [
-    "UNSET", "AuditRecord", "MigrationError", "PluginStateRecord", "PruneReport",
+    "UNSET", "AuditLog", "AuditRecord", "MigrationError", "PluginStateRecord", "PruneReport",
     "RollupRecord", "RunRecord",
     "StorageError", "StorageUnavailable", "Store", "categories_key", "default_url",
     "short_key",

@@ -92,32 +92,113 @@ class StateMixin(StoreBase):
 
         return self._tx(fn, write=True, retry_integrity=True, what="request_reload")
 
+    def record_reload(self, plugin_id: str, source: str | None) -> PluginStateRecord:
+        """A reload succeeded (from ``source``, a code location, when it named one): bump
+        the generation; ``source`` becomes the newest of the plugin's sources."""
+        def change(row: PluginStateRow) -> None:
+            if source is not None:
+                row.sources = json.dumps([*json.loads(row.sources or "[]"), source])
+
+        return self._bump(plugin_id, change, "record_reload")
+
+    def request_rollback(self, plugin_id: str) -> PluginStateRecord:
+        """Go back to the location before the newest one, for every worker: drop the
+        newest source and bump the generation. StorageError when there is none to go
+        back to (no reload named one since the plugin's own directory)."""
+        def change(row: PluginStateRow) -> None:
+            sources = json.loads(row.sources or "[]")
+            if not sources:
+                raise StorageError(f"plugin {plugin_id!r}: no reload from another location to "
+                                   "roll back (reload with --from PATH to keep versions apart)")
+            row.sources = json.dumps(sources[:-1])
+
+        return self._bump(plugin_id, change, "request_rollback")
+
+    def _bump(self, plugin_id: str, change: Any, what: str) -> PluginStateRecord:
+        def fn(s: Session) -> PluginStateRecord:
+            row = s.get(PluginStateRow, plugin_id, with_for_update=True)
+            if row is None:
+                row = _new(plugin_id)
+                s.add(row)
+            change(row)
+            row.generation += 1
+            row.updated_at = utcnow()
+            s.flush()
+            return _state(row)
+
+        return self._tx(fn, write=True, retry_integrity=True, passthrough=(StorageError,),
+                        what=what)
+
     # -- audit log ----------------------------------------------------------------------
 
-    def record_action(self, record: dict[str, Any]) -> None:
-        """Append one executed (or refused) action: a ``PluginManager.audit_hooks`` record
-        (plugin_id, target, action, params, ok, error, at, result)."""
-        at = _when(record.get("at"))
-        body = json.dumps(record, default=str, sort_keys=True)
-        row = AuditRow(at=at, plugin_id=short_key(str(record.get("plugin_id", "")), ID_LEN),
-                       target=short_key(str(record.get("target", ""))),
-                       action=short_key(str(record.get("action", "")), ID_LEN),
-                       ok=bool(record.get("ok")),
-                       error=None if record.get("error") is None else str(record["error"]),
-                       record=body)
-        self._tx(lambda s: s.add(row), write=True, what="record_action")
+    def record_action(self, record: dict[str, Any]) -> int:
+        """Append one attempted action (an ``ActionRecord`` as JSON: who, plugin_id,
+        target, action, params, dry_run, outcome, error, result, at, duration; or the
+        older dict with ``ok``). Returns the row id, for :meth:`update_action`."""
+        row = AuditRow(**_audit_columns(record))
 
-    def audit_log(self, limit: int = 50) -> list[AuditRecord]:
-        """Newest first."""
-        q = select(AuditRow).order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)
+        def fn(s: Session) -> int:
+            s.add(row)
+            s.flush()
+            return int(row.id)
+
+        return self._tx(fn, write=True, what="record_action")
+
+    def update_action(self, audit_id: int, record: dict[str, Any]) -> None:
+        """Complete the row an attempt wrote before it ran (its outcome, result, duration)."""
+        cols = _audit_columns(record)
+        stmt = update(AuditRow).where(AuditRow.id == audit_id).values(**cols)
+
+        def fn(s: Session) -> None:
+            if s.connection().execute(stmt).rowcount != 1:
+                raise StorageError(f"audit record {audit_id} not found")
+
+        self._tx(fn, write=True, what="update_action")
+
+    def audit_log(self, limit: int = 50, target: str | None = None) -> list[AuditRecord]:
+        """Newest first; of one target (its key) when given."""
+        q = select(AuditRow)
+        if target is not None:
+            q = q.where(AuditRow.target == short_key(target))
+        q = q.order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)
         rows = self._tx(lambda s: list(s.scalars(q)), what="audit_log")
-        out = []
-        for r in rows:
-            full = json.loads(r.record)
-            out.append(AuditRecord(id=r.id, at=r.at, plugin_id=r.plugin_id, target=r.target,
-                                   action=r.action, ok=r.ok, error=r.error,
-                                   params=full.get("params") or {}, result=full.get("result")))
-        return out
+        return [_audit(r) for r in rows]
+
+
+def _audit_columns(record: dict[str, Any]) -> dict[str, Any]:
+    outcome = record.get("outcome") or ("succeeded" if record.get("ok") else "failed")
+    return dict(at=_when(record.get("at")),
+                plugin_id=short_key(str(record.get("plugin_id", "")), ID_LEN),
+                target=short_key(str(record.get("target", ""))),
+                action=short_key(str(record.get("action", "")), ID_LEN),
+                ok=outcome == "succeeded",
+                error=None if record.get("error") is None else str(record["error"]),
+                record=json.dumps({**record, "outcome": outcome}, default=str, sort_keys=True))
+
+
+def _audit(r: AuditRow) -> AuditRecord:
+    full = json.loads(r.record)
+    return AuditRecord(id=r.id, at=r.at, plugin_id=r.plugin_id, target=r.target,
+                       action=r.action, ok=r.ok, error=r.error,
+                       params=full.get("params") or {}, result=full.get("result"),
+                       who=str(full.get("who") or ""), outcome=str(full["outcome"]),
+                       dry_run=bool(full.get("dry_run")),
+                       duration=float(full.get("duration") or 0.0),
+                       plugin_version=str(full.get("plugin_version") or ""))
+
+
+class AuditLog:
+    """The audit sink of ``PluginManager.execute`` on a Store: an attempt is written
+    before the action runs (a failure refuses it), and completed after."""
+
+    def __init__(self, store: StateMixin) -> None:
+        self.store = store
+
+    def begin(self, record: Any) -> int:
+        return self.store.record_action(record.model_dump(mode="json"))
+
+    def end(self, handle: int, record: Any) -> None:
+        self.store.update_action(handle, record.model_dump(mode="json"))
 
 
 def _new(plugin_id: str) -> PluginStateRow:
@@ -130,7 +211,7 @@ def _state(r: PluginStateRow) -> PluginStateRecord:
     return PluginStateRecord(plugin_id=r.plugin_id, enabled=r.enabled, version=r.version,
                              state=r.state, config=json.loads(r.config),
                              last_error=r.last_error, generation=r.generation,
-                             updated_at=r.updated_at)
+                             updated_at=r.updated_at, sources=tuple(json.loads(r.sources or "[]")))
 
 
 def _when(value: object) -> dt.datetime:

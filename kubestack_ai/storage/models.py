@@ -94,6 +94,8 @@ class PluginStateRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     generation: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    sources: Mapped[str | None] = mapped_column(long_text(), nullable=True)
+    """JSON list of the code locations reloads named (``--from``), newest last."""
 
 
 class CachedResultRow(Base):

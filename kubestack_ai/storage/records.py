@@ -19,6 +19,13 @@ class PluginStateRecord:
     last_error: str | None
     generation: int
     updated_at: dt.datetime
+    sources: tuple[str, ...] = ()
+    """Code locations reloads named, newest last: workers load the newest (none: their
+    plugin directories)."""
+
+    @property
+    def source(self) -> str | None:
+        return self.sources[-1] if self.sources else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +53,14 @@ class AuditRecord:
     error: str | None
     params: dict[str, Any] = field(default_factory=dict)
     result: Any = None
+    who: str = ""
+    outcome: str = ""
+    """started (no result recorded: the process died mid-action), refused, failed,
+    succeeded."""
+    dry_run: bool = False
+    duration: float = 0.0
+    plugin_version: str = ""
+
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,15 @@ class PluginSpec:
     def health_hard_limit(self) -> float:
         return self.config.timeouts.health_check + self.config.timeouts.grace
 
+    @property
+    def action_soft_limit(self) -> float:
+        """Connect, then execute: each under its own timeout, the task under both."""
+        return self.config.timeouts.connect + self.config.timeouts.execute
+
+    @property
+    def action_hard_limit(self) -> float:
+        return self.action_soft_limit + self.config.timeouts.grace
+
 
 def merge_config(base: PluginConfig, stored: Mapping[str, Any] | None) -> PluginConfig:
     """The stored config (storage) over the plugin's own default, nested dicts merged."""

@@ -1,6 +1,6 @@
 """The Celery app: ``celery -A kubestack_ai.workers worker``.
 
-Tasks ``diagnose.<type>`` and ``health.<type>`` are registered here, at import, for
+Tasks ``diagnose.<type>``, ``health.<type>`` and ``action.<type>`` are registered here, at import, for
 every middleware type a plugin provides (and redis/kafka/mysql always), each routed to
 a queue named after its type so operators can scale them apart
 (``celery -A kubestack_ai.workers worker -Q kafka``). A worker consumes every queue by default.
@@ -53,8 +53,8 @@ def create_app(settings: Settings | None = None) -> Celery:
         worker_hijack_root_logger=True,
         task_queues=[Queue(t, routing_key=t) for t in types] + [Queue("celery")],  # type: ignore[no-untyped-call]
         task_default_queue="celery",
-        task_routes={**{f"diagnose.{t}": {"queue": t, "routing_key": t} for t in types},
-                     **{f"health.{t}": {"queue": t, "routing_key": t} for t in types}},
+        task_routes={f"{kind}.{t}": {"queue": t, "routing_key": t}
+                     for kind in ("diagnose", "health", "action") for t in types},
         beat_scheduler="kubestack_ai.scheduler.beat:FleetScheduler",
         beat_max_loop_interval=5,
     )

@@ -61,8 +61,10 @@ def broker_options(settings: Settings, longest_hard_limit: float) -> dict[str, A
 
 
 def longest_hard_limit(specs: Mapping[str, PluginSpec]) -> float:
-    """Types without a plugin here answer at once; only plugins' limits count."""
-    return max([s.hard_limit for s in specs.values()], default=DEFAULT_HARD_LIMIT)
+    """Types without a plugin here answer at once; only plugins' limits count. An action
+    task counts too: a late-acked diagnosis may wait behind one in the prefetch buffer."""
+    return max([max(s.hard_limit, s.action_hard_limit) for s in specs.values()],
+               default=DEFAULT_HARD_LIMIT)
 
 
 
@@ -77,7 +79,9 @@ def apply_limits(app: Celery, specs: dict[str, PluginSpec]) -> None:
     for mtype, spec in specs.items():
         for name, soft, hard in ((f"diagnose.{mtype}", spec.soft_limit, spec.hard_limit),
                                  (f"health.{mtype}", spec.health_soft_limit,
-                                  spec.health_hard_limit)):
+                                  spec.health_hard_limit),
+                                 (f"action.{mtype}", spec.action_soft_limit,
+                                  spec.action_hard_limit)):
             task = app.tasks.get(name)
             if task is not None:
                 task.soft_time_limit = soft

@@ -32,7 +32,9 @@ from kubestack_ai.plugins import (
     plugin_dirs,
     register_interrupt,
 )
+from kubestack_ai.plugins.execution import ActionRecord, redact
 from kubestack_ai.plugins.models import utcnow
+from kubestack_ai.storage import AuditLog
 
 from .catalog import PluginSpec, is_builtin, merge_config
 from .store import SafeStore
@@ -69,6 +71,13 @@ def envelope(task_id: str, result: DiagnosticResult | None, *, target_key: str =
     }
 
 
+def action_envelope(task_id: str, rec: ActionRecord, audit_id: Any,
+                    audit_error: str | None) -> dict[str, Any]:
+    """What an action task returns: its audit record (redacted) and where it is kept."""
+    return {"task_id": task_id, **rec.model_dump(mode="json"), "ok": rec.ok,
+            "audit_id": audit_id, "audit_error": audit_error, "pid": os.getpid()}
+
+
 class Runtime:
     def __init__(self, specs: Mapping[str, PluginSpec], store: SafeStore,
                  cache_ttl: float) -> None:
@@ -78,6 +87,9 @@ class Runtime:
         self.manager = PluginManager(sandbox=Sandbox(threaded=False))
         self.generations: dict[str, int] = {}
         self.configs: dict[str, PluginConfig] = {}
+        self.sources: dict[str, str | None] = {}
+        """The code location storage names for each plugin (``reload --from``; a rollback
+        goes back one); None: the plugin directories / the builtin's package."""
 
     # -- plugins ----------------------------------------------------------------------
 
@@ -88,24 +100,36 @@ class Runtime:
         loaded = pid in self.manager.registry
         if loaded and (generation is None or self.generations.get(pid) == generation):
             return
+        source = self.sources.get(pid)
         if loaded:
-            log.info("plugin %s: generation %s -> %s, reloading", pid,
-                     self.generations.get(pid), generation)
+            log.info("plugin %s: generation %s -> %s, reloading%s", pid,
+                     self.generations.get(pid), generation, f" from {source}" if source else "")
             try:
-                self.manager.hot_reload(pid, config=config)
+                if source is None and not is_builtin(pid):
+                    # from the plugin directories, wherever the loaded code came from (a
+                    # rollback past every --from location comes back here)
+                    raise PluginError("no stored location")
+                self.manager.hot_reload(pid, source, config=config)
             except PluginError as e:
-                log.warning("plugin %s: hot reload failed (%s); loading it afresh", pid, e)
+                if source is not None:
+                    log.warning("plugin %s: hot reload failed (%s); loading it afresh", pid, e)
                 self._unload(pid)
-                self._load(pid, config)
+                self._load(pid, config, source)
         else:
-            self._load(pid, config)
+            self._load(pid, config, source)
         self.configs[pid] = config
         if generation is not None:
             self.generations[pid] = generation
 
-    def _load(self, pid: str, config: PluginConfig) -> None:
+    def _load(self, pid: str, config: PluginConfig, source: str | None = None) -> None:
         if is_builtin(pid):
             self.manager.load_builtin(pid, config)
+            return
+        if source is not None:
+            entry = self.manager.load_path(source, config)
+            if entry.info.id != pid:
+                self.manager.registry.unregister(entry.info.id)
+                raise PluginError(f"plugin {pid!r}: {source} holds {entry.info.id!r}")
             return
         for err in self.manager.load_external(plugin_dirs(), configs={pid: config}):
             log.error("external plugin: %s", err)
@@ -136,6 +160,7 @@ class Runtime:
         if err is not None:
             # storage down: keep what this child has (or the plugin's default)
             return self.configs.get(spec.plugin_id, spec.config), None, None, err
+        self.sources[spec.plugin_id] = rec.source if rec is not None else None
         if rec is None:
             return spec.config, 0, None, None
         if not rec.enabled:
@@ -189,6 +214,29 @@ class Runtime:
                               "timed_out", "stopped at the soft time limit")
         return envelope(task_id, result, target_key=t.key, plugin_id=spec.plugin_id,
                         storage_error=storage_error)
+
+    def action(self, task_id: str, who: str, mtype: str, target: Mapping[str, Any],
+               action: str, params: Mapping[str, Any], allow: Sequence[str],
+               dry_run: bool) -> dict[str, Any]:
+        """The ``action.<type>`` task: admitted as a diagnosis is, then the manager's one
+        action path with the audit log in storage (no audit record, no action)."""
+        admitted = self._admit(task_id, mtype, target)
+        if isinstance(admitted, dict):
+            rec = ActionRecord(at=utcnow(), who=who, plugin_id=admitted["plugin_id"],
+                               target=admitted["target"], action=action,
+                               params=redact(dict(params)), dry_run=dry_run,
+                               outcome="refused", error=admitted["error"])
+            audit_id, audit_error = self.store.call(
+                "record_action", lambda s: s.record_action(rec.model_dump(mode="json")))
+            return action_envelope(task_id, rec, audit_id, audit_error)
+        t, spec, config, _ = admitted
+        with memory_cap(config.memory_limit_mb):
+            out = self.manager.execute(t, action, params, allow=allow, dry_run=dry_run,
+                                       who=who, audit=AuditLog(self.store.store()))
+        assert out.record is not None
+        log.info("task %s %s on %s: action %s %s", task_id, spec.plugin_id, t.key, action,
+                 out.record.outcome)
+        return action_envelope(task_id, out.record, out.audit_handle, out.audit_error)
 
     def _admit(self, task_id: str, mtype: str, target: Mapping[str, Any],
                ) -> dict[str, Any] | tuple[MiddlewareTarget, PluginSpec, PluginConfig, str | None]:

@@ -49,6 +49,9 @@ class Settings:
     visibility_timeout: float | None
     prefetch: int
     beat_lock_ttl: float
+    bench_tasks: bool = False
+    """KSA_BENCH_TASKS=1: also register ksa.noop and ksa.noop_limited, the floors
+    bench/celery_fleet.py measures against (never in production)."""
     database_url: str | None = None
     history_days: float = 14.0
     history_per_target: int | None = None
@@ -84,6 +87,7 @@ class Settings:
                    visibility_timeout=float(vis) if vis else None,
                    prefetch=int(env.get("KSA_PREFETCH", "4")),
                    beat_lock_ttl=float(env.get("KSA_BEAT_LOCK_TTL", "30")),
+                   bench_tasks=env.get("KSA_BENCH_TASKS", "") == "1",
                    database_url=env.get("KSA_DATABASE_URL") or None,
                    history_days=float(env.get("KSA_HISTORY_DAYS") or "14"),
                    history_per_target=int(per) if per else None,

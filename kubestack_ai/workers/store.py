@@ -49,6 +49,11 @@ class SafeStore:
                 self._store = store
             return self._store
 
+    def store(self) -> Store:
+        """The Store itself, for a caller that must see its errors (the audit log: an
+        action whose attempt cannot be written is not run). Opening it does no I/O."""
+        return self._get()  # type: ignore[no-any-return]
+
     def dispose(self) -> None:
         """Drop pooled connections inherited through fork (never closes the parent's)."""
         if self._store is not None:

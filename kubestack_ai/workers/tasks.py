@@ -2,9 +2,11 @@
 
     diagnose.<type>(target, categories=None, force=False, cache_ttl=None)
     health.<type>(target)
+    action.<type>(target, action, params=None, allow=[], dry_run=False)
     ksa.retention()                 prune history and audit log (KSA_HISTORY_*), roll up
-    ksa.noop()                      the floor the bench compares against
-    ksa.noop_limited()              the same under soft/hard time limits
+    ksa.noop()                      the floor the bench compares against, and
+    ksa.noop_limited()              the same under soft/hard time limits: registered
+                                    only with KSA_BENCH_TASKS=1 (bench/celery_fleet.py)
 
 ``target`` is a MiddlewareTarget as a dict with secret references only
 (``"auth": {"password": "env:REDIS_PASSWORD"}``); the type comes from the task name.
@@ -51,6 +53,9 @@ def register(app: Celery, specs: Mapping[str, PluginSpec], types: Iterable[str])
         spec = specs.get(mtype)
         _diagnose_task(app, mtype, spec)
         _health_task(app, mtype, spec)
+        _action_task(app, mtype, spec)
+    if app.ksa_settings.bench_tasks:
+        _bench_tasks(app)
 
     # acknowledged on receipt: a lost run is not redelivered (the next one comes within
     # an interval), and its long limit stays out of the visibility timeout's floor
@@ -65,6 +70,8 @@ def register(app: Celery, specs: Mapping[str, PluginSpec], types: Iterable[str])
         return {"runs": getattr(report, "runs", None), "audit": getattr(report, "audit", None),
                 "storage_error": err}
 
+
+def _bench_tasks(app: Celery) -> None:
     @app.task(name="ksa.noop", bind=True, shared=False)
     def noop(self: Task) -> dict[str, Any]:
         return {"task_id": self.request.id}
@@ -101,6 +108,25 @@ def _health_task(app: Celery, mtype: str, spec: PluginSpec | None) -> None:
     # a health check is only worth its freshness: not redelivered after a crash
     app.task(name=f"health.{mtype}", bind=True, shared=False, soft_time_limit=soft, time_limit=hard,
              acks_late=False)(health)
+
+
+def _action_task(app: Celery, mtype: str, spec: PluginSpec | None) -> None:
+    soft = spec.action_soft_limit if spec else DEFAULT_SOFT
+    hard = spec.action_hard_limit if spec else DEFAULT_HARD
+
+    def action(self: Task, target: Mapping[str, Any], action: str,
+               params: Mapping[str, Any] | None = None, allow: Sequence[str] = (),
+               dry_run: bool = False) -> dict[str, Any]:
+        sender = self.request.origin or self.request.hostname or "?"
+        return runtime(app).action(self.request.id, f"task {self.request.id} from {sender}",
+                                   mtype, target, action, params or {}, allow, dry_run)
+
+    action.__doc__ = (f"Run one whitelisted action on a {mtype} target; every attempt is "
+                      "audited (before it runs: no audit log, no action).")
+    # an action is not redelivered after a crash: it may have done its work; the audit
+    # log keeps its "started" record
+    app.task(name=f"action.{mtype}", bind=True, shared=False, soft_time_limit=soft,
+             time_limit=hard, acks_late=False)(action)
 
 
 __all__ = ["SafeStore", "current_runtime", "register", "runtime"]

@@ -28,10 +28,12 @@ def test_list_shows_builtin_directory_and_entry_point(tmp_path: Path) -> None:
             env={"KSA_PLUGIN_PATH": str(EXAMPLES), "PYTHONPATH": str(site)})
     assert p.returncode == 0, p.stderr
     rows = {line.split()[0]: line.split() for line in p.stdout.splitlines()[1:]}
-    assert rows["tcp-diagnostics"][1:6] == ["1.0.0", "middleware", "tcp", "loaded", "builtin"]
-    assert rows["http-diagnostics"][1:6] == ["1.0.0", "middleware", "http", "loaded",
-                                             "directory"]
-    assert rows["ep-plugin"][5] == "entry-point"
+    # ID VERSION TYPE MIDDLEWARE ENABLED GEN CONFIG STATE SOURCE NAME
+    assert rows["tcp-diagnostics"][1:4] + rows["tcp-diagnostics"][7:9] == [
+        "1.0.0", "middleware", "tcp", "loaded", "builtin"]
+    assert rows["http-diagnostics"][1:4] + rows["http-diagnostics"][7:9] == [
+        "1.0.0", "middleware", "http", "loaded", "directory"]
+    assert rows["ep-plugin"][8] == "entry-point"
     assert "explodes" not in rows
     assert (f"ksa: warning: plugin 'explodes' ({broken}/explodes/plugin.yaml): entry: "
             "importing plugin:FxPlugin raised RuntimeError: boom") in p.stderr

@@ -18,13 +18,18 @@ from kubestack_ai.plugins import TLS, MiddlewareTarget, PluginManager, Severity,
 
 from .util import EXAMPLES, free_port, require
 
+NOT_FOUND = (b"<!DOCTYPE html>\n<html>\n  <head><title>404 Not Found</title></head>\n"
+             b"  <body>\n    <h1>Not Found</h1>\n    <p>The requested URL was not found on "
+             b"this server.</p>\n" + b"    <p>padding padding padding</p>\n" * 10
+             + b"  </body>\n</html>\n")
+
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/slow":
             time.sleep(0.12)
-        status = 503 if self.path == "/down" else 200
-        body = b'{"db": "unreachable"}' if status == 503 else b"ok"
+        status = {"/down": 503, "/healthz": 200, "/slow": 200}.get(self.path, 404)
+        body = {503: b'{"db": "unreachable"}', 200: b"ok"}.get(status, NOT_FOUND)
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -128,3 +133,40 @@ def categories_only(*cats: str):
     from kubestack_ai.plugins import DiagnoseOptions
 
     return DiagnoseOptions(categories=cats)
+
+
+def test_an_html_error_page_is_one_readable_line_of_evidence(http_manager: PluginManager,
+                                                             http_endpoint: str) -> None:
+    r = http_manager.diagnose(MiddlewareTarget(type="http", endpoints=(http_endpoint,),
+                                               options={"path": "/nope"}),
+                              categories_only("availability"))
+    [f] = r.findings
+    assert f.severity is Severity.WARNING and f.evidence["status"] == 404
+    body = f.evidence["body"]
+    assert body.startswith("404 Not Found Not Found The requested URL was not found on this "
+                           "server. padding padding")
+    assert "\n" not in body and "<" not in body and len(body) == 120 and body.endswith("...")
+
+
+@pytest.mark.parametrize(("options", "error"), [
+    ({"samples": 500, "bogus": 1},
+     "plugin 'http-diagnostics': unknown target option(s) bogus (known: expected_status, "
+     "path, samples); samples: 500 is greater than the maximum of 20"),
+    ({"path": "nope"}, "plugin 'http-diagnostics': path: 'nope' does not match '^/'"),
+    ({"expected_status": [200, "x"]},
+     "plugin 'http-diagnostics': expected_status: 'x' is not of type 'integer'"),
+])
+def test_invalid_target_options_are_refused_before_any_request(
+        http_manager: PluginManager, http_endpoint: str, options: dict[str, object],
+        error: str) -> None:
+    r = http_manager.diagnose(MiddlewareTarget(type="http", endpoints=(http_endpoint,),
+                                               options=options))
+    assert r.status is Status.UNKNOWN and r.findings == []
+    assert r.errors == {"_config": error}
+
+
+def test_samples_per_target(http_manager: PluginManager, http_endpoint: str) -> None:
+    r = http_manager.diagnose(MiddlewareTarget(
+        type="http", endpoints=(http_endpoint,), options={"path": "/slow", "samples": 2},
+        thresholds={"latency_ms_warning": 50}), categories_only("latency"))
+    assert r.findings[0].evidence["samples"] == 2

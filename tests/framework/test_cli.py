@@ -18,11 +18,13 @@ def test_plugin_list_table_and_json():
     out = ksa("plugin", "list")
     assert out.returncode == 0, out.stderr
     header = out.stdout.splitlines()[0].split()
-    assert header == ["ID", "VERSION", "TYPE", "MIDDLEWARE", "STATE", "SOURCE", "NAME"]
+    assert header == ["ID", "VERSION", "TYPE", "MIDDLEWARE", "ENABLED", "GEN", "CONFIG", "STATE",
+                      "SOURCE", "NAME"]
     assert "tcp-diagnostics" in out.stdout
     rows = json.loads(ksa("plugin", "list", "--json").stdout)
     tcp = next(r for r in rows if r["id"] == "tcp-diagnostics")
     assert tcp["state"] == "loaded" and tcp["source"] == "builtin"
+    assert tcp["enabled"] is True and tcp["generation"] == 0 and tcp["config_overrides"] == {}
     assert tcp["categories"] == ["reachability", "latency"]
 
 
@@ -74,6 +76,6 @@ def test_diagnose_bad_input_gets_one_clear_line():
 def test_log_level_debug_logs_to_stderr():
     out = ksa("--log-level", "debug", "diagnose", "tcp", f"127.0.0.1:{free_port()}")
     assert out.returncode == 2
-    assert "DEBUG kubestack_ai.plugins.manager: connect tcp://127.0.0.1:" in out.stderr
+    assert "DEBUG kubestack_ai.plugins.manager: connect 127.0.0.1:" in out.stderr
     quiet = ksa("diagnose", "tcp", f"127.0.0.1:{free_port()}")
     assert quiet.stderr == ""

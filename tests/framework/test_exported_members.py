@@ -19,6 +19,8 @@ EXPECTED = {
     "DependencyError", "Discovered", "DiscoveryReport", "InvalidPluginError", "Manifest",
     "ManifestError", "PluginLoadError", "Problem", "ReloadError", "ReloadReport",
     "discover_entry_points", "discover_plugins", "load_manifest", "plugin_dirs",
+    # actions (plugins/execution.py)
+    "ActionRecord", "ActionResult", "ActionSpec", "AuditSink",
 }
 
 

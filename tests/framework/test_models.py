@@ -83,7 +83,7 @@ def test_bad_endpoints_are_refused(endpoint):
 
 def test_target_name_defaults_and_key():
     t = MiddlewareTarget(type="redis", endpoints=("h:1",))
-    assert t.name == "redis://h:1" and t.key == "redis:redis://h:1"
+    assert t.name == "h:1" and t.key == "redis:h:1"
 
 
 def test_config_that_fails_validation_says_where():

@@ -93,7 +93,7 @@ def create_topic(bootstrap: str, name: str, partitions: int) -> None:
 
 def produce(bootstrap: str, topic: str, per_partition: dict[int, int]) -> None:
     """One record per send, waited for: every batch holds one record, so ListOffsets and
-    the high-water mark agree even on Tansu (see ENVIRONMENT.md)."""
+    the high-water mark agree even on Tansu (kafka/compat.py, plugins/kafka/README.md)."""
     from kafka import KafkaProducer
 
     p = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, client_id="ksa-test")

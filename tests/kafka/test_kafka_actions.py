@@ -27,6 +27,16 @@ def test_reset_offsets_latest_is_refused_unless_the_target_allows_it(broker, man
     assert records[-1]["action"] == "reset_offsets_latest" and records[-1]["ok"] is False
 
     allowed = target(broker.bootstrap, allow_actions=["reset_offsets_latest"])
+    # a dry run names each partition's move and commits nothing
+    out = manager.execute(allowed, "reset_offsets_latest", {"group": group}, dry_run=True)
+    assert out.ok, out.error
+    assert out.value == {"group": group, "dry_run": True,
+                         "would_commit": {f"{topic}:0": {"from": 1, "to": 6},
+                                          f"{topic}:1": {"from": 0, "to": 2}}}
+    assert records[-1]["dry_run"] is True and records[-1]["outcome"] == "succeeded"
+    out = manager.execute(allowed, "describe_group", {"group": group})
+    assert out.value["partitions"][f"{topic}:0"] == {"committed": 1, "lag": 5}
+
     out = manager.execute(allowed, "reset_offsets_latest", {"group": group})
     assert out.ok, out.error
     assert out.value == {"group": group, "partitions": {f"{topic}:0": {"from": 1, "to": 6},
@@ -65,4 +75,9 @@ def test_undeclared_action_and_missing_parameter(broker, manager) -> None:
     out = manager.execute(target(broker.bootstrap), "delete_topic", {"topic": "x"})
     assert isinstance(out.error, ActionRefusedError) and "not declared" in str(out.error)
     out = manager.execute(target(broker.bootstrap), "describe_group", {})
-    assert "parameter 'group' (the consumer group id) is required" in str(out.error)
+    assert str(out.error) == ("plugin 'kafka-diagnostics': action 'describe_group': missing "
+                              "required parameter(s) group")
+    out = manager.execute(target(broker.bootstrap), "describe_group", {"group": 5, "grp": "a"})
+    assert str(out.error) == ("plugin 'kafka-diagnostics': action 'describe_group': unknown "
+                              "parameter(s) grp (known: dry_run, group); group: 5 is not of "
+                              "type 'string'")

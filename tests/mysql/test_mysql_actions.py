@@ -42,10 +42,12 @@ def test_kill_rejects_bad_parameters(manager: PluginManager, ps: Instance) -> No
     t = target(ps.endpoint, allow_actions=["kill_long_queries"])
     out = manager.execute(t, "kill_long_queries", {"min_seconds": 0})
     assert isinstance(out.error, ConfigError)
-    assert str(out.error) == "kill_long_queries: min_seconds must be a number >= 1, got 0"
+    assert str(out.error) == ("plugin 'mysql-diagnostics': action 'kill_long_queries': "
+                              "min_seconds: 0 is less than the minimum of 1")
     out = manager.execute(t, "kill_long_queries", {"min_seconds": 5, "all": True})
-    assert str(out.error) == ("kill_long_queries: unknown parameters all "
-                              "(known: dry_run, limit, min_seconds, user)")
+    assert str(out.error) == ("plugin 'mysql-diagnostics': action 'kill_long_queries': "
+                              "unknown parameter(s) all (known: dry_run, limit, min_seconds, "
+                              "user)")
 
 
 def test_kill_long_queries_kills_only_the_long_one(

@@ -185,10 +185,21 @@ def test_many_idle_connections_then_kill_idle_clients(servers: Servers, manager)
         assert r.metrics["idle_clients"] == 30
 
         out = manager.execute(t, "kill_idle_clients", {"min_idle_seconds": 0})
-        assert not out.ok and "'min_idle_seconds' must be >= 1, got 0" in str(out.error)
+        assert not out.ok and str(out.error) == (
+            "plugin 'redis-diagnostics': action 'kill_idle_clients': min_idle_seconds: "
+            "0 is less than the minimum of 1")
+        # a dry run names the clients it would kill (ids, addresses) and kills none
+        out = manager.execute(t, "kill_idle_clients", {"min_idle_seconds": 1}, dry_run=True)
+        assert out.ok, out.error
+        would = out.value["would_kill"]
+        assert len(would) == 30 and {c["addr"].rpartition(":")[0] for c in would} == {"127.0.0.1"}
+        assert out.record is not None and out.record.dry_run and out.record.outcome == "succeeded"
+        with srv.client() as c:
+            assert len(c.client_list(_type="normal")) >= 31
         out = manager.execute(t, "kill_idle_clients", {"min_idle_seconds": 1})
         assert out.ok, out.error
         assert out.value["killed"] == 30 and out.value["by_source"] == {"127.0.0.1": 30}
+        assert sorted(out.value["ids"]) == sorted(c["id"] for c in would)
         r = manager.diagnose(t, DiagnoseOptions(categories=("connection",)))
         assert "redis.connection.idle_clients" not in codes(r)
     finally:

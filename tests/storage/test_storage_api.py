@@ -10,8 +10,8 @@ from kubestack_ai.storage import Store
 
 def test_exported_names() -> None:
     assert set(storage.__all__) == {
-        "UNSET", "AuditRecord", "MigrationError", "PluginStateRecord", "PruneReport",
-        "RollupRecord", "RunRecord",
+        "UNSET", "AuditLog", "AuditRecord", "MigrationError", "PluginStateRecord",
+        "PruneReport", "RollupRecord", "RunRecord",
         "StorageError", "StorageUnavailable", "Store", "categories_key", "default_url",
         "short_key"}
     assert issubclass(storage.StorageUnavailable, storage.StorageError)
@@ -23,14 +23,15 @@ def test_store_methods_match_the_agreed_interface() -> None:
            for name in ("migrate", "dispose", "get_plugin_state", "set_plugin_state",
                         "list_plugin_states", "request_reload", "record_run", "cached_result",
                         "purge_expired", "latest_results", "history", "snapshots",
-                        "record_action", "audit_log")}
+                        "record_action", "update_action", "audit_log")}
     assert sig["record_run"][:7] == ["self", "run_id", "target_key", "plugin_id", "categories",
                                      "result", "ttl"]
     assert sig["set_plugin_state"][:7] == ["self", "plugin_id", "enabled", "version", "state",
                                            "config", "last_error"]
     assert sig["history"] == ["self", "target_key", "limit"]
     assert sig["snapshots"] == ["self", "target_key", "plugin_id", "limit"]
-    assert sig["audit_log"] == ["self", "limit"]
+    assert sig["audit_log"] == ["self", "limit", "target"]
+    assert sig["update_action"] == ["self", "audit_id", "record"]
     assert inspect.signature(Store.history).parameters["limit"].default == 20
     assert inspect.signature(Store.snapshots).parameters["limit"].default == 10
     assert inspect.signature(Store.audit_log).parameters["limit"].default == 50

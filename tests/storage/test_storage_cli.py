@@ -91,10 +91,13 @@ def test_unknown_target_names_the_stored_ones(filled: dict[str, str]) -> None:
 def test_audit_log(filled: dict[str, str]) -> None:
     p = ksa("results", "--audit", env=filled)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.splitlines()[0].split() == ["AT", "(UTC)", "PLUGIN", "TARGET", "ACTION",
-                                                "OK", "ERROR"]
-    assert p.stdout.splitlines()[1].split() == ["2026-11-25", "12:00:00Z", "redis-diagnostics",
-                                                "cache-1", "slowlog_reset", "yes", "-"]
+    assert p.stdout.splitlines()[0].split() == ["AT", "(UTC)", "WHO", "TARGET", "ACTION",
+                                                "PARAMS", "OUTCOME", "DURATION", "RESULT", "/",
+                                                "ERROR"]
+    # a record written before who/outcome/duration existed: outcome from ok
+    assert p.stdout.splitlines()[1].split() == ["2026-11-25", "12:00:00Z", "-", "cache-1",
+                                                "slowlog_reset", "-", "succeeded", "0.0", "ms",
+                                                "OK"]
 
 
 def test_db_option_and_default_file(filled: dict[str, str], tmp_path: Path) -> None:

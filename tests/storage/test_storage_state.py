@@ -91,4 +91,42 @@ def test_audit_hook_of_the_plugin_manager_feeds_the_log(store: Store) -> None:
     manager.execute(target, "no-such-action")  # refused: still audited
     log = store.audit_log()
     assert len(log) == 1 and log[0].action == "no-such-action" and log[0].ok is False
-    assert log[0].target == "tcp://127.0.0.1:9"
+    assert log[0].target == "tcp:127.0.0.1:9" and log[0].outcome == "refused"
+
+
+def test_an_attempt_is_written_before_it_runs_then_completed(store: Store) -> None:
+    from kubestack_ai.plugins.execution import ActionRecord
+    from kubestack_ai.storage import AuditLog
+
+    sink = AuditLog(store)
+    at = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+    started = ActionRecord(at=at, who="ops@host", plugin_id="redis-diagnostics",
+                           target="redis:cache-1", action="kill_idle_clients",
+                           params={"min_idle_seconds": 60}, outcome="started")
+    handle = sink.begin(started)
+    a = store.audit_log(target="redis:cache-1")[0]
+    # a process that dies mid-action leaves this: the attempt, no result
+    assert (a.id, a.outcome, a.ok, a.who, a.result) == (handle, "started", False, "ops@host",
+                                                        None)
+    sink.end(handle, started.model_copy(update={"outcome": "succeeded", "duration": 0.25,
+                                                "result": {"killed": 2}}))
+    a = store.audit_log(target="redis:cache-1")[0]
+    assert (a.outcome, a.ok, a.duration, a.result) == ("succeeded", True, 0.25, {"killed": 2})
+    assert store.audit_log(target="redis:other") == []
+    with pytest.raises(StorageError, match="audit record 999999 not found"):
+        sink.end(999999, started)
+
+
+def test_reload_sources_and_rollback(store: Store) -> None:
+    rec = store.record_reload("p", "/opt/p-1.1")
+    assert (rec.generation, rec.sources, rec.source) == (1, ("/opt/p-1.1",), "/opt/p-1.1")
+    rec = store.record_reload("p", None)  # reloaded in place: the location stays
+    assert (rec.generation, rec.source) == (2, "/opt/p-1.1")
+    store.record_reload("p", "/opt/p-1.2")
+    rec = store.request_rollback("p")
+    assert (rec.generation, rec.source) == (4, "/opt/p-1.1")
+    rec = store.request_rollback("p")
+    assert (rec.generation, rec.sources, rec.source) == (5, (), None)
+    with pytest.raises(StorageError, match="no reload from another location to roll back"):
+        store.request_rollback("p")
+    assert store.get_plugin_state("p").generation == 5  # type: ignore[union-attr]

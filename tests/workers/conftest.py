@@ -18,7 +18,11 @@ from tests.conftest import CI, port_open, require  # noqa: F401 (the tests impor
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
-BROKER = "redis://127.0.0.1:6379/11"
+# KSA_TEST_BROKER_URL: another Redis db, so that test runs of several checkouts on one
+# machine do not consume each other's tasks (they all default to db 11)
+BROKER = os.environ.get("KSA_TEST_BROKER_URL") or "redis://127.0.0.1:6379/11"
+BROKER_OWN = os.environ.get("KSA_TEST_BROKER_URL_OWN") or "redis://127.0.0.1:6379/12"
+"""For the tests that start workers of their own next to the module's (db 12 by default)."""
 SECRET = "s3cr3t-Zq8-never-shown"
 
 

@@ -9,12 +9,16 @@ target.options.behaviour:
   alloc   allocates without bound (the memory cap turns it into MemoryError)
   sleep   writes its pid to options.pidfile, sleeps options.seconds, then ok
   secret  resolves the target's password reference and checks it arrived
+
+action nap: sleeps params.seconds (the action task's limits: connect 1 + execute 2 s).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from kubestack_ai.plugins import (
     MiddlewarePlugin,
@@ -32,10 +36,11 @@ from kubestack_ai.plugins.errors import AuthError
 from kubestack_ai.plugins.models import MiddlewareTarget
 
 INFO = PluginInfo(id="faulty-diagnostics", name="Faulty test plugin", version="0.1.0",
-                  description="Misbehaves on request (tests only).")
+                  description="Misbehaves on request (tests only).",
+                  actions=("nap",))
 
 CONFIG = PluginConfig(timeouts=Timeouts(connect=1.0, diagnose=2.0, grace=2.0,
-                                        health_check=1.0),
+                                        health_check=1.0, execute=2.0),
                       memory_limit_mb=600)
 
 
@@ -58,6 +63,11 @@ class FaultyPlugin(MiddlewarePlugin):
             if resolve_secret(target.auth.password) != os.environ.get("KSA_EXPECT_SECRET"):
                 raise AuthError("password refused")
         self.target = target
+
+    def execute(self, deadline: Deadline, action: str, params: Mapping[str, Any]) -> Any:
+        """``nap``: sleep ``seconds`` (past the action task's soft limit, if asked)."""
+        time.sleep(float(params.get("seconds", 0)))
+        return {"napped": params.get("seconds", 0)}
 
     @category("work")
     def check_work(self, run: Run) -> None:

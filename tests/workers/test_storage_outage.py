@@ -13,11 +13,19 @@ from typing import Any
 
 import pytest
 
-from .conftest import Worker, client_app, flush_db11, port_open, require, worker_env
+from .conftest import (
+    BROKER_OWN,
+    Worker,
+    client_app,
+    flush_db11,
+    port_open,
+    require,
+    worker_env,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
-BROKER12 = "redis://127.0.0.1:6379/12"
+BROKER12 = BROKER_OWN
 DB = "ksa_workers_test"
 
 

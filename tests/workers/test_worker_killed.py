@@ -12,11 +12,19 @@ from typing import Any
 
 import pytest
 
-from .conftest import Worker, client_app, flush_db11, port_open, require, worker_env
+from .conftest import (
+    BROKER_OWN,
+    Worker,
+    client_app,
+    flush_db11,
+    port_open,
+    require,
+    worker_env,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
-BROKER = "redis://127.0.0.1:6379/12"
+BROKER = BROKER_OWN
 
 
 def test_killed_worker_task_redelivered_after_visibility_timeout(
@@ -28,12 +36,15 @@ def test_killed_worker_task_redelivered_after_visibility_timeout(
     store = Store(f"sqlite:///{home}/ksa.db")
     store.migrate()
     # short limits for every plugin this worker loads, so the visibility timeout derived
-    # from them (hard 4 s x (prefetch 1 + 1) + 10 s = 18 s) keeps the test short
+    # from them (faulty's action task: hard 1 + 2 + 2 = 5 s x (prefetch 1 + 1) + 10 s = 20 s)
+    # keeps the test short
     from kubestack_ai.plugins import builtin_ids
 
     for plugin_id in [*builtin_ids(), "http-diagnostics"]:  # + the external example
         if plugin_id != "faulty-diagnostics":
-            store.set_plugin_state(plugin_id, config={"timeouts": {"diagnose": 2, "grace": 1}})
+            # (an action task's limit counts too: connect + execute + grace)
+            store.set_plugin_state(plugin_id, config={"timeouts": {
+                "diagnose": 2, "grace": 1, "connect": 1, "execute": 1}})
     flush_db11(BROKER)
     env = worker_env(home, KSA_BROKER_URL=BROKER)
     first = Worker(home, env, name="kill1")

@@ -7,10 +7,12 @@ fresh module name on each (re)load, so sibling modules are imported relatively.
 from __future__ import annotations
 
 import http.client
+import re
 import ssl
 import statistics
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from kubestack_ai.plugins import (
     ConnectError,
@@ -48,6 +50,17 @@ class HttpPlugin(MiddlewarePlugin):
     def middleware_type(self) -> str:
         return "http"
 
+    @classmethod
+    def target_options(cls) -> dict[str, Any]:
+        """Per target, over the plugin config's options of the same names; anything
+        else (``-o bogus=1``) is refused before the request, naming these."""
+        return C.TARGET_OPTIONS
+
+    def setting(self, target: MiddlewareTarget, name: str) -> Any:
+        """The target's option, else the plugin config's (defaults filled from the
+        manifest's config_schema)."""
+        return target.options.get(name, self.option(name, C.TARGET_OPTIONS[name]["default"]))
+
     # -- one request -------------------------------------------------------------------
 
     def _context(self, target: MiddlewareTarget) -> ssl.SSLContext | None:
@@ -64,7 +77,7 @@ class HttpPlugin(MiddlewarePlugin):
 
     def request(self, target: MiddlewareTarget, deadline: Deadline) -> Response:
         host, port = split_endpoint(target.endpoints[0])
-        path = target.options.get("path", self.option("path", "/healthz"))
+        path = self.setting(target, "path")
         timeout = deadline.remaining(cap=C.REQUEST_TIMEOUT_CAP) or 0.001
         ctx = self._context(target)
         conn: http.client.HTTPConnection
@@ -105,20 +118,20 @@ class HttpPlugin(MiddlewarePlugin):
     @category("availability")
     def check_availability(self, run: Run) -> None:
         resp: Response = run.data["first"]
-        expected = list(self.option("expected_status", [200]))
+        expected = list(self.setting(run.target, "expected_status"))
         run.metric("status_code", resp.status)
         if resp.status not in expected:
             severity = Severity.CRITICAL if resp.status >= 500 else Severity.WARNING
             run.finding("http.availability.unexpected_status", severity,
                         f"Health endpoint answered {resp.status}, expected {expected}",
                         evidence={"status": resp.status, "expected": expected,
-                                  "body": resp.body},
+                                  "body": excerpt(resp.body)},
                         suggestion="Read the service's logs: its health check reports a "
                                    "failing dependency or an overload.")
 
     @category("latency")
     def check_latency(self, run: Run) -> None:
-        samples = int(self.option("samples", 3))
+        samples = int(self.setting(run.target, "samples"))
         times = [run.data["first"].seconds]
         for _ in range(samples - 1):
             run.deadline.check("latency")
@@ -159,3 +172,11 @@ class HttpPlugin(MiddlewarePlugin):
                                   else warn},
                         suggestion="Renew the certificate (or check that cert-manager / "
                                    "your ACME client is renewing it).")
+
+
+def excerpt(body: str) -> str:
+    """A response body as evidence: its text on one line (tags dropped, whitespace runs
+    collapsed), at most C.BODY_EVIDENCE characters. An HTML error page stays readable
+    and never breaks a terminal's layout."""
+    text = " ".join(re.sub(r"<[^>]*(>|$)", " ", body).split())  # an unclosed last tag too
+    return text if len(text) <= C.BODY_EVIDENCE else text[: C.BODY_EVIDENCE - 3] + "..."

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from kubestack_ai.ksa.commands import diagnose, fleet, plugin, results
+from kubestack_ai.ksa.commands import action, diagnose, fleet, plugin, results
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
     plugin.register,
     diagnose.register,
+    action.register,
     results.register,
     fleet.register,
 ]

@@ -1,4 +1,4 @@
-"""``ksa plugin list|info|validate|reload``.
+"""``ksa plugin list|info|validate|reload|enable|disable``.
 
 External plugins come from ``/etc/kubestack-ai/plugins/``, the directories in
 ``KSA_PLUGIN_PATH``, ``--plugin-dir`` (global or per command) and entry points in the
@@ -8,17 +8,16 @@ group ``kubestack_ai.plugins``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kubestack_ai.ksa.commands import plugin_state
 from kubestack_ai.ksa.output import CliError, dump_json, table
 
 if TYPE_CHECKING:  # the framework (pydantic) is imported when a command runs
     from kubestack_ai.plugins import PluginManager
-
-"""Called after ``ksa plugin reload`` succeeded in this process: the workers add one
-that bumps the plugin's generation in storage, so every worker reloads it too."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,9 +40,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rel.add_argument("--from", dest="source", metavar="PATH",
                      help="load the new version from this folder instead")
     rel.set_defaults(func=cmd_reload)
-    for cmd in (ls, info, val, rel):
+    rb = psub.add_parser("rollback", help="make every worker go back to the version before "
+                                          "the last reload --from PATH")
+    rb.add_argument("id")
+    rb.set_defaults(func=cmd_rollback)
+    toggles = [rb]
+    for name, helptext in (("enable", "let workers run a plugin"),
+                           ("disable", "make every worker (and ksa diagnose) refuse a plugin")):
+        t = psub.add_parser(name, help=helptext)
+        t.add_argument("id")
+        t.set_defaults(func=cmd_state, enable=name == "enable")
+        toggles.append(t)
+    for cmd in (ls, info, val, rel, *toggles):
         add_plugin_dir_option(cmd, default=argparse.SUPPRESS)
-    plugin_state.register(psub)
+    plugin_state.import_worker_modules()
 
 
 def add_plugin_dir_option(parser: argparse.ArgumentParser, default: object = None) -> None:
@@ -71,9 +81,16 @@ def manager(args: argparse.Namespace | None = None) -> PluginManager:
     return m
 
 
-def _describe(m: PluginManager, plugin_id: str) -> dict[str, object]:
+def _describe(m: PluginManager, plugin_id: str, stored: dict[str, Any]) -> dict[str, object]:
+    """What this process loaded, and what storage says every worker must do with it."""
     e = m.registry.entry(plugin_id)
+    rec = stored.get(plugin_id)
     d: dict[str, object] = {**e.info.model_dump(mode="json"), "state": e.state.value,
+                            "enabled": rec.enabled if rec is not None else True,
+                            "generation": rec.generation if rec is not None else 0,
+                            "config_overrides": rec.config if rec is not None else {},
+                            "workers_load_from": (rec.source if rec is not None else None)
+                            or "its plugin directory / package",
                             "source": e.source, "location": e.extra.get("location") or "-",
                             "middleware_type": e.middleware_type, "last_error": e.last_error}
     cats = getattr(e.plugin, "categories", None)
@@ -84,13 +101,17 @@ def _describe(m: PluginManager, plugin_id: str) -> dict[str, object]:
 
 def cmd_list(args: argparse.Namespace) -> int:
     m = manager(args)
-    rows = [_describe(m, i) for i in m.registry.ids()]
+    stored = plugin_state.stored_states()
+    rows = [_describe(m, i, stored) for i in m.registry.ids()]
     if args.json:
         print(dump_json(rows))
         return 0
-    print(table(["ID", "VERSION", "TYPE", "MIDDLEWARE", "STATE", "SOURCE", "NAME"],
-                [[r["id"], r["version"], r["type"], r["middleware_type"] or "-", r["state"],
-                  r["source"], r["name"]] for r in rows]))
+    print(table(["ID", "VERSION", "TYPE", "MIDDLEWARE", "ENABLED", "GEN", "CONFIG", "STATE",
+                 "SOURCE", "NAME"],
+                [[r["id"], r["version"], r["type"], r["middleware_type"] or "-",
+                  "yes" if r["enabled"] else "DISABLED", r["generation"],
+                  "stored" if r["config_overrides"] else "default", r["state"], r["source"],
+                  r["name"]] for r in rows]))
     return 0
 
 
@@ -101,28 +122,119 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     m = manager(args)
     try:
-        d = _describe(m, args.id)
+        d = _describe(m, args.id, plugin_state.stored_states())
     except PluginError as e:
         raise CliError(str(e), 2) from None
-    manifest = m.registry.entry(args.id).extra.get("manifest")
+    from kubestack_ai.plugins.execution import specs_of  # noqa: PLC0415
+
+    entry = m.registry.entry(args.id)
+    manifest = entry.extra.get("manifest") or builtin_manifest(entry)
+    actions = [s.model_dump(mode="json") for s in specs_of(entry.plugin, entry.info).values()]
     if args.json:
-        print(dump_json({**d, "manifest": manifest}))
+        print(dump_json({**d, "manifest": manifest, "action_specs": actions}))
         return 0
     width = max(len(k) for k in d)
     for k, v in d.items():
+        if k == "actions" or k == "dangerous_actions":
+            continue  # listed below with their parameters
         if isinstance(v, (list, tuple)):
             v = ", ".join(map(str, v)) or "-"
+        elif isinstance(v, dict):
+            v = json.dumps(v, sort_keys=True) if v else "-"
         print(f"{k.ljust(width)}  {v if v not in (None, '') else '-'}")
+    print("\nactions:" if actions else "\nactions: none")
+    for a in actions:
+        print("  " + render_action_spec(a).replace("\n", "\n  "))
     if manifest:
-        print(f"\nmanifest ({d['location']}):")
+        where = d["location"] if entry.extra.get("manifest") else "builtin, from its code"
+        print(f"\nmanifest ({where}):")
         text = yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False)
         print("\n".join("  " + line for line in text.splitlines()))
     return 0
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def render_action_spec(a: dict[str, Any]) -> str:
+    flags = [x for x, on in (("DANGEROUS: run only with --allow " + a["name"], a["dangerous"]),
+                             ("dry run", a["dry_run"])) if on]
+    lines = [f"{a['name']}{' [' + '; '.join(flags) + ']' if flags else ''}"]
+    if a["description"]:
+        lines.append(f"    {a['description']}")
+    for name, schema in a["params"].items():
+        if name == "dry_run":
+            continue  # --dry-run
+        kind = schema.get("type") or ("one of " + "|".join(map(str, schema["enum"]))
+                                      if "enum" in schema else "any")
+        if isinstance(kind, list):
+            kind = "|".join(kind)
+        bounds = "".join(f", {op} {schema[k]}" for k, op in (("minimum", ">="),
+                                                             ("maximum", "<=")) if k in schema)
+        req = ", required" if name in a["required"] else (
+            f", default {schema['default']}" if "default" in schema else "")
+        desc = f": {schema['description']}" if schema.get("description") else ""
+        lines.append(f"    -o {name}=  ({kind}{bounds}{req}){desc}")
+    return "\n".join(lines)
 
+
+def builtin_manifest(entry: Any) -> dict[str, Any]:
+    """A builtin's manifest-equivalent, from its code: what a plugin.yaml would say,
+    with the config schema's defaults (thresholds from the package's constants.DEFAULTS,
+    timeouts and limits from PluginConfig)."""
+    import importlib
+
+    from kubestack_ai.plugins import PluginConfig
+
+    info, cls = entry.info, type(entry.plugin)
+    try:
+        defaults = dict(getattr(importlib.import_module(
+            cls.__module__.rpartition(".")[0] + ".constants"), "DEFAULTS", {}))
+    except ImportError:
+        defaults = {}
+    cfg = PluginConfig().model_dump(mode="json")
+    schema: dict[str, Any] = {"type": "object", "properties": {
+        "thresholds": {"type": "object", "additionalProperties": False, "properties": {
+            k: {"type": "number", "default": v} for k, v in sorted(defaults.items())}},
+        "timeouts": {"type": "object", "properties": {
+            k: {"type": "number", "exclusiveMinimum": 0, "default": v}
+            for k, v in cfg["timeouts"].items()}},
+        "memory_limit_mb": {"type": ["integer", "null"], "default": cfg["memory_limit_mb"]},
+        "allowed_actions": {"type": ["array", "null"], "items": {"enum": list(info.actions)},
+                            "default": None},
+    }}
+    target_options = getattr(cls, "target_options", lambda: None)()
+    out: dict[str, Any] = {
+        "id": info.id, "name": info.name, "version": info.version, "type": info.type.value,
+        "api_version": info.api_version, "entry": f"{cls.__module__}:{cls.__qualname__}",
+        "description": info.description, "author": info.author, "requires": [],
+        "capabilities": list(info.capabilities), "config_schema": schema}
+    if target_options is not None:
+        out["target_options"] = target_options
+    return out
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Through storage: this process has no earlier version loaded, the workers'
+    children load the stored location from their next task (generation moved)."""
+    m = manager(args)
+    if args.id not in m.registry:
+        raise CliError(f"unknown plugin {args.id!r} (known: {', '.join(m.registry.ids())})", 2)
+    rec = plugin_state.request_rollback(args.id)
+    where = rec.source or "its plugin directory"
+    print(f"{args.id}: workers roll back to {where} before their next task "
+          f"(generation {rec.generation})")
+    return 0
+
+
+def cmd_state(args: argparse.Namespace) -> int:
+    """Enable or disable any plugin this process sees: builtin, plugin folder, entry point."""
+    m = manager(args)
+    if args.id not in m.registry:
+        raise CliError(f"unknown plugin {args.id!r} (known: {', '.join(m.registry.ids())})", 2)
+    gen = plugin_state.set_enabled(args.id, args.enable)
+    print(f"{args.id}: {'enabled' if args.enable else 'disabled'} (generation {gen})")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
     from kubestack_ai.plugins.discovery import manifest_files
     from kubestack_ai.plugins.manifest import MANIFEST_NAMES
 
@@ -161,7 +273,8 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
     m = manager(args)
     # a reload that succeeded here is announced to every worker child through storage
-    m.reload_hooks.append(plugin_state.bump_generation)
+    source = str(Path(args.source).resolve()) if args.source else None
+    m.reload_hooks.append(lambda report: plugin_state.bump_generation(report, source))
     if args.id not in m.registry:
         raise CliError(f"unknown plugin {args.id!r} (loaded: {', '.join(m.registry.ids())})", 2)
     try:

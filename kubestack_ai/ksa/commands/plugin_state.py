@@ -1,15 +1,18 @@
-"""Plugin state in storage, shared by all workers: ``ksa plugin enable|disable ID``, and
-the storage side of ``ksa plugin reload ID``.
+"""Plugin state in storage, shared by all workers: the storage side of ``ksa plugin
+enable|disable|reload|rollback ID`` and what ``list``, ``info``, ``diagnose`` and
+``action`` read of it.
 
-A reload bumps the plugin's generation in storage; each worker child compares it at the
-start of its next task and reloads the plugin with the stored config. (A Celery
-broadcast would reach only each worker's main process, not the prefork children that
-run plugins.) A disabled plugin is refused by every worker from its next task.
+A reload bumps the plugin's generation in storage (and keeps the location it named with
+``--from``); each worker child compares the generation at the start of its next task and
+reloads the plugin, from the newest stored location, with the stored config. A rollback
+drops the newest location and bumps the generation. (A Celery broadcast would reach only
+each worker's main process, not the prefork children that run plugins.) A disabled
+plugin is refused by every worker from its next task, and by ``ksa diagnose`` unless
+``--force``.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Any
 
@@ -18,20 +21,14 @@ from kubestack_ai.ksa.store import open_store
 from kubestack_ai.workers.settings import Settings
 
 
-def register(psub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    # the plugins the workers load (KSA_PLUGIN_MODULES) are known here too; the workers'
-    # catalog (and Celery) is imported only when there are such modules
+def import_worker_modules() -> None:
+    """The plugins the workers load (KSA_PLUGIN_MODULES) are known here too; the
+    workers' catalog (and Celery) is imported only when there are such modules."""
     modules = Settings.from_env().plugin_modules
     if modules:
         from kubestack_ai.workers.catalog import import_plugin_modules  # noqa: PLC0415
 
         import_plugin_modules(modules)
-    for name, helptext in (("enable", "let workers run a plugin"),
-                           ("disable", "make every worker refuse a plugin's tasks")):
-        p = psub.add_parser(name, help=helptext)
-        p.add_argument("id")
-        p.set_defaults(func=cmd_state, action=name)
-
 
 
 def _no_storage_here() -> bool:
@@ -42,36 +39,80 @@ def _no_storage_here() -> bool:
     return not (settings.home / "ksa.db").exists()
 
 
-def bump_generation(report: Any) -> None:
-    """After ``ksa plugin reload`` succeeded here: every worker child reloads too.
-    (Said on stderr: stdout is the reload report.)"""
+def bump_generation(report: Any, source: str | None = None) -> None:
+    """After ``ksa plugin reload`` succeeded here: every worker child reloads too, from
+    ``source`` when the reload named one (``--from``; kept, so that a rollback can go
+    back to the location before). (Said on stderr: stdout is the reload report.)"""
     from kubestack_ai.storage import StorageError  # noqa: PLC0415
 
-    if _no_storage_here():
+    if _no_storage_here() and source is None:
         return
     try:
-        gen = open_store().request_reload(report.plugin_id)
+        rec = open_store().record_reload(report.plugin_id, source)
     except (StorageError, CliError) as e:
         print(f"ksa: warning: workers not told to reload {report.plugin_id}: {e}",
               file=sys.stderr)
         return
-    print(f"{report.plugin_id}: workers reload it before their next task (generation {gen})",
-          file=sys.stderr)
+    where = f" from {source}" if source else ""
+    print(f"{report.plugin_id}: workers reload it{where} before their next task "
+          f"(generation {rec.generation})", file=sys.stderr)
 
 
-def cmd_state(args: argparse.Namespace) -> int:
-    from kubestack_ai.plugins import builtin_ids  # noqa: PLC0415
+def request_rollback(plugin_id: str) -> Any:
+    """Every worker child loads the location before the newest ``--from`` one."""
     from kubestack_ai.storage import StorageError  # noqa: PLC0415
 
-    if args.id not in builtin_ids():
-        known = ", ".join(builtin_ids())
-        raise CliError(f"unknown plugin {args.id!r} (known: {known})", 2)
     store = open_store()
     try:
-        enabled = args.action == "enable"
-        store.set_plugin_state(args.id, enabled=enabled)
-        gen = store.request_reload(args.id)
+        return store.request_rollback(plugin_id)
+    except StorageError as e:
+        raise CliError(str(e), 1) from None
+    finally:
+        store.dispose()
+
+
+def set_enabled(plugin_id: str, enabled: bool) -> int:
+    """Store the plugin enabled or disabled and bump its generation; returns it."""
+    from kubestack_ai.storage import StorageError  # noqa: PLC0415
+
+    store = open_store()
+    try:
+        store.set_plugin_state(plugin_id, enabled=enabled)
+        return int(store.request_reload(plugin_id))
     except StorageError as e:
         raise CliError(f"storage: {e}") from None
-    print(f"{args.id}: {'enabled' if enabled else 'disabled'} (generation {gen})")
-    return 0
+    finally:
+        store.dispose()
+
+
+def stored_states() -> dict[str, Any]:
+    """Plugin id -> its PluginStateRecord in storage; {} when no storage exists here
+    (nothing was ever stored) or it cannot be read (said on stderr)."""
+    if _no_storage_here():
+        return {}
+    from kubestack_ai.storage import StorageError, Store  # noqa: PLC0415
+
+    # read without migrating first (Alembic costs a CLI start-up ~0.2 s); a schema that
+    # is missing or older is migrated and read again
+    store = Store()
+    try:
+        try:
+            return {r.plugin_id: r for r in store.list_plugin_states()}
+        except StorageError:
+            store.dispose()
+            store = open_store()
+            return {r.plugin_id: r for r in store.list_plugin_states()}
+    except (StorageError, CliError) as e:
+        print(f"ksa: warning: stored plugin state not shown: {e}", file=sys.stderr)
+        return {}
+    finally:
+        store.dispose()
+
+
+def disabled_refusal(plugin_id: str) -> str | None:
+    """Why this plugin must not run here (stored disabled), or None."""
+    rec = stored_states().get(plugin_id)
+    if rec is None or rec.enabled:
+        return None
+    return (f"plugin {plugin_id!r} is disabled (generation {rec.generation}): "
+            f"`ksa plugin enable {plugin_id}` enables it")

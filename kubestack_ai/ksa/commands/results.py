@@ -1,7 +1,8 @@
 """``ksa results [TARGET_KEY] [--audit]``: what the workers stored.
 
 Without a target: the newest run of every target. With one: that target's history,
-newest first. ``--audit``: the log of executed actions. The database is ``--db URL``,
+newest first. ``--audit [TARGET_KEY]``: the log of attempted actions (every target's, or
+one target's), newest first. The database is ``--db URL``,
 else ``$KSA_DATABASE_URL``, else the default SQLite file (``$KSA_HOME/ksa.db``).
 """
 
@@ -11,7 +12,7 @@ import argparse
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from kubestack_ai.ksa.output import CliError, dump_json, render_result, table
+from kubestack_ai.ksa.output import CliError, dump_json, one_line, render_result, table
 
 if TYPE_CHECKING:  # storage pulls in SQLAlchemy: imported when the command runs
     from kubestack_ai.storage import AuditRecord, RunRecord
@@ -22,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                        "history, or the audit log")
     p.add_argument("target", nargs="?", metavar="TARGET_KEY",
                    help="a target's key (TYPE:NAME, as the first column lists): its history")
-    p.add_argument("--audit", action="store_true", help="the audit log of executed actions")
+    p.add_argument("--audit", action="store_true",
+                   help="the audit log of attempted actions (of TARGET_KEY when given)")
     p.add_argument("--limit", "-n", type=int, default=20,
                    help="rows of history or audit log (default 20)")
     p.add_argument("--findings", "-f", action="store_true",
@@ -36,8 +38,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def cmd_results(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise CliError(f"--limit {args.limit}: must be at least 1", 2)
-    if args.audit and args.target:
-        raise CliError("--audit takes no TARGET_KEY", 2)
     from kubestack_ai.storage import StorageError, Store
 
     try:
@@ -45,7 +45,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         try:
             store.migrate()
             if args.audit:
-                return _audit(store.audit_log(args.limit), args)
+                return _audit(store.audit_log(args.limit, args.target), args)
             if args.target:
                 runs = store.history(args.target, args.limit)
                 if not runs:
@@ -104,15 +104,26 @@ def _findings(r: RunRecord) -> str:
 
 def _audit(records: list[AuditRecord], args: argparse.Namespace) -> int:
     if args.json:
-        print(dump_json([{"at": a.at.isoformat(), "plugin_id": a.plugin_id,
-                          "target": a.target, "action": a.action, "ok": a.ok,
-                          "error": a.error, "params": a.params, "result": a.result}
+        print(dump_json([{"id": a.id, "at": a.at.isoformat(), "who": a.who,
+                          "plugin_id": a.plugin_id, "plugin_version": a.plugin_version,
+                          "target": a.target, "action": a.action, "params": a.params,
+                          "dry_run": a.dry_run, "outcome": a.outcome, "ok": a.ok,
+                          "error": a.error, "result": a.result, "duration": a.duration}
                          for a in records]))
         return 0
     if not records:
-        print("no actions recorded yet")
+        print("no actions recorded yet" + (f" for {args.target}" if args.target else ""))
         return 0
-    print(table(["AT (UTC)", "PLUGIN", "TARGET", "ACTION", "OK", "ERROR"],
-                [[_when(a.at), a.plugin_id, a.target, a.action, "yes" if a.ok else "no",
-                  a.error or "-"] for a in records]))
+    print(table(["AT (UTC)", "WHO", "TARGET", "ACTION", "PARAMS", "OUTCOME", "DURATION",
+                 "RESULT / ERROR"],
+                [[_when(a.at), a.who or "-", a.target,
+                  a.action + (" (dry run)" if a.dry_run else ""),
+                  _params(a.params), a.outcome,
+                  f"{a.duration * 1000:.1f} ms",
+                  one_line(a.error if a.error else a.result, 80)] for a in records]))
     return 0
+
+
+def _params(params: dict[str, Any]) -> str:
+    shown = {k: v for k, v in params.items() if k != "dry_run"}  # the ACTION column says it
+    return one_line(shown, 40) if shown else "-"

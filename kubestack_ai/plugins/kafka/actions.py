@@ -80,6 +80,9 @@ def reset_offsets_latest(wire: Wire, cluster: Cluster, flavor: str, params: Mapp
     if hwm_errors:
         raise ActionError("cannot read the high-water marks of "
                           + ", ".join(f"{tp_name(tp)} ({e})" for tp, e in sorted(hwm_errors.items())))
+    plan = {tp_name(tp): {"from": current.get(tp), "to": hwm[tp]} for tp in tps}
+    if params.get("dry_run"):
+        return {"group": group, "dry_run": True, "would_commit": plan}
     by_topic: dict[str, list[tuple[int, int, str]]] = {}
     for (t, p) in tps:
         by_topic.setdefault(t, []).append((p, hwm[(t, p)], ""))
@@ -91,13 +94,12 @@ def reset_offsets_latest(wire: Wire, cluster: Cluster, flavor: str, params: Mapp
     failed = {f"{t}:{row[0]}": row[1] for t, rows in resp.topics for row in rows if row[1]}
     if failed:
         raise ActionError(f"the coordinator refused some commits (error codes): {failed}")
-    return {"group": group, "partitions": {tp_name(tp): {"from": current.get(tp), "to": hwm[tp]}
-                                           for tp in tps}}
+    return {"group": group, "partitions": plan}
 
 
 def run_action(action: str, wire: Wire, cluster: Cluster, flavor: str, params: Mapping[str, Any],
                deadline: Deadline) -> dict[str, Any]:
-    if action == DESCRIBE_GROUP:
+    if action == DESCRIBE_GROUP:  # read-only: a dry run is the run
         return describe_group(wire, cluster, flavor, params, deadline)
     if action == RESET_OFFSETS_LATEST:
         return reset_offsets_latest(wire, cluster, flavor, params, deadline)

@@ -65,3 +65,29 @@ SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 # metrics key holding the compact offsets snapshot read back by the next run
 OFFSETS_METRIC = "offsets"
 OFFSETS_FORMAT = 2
+
+# Actions: the specs live here, not in actions.py, so that `ksa plugin info` lists them
+# without importing kafka-python.
+_GROUP = {"type": "string", "minLength": 1, "description": "the consumer group id"}
+_DRY = {"type": "boolean", "description": "say what would be done, do nothing"}
+ACTION_SPECS: dict[str, dict[str, object]] = {
+    "describe_group": {
+        "description": "state, members, committed offsets and lag of one group (read-only: "
+                       "a dry run is the same as a run)",
+        "params": {"group": _GROUP, "dry_run": _DRY}, "required": ("group",)},
+    "reset_offsets_latest": {
+        "description": "commit each partition's high-water mark as the group's offset (the "
+                       "group skips everything not yet consumed); only for a group with no "
+                       "active members",
+        "params": {"group": _GROUP, "dry_run": _DRY,
+                   "topics": {"type": "array", "items": {"type": "string"},
+                              "description": "only these topics (default: every topic the "
+                                             "group has committed offsets for)"}},
+        "required": ("group",)},
+}
+
+TARGET_OPTIONS: dict[str, dict[str, object]] = {
+    "broker_flavor": {"enum": ["auto", "kafka", "tansu"], "default": "auto",
+                      "description": "which broker implementation (auto: detected)"},
+}
+"""What a target's ``options`` may hold; anything else is refused before connect."""

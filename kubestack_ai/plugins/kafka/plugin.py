@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 from ..base import MiddlewarePlugin, Run
 from ..deadline import Deadline
 from ..errors import ConfigError, ConnectError
+from ..execution import ActionSpec
 from ..logcontext import get_logger
 from ..models import MiddlewareTarget, PluginConfig, PluginInfo
 from . import compat
 from .checks.broker import BrokerChecks
 from .checks.consumer import ConsumerChecks
 from .checks.topic import TopicChecks
-from .constants import DEFAULTS, PLUGIN_ID, VERSION
+from .constants import ACTION_SPECS, DEFAULTS, PLUGIN_ID, TARGET_OPTIONS, VERSION
 from .model import Cluster
 
 if TYPE_CHECKING:
@@ -130,6 +131,14 @@ class KafkaPlugin(TopicChecks, ConsumerChecks, BrokerChecks, MiddlewarePlugin):
         return self._wire
 
     # -- actions ---------------------------------------------------------------------
+
+    @classmethod
+    def target_options(cls) -> dict[str, Any]:
+        return TARGET_OPTIONS
+
+    def action_specs(self) -> Mapping[str, ActionSpec]:
+        return {name: ActionSpec(name=name, dry_run=True, **spec)
+                for name, spec in ACTION_SPECS.items()}
 
     def execute(self, deadline: Deadline, action: str, params: Mapping[str, Any]) -> Any:
         from . import actions, collect

@@ -8,10 +8,24 @@ from typing import Any
 
 from ..deadline import Deadline
 from ..errors import ConfigError
+from ..execution import ActionSpec
 from .client import Session, failure_of
 from .constants import KILL_MAX_QUERIES, KILL_MIN_SECONDS, SYSTEM_USERS
 
-_KILL_PARAMS = {"min_seconds", "user", "dry_run", "limit"}
+KILL_LONG_QUERIES = ActionSpec(
+    name="kill_long_queries",
+    description="KILL QUERY every client statement running at least min_seconds (never the "
+                "connection, replication or system threads, or our own)",
+    dry_run=True, required=("min_seconds",),
+    params={"min_seconds": {"type": "number", "minimum": KILL_MIN_SECONDS,
+                            "description": "statements running this long or longer"},
+            "user": {"type": "string", "description": "only this user's statements"},
+            "limit": {"type": "integer", "minimum": 1, "maximum": KILL_MAX_QUERIES,
+                      "default": KILL_MAX_QUERIES, "description": "at most this many"},
+            "dry_run": {"type": "boolean",
+                        "description": "list the statements (ids, queries), kill none"}})
+SPECS = {KILL_LONG_QUERIES.name: KILL_LONG_QUERIES}
+_KILL_PARAMS = set(KILL_LONG_QUERIES.params)
 
 
 def kill_long_queries(session: Session, deadline: Deadline, params: Mapping[str, Any]

@@ -113,3 +113,13 @@ PRIVILEGE_ERRORS = frozenset({ER_DBACCESS_DENIED, ER_TABLEACCESS_DENIED,
                               ER_COLUMNACCESS_DENIED, ER_SPECIFIC_ACCESS_DENIED})
 MISSING_ERRORS = frozenset({ER_UNKNOWN_TABLE, ER_NO_SUCH_TABLE, 1193, 1064})
 AUTH_ERRORS = frozenset({ER_ACCESS_DENIED, ER_HOST_NOT_PRIVILEGED, 1251, 1698, 1862})
+
+TARGET_OPTIONS: dict[str, dict[str, object]] = {
+    "user": {"type": "string", "default": "root",
+             "description": "the user when the target has no auth.username"},
+    "database": {"type": "string", "description": "the default schema"},
+    "innodb_data_size": {"enum": ["tablespaces", "tables", False], "default": "tablespaces",
+                         "description": "how the InnoDB data size is measured (tables: exact, "
+                                        "opens every table; false: not measured)"},
+}
+"""What a target's ``options`` may hold; anything else is refused before connect."""

@@ -9,6 +9,7 @@ from typing import Any
 from ..base import MiddlewarePlugin, Run
 from ..deadline import Deadline
 from ..errors import ActionRefusedError, PluginError
+from ..execution import ActionSpec
 from ..logcontext import get_logger
 from ..models import MiddlewareTarget, PluginInfo, utcnow
 from ..rates import second_reading
@@ -22,7 +23,15 @@ from .checks.replication import ReplicationChecks
 from .checks.schema import SchemaChecks
 from .checks.security import SecurityChecks
 from .client import QueryFailure, Session, open_connection
-from .constants import ACTIONS, DANGEROUS_ACTIONS, DEFAULTS, PLUGIN_ID, VARIABLES, VERSION
+from .constants import (
+    ACTIONS,
+    DANGEROUS_ACTIONS,
+    DEFAULTS,
+    PLUGIN_ID,
+    TARGET_OPTIONS,
+    VARIABLES,
+    VERSION,
+)
 from .server import Server
 from .window import SAMPLED, limit_reached, needs_sample
 
@@ -197,6 +206,13 @@ class MySQLPlugin(SchemaChecks, SecurityChecks, DurabilityChecks, InnodbChecks,
         run.metric("server.uptime_s", int(run.data["status"].get("Uptime", 0) or 0))
 
     # -- actions --------------------------------------------------------------------------
+
+    @classmethod
+    def target_options(cls) -> dict[str, Any]:
+        return TARGET_OPTIONS
+
+    def action_specs(self) -> Mapping[str, ActionSpec]:
+        return actions.SPECS
 
     def execute(self, deadline: Deadline, action: str, params: Mapping[str, Any]) -> Any:
         if action == "kill_long_queries":

@@ -170,3 +170,14 @@ DANGEROUS_ACTIONS: tuple[str, ...] = ("flushall", "flushdb", "config_set", "shut
 
 KILL_IDLE_MIN_SECONDS = 1
 """kill_idle_clients refuses 0: every client between two commands would be cut."""
+
+TARGET_OPTIONS: dict[str, dict[str, object]] = {
+    "db": {"type": "integer", "minimum": 0, "default": 0,
+           "description": "the database to SELECT (standalone and Sentinel's master)"},
+    "master_name": {"type": "string", "minLength": 1,
+                    "description": "Sentinel mode: the master the sentinels name (required)"},
+    "sentinel_username": {"type": "string", "description": "the sentinels' own ACL user"},
+    "sentinel_password_ref": {"type": "string", "pattern": "^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$",
+                              "description": "the sentinels' password, as a secret reference"},
+}
+"""What a target's ``options`` may hold; anything else is refused before connect."""

@@ -10,10 +10,12 @@ from typing import Any
 from ..base import MiddlewarePlugin, Run, category
 from ..deadline import Deadline
 from ..errors import ActionRefusedError, ConfigError, PluginError
+from ..execution import ActionSpec
 from ..logcontext import get_logger
 from ..models import MiddlewareTarget, Mode, PluginConfig, PluginInfo, Severity
 from ..rates import second_reading
 from .actions import ACTIONS as ACTION_FUNCS
+from .actions import SPECS as ACTION_SPECS
 from .checks import (
     cluster,
     connection,
@@ -24,7 +26,13 @@ from .checks import (
     sentinel,
 )
 from .connection import ClientCache, Credentials, connection_key
-from .constants import ACTIONS, DANGEROUS_ACTIONS, DEFAULTS, NODE_TIMEOUT
+from .constants import (
+    ACTIONS,
+    DANGEROUS_ACTIONS,
+    DEFAULTS,
+    NODE_TIMEOUT,
+    TARGET_OPTIONS,
+)
 from .keyscan import sample_keys
 from .topology import Connector, Topology, is_local
 from .view import NodeView, counters, flush, wants_second_reading
@@ -59,6 +67,10 @@ class RedisPlugin(MiddlewarePlugin):
     @classmethod
     def known_thresholds(cls) -> frozenset[str]:
         return frozenset(DEFAULTS)
+
+    @classmethod
+    def target_options(cls) -> dict[str, Any]:
+        return TARGET_OPTIONS
 
     def init(self, deadline: Deadline, config: PluginConfig) -> None:
         self.check_thresholds(config.thresholds)  # a bad plugin config fails at init
@@ -221,6 +233,9 @@ class RedisPlugin(MiddlewarePlugin):
                             suggestion="Start the replica; failover needs a healthy one.")
 
     # -- actions ------------------------------------------------------------------------
+
+    def action_specs(self) -> Mapping[str, ActionSpec]:
+        return ACTION_SPECS
 
     def execute(self, deadline: Deadline, action: str, params: Mapping[str, Any]) -> Any:
         fn = ACTION_FUNCS.get(action)

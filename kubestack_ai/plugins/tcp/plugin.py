@@ -3,6 +3,7 @@ from __future__ import annotations
 import socket
 import statistics
 import time
+from typing import Any
 
 from ..base import MiddlewarePlugin, Run, category
 from ..deadline import Deadline
@@ -35,6 +36,10 @@ class TcpPlugin(MiddlewarePlugin):
     @classmethod
     def known_thresholds(cls) -> frozenset[str]:
         return frozenset(DEFAULTS)
+
+    @classmethod
+    def target_options(cls) -> dict[str, Any]:
+        return {}  # none: any option is a mistake
 
     def connect(self, deadline: Deadline, target: MiddlewareTarget) -> None:
         # connect succeeds when at least one endpoint answers; the others are findings
