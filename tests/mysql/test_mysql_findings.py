@@ -260,8 +260,12 @@ def test_buffer_pool_wait_free_as_a_rate(manager: PluginManager, weak: Instance)
         # without history: a second reading a second later; once purge and flushing have
         # settled nothing moves in it, so the lifetime total is info "since start", not
         # a warning on every ksa diagnose
-        _settled(weak, "Innodb_buffer_pool_wait_free")
-        alone = finding(diagnose(manager, t, "innodb"), "mysql.innodb.buffer_pool_wait_free")
+        for _ in range(3):  # a loaded machine can resume purge inside the 1 s window
+            _settled(weak, "Innodb_buffer_pool_wait_free")
+            alone = finding(diagnose(manager, t, "innodb"), "mysql.innodb.buffer_pool_wait_free")
+            if alone.evidence["waits_in_window"] == 0:
+                break
+            assert alone.severity is Severity.WARNING  # it moved in the window: a warning
         assert alone.severity is Severity.INFO
         assert alone.evidence["window_source"] == "in-run"
         assert alone.evidence["waits_in_window"] == 0
