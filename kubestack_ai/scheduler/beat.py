@@ -125,6 +125,8 @@ class FleetScheduler(beat.Scheduler):
         self._due: list[tuple[float, int, Job]] = []
         self._seq = 0
         self._routes: dict[str, dict[str, Any]] = {}
+        self.notifier: Any = None
+        self._notify_config: Any = None
         super().__init__(app, *args, **kwargs)
 
     # -- the schedule -----------------------------------------------------------------
@@ -170,6 +172,7 @@ class FleetScheduler(beat.Scheduler):
             if not fleet.targets:
                 log.warning("beat: fleet %s lists no targets: nothing to schedule",
                             self.fleet_path)
+            self._set_notify(fleet.notify)
             jobs = list(fleet_jobs(fleet))
             del fleet
             settings = self.app.ksa_settings
@@ -183,6 +186,25 @@ class FleetScheduler(beat.Scheduler):
         # on every full collection while beat sends)
         gc.freeze()
         return True
+
+    def _set_notify(self, config: Any) -> None:
+        """Notifications are sent from here, the one beat that holds the lock (see
+        kubestack_ai.notify for why); a changed ``notify:`` section replaces the notifier."""
+        if config == self._notify_config:
+            return
+        if self.notifier is not None:
+            self.notifier.close()
+            self.notifier = None
+        self._notify_config = config
+        if config is not None and config.enabled:
+            from kubestack_ai.notify import Notifier  # noqa: PLC0415
+            from kubestack_ai.storage import Store, default_url  # noqa: PLC0415
+
+            settings = self.app.ksa_settings
+            url = settings.database_url or default_url({"KSA_HOME": str(settings.home)})
+            self.notifier = Notifier(Store(url), config)
+            log.info("beat: notifications to %d Alertmanager(s), %d webhook(s)",
+                     len(config.alertmanager), len(config.webhook))
 
     def _merge(self, jobs: list[Job]) -> None:
         now = time.time()
@@ -239,6 +261,8 @@ class FleetScheduler(beat.Scheduler):
         if not leading:
             return STANDBY_POLL
         self.reload_fleet()
+        if self.notifier is not None:
+            self.notifier.tick()  # polls in its own thread: never delays scheduling
         return self.dispatch_due()
 
     def dispatch_due(self) -> float:
@@ -306,6 +330,8 @@ class FleetScheduler(beat.Scheduler):
 
     def close(self) -> None:
         try:
+            if self.notifier is not None:
+                self.notifier.close()
             super().close()
         finally:
             self.lock.release()

@@ -39,6 +39,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from kubestack_ai.notify.config import NotifyConfig
 from kubestack_ai.plugins import MiddlewareTarget
 from kubestack_ai.workers.args import TaskArgsError, check_categories, check_target
 
@@ -105,6 +106,8 @@ class Fleet(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     targets: tuple[FleetTarget, ...] = ()
+    notify: NotifyConfig | None = None
+    """Where to send status changes (see kubestack_ai.notify); sent by the active beat."""
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -120,10 +123,10 @@ def _targets(data: Any, source: str) -> list[dict[str, Any]]:
         data = {}
     if not isinstance(data, dict):
         raise FleetError(f"{source}: expected a mapping with 'targets', got {type(data).__name__}")
-    unknown = set(data) - {"defaults", "targets"}
+    unknown = set(data) - {"defaults", "targets", "notify"}
     if unknown:
         raise FleetError(f"{source}: unknown keys {', '.join(sorted(unknown))} "
-                         "(expected: defaults, targets)")
+                         "(expected: defaults, targets, notify)")
     defaults = data.get("defaults") or {}
     raw = data.get("targets") or []
     if not isinstance(defaults, dict):
@@ -133,7 +136,26 @@ def _targets(data: Any, source: str) -> list[dict[str, Any]]:
     return [{**defaults, **t} for t in raw] if defaults else raw
 
 
+def _notify(docs: list[tuple[str, Any]]) -> NotifyConfig | None:
+    """The ``notify:`` section: in at most one document of a fleet, checked by field."""
+    found = [(source, data["notify"]) for source, data in docs
+             if isinstance(data, dict) and data.get("notify") is not None]
+    if len(found) > 1:
+        raise FleetError(f"{found[1][0]}: notify: already given in {found[0][0]} "
+                         "(one notify section per fleet)")
+    if not found:
+        return None
+    source, raw = found[0]
+    try:
+        return NotifyConfig.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(p) for p in ("notify", *first["loc"]))
+        raise FleetError(f"{source}: {where}: {first['msg']}") from None
+
+
 def _validate(docs: list[tuple[str, list[dict[str, Any]]]],
+              notify: NotifyConfig | None = None,
               known: Mapping[str, Sequence[str]] | None = None) -> Fleet:
     """One pydantic call over every document's targets. Every problem of every target is
     reported, each with its document and place: pydantic's, the size caps of task
@@ -143,7 +165,7 @@ def _validate(docs: list[tuple[str, list[dict[str, Any]]]],
     problems = [(*_locate(docs, ("targets", i, *field)), why) for i, t in enumerate(raw)
                 for field, why in _check(t, known)]
     try:
-        fleet = Fleet.model_validate({"targets": raw})
+        fleet = Fleet.model_validate({"targets": raw, "notify": notify})
     except ValidationError as e:
         # without input values: a mistyped password must not reach a log line
         for err in e.errors(include_input=False, include_url=False):
@@ -207,7 +229,8 @@ def _locate(docs: list[tuple[str, list[dict[str, Any]]]],
 
 def parse_fleet(data: Any, source: str = "fleet",
                 known: Mapping[str, Sequence[str]] | None = None) -> Fleet:
-    return _validate([(source, _targets(data, source))], known)
+    targets = _targets(data, source)
+    return _validate([(source, targets)], _notify([(source, data)]), known)
 
 
 def fleet_files(path: Path) -> list[Path]:
@@ -281,8 +304,11 @@ def load_fleet(path: str | Path, known: Mapping[str, Sequence[str]] | None = Non
     p = Path(path)
     files = fleet_files(p) if p.is_dir() else [p]
     docs = []
+    raws = []
     with no_gc():
         for f in files:
             source = f"fleet file {f}"
-            docs.append((source, _targets(_read(f), source)))
-        return _validate(docs, known)
+            data = _read(f)
+            docs.append((source, _targets(data, source)))
+            raws.append((source, data))
+        return _validate(docs, _notify(raws), known)

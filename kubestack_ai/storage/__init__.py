@@ -10,6 +10,7 @@ URLs) in production; the schema is managed by Alembic
 from __future__ import annotations
 
 from ._base import categories_key, short_key
+from ._fleet import OUTCOMES, STATUSES, FindingSpan, FleetCounts, RunSummary, TargetRecord
 from ._retention import PruneReport
 from ._state import UNSET, AuditLog
 from .engine import default_url
@@ -18,6 +19,7 @@ from .records import AuditRecord, PluginStateRecord, RollupRecord, RunRecord
 from .store import Store
 
 __all__ = [
+    "OUTCOMES", "STATUSES", "FindingSpan", "FleetCounts", "RunSummary", "TargetRecord",
     "UNSET", "AuditLog", "AuditRecord", "MigrationError", "PluginStateRecord", "PruneReport",
     "RollupRecord", "RunRecord",
     "StorageError", "StorageUnavailable", "Store", "categories_key", "default_url",

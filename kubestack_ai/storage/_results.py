@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from kubestack_ai.plugins.models import DiagnosticResult, Snapshot, utcnow
 
-from ._base import StoreBase, categories_key, short_key
+from ._base import categories_key, short_key
+from ._fleet import FleetMixin
 from .errors import StorageError
 from .models import CachedResultRow, RunRow
 from .records import RunRecord
@@ -33,7 +34,7 @@ _CACHED = (select(CachedResultRow.result)
                   CachedResultRow.expires_at > bindparam("now")))
 
 
-class ResultsMixin(StoreBase):
+class ResultsMixin(FleetMixin):
 
     def record_run(self, run_id: str, target_key: str, plugin_id: str,
                    categories: tuple[str, ...], result: DiagnosticResult, ttl: float | None,
@@ -63,6 +64,7 @@ class ResultsMixin(StoreBase):
         def fn(c: Connection) -> bool:
             c.execute(_RUN_INSERT, row)  # a duplicate run_id fails here, before the cache
             self._cache_put(c, tk, plugin_id, cats, rid, result, body, ttl, now)
+            self._latest_put(c, tk, plugin_id, rid, result, now)
             return True
 
         def replace(c: Connection) -> bool:
@@ -72,6 +74,7 @@ class ResultsMixin(StoreBase):
                           .values(**{k: v for k, v in row.items() if k != "run_id"})).rowcount
             if n:
                 self._cache_put(c, tk, plugin_id, cats, rid, result, body, ttl, now)
+                self._latest_put(c, tk, plugin_id, rid, result, now)
             return bool(n)
 
         try:

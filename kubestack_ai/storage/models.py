@@ -23,6 +23,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Double,
     Float,
     Index,
     Integer,
@@ -171,3 +172,42 @@ class RollupRow(Base):
     findings: Mapped[str] = mapped_column(long_text())
     first_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     last_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class TargetLatestRow(Base):
+    """The newest run of every target, kept beside the history by ``record_run`` so that
+    the fleet's pages, ``/metrics`` and the notifier read one row per target instead of
+    scanning the history."""
+
+    __tablename__ = "ksa_target_latest"
+    __table_args__ = (
+        # two indexes only: every run rewrites its target's row, and a filter by type or
+        # staleness reads one row per target anyway (10,000 rows: a few ms)
+        Index("ix_ksa_target_latest_rank", "rank", "target_key"),
+        Index("ix_ksa_target_latest_updated", "updated_at"),
+    )
+
+    target_key: Mapped[str] = mapped_column(key_type(), primary_key=True)
+    type: Mapped[str] = mapped_column(key_type(ID_LEN))
+    plugin_id: Mapped[str] = mapped_column(key_type(ID_LEN))
+    run_id: Mapped[str] = mapped_column(key_type())
+    status: Mapped[str] = mapped_column(String(16))
+    rank: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    duration: Mapped[float] = mapped_column(Float)
+    status_since: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    status_runs: Mapped[int] = mapped_column(Integer)
+    started_ts: Mapped[float] = mapped_column(Double)
+    """started_at as Unix seconds: the interval arithmetic in SQL, the same on every backend."""
+    prev_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    stale_ts: Mapped[float | None] = mapped_column(Double, nullable=True)
+    """Unix seconds after which the target is stale (twice its interval past its last run)."""
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    worst_code: Mapped[str | None] = mapped_column(String(KEY_LEN), nullable=True)
+    worst_title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    findings: Mapped[str] = mapped_column(long_text())
+    n_completed: Mapped[int] = mapped_column(BigInteger, default=0)
+    n_timed_out: Mapped[int] = mapped_column(BigInteger, default=0)
+    n_killed: Mapped[int] = mapped_column(BigInteger, default=0)
+    n_failed: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -33,7 +33,7 @@ from kubestack_ai.plugins import (
     register_interrupt,
 )
 from kubestack_ai.plugins.execution import ActionRecord, redact
-from kubestack_ai.plugins.models import utcnow
+from kubestack_ai.plugins.models import Severity, utcnow
 from kubestack_ai.storage import AuditLog
 
 from .args import (
@@ -71,8 +71,10 @@ def target_error(e: ValidationError) -> str:
 def envelope(task_id: str, result: DiagnosticResult | None, *, target_key: str = "",
              plugin_id: str = "", cached: bool = False, stored: bool | None = None,
              storage_error: str | None = None, error: str | None = None) -> dict[str, Any]:
-    """What a task returns (and Flower shows): never a secret, the target by key only."""
+    """What a task returns (and Flower shows): never a secret, the target by key only.
+    ``summary`` comes first so that Flower's one-line repr of the result starts with it."""
     return {
+        "summary": summary(result, error),
         "task_id": task_id, "target": target_key, "plugin_id": plugin_id,
         "status": str(result.status) if result is not None else "unknown",
         "outcome": result.outcome if result is not None else "failed",
@@ -80,6 +82,24 @@ def envelope(task_id: str, result: DiagnosticResult | None, *, target_key: str =
         "pid": os.getpid(),
         "result": result.model_dump(mode="json") if result is not None else None,
     }
+
+
+def summary(result: DiagnosticResult | None, error: str | None = None) -> str:
+    """One line: ``critical: mysql.connection.auth_failed; 2 more`` (the worst finding,
+    then how many other warning or critical ones), the outcome first when not completed."""
+    if result is None:
+        return f"error: {error}" if error else "unknown"
+    prefix = "" if result.outcome in ("completed", "cached") else f"{result.outcome}, "
+    serious = sorted((f for f in result.findings if f.severity >= Severity.WARNING),
+                     key=lambda f: -int(f.severity))
+    if serious:
+        more = f"; {len(serious) - 1} more" if len(serious) > 1 else ""
+        return f"{prefix}{result.status}: {serious[0].code}{more}"
+    if result.errors:
+        where = ", ".join(sorted(result.errors))
+        return f"{prefix}{result.status}: could not read {where}"
+    n = len(result.findings)
+    return f"{prefix}{result.status}: " + (f"{n} info findings" if n else "no findings")
 
 
 def action_envelope(task_id: str, rec: ActionRecord, audit_id: Any,

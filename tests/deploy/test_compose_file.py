@@ -16,7 +16,7 @@ def _compose() -> dict:
 
 def test_images_pinned_health_checked_secrets_by_reference() -> None:
     services = _compose()["services"]
-    assert {"broker", "postgres", "worker", "beat", "flower", "example-redis",
+    assert {"broker", "postgres", "worker", "beat", "flower", "web", "example-redis",
             "example-mysql", "example-kafka"} <= set(services)
     for name, svc in services.items():
         image = svc["image"]
@@ -28,6 +28,9 @@ def test_images_pinned_health_checked_secrets_by_reference() -> None:
             if "PASSWORD" in key or "SECRET" in key:
                 assert key.endswith("_FILE") and str(value).startswith("/run/secrets/"), key
     assert "deploy" not in services["worker"] and "container_name" not in services["worker"]
+    web = " ".join(services["web"]["command"])
+    assert "--password-ref file:/run/secrets/web_password" in web  # by reference
+    assert "--host 0.0.0.0" in web and "--user" in web  # beyond localhost: with a login
     text = (ROOT / "compose.yaml").read_text()
     assert "KSA_DATABASE_URL: " not in text  # built from the secret file at start
 

@@ -17,7 +17,15 @@ import pytest
 
 from kubestack_ai.plugins import PluginManager
 from tests.conftest import require
-from tests.mysql.mysql_helpers import INSTALL_DB, MARIADBD, Instance, count_rows, wait_replica
+from tests.mysql.mysql_helpers import (
+    DURABLE_ARGS,
+    INSTALL_DB,
+    MARIADBD,
+    WEAK_ARGS,
+    Instance,
+    count_rows,
+    wait_replica,
+)
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +80,10 @@ def instances(tmp_path_factory: pytest.TempPathFactory, mariadb_template: Path,
             "--server-id=1", "--log-bin=mysql-bin", "--binlog-format=ROW"])
         started["replica"] = Instance("replica", base, mariadb_template, [
             "--server-id=2", "--read-only=ON", "--relay-log=relay-bin"])
+        # durability, accounts and refusals: settings a shared server must not get
+        started["weak"] = Instance("weak", base, mariadb_template, WEAK_ARGS)
+        # the healthy look-alike of each of them
+        started["durable"] = Instance("durable", base, mariadb_template, DURABLE_ARGS)
         for inst in started.values():
             inst.wait()
         yield started
@@ -83,6 +95,16 @@ def instances(tmp_path_factory: pytest.TempPathFactory, mariadb_template: Path,
 @pytest.fixture(scope="session")
 def ps(instances: dict[str, Instance]) -> Instance:
     return instances["ps"]
+
+
+@pytest.fixture(scope="session")
+def weak(instances: dict[str, Instance]) -> Instance:
+    return instances["weak"]
+
+
+@pytest.fixture(scope="session")
+def durable(instances: dict[str, Instance]) -> Instance:
+    return instances["durable"]
 
 
 @pytest.fixture(scope="session")

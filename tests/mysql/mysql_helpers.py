@@ -14,6 +14,19 @@ from kubestack_ai.plugins import DiagnoseOptions, DiagnosticResult, MiddlewareTa
 from tests.conftest import free_port, port_open
 
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+
+# a server with every durability setting wrong, name resolution on, a low
+# max_connections, and the smallest buffer pool (6 MB) flushed slowly, so that writing
+# 15 MB makes queries wait for free pages (the tests' and bench/peers_mysql.py's faults) ...
+WEAK_ARGS = ["--server-id=8", "--log-bin=weak-bin", "--sync-binlog=0",
+             "--innodb-flush-log-at-trx-commit=2", "--innodb-doublewrite=0",
+             "--max-connections=10", "--skip-name-resolve=OFF",
+             "--innodb-buffer-pool-size=6M", "--innodb-io-capacity=100",
+             "--innodb-io-capacity-max=100", "--innodb-max-dirty-pages-pct=99",
+             "--innodb-lru-scan-depth=128"]
+# ... and its healthy look-alike
+DURABLE_ARGS = ["--server-id=9", "--log-bin=durable-bin", "--sync-binlog=1",
+                "--innodb-flush-log-at-trx-commit=1", "--binlog-expire-logs-seconds=604800"]
 INSTALL_DB = shutil.which("mariadb-install-db")
 
 
@@ -22,6 +35,7 @@ class Instance:
 
     def __init__(self, name: str, base: Path, template: Path, args: list[str]) -> None:
         self.name = name
+        self.password = ""  # root's, once a test sets one
         self.dir = base / name
         self.port = free_port()
         shutil.copytree(template, self.dir / "data")
@@ -54,8 +68,10 @@ class Instance:
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def connect(self, user: str = "root", password: str = "", **kw: Any) -> Any:
+    def connect(self, user: str = "root", password: str | None = None, **kw: Any) -> Any:
         kw.setdefault("autocommit", True)
+        if password is None:
+            password = self.password if user == "root" else ""
         return pymysql.connect(host="127.0.0.1", port=self.port, user=user, password=password,
                                connect_timeout=5, **kw)
 
@@ -119,3 +135,20 @@ def finding(result: DiagnosticResult, code: str) -> Any:
     found = [f for f in result.findings if f.code == code]
     assert found, f"no {code} in {sorted(codes(result))}; errors={result.errors}"
     return found[0]
+
+
+def wait_for_free_pages(inst: Instance, rounds: int = 5) -> int:
+    """On a WEAK_ARGS server: 15 MB written through its 6 MB pool, flushed at 100 IOPS
+    with 128 pages a second scanned for free ones, until a query has waited for a free
+    page (seen after one or two rounds). Returns Innodb_buffer_pool_wait_free."""
+    waits = 0
+    for _ in range(rounds):
+        inst.sql("DROP DATABASE IF EXISTS wf", "CREATE DATABASE wf",
+                 "CREATE TABLE wf.t (id INT PRIMARY KEY, pad CHAR(255)) ENGINE=InnoDB",
+                 "INSERT INTO wf.t SELECT seq, REPEAT('a', 255) FROM wf.seq_1_to_60000",
+                 "UPDATE wf.t SET pad = REPEAT('b', 255)")
+        got = inst.sql("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_wait_free'")[0]
+        waits = int(got[0]["Value"])
+        if waits:
+            break
+    return waits

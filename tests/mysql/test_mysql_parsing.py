@@ -103,3 +103,53 @@ def test_percentiles_from_buckets() -> None:
     buckets = [(0.1, 10), (1.0, 90), (10.0, 99), (float("inf"), 100)]
     assert percentiles_from_cumulative(buckets) == {50: 1.0, 95: 10.0, 99: 10.0}
     assert percentiles_from_cumulative([(1.0, 0)]) is None
+
+
+def test_mysql8_blockers_and_lock_waits_use_data_lock_waits() -> None:
+    my8 = Server.detect("8.0.36", "MySQL Community Server - GPL", "monitor@%", 7)
+    assert "performance_schema.data_lock_waits" in my8.blockers_sql
+    assert "BLOCKING_ENGINE_TRANSACTION_ID" in my8.blockers_sql
+    assert my8.lock_waits_grant == ("GRANT PROCESS ON *.* TO 'monitor'@'%'; "
+                                    "GRANT SELECT ON performance_schema.* TO 'monitor'@'%';")
+    maria = Server.detect("10.11.6-MariaDB", "", "monitor@%", 7)
+    assert "information_schema.INNODB_LOCK_WAITS" in maria.blockers_sql
+
+
+def test_mysql8_accounts_rows() -> None:
+    """mysql.user as MySQL 8 returns it (no MySQL server runs here): account_locked,
+    caching_sha2_password, bytes for some columns."""
+    from kubestack_ai.plugins.mysql.checks.security import accounts
+
+    base = {"Select_priv": "N", "Process_priv": "N", "Super_priv": "N"}
+    rows = [
+        {**base, "User": b"app", "Host": "%", "plugin": "caching_sha2_password",
+         "authentication_string": b"$A$005$xyz", "account_locked": "N", "Select_priv": "Y"},
+        {**base, "User": "open", "Host": "%", "plugin": "caching_sha2_password",
+         "authentication_string": b"", "account_locked": "N"},
+        {**base, "User": "mysql.sys", "Host": "localhost", "plugin": "caching_sha2_password",
+         "authentication_string": "", "account_locked": "Y"},
+        {**base, "User": "sock", "Host": "localhost", "plugin": "auth_socket",
+         "authentication_string": "", "account_locked": "N"},
+    ]
+    got = {(a.user, a.host): a for a in accounts(rows, None)}
+    assert got[("app", "%")].privileges == ["SELECT"] and not got[("app", "%")].no_password
+    assert got[("open", "%")].no_password
+    assert not got[("mysql.sys", "localhost")].usable
+    assert not got[("sock", "localhost")].no_password  # the OS user authenticates
+
+
+def test_redundant_index_rules() -> None:
+    from kubestack_ai.plugins.mysql.indexes import Index, redundant
+
+    def ix(name: str, *cols: str, unique: bool = False, kind: str = "BTREE") -> Index:
+        return Index("db", "t", name, unique or name == "PRIMARY", kind, cols)
+
+    found = redundant([ix("PRIMARY", "id"), ix("u", "a", unique=True), ix("a_dup", "a"),
+                       ix("ft", "body", kind="FULLTEXT"), ix("ft2", "body", kind="FULLTEXT"),
+                       ix("name10", "name(10)"), ix("name", "name"), ix("b_id", "b", "id")])
+    assert {(f["index"], f["rule"], f["redundant_with"]) for f in found} == {
+        ("a_dup (a)", "duplicate", "u (a)"),        # the UNIQUE one is kept
+        ("ft2 (body)", "duplicate", "ft (body)"),   # FULLTEXT: exact duplicates only
+    }
+    # a prefix index is not the column; an index ending with the primary key is kept
+    assert not redundant([ix("PRIMARY", "id"), ix("id_b", "id", "b")], innodb=False)

@@ -44,6 +44,8 @@ def test_connections_are_reused_across_diagnoses(servers: Servers, manager) -> N
 
 
 def test_tiny_maxmemory_filled_until_it_evicts(servers: Servers, manager) -> None:
+    """Evictions are judged as a rate (issue 12 item 13): a lifetime count alone is an
+    info; evictions within the window (history, else an in-run second reading) warn."""
     srv = servers.start("--maxmemory", "3mb", "--maxmemory-policy", "allkeys-lru")
     t = target(srv.addr)
     with srv.client() as c:
@@ -51,28 +53,19 @@ def test_tiny_maxmemory_filled_until_it_evicts(servers: Servers, manager) -> Non
         for i in range(600):
             pipe.set(f"k{i}", "x" * 10_000)
         pipe.execute()
-        evicted = c.info("stats")["evicted_keys"]
-    assert evicted > 0
-    r = manager.diagnose(t, DiagnoseOptions(categories=("memory",)))
-    found = codes(r)
-    assert found["redis.memory.evictions"].severity is Severity.WARNING
-    # our own replies take memory too, so the server may evict a key more meanwhile
-    assert found["redis.memory.evictions"].evidence["evicted_keys"] == r.metrics["evicted_keys"]
-    assert r.metrics["evicted_keys"] >= evicted
-    assert found["redis.memory.usage_high"].evidence["maxmemory"] == 3 * 1024 * 1024
-    assert found["redis.memory.usage_high"].evidence["usage_pct"] > 95
-    # allkeys-lru at its limit: a cache doing its job, a warning, not critical
-    assert found["redis.memory.usage_high"].severity is Severity.WARNING
-
-    # history: with room again, no eviction since the last run is only worth an info
-    with srv.client() as c:
+        assert c.info("stats")["evicted_keys"] > 0
+        # room again: the evictions are history
         c.config_set("maxmemory", "100mb")
-    base = manager.diagnose(t, DiagnoseOptions(categories=("memory",)))
-    snap = Snapshot(at=utcnow(), metrics=base.metrics)
-    r2 = manager.diagnose(t, DiagnoseOptions(categories=("memory",), history=(snap,)))
-    ev = codes(r2)["redis.memory.evictions"]
-    assert ev.severity is Severity.INFO and ev.evidence["evicted_since_last_run"] == 0
-    # and new evictions since the last run are a warning naming how many
+    r = manager.diagnose(t, DiagnoseOptions(categories=("memory",)))
+    ev = codes(r)["redis.memory.evictions"]
+    assert ev.severity is Severity.INFO, ev
+    assert ev.evidence["evicted_keys"] == r.metrics["evicted_keys"] > 0
+    assert ev.evidence["evicted_keys_in_window"] == 0
+    assert ev.evidence["window_source"] == "in-run" and ev.evidence["last_moved"] == "since start"
+    assert "redis.memory.usage_high" not in codes(r)
+
+    # new evictions since a stored run: a warning naming how many and how fast
+    snap = Snapshot(at=utcnow(), metrics=r.metrics)
     with srv.client() as c:
         c.config_set("maxmemory", "3mb")
         pipe = c.pipeline(transaction=False)
@@ -80,24 +73,31 @@ def test_tiny_maxmemory_filled_until_it_evicts(servers: Servers, manager) -> Non
             pipe.set(f"n{i}", "y" * 10_000)
         pipe.execute()
     r3 = manager.diagnose(t, DiagnoseOptions(categories=("memory",), history=(snap,)))
-    ev = codes(r3)["redis.memory.evictions"]
+    found = codes(r3)
+    ev = found["redis.memory.evictions"]
     assert ev.severity is Severity.WARNING
-    assert ev.evidence["evicted_since_last_run"] == \
-        r3.metrics["evicted_keys"] - base.metrics["evicted_keys"] >= 200
-    assert ev.evidence["evictions_per_second"] > 0
-    # a window of runs where evictions rose every time (Burrow-style): said so
-    now, cur, rid = utcnow(), r3.metrics["evicted_keys"], r3.metrics["run_id"]
-    window = tuple(Snapshot(at=now - dt.timedelta(seconds=60 * (3 - i)),
-                            metrics={"evicted_keys": cur - 30 + 10 * i, "run_id": rid})
-                   for i in range(3))
-    r5 = manager.diagnose(t, DiagnoseOptions(categories=("memory",), history=window))
-    ev = codes(r5)["redis.memory.evictions"]
-    assert ev.evidence["rising_for_runs"] == 3 and "rising in each of the last 3 runs" in ev.title
-    # a snapshot from another server process (restarted: counters reset) is not compared
-    other = Snapshot(at=utcnow(), metrics={**base.metrics, "run_id": "0" * 40})
+    assert ev.evidence["window_source"] == "history"
+    assert ev.evidence["evicted_keys_in_window"] >= 200
+    assert ev.evidence["evicted_keys_per_second"] > 0
+    assert ev.evidence["last_moved"] != "since start"
+    # allkeys-lru at its limit: a cache doing its job, a warning, not critical
+    assert found["redis.memory.usage_high"].severity is Severity.WARNING
+    assert found["redis.memory.usage_high"].evidence["maxmemory"] == 3 * 1024 * 1024
+    assert "redis.memory.noeviction_near_limit" not in found
+
+    # a snapshot from another server process (restarted: counters reset) is no window
+    with srv.client() as c:
+        c.config_set("maxmemory", "100mb")
+    other = Snapshot(at=utcnow(), metrics={**r.metrics, "run_id": "0" * 40})
     r4 = manager.diagnose(t, DiagnoseOptions(categories=("memory",), history=(other,)))
     ev = codes(r4)["redis.memory.evictions"]
-    assert "evicted_since_last_run" not in ev.evidence and ev.severity is Severity.WARNING
+    assert ev.evidence["window_source"] == "in-run" and ev.evidence["window_reset"] is True
+    assert ev.severity is Severity.INFO
+    # a snapshot older than the window is history, not a rate
+    old = Snapshot(at=utcnow() - dt.timedelta(hours=2), metrics=r.metrics)
+    r5 = manager.diagnose(t, DiagnoseOptions(categories=("memory",), history=(old,)))
+    ev = codes(r5)["redis.memory.evictions"]
+    assert ev.severity is Severity.INFO and ev.evidence["window_source"] == "in-run"
 
 
 def test_noeviction_near_limit_is_critical(servers: Servers, manager) -> None:
@@ -106,8 +106,11 @@ def test_noeviction_near_limit_is_critical(servers: Servers, manager) -> None:
         for i in range(600):
             c.set(f"k{i}", "x" * 10_000)
     r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("memory",)))
-    assert codes(r)["redis.memory.noeviction_near_limit"].severity is Severity.CRITICAL
-    assert codes(r)["redis.memory.usage_high"].severity is Severity.CRITICAL
+    f = codes(r)["redis.memory.noeviction_near_limit"]
+    assert f.severity is Severity.CRITICAL
+    # one cause, one finding (issue 12 item 17), with the OOM rejections as evidence
+    assert "redis.memory.usage_high" not in codes(r)
+    assert f.evidence["oom_rejections"] >= 1
     assert r.status is Status.CRITICAL
 
 
@@ -293,10 +296,21 @@ def test_maxclients_reached_rejects_connections(servers: Servers, manager) -> No
         t = target(srv.addr, name="full")
         r = manager.diagnose(t, DiagnoseOptions(categories=("connection",)))
         found = codes(r)
-        assert found["redis.connection.rejected"].severity is Severity.WARNING
+        # rejected before this run and not since: the lifetime count is an info
+        assert found["redis.connection.rejected"].severity is Severity.INFO
         assert found["redis.connection.rejected"].evidence["rejected_connections"] == 2
+        assert found["redis.connection.rejected"].evidence["rejected_connections_in_window"] == 0
         assert found["redis.connection.clients_high"].evidence["maxclients"] == 8
         assert r.metrics["rejected_connections"] == 2
+        # rejected again since a stored run: a warning with the count in the window
+        snap = Snapshot(at=utcnow(), metrics=r.metrics)
+        more = _raw_clients(srv.port, 4)
+        socks += more
+        r2 = manager.diagnose(t, DiagnoseOptions(categories=("connection",), history=(snap,)))
+        f = codes(r2)["redis.connection.rejected"]
+        assert f.severity is Severity.WARNING
+        assert f.evidence["rejected_connections_in_window"] >= 1
+        assert f.evidence["window_source"] == "history"
     finally:
         for s in socks:
             s.close()
@@ -363,17 +377,41 @@ def test_latency_doctor_findings(servers: Servers, manager) -> None:
                         "--slowlog-log-slower-than", "-1")
     with srv.client() as c:
         c.execute_command("DEBUG", "SLEEP", "0.15")
+        time.sleep(1.05)  # LATENCY HISTORY keeps one sample a second
+        c.execute_command("DEBUG", "SLEEP", "0.11")
     r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("performance",)))
     found = codes(r)
     spike = found["redis.performance.latency_spike"]
-    assert spike.evidence["event"] == "command" and spike.evidence["max_ms"] >= 150
+    assert spike.severity is Severity.WARNING
+    assert spike.evidence["event"] == "command" and spike.evidence["max_ms_in_window"] >= 150
+    # the count and the average, not only the worst (issue 12 item 8)
+    assert spike.evidence["count_in_window"] == 2
+    assert 110 <= spike.evidence["avg_ms_in_window"] < spike.evidence["max_ms_in_window"]
     assert found["redis.performance.slowlog_disabled"].evidence["slowlog-log-slower-than"] == -1
     assert "redis.performance.slow_commands" not in found  # the slow log saw nothing
+    assert "redis.performance.latency_monitor_disabled" not in found
+
+    # an event older than the window is history, not a warning (issue 12 item 13)
+    time.sleep(1.1)
+    old = target(srv.addr, thresholds={"rate_window_seconds": 1})
+    r = manager.diagnose(old, DiagnoseOptions(categories=("performance",)))
+    spike = codes(r)["redis.performance.latency_spike"]
+    assert spike.severity is Severity.INFO and spike.evidence["count_in_window"] == 0
+    assert spike.evidence["max_ms_since_reset"] >= 150
+    assert {f.code for f in r.findings if f.severity is not Severity.INFO} == {
+        "redis.performance.slowlog_disabled"}
 
     out = manager.execute(target(srv.addr), "latency_reset")
     assert out.ok and out.value == {"reset_events": 1}
     r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("performance",)))
     assert "redis.performance.latency_spike" not in codes(r)
+
+
+def test_latency_monitor_disabled_is_said(servers: Servers, manager) -> None:
+    srv = servers.start()  # latency-monitor-threshold 0: Redis's default
+    r = manager.diagnose(target(srv.addr), DiagnoseOptions(categories=("performance",)))
+    f = codes(r)["redis.performance.latency_monitor_disabled"]
+    assert f.severity is Severity.INFO and f.evidence == {"latency-monitor-threshold": 0}
 
 
 def test_server_that_never_answers_times_out_within_the_deadline() -> None:

@@ -54,7 +54,7 @@ def test_jobs_carry_references_and_intervals() -> None:
      "fleet: targets[1]: duplicate target 'redis:h:1' (give each a distinct name)"),
     ({"targets": [{"type": "redis", "endpoints": ["h:1"], "interval": 0}]},
      "fleet: targets[0].interval: Input should be greater than 0"),
-    ({"target": []}, "fleet: unknown keys target (expected: defaults, targets)"),
+    ({"target": []}, "fleet: unknown keys target (expected: defaults, targets, notify)"),
 ])
 def test_bad_fleet_is_refused_with_the_field_named(doc: Any, error: str) -> None:
     with pytest.raises(FleetError) as e:

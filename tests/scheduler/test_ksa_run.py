@@ -4,14 +4,19 @@ a restart."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -46,9 +51,12 @@ def test_ksa_run_on_embedded_broker_follows_the_fleet_file(tmp_path: Path) -> No
     env = {k: v for k, v in os.environ.items() if not k.startswith("KSA_")}
     env["KSA_HOME"] = str(tmp_path / "home")
     log = open(tmp_path / "run.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "kubestack_ai.ksa", "run", "--fleet", str(fleet),
-                             "-c", "1"],
-                            env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT)
+    out = tmp_path / "run.out"
+    port = free_port()
+    with open(out, "wb") as stdout:
+        proc = subprocess.Popen([sys.executable, "-m", "kubestack_ai.ksa", "run", "--fleet",
+                                 str(fleet), "-c", "1", "--web-port", str(port)],
+                                env=env, cwd=str(ROOT), stdout=stdout, stderr=log)
     home = tmp_path / "home"
     try:
         _wait(lambda: len(_history(home, "tcp:a")) >= 2, 45, "two scheduled runs of a")
@@ -56,6 +64,15 @@ def test_ksa_run_on_embedded_broker_follows_the_fleet_file(tmp_path: Path) -> No
                          "  - {name: b, type: tcp, endpoints: ['127.0.0.1:6379']}\n")
         _wait(lambda: _history(home, "tcp:b"), 20, "the added target b")
         assert (home / "broker" / "queue").is_dir()
+        # the terminal: where the web view is, then one line per completed run
+        assert f"web view on http://127.0.0.1:{port}/" in (tmp_path / "run.log").read_text()
+        _wait(lambda: "  tcp:b  healthy" in out.read_text(), 10, "a line for b's run")
+        lines = out.read_text().splitlines()
+        assert sum("  tcp:a  healthy" in line for line in lines) >= 2, lines
+        assert all(line.endswith(" ms") for line in lines), lines
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/targets", timeout=10) as r:
+            keys = {t["key"] for t in json.loads(r.read())["targets"]}
+        assert keys == {"tcp:a", "tcp:b"}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -65,3 +82,24 @@ def test_ksa_run_on_embedded_broker_follows_the_fleet_file(tmp_path: Path) -> No
                 proc.kill()
             log.close()
     assert rc == 0, (tmp_path / "run.log").read_text()[-3000:]
+
+
+def test_ksa_run_goes_on_when_the_web_port_is_taken(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("defaults: {interval: 2, health_interval: 0}\n"
+                     "targets:\n  - {name: a, type: tcp, endpoints: ['127.0.0.1:6379']}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KSA_")}
+    env["KSA_HOME"] = str(tmp_path / "home")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-m", "kubestack_ai.ksa", "run", "--fleet",
+                                 str(fleet), "-c", "1", "--web-port", str(port), "--no-beat"],
+                                env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(4)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-3000:]
+    assert f"warning: web view not started: 127.0.0.1:{port} is in use" in err

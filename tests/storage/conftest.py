@@ -24,7 +24,8 @@ from .storage_factories import finding, result
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MY_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
-TABLES = ("ksa_audit", "ksa_run", "ksa_result_cache", "ksa_plugin_state", "ksa_rollup_daily")
+TABLES = ("ksa_audit", "ksa_run", "ksa_result_cache", "ksa_plugin_state", "ksa_rollup_daily",
+          "ksa_target_latest")
 
 
 class Databases:

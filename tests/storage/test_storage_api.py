@@ -13,7 +13,8 @@ def test_exported_names() -> None:
         "UNSET", "AuditLog", "AuditRecord", "MigrationError", "PluginStateRecord",
         "PruneReport", "RollupRecord", "RunRecord",
         "StorageError", "StorageUnavailable", "Store", "categories_key", "default_url",
-        "short_key"}
+        "short_key", "OUTCOMES", "STATUSES", "FindingSpan", "FleetCounts", "RunSummary",
+        "TargetRecord"}
     assert issubclass(storage.StorageUnavailable, storage.StorageError)
     assert issubclass(storage.MigrationError, storage.StorageError)
 

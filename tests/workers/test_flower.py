@@ -84,7 +84,8 @@ def test_flower_shows_tasks_and_a_success(flower: str, app: Any, worker: Any) ->
         ok = app.send_task("diagnose.faulty", kwargs={"target": target, "force": True})
         health = app.send_task("health.tcp",
                                kwargs={"target": {"endpoints": ["127.0.0.1:6379"]}})
-        assert ok.get(timeout=20)["outcome"] == "completed"
+        ok_result = ok.get(timeout=20)
+        assert ok_result["outcome"] == "completed"
         assert health.get(timeout=20)["status"] == "healthy"
         # wait until Flower's own state has both (the table the page fetches), so that
         # the browser is asked only once the data is there, however loaded the machine
@@ -107,6 +108,8 @@ def test_flower_shows_tasks_and_a_success(flower: str, app: Any, worker: Any) ->
     task_page = render(f"{flower}/task/{ok.id}")
     assert "env:KSA_TEST_SECRET" in task_page  # the reference is shown, never the value
     assert "SUCCESS" in task_page
+    # the result's repr starts with its one-line summary, readable in Flower
+    assert f"{{'summary': '{ok_result['summary']}'" in task_page
     workers_page = render(f"{flower}/workers")
     assert "rel-" in workers_page  # the worker, by its node name
     for page in (dom, task_page, workers_page):

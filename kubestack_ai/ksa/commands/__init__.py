@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from kubestack_ai.ksa.commands import action, diagnose, fleet, plugin, results
+from kubestack_ai.ksa.commands import action, diagnose, fleet, plugin, results, serve
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
     plugin.register,
@@ -13,4 +13,5 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore
     action.register,
     results.register,
     fleet.register,
+    serve.register,
 ]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kubestack_ai.ksa.output import CliError
+from kubestack_ai.ksa.runlines import RunLines
 from kubestack_ai.ksa.store import open_store
 
 
@@ -25,10 +26,32 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--fleet", required=True, help="fleet YAML file (see examples/fleet.yaml)")
     p.add_argument("--concurrency", "-c", type=int, default=2, help="worker children (default 2)")
     p.add_argument("--no-beat", action="store_true", help="only a worker (beat runs elsewhere)")
-    p.add_argument("--loglevel", default="info", help="worker/beat log level (default info)")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="worker and beat log every task (INFO); by default one line per "
+                        "completed run")
+    p.add_argument("--loglevel", default=None,
+                   help="worker/beat log level (default warning, info with --verbose)")
+    p.add_argument("--no-web", action="store_true", help="do not start the web view")
+    p.add_argument("--web-host", default="127.0.0.1",
+                   help="web view address (default 127.0.0.1; another needs credentials, "
+                        "see ksa serve)")
+    p.add_argument("--web-port", type=int, default=8080, help="web view port (default 8080)")
     p.set_defaults(func=cmd_run)
 
 
+def _web_cmd(args: argparse.Namespace) -> list[str] | None:
+    """``ksa serve`` for this run, or None (turned off, or its port taken: a warning)."""
+    if args.no_web:
+        return None
+    from kubestack_ai.web.server import port_free  # noqa: PLC0415
+
+    if not port_free(args.web_host, args.web_port):
+        print(f"ksa run: warning: web view not started: {args.web_host}:{args.web_port} is in "
+              "use (choose another with --web-port, or --no-web); the fleet runs without it",
+              file=sys.stderr, flush=True)
+        return None
+    return [sys.executable, "-m", "kubestack_ai.ksa", "serve", "--host", args.web_host,
+            "--port", str(args.web_port)]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -46,18 +69,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     except FleetError as e:
         raise CliError(str(e), 2) from None
     settings.home.mkdir(parents=True, exist_ok=True)
-    open_store()  # create the schema once, before several processes race for it
+    store = open_store()  # create the schema once, before several processes race for it
     env = {**os.environ, "KSA_FLEET": str(fleet_path), "KSA_HOME": str(settings.home)}
-    base = [sys.executable, "-m", "celery", "-A", "kubestack_ai.workers"]
-    cmds = [base + ["worker", "--loglevel", args.loglevel, "-c", str(args.concurrency),
+    base = [sys.executable, "-m", "celery", "-A", "kubestack_ai.workers",
+            *([] if args.verbose else ["--quiet"])]  # no banners unless asked
+    loglevel = args.loglevel or ("info" if args.verbose else "warning")
+    cmds = [base + ["worker", "--loglevel", loglevel, "-c", str(args.concurrency),
                     "-n", f"ksa-{os.getpid()}@%h"]]
     if not args.no_beat:
-        cmds.append(base + ["beat", "--loglevel", args.loglevel])
+        cmds.append(base + ["beat", "--loglevel", loglevel])
     print(f"ksa run: {len(fleet.targets)} targets from {fleet_path}; broker "
           f"{mask_url(settings.broker_url)}; storage "
           f"{mask_url(settings.database_url or str(settings.home / 'ksa.db'))}",
-          file=sys.stderr)
-    procs = [(c[5], subprocess.Popen(c, env=env)) for c in cmds]
+          file=sys.stderr, flush=True)
+    web_cmd = _web_cmd(args)
+    web = subprocess.Popen(web_cmd, env=env, stdout=sys.stderr) if web_cmd else None
+    if web is not None:
+        print(f"ksa run: web view on http://{args.web_host}:{args.web_port}/ "
+              "(fleet, targets, /api/targets, /metrics)", file=sys.stderr, flush=True)
+    # the processes' own output goes to stderr: stdout has the run lines only
+    procs = [(c[c.index("--loglevel") - 1], subprocess.Popen(c, env=env, stdout=sys.stderr))
+             for c in cmds]
+    lines = RunLines(store)
     stopping = False
 
     def stop(*_: Any) -> None:
@@ -74,8 +107,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                     rc = p.returncode or 1
                     print(f"ksa run: {what} exited with {p.returncode}", file=sys.stderr)
                     stopping = True
+            if web is not None and web.poll() is not None:
+                # the view is a convenience: the fleet's diagnoses go on without it
+                print(f"ksa run: warning: the web view exited with {web.returncode}",
+                      file=sys.stderr, flush=True)
+                web = None
+            for line in lines.poll():
+                print(line, flush=True)
             time.sleep(0.5)
     finally:
+        if web is not None:
+            procs.append(("web", web))
         for _, p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

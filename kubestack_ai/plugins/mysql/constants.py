@@ -24,6 +24,9 @@ DEFAULTS: dict[str, float] = {
     "min_connections_for_ratios": 100,
     "long_query_seconds": 60,
     "long_trx_seconds": 3600,
+    # a transaction others wait on is long much sooner: below innodb_lock_wait_timeout's
+    # default 50 s, so it is named before its waiters start failing with error 1205
+    "blocking_trx_seconds": 30,
     "threads_running": 25,  # pt-stalk's default trigger
     # performance (MySQLTuner)
     "slow_queries_pct": 5,
@@ -41,6 +44,12 @@ DEFAULTS: dict[str, float] = {
     "rows_examined_min": 100000,
     "slow_statement_avg_ms": 1000,
     "query_p99_ms": 1000,
+    # a statement digest warns only when it is the workload, not a one-off (a nightly
+    # dump, one bulk INSERT ... SELECT): enough calls, and a real cost (rows examined per
+    # second over the time the digest has been counted, or a share of all statements' time)
+    "statement_min_calls": 10,
+    "statement_rows_examined_per_s": 1000,
+    "statement_time_share_pct": 20,
     # innodb (MySQLTuner, mysqld_exporter)
     "buffer_pool_read_hit_pct": 90,
     "buffer_pool_min_read_requests": 10000,
@@ -49,6 +58,13 @@ DEFAULTS: dict[str, float] = {
     "row_lock_time_avg_ms": 1000,
     "lock_wait_seconds": 10,
     "deadlock_recent_seconds": 3600,
+    # counters judged as rates: over stored history of at most this span (mysqld_exporter's
+    # alerts take rates over 15 min), else a second reading this long after the first
+    # (only when a counter is non-zero)
+    "rate_window_seconds": 900,
+    "counter_sample_seconds": 1.0,
+    # schema: at most this many tables / indexes named in one finding
+    "schema_max_listed": 50,
 }
 
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
@@ -63,6 +79,11 @@ VARIABLES = (
     "innodb_print_all_deadlocks", "max_execution_time", "max_statement_time",
     "performance_schema_digests_size", "tmp_table_size", "max_heap_table_size",
     "sort_buffer_size",
+    # durability (pt-variable-advisor's rules)
+    "sync_binlog", "innodb_flush_log_at_trx_commit", "innodb_doublewrite", "expire_logs_days",
+    "binlog_expire_logs_seconds", "binlog_expire_logs_auto_purge", "binlog_format",
+    # security
+    "skip_name_resolve", "skip_networking", "hostname",
 )
 
 # Processlist commands that are not client queries (replication, daemons, idle).

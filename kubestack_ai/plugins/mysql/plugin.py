@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -10,13 +11,17 @@ from ..deadline import Deadline
 from ..errors import ActionRefusedError, PluginError
 from ..execution import ActionSpec
 from ..logcontext import get_logger
-from ..models import MiddlewareTarget, PluginInfo
+from ..models import MiddlewareTarget, PluginInfo, utcnow
+from ..rates import second_reading
 from . import actions
-from .checks import connection, innodb, performance, replication
+from .checks import connection, durability, innodb, performance, replication, schema, security
 from .checks.connection import ConnectionChecks
+from .checks.durability import DurabilityChecks
 from .checks.innodb import InnodbChecks
 from .checks.performance import PerformanceChecks
 from .checks.replication import ReplicationChecks
+from .checks.schema import SchemaChecks
+from .checks.security import SecurityChecks
 from .client import QueryFailure, Session, open_connection
 from .constants import (
     ACTIONS,
@@ -28,13 +33,15 @@ from .constants import (
     VERSION,
 )
 from .server import Server
+from .window import SAMPLED, limit_reached, needs_sample
 
 log = get_logger(__name__)
 
 INFO = PluginInfo(
     id=PLUGIN_ID, name="MySQL / MariaDB diagnostics", version=VERSION,
-    description="Replication, statement performance, connections and InnoDB of MySQL "
-                "5.7/8.x and MariaDB 10.x/11.x, with the exact setting or GRANT to change.",
+    description="Replication, statement performance, connections, InnoDB, durability, "
+                "accounts and schema of MySQL 5.7/8.x and MariaDB 10.x/11.x, with the exact "
+                "setting, GRANT or statement to change.",
     capabilities=("health-check", "metrics", "diagnose", "slow-query"), author="KubeStack AI",
     actions=ACTIONS, dangerous_actions=DANGEROUS_ACTIONS,
 )
@@ -44,6 +51,9 @@ QUERIES: dict[str, Callable[[Run], list[tuple[str, str]]]] = {
     "performance": performance.queries,
     "connection": connection.queries,
     "innodb": innodb.queries,
+    "durability": durability.queries,
+    "security": security.queries,
+    "schema": schema.queries,
 }
 
 
@@ -63,9 +73,10 @@ class PrepareError(PluginError):
 
 
 # categories are collected from the reversed MRO: the mixins are listed last-run first so
-# that a diagnosis reads replication, performance, connection, innodb
-class MySQLPlugin(InnodbChecks, ConnectionChecks, PerformanceChecks, ReplicationChecks,
-                  MiddlewarePlugin):
+# that a diagnosis reads replication, performance, connection, innodb, durability,
+# security, schema
+class MySQLPlugin(SchemaChecks, SecurityChecks, DurabilityChecks, InnodbChecks,
+                  ConnectionChecks, PerformanceChecks, ReplicationChecks, MiddlewarePlugin):
     def __init__(self) -> None:
         super().__init__()
         self._session: Session | None = None
@@ -136,12 +147,38 @@ class MySQLPlugin(InnodbChecks, ConnectionChecks, PerformanceChecks, Replication
         if s.server is None:
             self._read_base(run, s.batch(base, run.deadline))
             run.data["q"] = s.batch(self._category_statements(run), run.deadline)
+        else:
+            run.data.update(server=s.server, vars=s.known_vars)
+            statements = self._category_statements(run)
+            got = s.batch(base + statements, run.deadline)
+            self._read_base(run, got)
+            run.data["q"] = {k: got[k] for k, _ in statements if k in got}
+        self._second_reading(run, s)
+
+    @staticmethod
+    def _second_reading(run: Run, s: Session) -> None:
+        """Counters judged as rates (window.py): without history, read them again a short
+        window later, and only when one that matters is non-zero."""
+        watched: dict[str, str] = {}
+        if "connection" in run.categories:
+            watched["Connection_errors_max_connections"] = "connection.refused_max_connections"
+            if limit_reached(run):  # MariaDB counts its refusals in Aborted_connects
+                watched["Aborted_connects"] = "connection.aborted_connects"
+        if "innodb" in run.categories:
+            watched["Innodb_buffer_pool_wait_free"] = "innodb.buffer_pool_wait_free"
+        if not watched or not needs_sample(run, watched):
             return
-        run.data.update(server=s.server, vars=s.known_vars)
-        statements = self._category_statements(run)
-        got = s.batch(base + statements, run.deadline)
-        self._read_base(run, got)
-        run.data["q"] = {k: got[k] for k, _ in statements if k in got}
+        wait = float(run.threshold("counter_sample_seconds", DEFAULTS["counter_sample_seconds"]))
+        names = ", ".join(f"'{n}'" for n in SAMPLED)
+        t0 = time.monotonic()
+        got = second_reading(lambda: s.batch([("status2", "SHOW GLOBAL STATUS WHERE "
+                                               f"Variable_name IN ({names})")], run.deadline),
+                             wait, run.deadline)
+        if got is None or isinstance(got["status2"], QueryFailure):
+            return  # no time or no answer: the counters are judged as lifetime totals
+        run.data["status2_seconds"] = time.monotonic() - t0
+        rows = got["status2"]
+        run.data["status2"] = {r["Variable_name"]: r["Value"] for r in rows}
 
     @staticmethod
     def _category_statements(run: Run) -> list[tuple[str, str]]:
@@ -161,7 +198,7 @@ class MySQLPlugin(InnodbChecks, ConnectionChecks, PerformanceChecks, Replication
         s = run.data["session"]
         s.server, s.known_vars = srv, variables
         run.data.update(
-            server=srv, now=ident["now"], has_process=bool(ident["has_process"]),
+            server=srv, now=ident["now"], now_utc=utcnow(), has_process=bool(ident["has_process"]),
             status={r["Variable_name"]: r["Value"] for r in got["status"]}, vars=variables,
         )
         run.metric("server.version", srv.text)

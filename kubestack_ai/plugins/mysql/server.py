@@ -90,6 +90,17 @@ class Server:
                 "ORDER BY wait_seconds DESC LIMIT 20")
 
     @property
+    def blockers_sql(self) -> str:
+        """Threads whose transaction others wait on, with how many wait."""
+        if not self.mariadb and self.version >= (8, 0, 1):
+            return ("SELECT b.trx_mysql_thread_id AS thread_id, COUNT(*) AS waiters "
+                    "FROM performance_schema.data_lock_waits w JOIN information_schema.INNODB_TRX b "
+                    "ON b.trx_id = w.BLOCKING_ENGINE_TRANSACTION_ID GROUP BY b.trx_mysql_thread_id")
+        return ("SELECT b.trx_mysql_thread_id AS thread_id, COUNT(*) AS waiters "
+                "FROM information_schema.INNODB_LOCK_WAITS w JOIN information_schema.INNODB_TRX b "
+                "ON b.trx_id = w.blocking_trx_id GROUP BY b.trx_mysql_thread_id")
+
+    @property
     def lock_waits_source(self) -> str:
         if not self.mariadb and self.version >= (8, 0, 1):
             return "performance_schema.data_lock_waits"
@@ -108,6 +119,13 @@ class Server:
         if not self.mariadb and self.version >= (8, 0, 0):
             return "information_schema.INNODB_TABLESPACES"
         return "information_schema.INNODB_SYS_TABLESPACES"
+
+    @property
+    def lock_waits_grant(self) -> str:
+        grant = self.grant("PROCESS")
+        if self.lock_waits_source.startswith("performance_schema"):
+            grant += " " + self.grant("SELECT", "performance_schema.*")
+        return grant
 
     def grant(self, privilege: str, on: str = "*.*") -> str:
         return f"GRANT {privilege} ON {on} TO {self.user};"

@@ -15,8 +15,11 @@ DEFAULTS: dict[str, float] = {
     # memory (seed)
     "memory_usage_pct_warning": 80.0,
     "memory_usage_pct_critical": 95.0,
-    "fragmentation_ratio_max": 1.5,
+    # MEMORY DOCTOR's 1.4 (src/object.c), not the seed's 1.5: one number across the tools
+    # operators compare us with; the 10 MB waste guard (doctor_bytes_min) still applies
+    "fragmentation_ratio_max": 1.4,
     "fragmentation_ratio_min": 1.0,
+    "swap_min_bytes": 10 * MB,  # MEMORY DOCTOR judges no ratio below 10 MB of RSS/used
     # a box "that can fill": no maxmemory and used memory above this share of the host
     "unbounded_memory_pct_warning": 50.0,
     "system_memory_pct_critical": 90.0,  # redis_exporter: used memory > 90 % of system memory
@@ -58,12 +61,25 @@ DEFAULTS: dict[str, float] = {
     "fork_rate_gb_poor": 25.0,
     "fork_usec_min": 10000,  # judge the fork rate only past a 10 ms fork (or a fork event)
     "latency_event_ms_warning": 100.0,
+    "aof_latency_events_warning": 3,  # AOF latency events in the window before a warning
+    # counters since start, judged as rates (rates.py)
+    "rate_window_seconds": 900,  # mysqld_exporter's alerts: rate over 15 min
+    "rate_sample_seconds": 1.0,  # in-run second reading when history has no window
+    # expired keys not reclaimed (beyond the peers)
+    "expired_stale_pct_warning": 25.0,  # activeExpireCycle's own "stale" target is 10 %
+    "expires_share_min": 0.05,  # judge reclaim only when >= 5 % of the keys have a TTL
+    # big keys: a bounded SCAN like redis-cli --memkeys, never a full walk
+    "bigkeys_scan_keys": 2000,
+    "bigkeys_scan_ms": 200,
+    "bigkeys_bytes_warning": 10 * MB,
+    "bigkeys_elements_warning": 1_000_000,
     "top_n": 5,
 }
 
 CONFIG_KEYS: tuple[str, ...] = (
     "save", "appendfsync", "slowlog-log-slower-than", "slowlog-max-len",
-    "latency-monitor-threshold", "dir", "hz", "activedefrag",
+    "latency-monitor-threshold", "dir", "hz", "activedefrag", "active-expire-effort",
+    "maxclients",
 )
 """The settings the checks read (the rest comes from INFO); one CONFIG GET (Redis >= 7)."""
 
@@ -72,8 +88,36 @@ COUNTER_METRICS: tuple[str, ...] = (
     "total_commands_processed", "keyspace_hits", "keyspace_misses", "master_repl_offset",
     "sync_full", "sync_partial_ok", "sync_partial_err", "total_net_input_bytes",
     "total_net_output_bytes", "aof_delayed_fsync", "total_error_replies",
+    "total_writes_processed",
 )
 """INFO counters kept in run.metrics so that history can compare runs."""
+
+RATE_COUNTERS: tuple[str, ...] = ("evicted_keys", "rejected_connections", "aof_delayed_fsync")
+"""Counters judged as rates (plus every ``errorstat_<PREFIX>``): a lifetime total alone
+never warns."""
+
+ERROR_ADVICE: dict[str, str] = {
+    "OOM": "Writes refused at maxmemory: raise maxmemory, cut the data set, or choose an "
+           "eviction policy.",
+    "MISCONF": "Writes refused since a snapshot failed (stop-writes-on-bgsave-error): fix "
+               "the save (disk, permissions, fork) and read the log.",
+    "NOAUTH": "Clients send commands without authenticating: fix their configuration.",
+    "WRONGPASS": "Clients authenticate with a wrong password: rotate their secret.",
+    "NOPERM": "Clients run commands their ACL user lacks: grant them or fix the client.",
+    "READONLY": "Clients write to a replica: point them at the master.",
+    "LOADING": "Commands refused while the data set loads: wait, or stagger restarts.",
+    "BUSY": "A script runs too long: SCRIPT KILL, then fix the script.",
+    "MASTERDOWN": "The replica lost its master and replica-serve-stale-data is no.",
+    "EXECABORT": "Transactions aborted on a queued error: fix the client's MULTI blocks.",
+    "CROSSSLOT": "Multi-key commands span slots: use hash tags.",
+    "MOVED": "Clients not cluster-aware: use a cluster client.",
+}
+"""What to do about refused commands, by INFO errorstats prefix."""
+
+WARNED_ERRORS: frozenset[str] = frozenset({"OOM", "MISCONF", "NOAUTH", "WRONGPASS", "NOPERM",
+                                           "READONLY", "LOADING", "BUSY", "MASTERDOWN"})
+"""Error prefixes that mean the server refused work (a WARNING when moving); the rest
+(ERR, WRONGTYPE...) are usually client bugs: INFO."""
 
 SUMMED_METRICS: frozenset[str] = frozenset(COUNTER_METRICS) - {"master_repl_offset"} | {
     "used_memory", "connected_clients", "blocked_clients", "instantaneous_ops_per_sec",

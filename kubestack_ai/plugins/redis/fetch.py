@@ -8,6 +8,7 @@ from typing import Any
 
 from ..logcontext import get_logger
 from .constants import CONFIG_KEYS, SELF_CLIENT_NAME
+from .keyscan import KeySample
 
 log = get_logger(__name__)
 
@@ -23,10 +24,18 @@ class NodeData:
     """Raw SLOWLOG GET entries (see :func:`slow_entry`)."""
     clients: list[dict[str, str]] = field(default_factory=list)
     latency: list[list[Any]] = field(default_factory=list)
+    latency_history: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    """LATENCY HISTORY per event of LATENCY LATEST: (unix time, ms), at most 160 each."""
     cluster_info: dict[str, Any] | None = None
     cluster_nodes: dict[str, dict[str, Any]] | None = None
     errors: dict[str, str] = field(default_factory=dict)
     fetched_at: float = field(default_factory=time.time)
+    second: dict[str, Any] | None = None
+    """INFO read again a short interval later, when a counter needed a rate and no
+    history held one (see view.NodeView.rate); None when not taken."""
+    second_at: float = 0.0
+    keys: KeySample | None = None
+    """A bounded SCAN sample (memory category, masters only; see keyscan.py)."""
 
 
 def fetch_node(client: Any, addr: str, categories: tuple[str, ...], *, slowlog_entries: int,
@@ -71,12 +80,33 @@ def fetch_node(client: Any, addr: str, categories: tuple[str, ...], *, slowlog_e
         except Exception as e:  # refused as well: keep the error, the checks degrade
             errors["config"] = str(e)
     clients = [c for c in out.get("clients", ()) if c.get("name") != SELF_CLIENT_NAME]
+    latency_history = _latency_history(client, out.get("latency") or [], errors)
     return NodeData(addr=addr, info=out["info"], config=out.get("config") or {},
+                    latency_history=latency_history,
                     slowlog=[e for e in out.get("slowlog") or ()
                              if isinstance(e, list) and len(e) >= 4], clients=clients,
                     latency=out.get("latency") or [], cluster_info=out.get("cluster_info"),
                     cluster_nodes=out.get("cluster_nodes"), errors=errors)
 
+
+
+def _latency_history(client: Any, latest: list[list[Any]],
+                     errors: dict[str, str]) -> dict[str, list[tuple[int, int]]]:
+    """One more round trip, only when events exist: every event's samples (the spike
+    count and average, not only the worst)."""
+    events = [str(e[0]) for e in latest if e]
+    if not events:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for ev in events:
+        pipe.execute_command("LATENCY HISTORY", ev)
+    out: dict[str, list[tuple[int, int]]] = {}
+    for ev, reply in zip(events, pipe.execute(raise_on_error=False), strict=True):
+        if isinstance(reply, Exception):
+            errors["latency_history"] = str(reply)
+            continue
+        out[ev] = [(int(s[0]), int(s[1])) for s in reply if len(s) >= 2]
+    return out
 
 
 def slow_entry(e: list[Any]) -> tuple[int, int, int, list[Any], str]:

@@ -3,6 +3,7 @@ one check module per category, whitelisted actions."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +13,7 @@ from ..errors import ActionRefusedError, ConfigError, PluginError
 from ..execution import ActionSpec
 from ..logcontext import get_logger
 from ..models import MiddlewareTarget, Mode, PluginConfig, PluginInfo, Severity
+from ..rates import second_reading
 from .actions import ACTIONS as ACTION_FUNCS
 from .actions import SPECS as ACTION_SPECS
 from .checks import (
@@ -26,14 +28,14 @@ from .checks import (
 from .connection import ClientCache, Credentials, connection_key
 from .constants import (
     ACTIONS,
-    COUNTER_METRICS,
     DANGEROUS_ACTIONS,
     DEFAULTS,
     NODE_TIMEOUT,
     TARGET_OPTIONS,
 )
+from .keyscan import sample_keys
 from .topology import Connector, Topology, is_local
-from .view import NodeView, flush
+from .view import NodeView, counters, flush, wants_second_reading
 
 log = get_logger(__name__)
 
@@ -127,6 +129,45 @@ class RedisPlugin(MiddlewarePlugin):
                         else f"Cannot connect: {addr}",
                         evidence={"endpoints": [addr], "error": err},
                         suggestion="Check that the server runs and listens on this address.")
+        self._second_reading(run, topo)
+        self._sample_keys(run, topo)
+
+    def _sample_keys(self, run: Run, topo: Topology) -> None:
+        """Big keys and expired keys still held: a bounded SCAN on each master."""
+        assert self._conn is not None
+        max_keys = int(run.threshold("bigkeys_scan_keys", DEFAULTS["bigkeys_scan_keys"]))
+        if "memory" not in run.categories or max_keys <= 0:
+            return
+        budget = run.threshold("bigkeys_scan_ms", DEFAULTS["bigkeys_scan_ms"]) / 1000.0
+        for addr, d in topo.data.items():
+            if str(d.info.get("role", "master")) != "master" or run.deadline.expired:
+                continue
+            d.keys = sample_keys(self._conn.client(addr), max_keys=max_keys,
+                                 max_seconds=min(budget, run.deadline.remaining() / 4))
+
+    def _second_reading(self, run: Run, topo: Topology) -> None:
+        """Read INFO again ``rate_sample_seconds`` later on the nodes where a counter
+        moved since start and no stored history gives it a window (or where the RSS must
+        be confirmed): rates.py then judges the counter over that short window."""
+        assert self._conn is not None
+        label = topo.mode is not Mode.STANDALONE
+        wanted = [addr for addr, d in topo.data.items()
+                  if wants_second_reading(NodeView(run, d, addr if label else None, False))]
+        if not wanted:
+            return
+        conn = self._conn
+
+        def read() -> int:
+            for addr in wanted:
+                d = topo.data[addr]
+                d.second, d.second_at = conn.client(addr).info("all"), time.time()
+            return len(wanted)
+
+        seconds = run.threshold("rate_sample_seconds", DEFAULTS["rate_sample_seconds"])
+        try:
+            second_reading(read, seconds, run.deadline)
+        except Exception as e:  # the first reading stands: rates say "since start"
+            log.info("redis-diagnostics %s: second reading failed: %s", run.target.name, e)
 
     def _per_node(self, run: Run, check: Any) -> None:
         topo: Topology | None = run.data.get("topology")
@@ -140,10 +181,8 @@ class RedisPlugin(MiddlewarePlugin):
             # compares them run to run (a restart, a new run_id, resets them)
             run.data["counters_recorded"] = True
             for v in views:
-                for name in COUNTER_METRICS:
-                    v.metric(name, v.i(name))
-                v.metric("run_id", v.i("run_id", ""))
-                v.metric("uptime_in_seconds", v.i("uptime_in_seconds"))
+                for name, value in counters(v.info).items():
+                    v.metric(name, value)
         for v in views:
             check(v)
         flush(run, views)

@@ -9,13 +9,27 @@ finding listing them (worst severity, per-node evidence).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..base import Run
 from ..models import Severity
-from .constants import DEFAULTS, SUMMED_METRICS
+from ..rates import Rate, Reading, counter_rate, readings
+from .constants import COUNTER_METRICS, DEFAULTS, RATE_COUNTERS, SUMMED_METRICS
 from .fetch import NodeData
+
+
+def counters(info: dict[str, Any]) -> dict[str, Any]:
+    """The counters of an INFO reply that history and rates compare, flat: the named
+    COUNTER_METRICS, ``errorstat_<PREFIX>`` counts, the server's run_id and uptime."""
+    out: dict[str, Any] = {name: info.get(name, 0) for name in COUNTER_METRICS}
+    for name, value in info.items():
+        if name.startswith("errorstat_") and isinstance(value, dict):
+            out[name] = int(value.get("count", 0))
+    out["run_id"] = info.get("run_id", "")
+    out["uptime_in_seconds"] = info.get("uptime_in_seconds", 0)
+    return out
 
 
 @dataclass
@@ -75,6 +89,56 @@ class NodeView:
                 out.append((snap.at, m[name]))
         return out
 
+    def _select(self, metrics: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        if self.node is None:
+            return metrics
+        node: Mapping[str, Any] | None = metrics.get("nodes", {}).get(self.node)
+        return node
+
+    def reading(self, second: bool = False) -> Reading:
+        """This node's INFO as a counter reading (the in-run second one if asked and taken)."""
+        info = self.data.second if second and self.data.second is not None else self.info
+        at = self.data.second_at if info is self.data.second else self.data.fetched_at
+        return Reading.of(at, counters(info), life=info.get("run_id", ""),
+                          uptime=info.get("uptime_in_seconds"))
+
+    def past(self) -> list[Reading]:
+        return readings(self.run.history, life_key="run_id", uptime_key="uptime_in_seconds",
+                        select=self._select)
+
+    def rate(self, name: str) -> Rate:
+        """Counter ``name`` judged over the window (``rate_window_seconds``): from stored
+        history, else from the in-run second reading the plugin took (see rates.py)."""
+        window = self.t("rate_window_seconds")
+        first = self.reading()
+        if self.data.second is None:
+            return counter_rate(name, first, self.past(), window_seconds=window)
+        return counter_rate(name, self.reading(second=True), [*self.past(), first],
+                            window_seconds=window, in_run_since=first.at)
+
+    def counter_finding(self, name: str, code: str, what: str, evidence: dict[str, Any],
+                        suggestion: str, moving: Severity = Severity.WARNING) -> Rate | None:
+        """One finding about counter ``name`` judged as a rate: ``moving`` severity when it
+        rose within the window, INFO with the lifetime total and when it last moved when
+        it did not (or when no window could be had). None, and no finding, at 0."""
+        r = self.rate(name)
+        if r.total <= 0:
+            return None
+        ev = {**evidence, **r.evidence()}
+        if r.moving:
+            assert r.delta is not None and r.seconds is not None
+            self.finding(code, moving, f"{r.delta:g} {what} {r.window_text()} "
+                         f"({r.per_second or 0:.3g}/s)", ev, suggestion)
+        elif r.needs_sample:
+            self.finding(code, Severity.INFO, f"{r.total:g} {what} since start; no window to "
+                         "judge whether it still happens", ev,
+                         "Run again: history from this run gives the rate.")
+        else:
+            self.finding(code, Severity.INFO, f"{r.total:g} {what} since start, none "
+                         f"{r.window_text()} (last moved: {r.last_moved_text()})", ev,
+                         "Nothing to do now: the counter is not moving.")
+        return r
+
     def previous(self, name: str) -> tuple[float, Any] | None:
         """(seconds since, value) of the latest earlier run, or None."""
         h = self.history(name)
@@ -83,6 +147,24 @@ class NodeView:
         at, value = h[-1]
         now = dt.datetime.fromtimestamp(self.data.fetched_at, dt.UTC)
         return max((now - at).total_seconds(), 0.0), value
+
+
+def wants_second_reading(v: NodeView) -> bool:
+    """A counter moved since start with no stored window, or the RSS says the server
+    swaps (Redis refreshes RSS periodically: confirm it): read INFO once more."""
+    cats = set(v.run.categories)
+    if cats & {"memory", "connection", "persistence", "performance"}:
+        for name, value in counters(v.info).items():
+            rated = name in RATE_COUNTERS or name.startswith("errorstat_")
+            if rated and isinstance(value, (int, float)) and value > 0 \
+                    and v.rate(name).needs_sample:
+                return True
+    if "memory" in cats:
+        ratio = float(v.i("mem_fragmentation_ratio", 0))
+        if 0 < ratio < v.t("fragmentation_ratio_min") \
+                and int(v.i("used_memory")) >= v.t("swap_min_bytes"):
+            return True
+    return False
 
 
 def flush(run: Run, views: list[NodeView]) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ...base import Run, category
 from ...models import Severity
+from .. import window
 from ..constants import NOT_QUERIES, SYSTEM_USERS
 from .common import cannot_read, pct, rows, server, short, status, th, var_num
 
@@ -18,7 +19,7 @@ def _in(values: tuple[str, ...]) -> str:
 
 def queries(run: Run) -> list[tuple[str, str]]:
     long_s = int(th(run, "long_query_seconds"))
-    trx_s = int(th(run, "long_trx_seconds"))
+    trx_s = int(min(th(run, "long_trx_seconds"), th(run, "blocking_trx_seconds")))
     return [
         ("by_source", "SELECT USER AS user, SUBSTRING_INDEX(HOST, ':', 1) AS host, "
          "COUNT(*) AS n, SUM(COMMAND = 'Sleep') AS idle FROM information_schema.PROCESSLIST "
@@ -33,6 +34,8 @@ def queries(run: Run) -> list[tuple[str, str]]:
          "rows_modified, trx_rows_locked AS rows_locked, LEFT(trx_query, 512) AS query "
          f"FROM information_schema.INNODB_TRX WHERE trx_started <= NOW() - INTERVAL {trx_s} "
          "SECOND ORDER BY trx_started LIMIT 20"),
+        # who others wait on: a transaction that blocks is long at a lower age
+        ("blockers", server(run).blockers_sql),
     ]
 
 
@@ -63,14 +66,16 @@ class ConnectionChecks:
         max_conn = var_num(run, "max_connections") or 0
         refused = status(run, "Connection_errors_max_connections", 0) or 0
         usage, peak = pct(connected, max_conn), pct(max_used, max_conn)
+        full = window.limit_reached(run)
         run.metric("connection.threads_connected", int(connected))
         run.metric("connection.max_connections", int(max_conn))
         run.metric("connection.max_used_connections", int(max_used))
         run.metric("connection.usage_pct", usage)
         run.metric("connection.refused_max_connections", int(refused))
+        run.metric("connection.max_connections_reached", full)
         ev = {"threads_connected": int(connected), "max_connections": int(max_conn),
               "usage_pct": usage, "max_used_connections": int(max_used),
-              "refused_at_max_connections": int(refused), "top_sources": dist[:5]}
+              "max_connections_reached": full, "top_sources": dist[:5]}
         warn = th(run, "connections_usage_warning_pct")
         crit = th(run, "connections_usage_critical_pct")
         fix = (f"Find who holds the connections (top_sources); fix pooling/leaks, or raise "
@@ -85,10 +90,29 @@ class ConnectionChecks:
             run.finding("mysql.connection.max_used_high", Severity.WARNING,
                         f"Connections peaked at {int(max_used)} of {int(max_conn)} ({peak}%)",
                         evidence=ev, suggestion=fix)
-        if refused > 0:
-            run.finding("mysql.connection.refused", Severity.WARNING,
-                        f"{int(refused)} connections were refused at max_connections since start",
-                        evidence=ev, suggestion=fix)
+        self._refused(run, ev, fix)
+
+    def _refused(self, run: Run, ev: dict[str, Any], fix: str) -> None:
+        """Logins refused with error 1040. MySQL counts them in
+        Connection_errors_max_connections; MariaDB does not (it refuses after the login
+        handshake and counts an aborted connect), so there the signal is the one true on
+        both: the server was full (Max_used_connections >= max_connections), with
+        Aborted_connects as the count (an upper bound: failed logins count there too)."""
+        mysql_counter = window.counter(run, "connection.refused_max_connections",
+                                       "Connection_errors_max_connections")
+        w, counter = mysql_counter, "Connection_errors_max_connections"
+        if mysql_counter.total == 0 and server(run).mariadb:
+            if not ev["max_connections_reached"]:
+                return
+            w, counter = window.counter(run, "connection.aborted_connects",
+                                        "Aborted_connects"), "Aborted_connects"
+        evidence = {**ev, "counter": counter, **w.evidence("refused")}
+        if counter == "Aborted_connects":
+            evidence["note"] = ("MariaDB does not count 1040 refusals in "
+                                "Connection_errors_max_connections; Aborted_connects holds "
+                                "them and failed logins")
+        window.report(run, "mysql.connection.refused", w,
+                      f"Logins refused at max_connections ({counter})", evidence, fix)
 
     def _aborted(self, run: Run) -> None:
         conns = status(run, "Connections", 0) or 0
@@ -150,17 +174,26 @@ class ConnectionChecks:
         run.metric("connection.long_queries", len(long_q or []))
         trx = rows(run, "long_trx", "connection", "information_schema.INNODB_TRX",
                    srv.grant("PROCESS"))
-        if trx:
-            ts = [{"thread_id": int(r["thread_id"]), "seconds": int(r["seconds"]),
-                   "state": r["state"], "rows_modified": int(r["rows_modified"]),
-                   "rows_locked": int(r["rows_locked"]), "query": short(r["query"], 200)}
-                  for r in trx]
-            limit = th(run, "long_trx_seconds")
+        blockers = {int(r["thread_id"]): int(r["waiters"]) for r in rows(
+            run, "blockers", "connection", srv.lock_waits_source, srv.lock_waits_grant) or []}
+        limit, limit_blk = th(run, "long_trx_seconds"), th(run, "blocking_trx_seconds")
+        ts = [{"thread_id": int(r["thread_id"]), "seconds": int(r["seconds"]),
+               "state": r["state"], "rows_modified": int(r["rows_modified"]),
+               "rows_locked": int(r["rows_locked"]), "query": short(r["query"], 200),
+               "blocks": blockers.get(int(r["thread_id"]), 0)} for r in trx or []]
+        ts = [t for t in ts if t["seconds"] >= limit or (t["blocks"] and t["seconds"] >= limit_blk)]
+        if ts:
+            n_blocking = sum(1 for t in ts if t["blocks"])
             run.finding("mysql.connection.long_transactions", Severity.WARNING,
-                        f"{len(ts)} transactions open for more than {limit:g} s "
-                        f"(oldest {ts[0]['seconds']} s)",
-                        evidence={"transactions": ts, "threshold_s": limit},
+                        f"{len(ts)} transactions open for more than "
+                        f"{min(limit, limit_blk) if n_blocking else limit:g} s "
+                        f"(oldest {ts[0]['seconds']} s"
+                        + (f"; {n_blocking} blocking others" if n_blocking else "") + ")",
+                        evidence={"transactions": ts, "threshold_s": limit,
+                                  "blocking_threshold_s": limit_blk},
                         suggestion="Commit or roll back in the application (an idle client "
                         "holding a transaction shows query=None); KILL <thread_id> ends it. "
-                        "Old transactions hold locks and stop purge (history list grows).")
-        run.metric("connection.long_transactions", len(trx or []))
+                        "Old transactions hold locks and stop purge (history list grows); one "
+                        "that blocks others (blocks > 0) is long after "
+                        f"{limit_blk:g} s: its waiters fail at innodb_lock_wait_timeout.")
+        run.metric("connection.long_transactions", len(ts))

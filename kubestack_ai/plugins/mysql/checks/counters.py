@@ -67,18 +67,19 @@ class CounterChecks:
                         suggestion="Raise sort_buffer_size for the sessions that sort "
                         "(SET SESSION sort_buffer_size=...), or index the ORDER BY columns.")
         joins = s["Select_full_join"] + s["Select_range_check"]
-        # a real rate: a server up for an hour is not judged as if up for a day (an
-        # uptime under an hour counts as one, against the noise of the first minutes)
-        days = max(s["Uptime"] / 86400.0, 1 / 24)
-        per_day = round(joins / days, 1)
-        if per_day > th(run, "joins_without_index_per_day"):
+        # a per-day figure from at least one day of uptime: never extrapolated from
+        # minutes (20 joins in 2 s of uptime are not "864000 a day")
+        days = s["Uptime"] / 86400.0
+        per_day = round(joins / days, 1) if days >= 1 else None
+        run.metric("performance.joins_without_index_per_day", per_day)
+        if per_day is not None and per_day > th(run, "joins_without_index_per_day"):
             run.finding("mysql.performance.joins_without_indexes", Severity.WARNING,
                         f"{per_day:g} joins a day run without indexes ({int(joins)} in "
-                        f"{s['Uptime'] / 3600.0:.1f} h of uptime)",
+                        f"{days:.1f} days of uptime)",
                         evidence={"select_full_join": int(s["Select_full_join"]),
                                   "select_range_check": int(s["Select_range_check"]),
                                   "joins_per_day": per_day, "uptime_seconds": int(s["Uptime"]),
-                                  "uptime_days": round(s["Uptime"] / 86400.0, 2)},
+                                  "uptime_days": round(days, 2)},
                         suggestion="Index the join columns of the statements in "
                         "mysql.performance.full_table_scans (EXPLAIN: type=ALL on the joined "
                         "table); raising join_buffer_size only hides it.")

@@ -26,7 +26,7 @@ _COLS = ("SCHEMA_NAME AS db, LEFT(DIGEST_TEXT, 512) AS text, COUNT_STAR AS calls
          "SUM_TIMER_WAIT AS total_ps, AVG_TIMER_WAIT AS avg_ps, MAX_TIMER_WAIT AS max_ps, "
          "SUM_ROWS_EXAMINED AS examined, SUM_ROWS_SENT AS sent, "
          "SUM_ROWS_AFFECTED AS affected, SUM_NO_INDEX_USED AS no_index, "
-         "SUM_NO_GOOD_INDEX_USED AS no_good_index")
+         "SUM_NO_GOOD_INDEX_USED AS no_good_index, FIRST_SEEN AS first_seen")
 
 
 def digest_queries(run: Run) -> list[tuple[str, str]]:
@@ -43,7 +43,8 @@ def digest_queries(run: Run) -> list[tuple[str, str]]:
     scan = f"(SUM_NO_INDEX_USED > 0 AND SUM_ROWS_EXAMINED >= COUNT_STAR * {min_rows})"
     exam = f"(SUM_ROWS_EXAMINED >= {min_examined} AND SUM_ROWS_EXAMINED > {ratio} * {returned})"
     return [
-        ("digest_count", f"SELECT COUNT(*) AS digests_total FROM {TABLE}"),
+        ("digest_count", f"SELECT COUNT(*) AS digests_total, COALESCE(SUM(SUM_TIMER_WAIT), 0) "
+         f"AS total_ps FROM {TABLE}"),
         ("digests_slowest", f"SELECT {cols} FROM {TABLE} WHERE {user} "
          f"ORDER BY SUM_TIMER_WAIT DESC LIMIT {k}"),
         ("digests_flagged", f"SELECT {cols}, {scan} AS is_scan, {exam} AS is_exam "
@@ -57,6 +58,20 @@ def own(row: dict[str, Any]) -> bool:
     low = str(row.get("text") or "").lower()
     return ("performance_schema" in low or "information_schema" in low
             or low.startswith("show "))
+
+
+# Statements of dump, backup and checksum tools: read everything once, on purpose.
+# mysqldump / mariadb-dump / mydumper send SELECT /*!40001 SQL_NO_CACHE */ * FROM t;
+# pt-table-checksum checksums chunks with BIT_XOR(CRC32(...)); backup tools lock and flush.
+TOOL_MARKERS = ("sql_no_cache", "bit_xor ( cast ( crc32", "bit_xor(cast(crc32",
+                "flush tables with read lock", "flush no_write_to_binlog", "backup stage",
+                "`percona` . `checksums`", "`percona`.`checksums`")
+
+
+def tool(text: str | None) -> bool:
+    """A dump, backup or checksum tool's statement (TOOL_MARKERS)."""
+    low = " ".join(str(text or "").lower().split())
+    return any(m in low for m in TOOL_MARKERS)
 
 
 def lists(run: Run, slowest: list[dict[str, Any]], flagged: list[dict[str, Any]]

@@ -8,7 +8,7 @@ from typing import Any
 
 from ...base import Run, category
 from ...models import Severity
-from .. import innodb_status
+from .. import innodb_status, window
 from .common import pct, rate, rows, series, server, short, status, th, var, var_num
 from .locks import LockChecks
 
@@ -17,15 +17,20 @@ def queries(run: Run) -> list[tuple[str, str]]:
     srv = server(run)
     out = [("innodb_status", "SHOW ENGINE INNODB STATUS"),
            ("lock_waits", srv.lock_waits_sql)]
-    how = run.target.options.get("innodb_data_size", "tablespaces")
+    how = run.target.options.get("innodb_data_size", "tables")
     if how == "tables":
-        # exact data + index size, but opens every table: slow with many tables
+        # the tables' own data + index sizes: the working data. Never the system
+        # tablespace: ibdata1 holds undo logs, which grow after a bulk insert and never
+        # shrink, and are not data the pool must hold
         out.append(("data_size", "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) AS bytes, "
                     "COUNT(*) AS n FROM information_schema.TABLES WHERE ENGINE = 'InnoDB'"))
     elif how:
-        # file sizes from the dictionary: cheap, an upper bound (free pages included)
+        # file sizes of the file-per-table and general tablespaces: cheaper with many
+        # tables, an upper bound (free and preallocated pages count); the system, undo
+        # and temporary tablespaces and MySQL 8's dictionary are left out
         out.append(("data_size", "SELECT COALESCE(SUM(FILE_SIZE), 0) AS bytes, COUNT(*) AS n "
-                    f"FROM {srv.tablespaces_table}"))
+                    f"FROM {srv.tablespaces_table} WHERE NAME NOT IN ('innodb_system', "
+                    "'innodb_temporary', 'mysql') AND NAME NOT LIKE 'innodb\\_undo%'"))
     if srv.deadlock_counter_sql:
         out.append(("deadlock_counter", srv.deadlock_counter_sql))
     return out
@@ -69,12 +74,7 @@ class InnodbChecks(LockChecks):
                         suggestion="Raise innodb_buffer_pool_size (SET GLOBAL "
                         "innodb_buffer_pool_size=...; online since 5.7/10.2; and in my.cnf), "
                         "up to ~70% of RAM on a dedicated server.")
-        if wait_free > 0:
-            run.finding("mysql.innodb.buffer_pool_wait_free", Severity.WARNING,
-                        f"Queries waited {int(wait_free)} times for a free buffer pool page",
-                        evidence={"innodb_buffer_pool_wait_free": int(wait_free)},
-                        suggestion="The pool is too small or flushing too slow: raise "
-                        "innodb_buffer_pool_size, innodb_io_capacity / innodb_lru_scan_depth.")
+        self._wait_free(run)
         size = rows(run, "data_size", "innodb", "InnoDB data size", srv.grant("PROCESS"))
         if size:
             bytes_ = int(size[0]["bytes"] or 0)
@@ -87,9 +87,16 @@ class InnodbChecks(LockChecks):
                                       "buffer_pool_mb": round(pool / 1048576, 1),
                                       "tablespaces_or_tables": int(size[0]["n"]),
                                       "measured_by": run.target.options.get(
-                                          "innodb_data_size", "tablespaces")},
+                                          "innodb_data_size", "tables")},
                             suggestion=f"SET GLOBAL innodb_buffer_pool_size={bytes_ * 5 // 4}; "
                             "if RAM allows (and in my.cnf); otherwise the hot set must fit.")
+
+    def _wait_free(self, run: Run) -> None:
+        w = window.counter(run, "innodb.buffer_pool_wait_free", "Innodb_buffer_pool_wait_free")
+        window.report(run, "mysql.innodb.buffer_pool_wait_free", w,
+                      "Queries waited for a free buffer pool page", w.evidence("waits"),
+                      "The pool is too small or flushing too slow: raise "
+                      "innodb_buffer_pool_size, innodb_io_capacity / innodb_lru_scan_depth.")
 
     def _deadlocks(self, run: Run, text: str | None) -> None:
         srv = server(run)

@@ -32,10 +32,7 @@ class LockChecks:
 
     def _lock_waits(self, run: Run) -> None:
         srv = server(run)
-        grant = srv.grant("PROCESS")
-        if srv.lock_waits_source.startswith("performance_schema"):
-            grant += " " + srv.grant("SELECT", "performance_schema.*")
-        got = rows(run, "lock_waits", "innodb", srv.lock_waits_source, grant)
+        got = rows(run, "lock_waits", "innodb", srv.lock_waits_source, srv.lock_waits_grant)
         if not got:
             return
         waits: list[dict[str, Any]] = [{"waiting_thread": int(r["waiting_thread"]),

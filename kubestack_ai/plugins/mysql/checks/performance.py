@@ -76,4 +76,5 @@ class PerformanceChecks(StatementChecks, CounterChecks):
                         "events_statements_summary_by_digest after reading it.")
         self._digest_findings(run, digests.lists(
             run, rows(run, "digests_slowest", "performance", digests.TABLE, grant) or [],
-            rows(run, "digests_flagged", "performance", digests.TABLE, grant) or []))
+            rows(run, "digests_flagged", "performance", digests.TABLE, grant) or []),
+            float(total[0]["total_ps"] or 0))

@@ -20,7 +20,6 @@ def check(v: NodeView) -> None:
     connected = int(v.i("connected_clients"))
     maxclients = int(v.i("maxclients")) or int(v.config.get("maxclients", 0) or 0)
     blocked = int(v.i("blocked_clients"))
-    rejected = int(v.i("rejected_connections"))
     for name in ("connected_clients", "blocked_clients", "rejected_connections",
                  "total_connections_received"):
         v.metric(name, v.i(name))
@@ -36,9 +35,10 @@ def check(v: NodeView) -> None:
                       f"{connected} of {maxclients} client slots used ({pct:.1f}%)",
                       {"connected_clients": connected, "maxclients": maxclients,
                        "usage_pct": round(pct, 2), "threshold_pct": crit if sev is C else warn},
-                      "Find the sources holding connections (evidence of idle_clients); "
-                      "use connection pools; raise maxclients (and the file limit).")
-    _rejected(v, rejected)
+                      "Find the sources holding connections (CLIENT LIST, or the "
+                      "idle_clients finding); use connection pools; raise maxclients "
+                      "(and the file limit).")
+    _rejected(v, maxclients)
     if "clients" in v.data.errors:
         v.finding("redis.connection.permission_missing", INFO,
                   "CLIENT LIST refused: sources and idle clients not checked",
@@ -49,23 +49,11 @@ def check(v: NodeView) -> None:
     _clients(v, connected, maxclients, blocked)
 
 
-def _rejected(v: NodeView, rejected: int) -> None:
-    if rejected <= 0:
-        return
-    ev: dict[str, object] = {"rejected_connections": rejected}
-    prev = v.previous("rejected_connections")
-    if prev is not None:
-        delta = rejected - int(prev[1])
-        ev.update(rejected_since_last_run=delta, seconds_since_last_run=round(prev[0], 1))
-        if delta <= 0:
-            v.finding("redis.connection.rejected", INFO,
-                      f"{rejected} connections rejected since start, none since the last run",
-                      ev, "Nothing to do now; watch the trend.")
-            return
-    v.finding("redis.connection.rejected", W,
-              f"{ev.get('rejected_since_last_run', rejected)} connections rejected "
-              f"(maxclients reached)", ev,
-              "Raise maxclients or cut the connections: clients got errors.")
+def _rejected(v: NodeView, maxclients: int) -> None:
+    v.counter_finding("rejected_connections", "redis.connection.rejected",
+                      "connections rejected (maxclients reached)", {"maxclients": maxclients},
+                      "Raise maxclients (and the file limit) or cut the connections: "
+                      "clients got errors.")
 
 
 def _clients(v: NodeView, connected: int, maxclients: int, blocked: int) -> None:

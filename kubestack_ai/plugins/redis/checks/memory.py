@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...models import Severity
 from ..constants import MB
+from ..keyscan import biggest
 from ..view import NodeView
 
 W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
@@ -25,6 +26,8 @@ def check(v: NodeView) -> None:
     _usage(v, used, rss, maxmem, system, policy, expires)
     _fragmentation(v, used, rss)
     _evictions(v, policy, maxmem)
+    _expired_not_reclaimed(v, keys, expires)
+    _big_keys(v)
     _doctor(v, used)
 
 
@@ -45,19 +48,25 @@ def _usage(v: NodeView, used: int, rss: int, maxmem: int, system: int, policy: s
         warn, crit = v.t("memory_usage_pct_warning"), v.t("memory_usage_pct_critical")
         ev = {"used_memory": used, "maxmemory": maxmem, "usage_pct": round(pct, 2),
               "maxmemory_policy": policy}
-        if pct > warn:
+        if pct > warn and policy == "noeviction":
+            # one cause, one finding: at the limit writes fail with OOM (the count of
+            # refused writes so far, and their rate, is the evidence that they already do)
+            sev = C if pct > crit else W
+            oom = v.rate("errorstat_OOM")
+            v.finding("redis.memory.noeviction_near_limit", sev,
+                      f"Memory usage {pct:.1f}% of maxmemory with noeviction: writes "
+                      + ("are failing with OOM" if oom.moving else "will fail with OOM"),
+                      {**ev, "threshold_pct": crit if sev is C else warn,
+                       **oom.evidence("oom_rejections")},
+                      "Choose an eviction policy (allkeys-lru for a cache), raise maxmemory "
+                      "or shrink the data set (TTLs, smaller values).")
+        elif pct > warn:
             # an evicting policy at its limit is a cache doing its job (evictions are
-            # judged on their own); with noeviction, writes are about to fail
-            sev = C if pct > crit and policy == "noeviction" else W
-            v.finding("redis.memory.usage_high", sev,
+            # judged on their own, as a rate)
+            v.finding("redis.memory.usage_high", W,
                       f"Memory usage {pct:.1f}% of maxmemory",
-                      {**ev, "threshold_pct": crit if sev is C else warn},
+                      {**ev, "threshold_pct": warn},
                       "Raise maxmemory, shrink the data set (TTLs, smaller values) or shard.")
-        if policy == "noeviction" and pct > warn:
-            v.finding("redis.memory.noeviction_near_limit", C if pct > crit else W,
-                      "maxmemory-policy noeviction near the limit: writes will fail with OOM",
-                      {**ev, "threshold_pct": crit if pct > crit else warn},
-                      "Choose an eviction policy (allkeys-lru for a cache) or raise maxmemory.")
         if policy.startswith("volatile-") and expires == 0:
             v.finding("redis.memory.volatile_policy_no_ttl", W,
                       f"maxmemory-policy {policy} but no key has a TTL: nothing can be evicted",
@@ -88,13 +97,10 @@ def _fragmentation(v: NodeView, used: int, rss: int) -> None:
     if used < v.t("doctor_min_bytes") or ratio <= 0:
         return  # ratios of an almost empty instance mean nothing (MEMORY DOCTOR: < 5 MB)
     waste = int(v.i("mem_fragmentation_bytes", rss - used))
-    ev = {"mem_fragmentation_ratio": ratio, "used_memory": used, "used_memory_rss": rss}
+    ev: dict[str, object] = {"mem_fragmentation_ratio": ratio, "used_memory": used,
+                             "used_memory_rss": rss}
     if ratio < v.t("fragmentation_ratio_min"):
-        v.finding("redis.memory.swapping", W,
-                  f"Fragmentation ratio {ratio} < {v.t('fragmentation_ratio_min'):g}: "
-                  "part of the data set is swapped out",
-                  {**ev, "threshold": v.t("fragmentation_ratio_min")},
-                  "Free host memory or lower maxmemory; swapped Redis answers in milliseconds.")
+        _swapping(v, ratio, used, rss, ev)
     elif ratio > v.t("fragmentation_ratio_max") and waste > v.t("doctor_bytes_min"):
         v.finding("redis.memory.fragmentation_high", W,
                   f"Fragmentation ratio {ratio} > {v.t('fragmentation_ratio_max'):g}",
@@ -103,35 +109,97 @@ def _fragmentation(v: NodeView, used: int, rss: int) -> None:
                   "Enable activedefrag (jemalloc) or restart a replica and fail over to it.")
 
 
+def _swapping(v: NodeView, ratio: float, used: int, rss: int, ev: dict[str, object]) -> None:
+    """RSS below the data: swapped out, or an RSS Redis has not refreshed yet (it reads
+    it periodically). MEMORY DOCTOR's guard (10 MB either way) and a second reading."""
+    if max(used, rss) < v.t("swap_min_bytes") or used - rss < v.t("swap_min_bytes"):
+        return
+    second = v.data.second
+    if second is None:
+        return  # no second reading (deadline): one stale RSS must not warn
+    ratio2 = float(second.get("mem_fragmentation_ratio", 0))
+    if not 0 < ratio2 < v.t("fragmentation_ratio_min"):
+        return  # the first RSS was stale
+    v.finding("redis.memory.swapping", W,
+              f"Fragmentation ratio {ratio} (then {ratio2}) < "
+              f"{v.t('fragmentation_ratio_min'):g}: part of the data set is swapped out",
+              {**ev, "mem_fragmentation_ratio_second": ratio2,
+               "threshold": v.t("fragmentation_ratio_min"),
+               "threshold_bytes": v.t("swap_min_bytes")},
+              "Free host memory or lower maxmemory; swapped Redis answers in milliseconds.")
+
+
 def _evictions(v: NodeView, policy: str, maxmem: int) -> None:
-    evicted = int(v.i("evicted_keys"))
-    if evicted <= 0:
+    v.counter_finding("evicted_keys", "redis.memory.evictions", "keys evicted",
+                      {"maxmemory": maxmem, "maxmemory_policy": policy},
+                      "Raise maxmemory or cut the data set; evictions drop cached data.")
+
+
+def _expired_not_reclaimed(v: NodeView, keys: int, expires: int) -> None:
+    """Logically expired keys that still hold memory: Redis's own estimate
+    (expired_stale_perc, from active expiry's samples) and ours (what our bounded scan
+    reclaimed, less the background expiry over the same time)."""
+    sample = v.data.keys
+    stale_perc = float(v.i("expired_stale_perc", 0))
+    v.metric("expired_stale_perc", stale_perc)
+    if not keys or expires / keys < v.t("expires_share_min"):
         return
-    ev: dict[str, object] = {"evicted_keys": evicted, "maxmemory": maxmem,
-                             "maxmemory_policy": policy}
-    prev = v.previous("evicted_keys")
-    if prev is not None:
-        seconds, before = prev
-        delta = evicted - int(before)
-        ev.update(evicted_since_last_run=delta, seconds_since_last_run=round(seconds, 1))
-        window = [int(x) for _, x in v.history("evicted_keys")] + [evicted]
-        rising = len(window) >= 3 and all(b > a for a, b in zip(window, window[1:], strict=False))
-        if delta > 0:
-            rate = delta / seconds if seconds else 0.0
-            ev["evictions_per_second"] = round(rate, 3)
-            if rising:
-                ev["rising_for_runs"] = len(window) - 1
-            v.finding("redis.memory.evictions", W,
-                      f"{delta} keys evicted since the last run"
-                      + (f", rising in each of the last {len(window) - 1} runs" if rising else ""),
-                      ev, "Raise maxmemory or cut the data set; evictions drop cached data.")
-        else:
-            v.finding("redis.memory.evictions", INFO,
-                      f"{evicted} keys evicted since start, none since the last run", ev,
-                      "Nothing to do now; watch the trend.")
+    ev: dict[str, object] = {
+        "keys": keys, "keys_with_ttl": expires, "expired_stale_perc": stale_perc,
+        "expired_time_cap_reached_count": int(v.i("expired_time_cap_reached_count")),
+        "expire_cycle_cpu_milliseconds": int(v.i("expire_cycle_cpu_milliseconds")),
+        "hz": v.config.get("hz"), "active-expire-effort": v.config.get("active-expire-effort"),
+        "threshold_pct": v.t("expired_stale_pct_warning")}
+    estimate = stale_perc
+    if sample is not None and not sample.error and sample.scanned:
+        rate = v.rate("expired_keys")
+        background = (rate.per_second or 0.0) * sample.seconds
+        reclaimed = max(sample.expired_during_scan - background, 0.0)
+        sampled_pct = 100.0 * reclaimed / (sample.scanned + reclaimed)
+        ev.update(scan_keys=sample.scanned, scan_expired_reclaimed=round(reclaimed),
+                  scan_stale_pct=round(sampled_pct, 1), **rate.evidence())
+        v.metric("expired_stale_pct_sampled", round(sampled_pct, 1))
+        estimate = max(estimate, sampled_pct)
+    if estimate > v.t("expired_stale_pct_warning"):
+        v.finding("redis.memory.expired_not_reclaimed", W,
+                  f"About {estimate:.0f}% of the keys with a TTL are expired but still "
+                  "hold memory", ev,
+                  "Active expiry is not keeping up: raise hz (e.g. 50) or "
+                  "active-expire-effort, and check that nothing blocks the event loop "
+                  "(slow commands, a replica that never expires keys on its own).")
+
+
+def _big_keys(v: NodeView) -> None:
+    """The biggest keys of a bounded SCAN sample (redis-cli --memkeys / --bigkeys)."""
+    sample = v.data.keys
+    if sample is None:
         return
-    v.finding("redis.memory.evictions", W, f"{evicted} keys evicted since start", ev,
-              "Raise maxmemory or cut the data set; evictions drop cached data.")
+    v.metric("keys_sampled", sample.scanned)
+    top_n = int(v.t("top_n"))
+    by_bytes, by_elements = biggest(sample, top_n)
+    big = [k for k in by_bytes if k.bytes >= v.t("bigkeys_bytes_warning")]
+    long = [k for k in by_elements if k.elements >= v.t("bigkeys_elements_warning")]
+    base = {"keys_sampled": sample.scanned, "complete_scan": sample.complete,
+            "scan_seconds": round(sample.seconds, 3)}
+    if sample.error:
+        v.finding("redis.memory.bigkeys_incomplete", INFO,
+                  "The big-keys sample stopped early", {**base, "error": sample.error},
+                  "Grant the diagnostics user +scan +type +memory|usage and the length "
+                  "commands (+strlen +llen +scard +zcard +hlen +xlen).")
+    if big or long:
+        first = (big or long)[0]
+        size = (f"{first.bytes / MB:.1f} MB" if big else f"{first.elements} elements")
+        v.finding("redis.memory.big_keys", W,
+                  f"Big key {first.key!r} ({first.type}, {size})"
+                  + ("" if sample.complete else f" among {sample.scanned} keys sampled"),
+                  {**base, "by_bytes": [k.as_evidence() for k in big],
+                   "by_elements": [k.as_evidence() for k in long],
+                   "threshold_bytes": v.t("bigkeys_bytes_warning"),
+                   "threshold_elements": v.t("bigkeys_elements_warning")},
+                  "Split the keys named in by_bytes/by_elements (hash buckets, "
+                  "time-sliced keys); delete them with UNLINK, never DEL, to avoid a stall.")
+    elif by_bytes:
+        v.metric("biggest_keys", [k.as_evidence() for k in by_bytes])
 
 
 def _doctor(v: NodeView, used: int) -> None:

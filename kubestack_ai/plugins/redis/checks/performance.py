@@ -6,9 +6,10 @@ from collections import defaultdict
 from itertools import takewhile
 
 from ...models import Severity
-from ..constants import ACL_NEEDED, LATENCY_ADVICE
+from ...rates import iso_utc
+from ..constants import ACL_NEEDED, ERROR_ADVICE, LATENCY_ADVICE, WARNED_ERRORS
 from ..fetch import slow_entry
-from ..view import NodeView
+from ..view import NodeView, counters
 
 W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
 
@@ -23,6 +24,7 @@ def check(v: NodeView) -> None:
     _slowlog(v)
     _commandstats(v)
     _latency_doctor(v)
+    _error_replies(v)
     for what in ("slowlog", "latency", "config"):
         if what in v.data.errors:
             v.finding("redis.performance.permission_missing", INFO,
@@ -162,13 +164,12 @@ def _latency_doctor(v: NodeView) -> None:
                   {"slowlog-log-slower-than_usec": slower, "latency-monitor-threshold_ms": monitor},
                   f"Set slowlog-log-slower-than to {monitor * 1000} so the slow log shows "
                   "what the latency monitor sees.")
-    for event, _at, latest, worst in (e[:4] for e in v.data.latency if len(e) >= 4):
-        if float(worst) >= v.t("latency_event_ms_warning"):
-            v.finding("redis.performance.latency_spike", W,
-                      f"Latency event {event}: up to {worst} ms",
-                      {"event": event, "latest_ms": latest, "max_ms": worst,
-                       "threshold_ms": v.t("latency_event_ms_warning")},
-                      LATENCY_ADVICE.get(event, "See LATENCY HISTORY " + str(event)))
+    if cfg and monitor <= 0:
+        v.finding("redis.performance.latency_monitor_disabled", INFO,
+                  "The latency monitor is off: latency spikes are not recorded",
+                  {"latency-monitor-threshold": monitor},
+                  "CONFIG SET latency-monitor-threshold 100 (ms), as LATENCY DOCTOR advises.")
+    _latency_events(v)
     fork_usec = int(v.i("latest_fork_usec"))
     fork_event = any(e and e[0] == "fork" for e in v.data.latency)
     if fork_usec > 0 and (fork_event or fork_usec >= v.t("fork_usec_min")):
@@ -186,6 +187,58 @@ def _latency_doctor(v: NodeView) -> None:
                        "threshold_poor": v.t("fork_rate_gb_poor")},
                       LATENCY_ADVICE["fork"])
     _thp(v)
+
+
+def _error_replies(v: NodeView) -> None:
+    """INFO errorstats (the exporter's redis_errors_total): one finding per error prefix,
+    judged as a rate; refusals of work (OOM, MISCONF, NOAUTH...) warn while they rise."""
+    for name, value in sorted(counters(v.info).items()):
+        if not name.startswith("errorstat_") or not value:
+            continue
+        prefix = name.removeprefix("errorstat_")
+        v.metric(name, value)
+        v.counter_finding(name, "redis.performance.error_replies", f"{prefix} error replies",
+                          {"error": prefix},
+                          ERROR_ADVICE.get(prefix, f"Find the clients getting {prefix} "
+                                           "errors (their logs) and fix the commands."),
+                          moving=W if prefix in WARNED_ERRORS else INFO)
+
+
+def _latency_events(v: NodeView) -> None:
+    """LATENCY LATEST + HISTORY: an event's samples inside the window are judged (count,
+    average, worst); one older than the window is history, worth an info at most."""
+    since = v.data.fetched_at - v.t("rate_window_seconds")
+    limit = v.t("latency_event_ms_warning")
+    for event, at, latest, worst in (e[:4] for e in v.data.latency if len(e) >= 4):
+        event = str(event)
+        samples = v.data.latency_history.get(event) or [(int(at), int(latest))]
+        recent = [ms for ts, ms in samples if ts >= since]
+        ev: dict[str, object] = {
+            "event": event, "latest_at": iso_utc(int(at)), "latest_ms": int(latest),
+            "max_ms_since_reset": int(worst), "window_seconds": v.t("rate_window_seconds"),
+            "count_in_window": len(recent), "samples_since_reset": len(samples),
+            "threshold_ms": limit}
+        if recent:
+            ev.update(avg_ms_in_window=round(sum(recent) / len(recent), 1),
+                      max_ms_in_window=max(recent))
+        advice = LATENCY_ADVICE.get(event, f"See LATENCY HISTORY {event}.")
+        if recent and max(recent) >= limit:
+            v.finding("redis.performance.latency_spike", W,
+                      f"Latency event {event}: {len(recent)} in the last "
+                      f"{v.t('rate_window_seconds'):g}s, up to {max(recent)} ms", ev, advice)
+        elif recent and event.startswith("aof"):
+            # the monitor records only events above its threshold: AOF waits below our
+            # 100 ms still mean a disk the AOF waits on (LATENCY DOCTOR's advice)
+            many = len(recent) >= v.t("aof_latency_events_warning")
+            v.finding("redis.performance.aof_latency", W if many else INFO,
+                      f"AOF latency event {event}: {len(recent)} in the last "
+                      f"{v.t('rate_window_seconds'):g}s, average {ev['avg_ms_in_window']} ms",
+                      {**ev, "threshold_events": v.t("aof_latency_events_warning")}, advice)
+        elif int(worst) >= limit:
+            v.finding("redis.performance.latency_spike", INFO,
+                      f"Latency event {event}: up to {worst} ms, the last at {ev['latest_at']} "
+                      "(none in the window)", ev,
+                      "History, not a current problem; LATENCY RESET clears it.")
 
 
 def _thp(v: NodeView) -> None:

@@ -75,17 +75,17 @@ def check(v: NodeView) -> None:
 
 
 def _fsync(v: NodeView) -> None:
-    delayed = int(v.i("aof_delayed_fsync"))
-    if delayed <= 0:
-        return
-    prev = v.previous("aof_delayed_fsync")
-    if prev is not None and delayed <= int(prev[1]):
-        return
-    v.finding("redis.persistence.aof_fsync_delayed", W,
-              f"{delayed} AOF fsyncs were delayed by a slow disk",
-              {"aof_delayed_fsync": delayed, "appendfsync": v.config.get("appendfsync")},
-              "LATENCY DOCTOR: the disk is too slow for appendfsync everysec; use a faster "
-              "disk or no-appendfsync-on-rewrite yes.")
+    policy = v.config.get("appendfsync")
+    v.counter_finding("aof_delayed_fsync", "redis.persistence.aof_fsync_delayed",
+                      "AOF fsyncs delayed by a slow disk", {"appendfsync": policy or ""},
+                      "LATENCY DOCTOR: the disk is too slow for appendfsync everysec; use a "
+                      "faster disk or no-appendfsync-on-rewrite yes.")
+    if policy == "always":
+        v.finding("redis.persistence.appendfsync_always", INFO,
+                  "appendfsync always: every write waits for the disk",
+                  {"appendfsync": "always", "aof_enabled": 1},
+                  "LATENCY DOCTOR: everysec loses at most a second of writes and does not "
+                  "wait on the disk per write; keep always only if that second matters.")
 
 
 def _disk(v: NodeView) -> None:

@@ -4,41 +4,25 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-25
 
-Types are spelled out here (not imported from storage.models) so that this revision
+Types come from migrations/coltypes.py (not from storage.models), so that this revision
 keeps creating the same schema whatever the models become later.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import mysql
+
+from kubestack_ai.storage.migrations.coltypes import MYSQL as _MYSQL
+from kubestack_ai.storage.migrations.coltypes import big_id as _id
+from kubestack_ai.storage.migrations.coltypes import key as _key
+from kubestack_ai.storage.migrations.coltypes import long_text as _long_text
+from kubestack_ai.storage.migrations.coltypes import when as _when
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
-
-_MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"}
-
-
-def _key(length: int = 255) -> sa.types.TypeEngine[str]:
-    return sa.String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"),
-                                          "mysql", "mariadb")
-
-
-def _long_text() -> sa.types.TypeEngine[str]:
-    return sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
-
-
-def _when() -> sa.types.TypeEngine[Any]:
-    return sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-
-
-def _id() -> sa.types.TypeEngine[int]:
-    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:

@@ -1,0 +1,447 @@
+"""The fleet's read side: the latest run of every target and the queries the web view,
+``/metrics`` and the notifier make.
+
+``record_run`` keeps one row per target in ``ksa_target_latest`` (same transaction as
+the history row), so that a page of the fleet reads at most one row per target through
+an index, whatever the length of the history. A target is *stale* when its last run
+started more than twice its interval ago; the interval is the gap between its last two
+runs as observed (the store never sees the fleet file), at least ``MIN_GAP`` seconds, so
+``stale_after`` is unknown until a target has run twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Double,
+    Insert,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from kubestack_ai.plugins.models import DiagnosticResult, Severity, Status, utcnow
+
+from ._base import StoreBase, short_key
+from .models import RunRow, TargetLatestRow
+
+STALE_FACTOR = 2
+"""A target is stale once its last run is older than this many intervals."""
+MIN_GAP = 30.0
+"""The interval assumed at least: two runs started by hand a moment apart do not make a
+target stale a moment later."""
+STATUSES = ("critical", "warning", "unknown", "healthy", "stale")
+"""The statuses a page shows and filters by, worst first (stale: not run in time)."""
+OUTCOMES = ("completed", "timed_out", "killed", "failed")
+
+_L = TargetLatestRow
+_RANK = {str(s): int(s) for s in Status}
+_COUNTED = {o: getattr(_L, f"n_{o}") for o in OUTCOMES}
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRecord:
+    """One target as its latest run left it."""
+
+    target_key: str
+    type: str
+    plugin_id: str
+    run_id: str
+    status: str
+    outcome: str
+    started_at: dt.datetime
+    duration: float
+    status_since: dt.datetime
+    status_runs: int
+    """Consecutive runs in this status, this one included."""
+    stale_after: dt.datetime | None
+    updated_at: dt.datetime
+    worst_code: str | None
+    worst_title: str | None
+    findings: tuple[dict[str, Any], ...] = ()
+    """Warning and critical findings, worst first: code, category, severity, title, suggestion."""
+    runs: dict[str, int] = field(default_factory=dict)
+    """Runs stored per outcome (completed, timed_out, killed, failed)."""
+
+    @property
+    def name(self) -> str:
+        return self.target_key.split(":", 1)[-1]
+
+    def is_stale(self, now: dt.datetime | None = None) -> bool:
+        return self.stale_after is not None and self.stale_after < (now or utcnow())
+
+    def shown_status(self, now: dt.datetime | None = None) -> str:
+        """What a page shows: ``stale`` outranks the last verdict, which is out of date."""
+        return "stale" if self.is_stale(now) else self.status
+
+
+@dataclass(frozen=True, slots=True)
+class FleetCounts:
+    by_status: dict[str, int]
+    by_type: dict[str, int]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """A run without its result body: for timelines and run lists."""
+
+    run_id: str
+    status: str
+    outcome: str
+    started_at: dt.datetime
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class FindingSpan:
+    """A finding across a target's recent runs."""
+
+    code: str
+    severity: str
+    title: str
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    state: str
+    """``new`` (only in the latest run), ``ongoing`` (also in the run before) or
+    ``resolved`` (in an earlier run, not in the latest)."""
+
+
+def latest_values(tk: str, plugin_id: str, run_id: str, result: DiagnosticResult,
+                  old: Any | None, now: dt.datetime) -> dict[str, Any]:
+    """The latest row after this run, computed in Python from the row before it (``old``,
+    None for a first run): the insert path and the backfill. ``record_run`` updates an
+    existing row in SQL (``_update``) to the same values. Only the run counts change when
+    ``old`` is a newer run (a run recorded late is counted, not shown)."""
+    counts = {col.key: (getattr(old, col.key) if old is not None else 0)
+              + (1 if result.outcome == outcome else 0) for outcome, col in _COUNTED.items()}
+    started = result.started_at
+    ts = started.timestamp()
+    if old is not None and old.started_ts > ts:
+        return counts
+    status = str(result.status)
+    same = old is not None and old.status == status
+    gap = ts - old.started_ts if old is not None and old.run_id != run_id else None
+    return dict(
+        _verdict(tk, plugin_id, run_id, result, now),
+        prev_started_at=old.started_at if gap is not None and old is not None else None,
+        stale_ts=ts + STALE_FACTOR * max(gap, MIN_GAP) if gap is not None else None,
+        status_since=old.status_since if old is not None and same else started,
+        status_runs=old.status_runs + 1 if old is not None and same else 1, **counts)
+
+
+def _verdict(tk: str, plugin_id: str, run_id: str, result: DiagnosticResult,
+             now: dt.datetime) -> dict[str, Any]:
+    """The columns that depend on this run alone."""
+    worst = sorted((f for f in result.findings if f.severity >= Severity.WARNING),
+                   key=lambda f: int(f.severity), reverse=True)
+    findings = [{"code": f.code, "category": f.category, "severity": str(f.severity),
+                 "title": f.title, "suggestion": f.suggestion} for f in worst]
+    status = str(result.status)
+    return dict(
+        target_key=tk, type=tk.split(":", 1)[0], plugin_id=plugin_id, run_id=run_id,
+        status=status, rank=_RANK[status], outcome=result.outcome,
+        started_at=result.started_at, started_ts=result.started_at.timestamp(),
+        duration=result.duration, updated_at=now, worst_code=worst[0].code if worst else None,
+        worst_title=worst[0].title if worst else None, findings=json.dumps(findings))
+
+
+def _update_stmt() -> Any:
+    """One UPDATE that moves an existing row to a run, unless it holds a newer one: the
+    columns that depend on the row before (status since, runs in status, interval,
+    counts) are computed by the database from the old values, so no read comes first.
+    Assignments are ordered: MySQL evaluates them left to right on the new values.
+    Built once, with bound parameters (building it per call cost more than running it)."""
+    ts: Any = bindparam("started_ts", type_=Double())
+    same = _L.status == bindparam("status")
+    gap = ts - _L.started_ts
+    first: list[tuple[Any, Any]] = [
+        (_L.prev_started_at, _L.started_at),
+        (_L.stale_ts, case((gap > MIN_GAP, ts + STALE_FACTOR * gap),
+                           else_=ts + STALE_FACTOR * MIN_GAP)),
+        (_L.status_since, case((same, _L.status_since),
+                               else_=bindparam("started_at", type_=_L.status_since.type))),
+        (_L.status_runs, case((same, _L.status_runs + 1), else_=1)),
+    ]
+    counts = [(col, col + bindparam(f"d_{o}")) for o, col in _COUNTED.items()]
+    rest = [(getattr(_L, k), bindparam(k, type_=getattr(_L, k).type)) for k in _VERDICT
+            if k not in ("target_key", "started_ts", "status", "started_at")]
+    rest += [(_L.started_ts, ts), (_L.status, bindparam("status")),
+             (_L.started_at, bindparam("started_at", type_=_L.started_at.type))]
+    return (update(_L).where(_L.target_key == bindparam("tk"), _L.started_ts <= ts)
+            .ordered_values(*first, *counts, *rest))
+
+
+_VERDICT = ("target_key", "type", "plugin_id", "run_id", "status", "rank", "outcome",
+            "started_at", "started_ts", "duration", "updated_at", "worst_code", "worst_title",
+            "findings")
+_UPDATE = _update_stmt()
+
+
+def _update_params(tk: str, plugin_id: str, run_id: str, result: DiagnosticResult,
+                   now: dt.datetime) -> dict[str, Any]:
+    params = _verdict(tk, plugin_id, run_id, result, now)
+    params["tk"] = params.pop("target_key")
+    params.update({f"d_{o}": 1 if result.outcome == o else 0 for o in OUTCOMES})
+    return params
+
+
+class FleetMixin(StoreBase):
+
+    def _latest_put(self, c: Connection, tk: str, plugin_id: str, run_id: str,
+                    result: DiagnosticResult, now: dt.datetime) -> None:
+        """Keep ``ksa_target_latest`` at the newest run of ``tk``, inside record_run's
+        transaction, in one statement on the common path: an UPDATE computed from the
+        old row (row-locked by the database); a first run inserts; a run older than the
+        row only adds to its counts."""
+        params = _update_params(tk, plugin_id, run_id, result, now)
+        if c.execute(_UPDATE, params).rowcount:
+            return
+        # no row, or a newer run's. (An insert's rowcount is no answer: psycopg reports
+        # -1 for ON CONFLICT DO NOTHING, MySQL 1 for an unchanged duplicate.)
+        c.execute(_insert_new(c.dialect.name),
+                  latest_values(tk, plugin_id, run_id, result, None, now))
+        mine = select(_L.run_id).where(_L.target_key == tk)
+        if c.execute(mine).scalar() == short_key(run_id):
+            return
+        # the row exists: newer than this run, or inserted by another process meanwhile
+        if c.execute(_UPDATE, params).rowcount:
+            return
+        c.execute(update(_L).where(_L.target_key == tk).values(
+            {col: col + 1 for o, col in _COUNTED.items() if o == result.outcome}))
+
+    # -- the fleet ----------------------------------------------------------------------
+
+    def fleet_counts(self, now: dt.datetime | None = None) -> FleetCounts:
+        """Targets per shown status (stale counted as stale, not as its last verdict)
+        and per middleware type."""
+        return self._core(lambda c: _counts(c, now or utcnow()), what="fleet_counts")
+
+    def fleet_targets(self, *, status: str | None = None, type: str | None = None,
+                      text: str | None = None, limit: int = 200, offset: int = 0,
+                      now: dt.datetime | None = None) -> tuple[list[TargetRecord], int]:
+        """A page of the fleet, worst first, and how many targets match in all.
+        ``status`` is a shown status (``stale``: not run in time, whatever it said;
+        ``healthy``: healthy and not stale); ``text`` matches part of the target key."""
+        page = _Page(status, type, text, limit, offset, now or utcnow())
+        return self._core(lambda c: (page.rows(c), page.total(c)), what="fleet_targets")
+
+    def fleet_page(self, *, status: str | None = None, type: str | None = None,
+                   text: str | None = None, limit: int = 200, offset: int = 0,
+                   now: dt.datetime | None = None
+                   ) -> tuple[FleetCounts, list[TargetRecord], int]:
+        """``fleet_counts`` and ``fleet_targets`` in one transaction (what ``/`` shows);
+        the matching total comes from the counts when one filter alone decides it."""
+        now = now or utcnow()
+        page = _Page(status, type, text, limit, offset, now)
+
+        def fn(c: Connection) -> tuple[FleetCounts, list[TargetRecord], int]:
+            counts = _counts(c, now)
+            if text or (status and type):
+                total = page.total(c)
+            elif status:
+                total = counts.by_status.get(status, 0)
+            elif type:
+                total = counts.by_type.get(type, 0)
+            else:
+                total = counts.total
+            return counts, page.rows(c), total
+        return self._core(fn, what="fleet_page")
+
+    def all_targets(self) -> list[TargetRecord]:
+        """Every target's latest state, by key (``/metrics``, the notifier)."""
+        q = select(_L).order_by(_L.target_key)
+        return self._core(lambda c: [_target(r) for r in c.execute(q)], what="all_targets")
+
+    def metric_rows(self) -> list[tuple[Any, ...]]:
+        """Every target as ``/metrics`` needs it, lean (no records, findings as JSON text):
+        (key, type, status, status_runs, stale_ts, started_at, duration, findings,
+        n_completed, n_timed_out, n_killed, n_failed)."""
+        q = select(_L.target_key, _L.type, _L.status, _L.status_runs, _L.stale_ts,
+                   _L.started_at, _L.duration, _L.findings, *_COUNTED.values())
+        return self._core(lambda c: [tuple(r) for r in c.execute(q)], what="metric_rows")
+
+    def targets_changed(self, since: dt.datetime) -> list[TargetRecord]:
+        """Targets whose latest row was written after ``since`` (the notifier's poll)."""
+        q = select(_L).where(_L.updated_at > since).order_by(_L.updated_at)
+        return self._core(lambda c: [_target(r) for r in c.execute(q)], what="targets_changed")
+
+    def targets_at_least(self, status: str) -> list[TargetRecord]:
+        """Targets whose latest verdict is ``status`` or worse (warning: warning, critical)."""
+        q = select(_L).where(_L.rank >= _RANK[status]).order_by(_L.target_key)
+        return self._core(lambda c: [_target(r) for r in c.execute(q)], what="targets_at_least")
+
+    def target(self, target_key: str) -> TargetRecord | None:
+        q = select(_L).where(_L.target_key == short_key(target_key))
+        row = self._core(lambda c: c.execute(q).first(), what="target")
+        return None if row is None else _target(row)
+
+    # -- one target ---------------------------------------------------------------------
+
+    def run_summaries(self, target_key: str, limit: int = 200) -> list[RunSummary]:
+        """Runs of one target, newest first, without their result bodies."""
+        q = (select(RunRow.run_id, RunRow.status, RunRow.outcome, RunRow.started_at,
+                    RunRow.duration)
+             .where(RunRow.target_key == short_key(target_key))
+             .order_by(RunRow.started_at.desc(), RunRow.id.desc()).limit(limit))
+        rows = self._core(lambda c: list(c.execute(q)), what="run_summaries")
+        return [RunSummary(*r) for r in rows]
+
+    def finding_spans(self, target_key: str, limit: int = 100) -> list[FindingSpan]:
+        """Warning and critical findings over the last ``limit`` completed runs: when each
+        first appeared in its current streak, and whether it is new, ongoing or resolved."""
+        q = (select(RunRow.started_at, RunRow.result)
+             .where(RunRow.target_key == short_key(target_key), RunRow.outcome == "completed")
+             .order_by(RunRow.started_at.desc(), RunRow.id.desc()).limit(limit))
+        rows = self._core(lambda c: list(c.execute(q)), what="finding_spans")
+        runs = [(at, {f["code"]: f for f in json.loads(body).get("findings", [])
+                      if f.get("severity") in ("warning", "critical")}) for at, body in rows]
+        return spans(runs)
+
+
+def _stale(now: dt.datetime) -> Any:
+    return and_(_L.stale_ts.is_not(None), _L.stale_ts < now.timestamp())
+
+
+def _counts(c: Connection, now: dt.datetime) -> FleetCounts:
+    # one scan: both counts from the (status, stale, type) groups
+    stale = _stale(now)
+    by_status: Counter[str] = Counter({s: 0 for s in STATUSES})
+    by_type: Counter[str] = Counter()
+    q = (select(_L.status, stale.label("stale"), _L.type, func.count())
+         .group_by(_L.status, stale, _L.type))
+    for status, is_stale, mtype, n in c.execute(q):
+        by_status["stale" if is_stale else status] += n
+        by_type[mtype] += n
+    return FleetCounts(dict(by_status), dict(sorted(by_type.items())), sum(by_type.values()))
+
+
+class _Page:
+    """The statements of one filtered page of the fleet."""
+
+    def __init__(self, status: str | None, type: str | None, text: str | None, limit: int,
+                 offset: int, now: dt.datetime) -> None:
+        conds: list[Any] = []
+        if status == "stale":
+            conds.append(_stale(now))
+        elif status:
+            conds += [_L.status == status,
+                      or_(_L.stale_ts.is_(None), _L.stale_ts >= now.timestamp())]
+        if type:
+            conds.append(_L.type == type)
+        if text:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(_L.target_key.like(f"%{escaped}%", escape="\\"))
+        self.q = (select(_L).where(*conds).order_by(_L.rank.desc(), _L.target_key)
+                  .limit(limit).offset(offset))
+        self.qn = select(func.count()).select_from(_L).where(*conds)
+
+    def rows(self, c: Connection) -> list[TargetRecord]:
+        return [_target(r) for r in c.execute(self.q)]
+
+    def total(self, c: Connection) -> int:
+        return int(c.execute(self.qn).scalar() or 0)
+
+
+def spans(runs: list[tuple[dt.datetime, dict[str, dict[str, Any]]]]) -> list[FindingSpan]:
+    """``runs``: (started_at, findings by code), newest first."""
+    if not runs:
+        return []
+    latest = runs[0][1]
+    out: list[FindingSpan] = []
+    seen: set[str] = set()
+    for code, f in latest.items():
+        first = runs[0][0]
+        for at, found in runs[1:]:
+            if code not in found:
+                break
+            first = at
+        state = "ongoing" if len(runs) > 1 and code in runs[1][1] else "new"
+        out.append(FindingSpan(code, f["severity"], f["title"], first, runs[0][0], state))
+        seen.add(code)
+    for at, found in runs[1:]:
+        for code, f in found.items():
+            if code not in seen:
+                seen.add(code)
+                out.append(FindingSpan(code, f["severity"], f["title"], at, at, "resolved"))
+    order = {"new": 0, "ongoing": 1, "resolved": 2}
+    return sorted(out, key=lambda s: (order[s.state], -_RANK.get(s.severity, 0), s.code))
+
+
+def _target(r: Any) -> TargetRecord:
+    return TargetRecord(
+        target_key=r.target_key, type=r.type, plugin_id=r.plugin_id, run_id=r.run_id,
+        status=r.status, outcome=r.outcome, started_at=r.started_at, duration=r.duration,
+        status_since=r.status_since, status_runs=r.status_runs,
+        stale_after=None if r.stale_ts is None else dt.datetime.fromtimestamp(r.stale_ts, dt.UTC),
+        updated_at=r.updated_at,
+        worst_code=r.worst_code, worst_title=r.worst_title,
+        findings=tuple(json.loads(r.findings)) if r.findings != "[]" else (),
+        runs={o: getattr(r, col.key) for o, col in _COUNTED.items()})
+
+
+@lru_cache(maxsize=8)
+def _insert_new(dialect: str) -> Insert:
+    """INSERT of a first latest row that does nothing when another process inserted it."""
+    if dialect in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        m = mysql_insert(_L)
+        return m.on_duplicate_key_update(target_key=m.inserted.target_key)
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(_L).on_conflict_do_nothing(index_elements=["target_key"])
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(_L).on_conflict_do_nothing(index_elements=["target_key"])
+    return insert(_L)
+
+
+def backfill(c: Connection) -> int:
+    """Fill ``ksa_target_latest`` from the history (the migration that adds the table):
+    the newest run of every target, the one before it for the interval, and the counts
+    per outcome. Returns how many targets."""
+    rn = func.row_number().over(partition_by=RunRow.target_key,
+                                order_by=(RunRow.started_at.desc(), RunRow.id.desc()))
+    sub = select(RunRow.id, rn.label("rn")).subquery()
+    q = (select(RunRow.target_key, RunRow.plugin_id, RunRow.run_id, RunRow.started_at,
+                RunRow.result, sub.c.rn)
+         .join(sub, RunRow.id == sub.c.id).where(sub.c.rn <= 2)
+         .order_by(RunRow.target_key, sub.c.rn.desc()))
+    counts: dict[str, Counter[str]] = {}
+    for tk, outcome, n in c.execute(select(RunRow.target_key, RunRow.outcome, func.count())
+                                    .group_by(RunRow.target_key, RunRow.outcome)):
+        counts.setdefault(tk, Counter())[outcome] = n
+    now = utcnow()
+    rows: dict[str, dict[str, Any]] = {}
+    for tk, pid, run_id, _at, body, _rn in c.execute(q):
+        result = DiagnosticResult.model_validate_json(body)
+        old = rows.get(tk)
+        prev = None if old is None else _Prev(old)
+        values = latest_values(tk, pid, run_id, result, prev, now)
+        values.update({col.key: counts.get(tk, Counter())[o] for o, col in _COUNTED.items()})
+        rows[tk] = values
+    if rows:
+        c.execute(insert(_L), list(rows.values()))
+    return len(rows)
+
+
+class _Prev:
+    """A latest row not yet written, read as ``latest_values`` reads a stored one."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
