@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import threading
 import time
@@ -22,12 +21,14 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
+from kubestack_ai.plugins.logcontext import get_logger
+
 from . import migrate as _migrate
 from .engine import WRITE, default_url, make_engine, mask, parse_url
 from .errors import MigrationError, StorageError, StorageUnavailable
 from .models import KEY_LEN
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 

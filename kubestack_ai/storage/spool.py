@@ -23,7 +23,6 @@ import errno
 import fcntl
 import hashlib
 import json
-import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -31,12 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubestack_ai.plugins.logcontext import get_logger
 from kubestack_ai.plugins.models import DiagnosticResult
 
 from .engine import ENV_HOME
 from .errors import StorageError, StorageUnavailable
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MAX_RECORDS = 10_000
 """Records kept at most (a run is a few KiB: tens of MiB at most)."""

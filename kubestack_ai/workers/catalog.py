@@ -8,7 +8,6 @@ message for a name the worker does not know is discarded by Celery.
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +21,9 @@ from kubestack_ai.plugins import (
     load_builtin,
     plugin_dirs,
 )
+from kubestack_ai.plugins.logcontext import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 WELL_KNOWN_TYPES: tuple[str, ...] = ("redis", "kafka", "mysql")
 """Task names registered even when no plugin for them is installed here: the task then

@@ -8,16 +8,16 @@ a queue named after its type so operators can scale them apart
 
 from __future__ import annotations
 
-import logging
-
 from celery import Celery
 from kombu import Queue  # type: ignore[attr-defined]  # untyped
+
+from kubestack_ai.plugins.logcontext import get_logger
 
 from .catalog import discover, task_types
 from .limits import broker_options, longest_hard_limit
 from .settings import Settings, mask_url
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Celery:

@@ -8,16 +8,17 @@ signal once the stored plugin configs are known.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from celery import Celery
 
+from kubestack_ai.plugins.logcontext import get_logger
+
 from .catalog import PluginSpec
 from .settings import Settings
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_SOFT_LIMIT = 30.0
 """The default soft limit: a plugin's ``timeouts.diagnose``."""

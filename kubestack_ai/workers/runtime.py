@@ -9,7 +9,6 @@ that thread, which a sandbox thread would not receive.
 
 from __future__ import annotations
 
-import logging
 import os
 import resource
 import time
@@ -29,6 +28,8 @@ from kubestack_ai.plugins import (
     PluginState,
     Sandbox,
     Status,
+    get_logger,
+    log_context,
     plugin_dirs,
     register_interrupt,
 )
@@ -47,7 +48,7 @@ from .args import (
 from .catalog import PluginSpec, is_builtin, merge_config
 from .store import SafeStore
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # Celery's soft limit is an Exception: without this a category's own error capture
 # would swallow it and the diagnosis would run on towards the hard limit.
@@ -221,13 +222,23 @@ class Runtime:
         try:
             admitted = self._admit(task_id, mtype, target)
         except _Stopped as stop:
-            t, spec, storage_error = stop.target, stop.spec, None
+            t, spec = stop.target, stop.spec
             result = _stopped(t, spec, t0, cats, "timed_out",
                               "stopped at the soft time limit (before the diagnosis)")
-            return self._store_run(task_id, t, spec, cats, result, cache_ttl, storage_error)
+            with log_context(plugin_id=spec.plugin_id, target=t.key):
+                return self._store_run(task_id, t, spec, cats, result, cache_ttl, None)
         if isinstance(admitted, dict):
             return admitted
         t, spec, config, storage_error = admitted
+        with log_context(plugin_id=spec.plugin_id, target=t.key):
+            return self._diagnose(task_id, t, spec, config, cats, force, cache_ttl,
+                                  storage_error, t0)
+
+    def _diagnose(self, task_id: str, t: MiddlewareTarget, spec: PluginSpec,
+                  config: PluginConfig, cats: tuple[str, ...], force: bool,
+                  cache_ttl: float | None, storage_error: str | None,
+                  t0: float) -> dict[str, Any]:
+        """An admitted diagnosis: the cached result, else a run with the stored history."""
         try:
             if not force and storage_error is None:
                 cached, storage_error = self.store.call(
@@ -255,8 +266,8 @@ class Runtime:
         ttl = self.cache_ttl if cache_ttl is None else cache_ttl
         stored, write_error = self.store.record_run(task_id, t.key, spec.plugin_id, cats, result,
                                                     ttl)
-        log.info("task %s %s on %s: %s %s (stored=%s)", task_id, spec.plugin_id, t.key,
-                 result.outcome, str(result.status), stored)
+        log.info("task %s: %s %s (stored=%s)", task_id, result.outcome, str(result.status),
+                 stored)
         return envelope(task_id, result, target_key=t.key, plugin_id=spec.plugin_id,
                         stored=stored, storage_error=write_error or storage_error)
 
@@ -272,7 +283,8 @@ class Runtime:
             return admitted
         t, spec, config, storage_error = admitted
         try:
-            result = self.manager.health_check(t, timeout=config.timeouts.health_check)
+            with log_context(plugin_id=spec.plugin_id, target=t.key):
+                result = self.manager.health_check(t, timeout=config.timeouts.health_check)
         except SoftTimeLimitExceeded:
             result = _stopped(t, spec, time.perf_counter(), ("health",),
                               "timed_out", "stopped at the soft time limit")
@@ -294,12 +306,12 @@ class Runtime:
                 "record_action", lambda s: s.record_action(rec.model_dump(mode="json")))
             return action_envelope(task_id, rec, audit_id, audit_error)
         t, spec, config, _ = admitted
-        with memory_cap(config.memory_limit_mb):
+        with log_context(plugin_id=spec.plugin_id, target=t.key), \
+                memory_cap(config.memory_limit_mb):
             out = self.manager.execute(t, action, params, allow=allow, dry_run=dry_run,
                                        who=who, audit=AuditLog(self.store.store()))
-        assert out.record is not None
-        log.info("task %s %s on %s: action %s %s", task_id, spec.plugin_id, t.key, action,
-                 out.record.outcome)
+            assert out.record is not None
+            log.info("task %s: action %s %s", task_id, action, out.record.outcome)
         return action_envelope(task_id, out.record, out.audit_handle, out.audit_error)
 
     def _admit(self, task_id: str, mtype: str, target: Mapping[str, Any],
@@ -316,13 +328,15 @@ class Runtime:
             return envelope(task_id, None, target_key=t.key,
                             error=f"no plugin for middleware type {mtype!r} on this worker")
         try:
-            config, generation, refusal, storage_error = self._plugin_state(spec)
-            if refusal is None:
-                why = self._ready(spec, config, generation)
+            with log_context(plugin_id=spec.plugin_id, target=t.key):
+                config, generation, refusal, storage_error = self._plugin_state(spec)
+                if refusal is None:
+                    why = self._ready(spec, config, generation)
         except SoftTimeLimitExceeded:
             raise _Stopped(t, spec) from None
         if refusal is not None:
-            log.warning("task %s refused for %s: %s", task_id, t.key, refusal)
+            with log_context(plugin_id=spec.plugin_id, target=t.key):
+                log.warning("task %s refused: %s", task_id, refusal)
             return envelope(task_id, None, target_key=t.key, plugin_id=spec.plugin_id,
                             storage_error=storage_error, error=f"refused: {refusal}")
         if why is not None:

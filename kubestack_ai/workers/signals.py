@@ -10,7 +10,6 @@ start or shutdown, writes it).
 from __future__ import annotations
 
 import dataclasses
-import logging
 import sys
 import time
 from typing import Any
@@ -20,6 +19,7 @@ from celery.exceptions import TimeLimitExceeded
 from pydantic import ValidationError
 
 from kubestack_ai.plugins import DiagnosticResult, MiddlewareTarget, Status
+from kubestack_ai.plugins.logcontext import get_logger
 from kubestack_ai.plugins.models import utcnow
 from kubestack_ai.storage.spool import SpooledRun
 
@@ -29,7 +29,7 @@ from .limits import apply_limits
 from .redact import install_log_filter
 from .store import SafeStore
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 PREFORK = "celery.concurrency.prefork:TaskPool"
 

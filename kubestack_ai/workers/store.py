@@ -21,7 +21,6 @@ set aside with its task id, never retried for ever, never blocking the others.
 
 from __future__ import annotations
 
-import logging
 import os
 import queue
 import threading
@@ -33,6 +32,7 @@ from typing import Any, TypeVar
 from celery.exceptions import SoftTimeLimitExceeded
 
 from kubestack_ai.plugins import DiagnosticResult
+from kubestack_ai.plugins.logcontext import get_logger
 
 # imported here, in the worker's main process, so forked children inherit it instead
 # of paying for SQLAlchemy's import inside their first task's time limit
@@ -40,7 +40,7 @@ from kubestack_ai.storage import StorageError, StorageUnavailable, Store
 from kubestack_ai.storage.engine import default_url, parse_url
 from kubestack_ai.storage.spool import FlushReport, Spool, SpooledRun
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 5.0

@@ -14,12 +14,13 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from celery import Celery, Task
+
+from kubestack_ai.plugins.logcontext import get_logger
 
 from .catalog import PluginSpec
 from .limits import DEFAULT_HARD_LIMIT as DEFAULT_HARD
@@ -38,7 +39,7 @@ _runtime_pid: int | None = None
 
 RETENTION_SOFT = 1800.0
 """Seconds a pruning run may take (the first one over a long history deletes a lot)."""
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def runtime(app: Celery) -> Runtime:

@@ -132,7 +132,8 @@ def test_batch_through_storage_stopped_hung_restarted_and_a_warm_restart(
         second.stop()  # warm shutdown: writes what is still spooled
         assert second.proc.returncode == 0
         assert not pinger.missed, f"{len(pinger.missed)} of {pinger.sent} pings unanswered"
-        assert pinger.sent >= 10
+        # one ping a second while not paused: at least a few per phase, however fast
+        assert pinger.sent >= 5, f"only {pinger.sent} pings sent: the checks above saw too little"
     finally:
         if pinger is not None:
             pinger.stop.set()
