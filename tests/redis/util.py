@@ -15,6 +15,7 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from kubestack_ai.plugins import MiddlewareTarget
@@ -79,8 +80,12 @@ class RedisProc:
         # no retries: redis-py's default backoff turns a stopped server into seconds of sleep
         if self.tls:
             kw.update(ssl=True, ssl_ca_certs=self.tls["ca"])
+        # and no handshake extras a Redis 7.0 refuses (each an ERR in INFO errorstats,
+        # which the plugin judges): the tests' clients must not seed error replies
         return redis.Redis(port=self.port, password=self.password, decode_responses=True,
-                           socket_timeout=5, retry=Retry(NoBackoff(), 0), **kw)
+                           socket_timeout=5, retry=Retry(NoBackoff(), 0), driver_info=None,
+                           maint_notifications_config=MaintNotificationsConfig(enabled=False),
+                           **kw)
 
     def wait_up(self, timeout: float = 10.0) -> None:
         end = time.monotonic() + timeout

@@ -61,6 +61,7 @@ class Credentials:
 def client_kwargs(target: MiddlewareTarget, creds: Credentials, *, sentinel: bool,
                   socket_timeout: float, connect_timeout: float) -> dict[str, Any]:
     from redis.backoff import NoBackoff
+    from redis.maint_notifications import MaintNotificationsConfig
     from redis.retry import Retry
 
     kw: dict[str, Any] = {
@@ -74,6 +75,11 @@ def client_kwargs(target: MiddlewareTarget, creds: Credentials, *, sentinel: boo
         # not allowed +client|setname must still be diagnosed
         "redis_connect_func": _on_connect_name_optional,
         "db": 0 if sentinel else int(target.options.get("db", 0)),
+        # nothing else in the handshake: CLIENT SETINFO and CLIENT MAINT_NOTIFICATIONS are
+        # unknown before Redis 7.2 / outside Redis Enterprise, and each refusal is an ERR
+        # reply counted in INFO errorstats, which we judge (error_replies)
+        "driver_info": None,
+        "maint_notifications_config": MaintNotificationsConfig(enabled=False),
     }
     if sentinel:
         kw["username"], kw["password"] = creds.sentinel_username, creds.sentinel_password
