@@ -76,6 +76,21 @@ class Browser:
     def click(self, css: str) -> None:
         self._s("POST", f"/element/{self.find(css)}/click", {})
 
+    def follow(self, css: str, timeout: float = 15.0) -> str:
+        """Click a link or a submit button and wait until the page it leads to has
+        loaded (WebDriver's click returns before the navigation ends: reading the page at
+        once may still read the old one). Returns the new URL."""
+        before = self.url()
+        self.click(css)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            now = self.url()
+            if now != before and self._s("POST", "/execute/sync", {
+                    "script": "return document.readyState", "args": []}) == "complete":
+                return now
+            time.sleep(0.05)
+        raise AssertionError(f"clicking {css} on {before} led nowhere in {timeout} s")
+
     def url(self) -> str:
         return str(self._s("GET", "/url"))
 
