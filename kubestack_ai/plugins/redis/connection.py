@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import socket
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -176,11 +177,49 @@ def map_error(exc: BaseException, where: str, creds: Credentials,
     if isinstance(exc, rx.NoPermissionError) or "NOPERM" in msg:
         return AuthError(f"redis {where}: the user lacks a permission (grant it with ACL "
                          f"SETUSER): {text}")
+    if "max number of clients reached" in msg:
+        return ConnectError(f"redis {where} refuses new connections: {text}",
+                            title="Max clients reached", kind="maxclients_reached",
+                            hint=MAXCLIENTS_HINT)
+    if isinstance(exc, rx.InvalidResponse) or msg.startswith("Protocol error"):
+        return not_redis(where, f"its reply is not the Redis protocol ({text})")
     if timeout and isinstance(exc, (rx.TimeoutError, TimeoutError)):
         return ConnectError(f"redis {where} did not answer within {timeout:g} s (hung, "
                             f"overloaded or cut off): {text}",
                             title=f"No answer within {timeout:g} s")
     return ConnectError(f"redis {where} unreachable: {text}")
+
+
+MAXCLIENTS_HINT = ("The server refuses every new connection: maxclients is reached. Find "
+                   "the clients holding connections (CLIENT LIST from an open session, or "
+                   "ss -tn on the server's host), cap their pools, and raise maxclients "
+                   "(CONFIG SET maxclients, and the process's file limit).")
+NOT_REDIS_HINT = ("Another service answers on this port (MySQL, HTTP, SSH...): check the "
+                  "target's host and port (Redis listens on 6379 by default), and --tls if "
+                  "the server expects TLS.")
+
+
+def not_redis(where: str, why: str) -> ConnectError:
+    return ConnectError(f"redis {where}: not a Redis server: {why}",
+                        title="Not a Redis server", kind="not_redis", hint=NOT_REDIS_HINT)
+
+
+def speaks_first(host: str, port: int, wait: float = 0.3) -> bytes:
+    """The bytes a server sends before it is asked anything (at most 64, within ``wait``
+    seconds). Redis never speaks first; MySQL's greeting, an SSH or SMTP banner do. Read
+    only after a PING timed out: a banner without a line end reads as an endless reply."""
+    try:
+        with socket.create_connection((host, port), timeout=wait) as s:
+            s.settimeout(wait)
+            return s.recv(64)
+    except OSError:  # nothing said in time, or gone: no banner
+        return b""
+
+
+def is_timeout(exc: BaseException) -> bool:
+    import redis.exceptions as rx
+
+    return isinstance(exc, (rx.TimeoutError, TimeoutError))
 
 
 def is_connection_error(exc: BaseException) -> bool:
