@@ -75,6 +75,7 @@ def client_kwargs(target: MiddlewareTarget, creds: Credentials, *, sentinel: boo
         # not allowed +client|setname must still be diagnosed
         "redis_connect_func": _on_connect_name_optional,
         "db": 0 if sentinel else int(target.options.get("db", 0)),
+        **_quiet_handshake(),
     }
     if sentinel:
         kw["username"], kw["password"] = creds.sentinel_username, creds.sentinel_password
@@ -88,6 +89,28 @@ def client_kwargs(target: MiddlewareTarget, creds: Credentials, *, sentinel: boo
                   # redis-py checks the certificate against the host it dials; it cannot
                   # check another name, so with server_hostname only the chain is verified
                   ssl_check_hostname=bool(tls.verify and tls.server_hostname is None))
+    return kw
+
+
+def _quiet_handshake() -> dict[str, Any]:
+    """No CLIENT SETINFO and no maintenance-notifications handshake on connect: a Redis
+    before 7.2 answers both with ERR, and every connection of ours would then count in
+    the server's INFO errorstats (``errorstat_ERR``), the very counter the diagnosis
+    judges. redis-py 5-7 knows ``lib_name``, 7.1+ ``driver_info`` and the config."""
+    import inspect
+
+    import redis
+
+    params = inspect.signature(redis.Redis.__init__).parameters
+    kw: dict[str, Any] = {}
+    if "driver_info" in params:
+        kw["driver_info"] = None
+    elif "lib_name" in params:
+        kw["lib_name"] = None
+    if "maint_notifications_config" in params:
+        from redis.maint_notifications import MaintNotificationsConfig
+
+        kw["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
     return kw
 
 
