@@ -167,6 +167,30 @@ def test_error_replies_judged_as_rates(servers: Servers, manager) -> None:
     assert by["WRONGTYPE"].evidence["errorstat_WRONGTYPE_in_window"] == 5
 
 
+def test_error_prefix_new_since_the_stored_run_is_a_rate(servers: Servers, manager) -> None:
+    """INFO errorstats lists only the prefixes seen: one absent from the earlier run was
+    0 then, and its refusals since are a rate over the stored window, not "since start"."""
+    srv = servers.start("--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
+    t = target(srv.addr)
+    r = manager.diagnose(t, PERF)
+    assert "errorstat_OOM" not in r.metrics
+    snap = Snapshot(at=utcnow(), metrics=r.metrics)
+    with srv.client() as c:
+        for i in range(40):
+            try:
+                c.set(f"big{i}", "x" * 100_000)
+            except Exception:  # OOM once full: what this test seeds
+                pass
+    r2 = manager.diagnose(t, DiagnoseOptions(categories=("memory", "performance"),
+                                             history=(snap,)))
+    by = {f.evidence["error"]: f for f in r2.findings if f.code == "redis.performance.error_replies"}
+    assert by["OOM"].severity is Severity.WARNING, by["OOM"]
+    assert by["OOM"].evidence["window_source"] == "history"
+    assert by["OOM"].evidence["errorstat_OOM_in_window"] == by["OOM"].evidence["errorstat_OOM"]
+    near = codes(r2)["redis.memory.noeviction_near_limit"]
+    assert "are failing with OOM" in near.title
+
+
 def test_our_own_connections_leave_no_error_replies(servers: Servers, manager) -> None:
     """redis-py's CLIENT SETINFO and maintenance handshake are refused by Redis < 7.2:
     a diagnosis must not seed the errorstats it judges."""

@@ -75,7 +75,7 @@ def client_kwargs(target: MiddlewareTarget, creds: Credentials, *, sentinel: boo
         # not allowed +client|setname must still be diagnosed
         "redis_connect_func": _on_connect_name_optional,
         "db": 0 if sentinel else int(target.options.get("db", 0)),
-        **_quiet_handshake(),
+        **quiet_handshake(),
     }
     if sentinel:
         kw["username"], kw["password"] = creds.sentinel_username, creds.sentinel_password
@@ -92,7 +92,7 @@ def client_kwargs(target: MiddlewareTarget, creds: Credentials, *, sentinel: boo
     return kw
 
 
-def _quiet_handshake() -> dict[str, Any]:
+def quiet_handshake() -> dict[str, Any]:
     """No CLIENT SETINFO and no maintenance-notifications handshake on connect: a Redis
     before 7.2 answers both with ERR, and every connection of ours would then count in
     the server's INFO errorstats (``errorstat_ERR``), the very counter the diagnosis
