@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 
 import pytest
 
 CI = bool(os.environ.get("CI"))
+_HOME: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``ksa diagnose`` stores its runs in $KSA_HOME: the suite's own, never ~/.ksa (tests
+    that need a store of their own still set KSA_HOME for their subprocess)."""
+    if not os.environ.get("KSA_HOME"):
+        _HOME.append(tempfile.mkdtemp(prefix="ksa-tests-"))
+        os.environ["KSA_HOME"] = _HOME[0]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for home in _HOME:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def free_port() -> int:

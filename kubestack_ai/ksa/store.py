@@ -27,3 +27,61 @@ def flush_spool(store: Any) -> None:
     from kubestack_ai.storage.spool import Spool, default_dir
 
     Spool(default_dir()).flush(lambda run: run.record(store))
+
+
+STORE_TIMEOUT = 5.0
+"""Seconds each storage call of ``ksa diagnose`` may wait (connect, lock, statement)."""
+
+
+class CliHistory:
+    """``ksa diagnose``'s run history in the local store, as ``ksa run``'s workers keep it:
+    the earlier runs' metrics before the diagnosis (rates and windows judge counters
+    against them), the run itself after it. A store that fails costs a warning on stderr,
+    never the diagnosis: it goes on without history, unstored."""
+
+    def __init__(self, target_key: str, plugin_id: str) -> None:
+        self.target_key, self.plugin_id = target_key, plugin_id
+        self._store: Any = None
+
+    def _warn(self, what: str, e: Exception) -> None:
+        import sys
+
+        print(f"ksa: warning: storage: {what}: {type(e).__name__}: {e} (--no-store skips "
+              "the store)", file=sys.stderr)
+        self.close()
+
+    def snapshots(self) -> tuple[Any, ...]:
+        """The earlier runs' metrics, oldest first; () when the store cannot be read."""
+        from kubestack_ai.storage import Store
+
+        try:
+            self._store = Store(None, timeout=STORE_TIMEOUT)
+            self._store.migrate()
+            flush_spool(self._store)
+            return tuple(self._store.snapshots(self.target_key, self.plugin_id))
+        except Exception as e:  # any storage failure: diagnose without history
+            self._warn("history not read, counters judged in this run only", e)
+            return ()
+
+    def record(self, categories: tuple[str, ...], result: Any) -> bool:
+        """Store the run (never cached: the workers' cache is for scheduled runs)."""
+        import uuid
+
+        if self._store is None:
+            return False
+        try:
+            return bool(self._store.record_run(f"cli-{uuid.uuid4()}", self.target_key,
+                                               self.plugin_id, categories, result, None))
+        except Exception as e:  # the diagnosis stands; only its history is lost
+            self._warn("run not stored", e)
+            return False
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._store is not None:
+            store, self._store = self._store, None
+            try:
+                store.dispose()
+            except Exception:  # noqa: BLE001 (closing a broken pool: nothing left to do)
+                pass

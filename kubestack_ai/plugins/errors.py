@@ -98,11 +98,17 @@ class ActionRefusedError(PluginError):
 class ConnectError(PluginError):
     """The middleware could not be reached. The message must never hold a secret.
     ``title``, when given, is what the framework's finding says instead of "Cannot
-    connect" (a server that accepted and then stayed silent was reached)."""
+    connect" (a server that accepted and then stayed silent was reached); ``kind`` names
+    the cause in the finding's code (``<type>.connection.<kind>``, default
+    ``unreachable``: ``maxclients_reached``, ``not_redis``...) and ``hint`` replaces the
+    default suggestion ("Check that the server runs...") when the cause is known."""
 
-    def __init__(self, message: str = "", title: str | None = None) -> None:
+    def __init__(self, message: str = "", title: str | None = None, *, kind: str | None = None,
+                 hint: str | None = None) -> None:
         super().__init__(message)
         self.title = title
+        self.kind = kind
+        self.hint = hint
 
 
 class AuthError(ConnectError):

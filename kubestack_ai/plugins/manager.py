@@ -395,9 +395,11 @@ def _unreachable(target: MiddlewareTarget, info: PluginInfo, started: Any,
         code, title = f"{mtype}.connection.timeout", "Connection timed out"
         suggestion = "Check that the host is up and that no firewall drops the traffic."
     elif isinstance(err, (ConnectError, PluginCallError)):
-        code = f"{mtype}.connection.unreachable"
-        title = (err.title if isinstance(err, ConnectError) else None) or "Cannot connect"
-        suggestion = "Check that the server runs and listens on this address."
+        known = err if isinstance(err, ConnectError) else None
+        code = f"{mtype}.connection.{(known and known.kind) or 'unreachable'}"
+        title = (known and known.title) or "Cannot connect"
+        suggestion = ((known and known.hint)
+                      or "Check that the server runs and listens on this address.")
     else:
         code, title = f"{mtype}.connection.failed", "Cannot connect"
         suggestion = "Check the target's configuration."

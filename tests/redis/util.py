@@ -15,10 +15,10 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
-from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from kubestack_ai.plugins import MiddlewareTarget
+from kubestack_ai.plugins.redis.connection import quiet_handshake
 
 from ..conftest import free_port, require
 
@@ -83,9 +83,7 @@ class RedisProc:
         # and no handshake extras a Redis 7.0 refuses (each an ERR in INFO errorstats,
         # which the plugin judges): the tests' clients must not seed error replies
         return redis.Redis(port=self.port, password=self.password, decode_responses=True,
-                           socket_timeout=5, retry=Retry(NoBackoff(), 0), driver_info=None,
-                           maint_notifications_config=MaintNotificationsConfig(enabled=False),
-                           **kw)
+                           socket_timeout=5, retry=Retry(NoBackoff(), 0), **quiet_handshake(), **kw)
 
     def wait_up(self, timeout: float = 10.0) -> None:
         end = time.monotonic() + timeout

@@ -1,4 +1,9 @@
-"""``ksa diagnose TYPE ENDPOINT``: one diagnosis, in this process, through the sandbox."""
+"""``ksa diagnose TYPE ENDPOINT``: one diagnosis, in this process, through the sandbox.
+
+The run is stored in the local store ($KSA_DATABASE_URL, else $KSA_HOME/ksa.db) as
+``ksa run``'s workers store theirs, and the earlier runs of the target are its history:
+counters are judged as rates across CLI runs too, and ``ksa results`` lists them.
+``--no-store`` skips the store (no history read, nothing written)."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import sys
 
 from kubestack_ai.ksa.commands import plugin_state
 from kubestack_ai.ksa.output import CliError, render_result
+from kubestack_ai.ksa.store import CliHistory
 from kubestack_ai.ksa.targets import add_target_arguments, manager_for, pairs, target_from_args
 
 log = logging.getLogger(__name__)
@@ -24,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--threshold", "-t", action="append", default=[], metavar="NAME=NUMBER",
                    help="override a threshold for this target")
     p.add_argument("--timeout", type=float, help="seconds for the whole diagnosis")
+    p.add_argument("--no-store", action="store_true",
+                   help="neither read the target's history nor store this run")
     p.add_argument("--force", action="store_true",
                    help="run even when the plugin is disabled (`ksa plugin disable`); logged")
     p.set_defaults(func=cmd_diagnose)
@@ -41,8 +49,13 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             raise CliError(f"{refusal}; --force runs it anyway", 3)
         log.warning("%s on %s: diagnosed although disabled (--force)", plugin_id, target.key)
         print(f"ksa: warning: {refusal}; running it anyway (--force)", file=sys.stderr)
-    result = manager.diagnose(target, DiagnoseOptions(categories=tuple(args.category)),
+    history = None if args.no_store else CliHistory(target.key, plugin_id)
+    cats = tuple(args.category)
+    snaps = history.snapshots() if history is not None else ()
+    result = manager.diagnose(target, DiagnoseOptions(categories=cats, history=snaps),
                               timeout=args.timeout)
+    if history is not None:
+        history.record(cats, result)
     if args.json:
         print(result.model_dump_json(indent=2))
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import socket
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -61,7 +62,6 @@ class Credentials:
 def client_kwargs(target: MiddlewareTarget, creds: Credentials, *, sentinel: bool,
                   socket_timeout: float, connect_timeout: float) -> dict[str, Any]:
     from redis.backoff import NoBackoff
-    from redis.maint_notifications import MaintNotificationsConfig
     from redis.retry import Retry
 
     kw: dict[str, Any] = {
@@ -75,11 +75,7 @@ def client_kwargs(target: MiddlewareTarget, creds: Credentials, *, sentinel: boo
         # not allowed +client|setname must still be diagnosed
         "redis_connect_func": _on_connect_name_optional,
         "db": 0 if sentinel else int(target.options.get("db", 0)),
-        # nothing else in the handshake: CLIENT SETINFO and CLIENT MAINT_NOTIFICATIONS are
-        # unknown before Redis 7.2 / outside Redis Enterprise, and each refusal is an ERR
-        # reply counted in INFO errorstats, which we judge (error_replies)
-        "driver_info": None,
-        "maint_notifications_config": MaintNotificationsConfig(enabled=False),
+        **quiet_handshake(),
     }
     if sentinel:
         kw["username"], kw["password"] = creds.sentinel_username, creds.sentinel_password
@@ -93,6 +89,28 @@ def client_kwargs(target: MiddlewareTarget, creds: Credentials, *, sentinel: boo
                   # redis-py checks the certificate against the host it dials; it cannot
                   # check another name, so with server_hostname only the chain is verified
                   ssl_check_hostname=bool(tls.verify and tls.server_hostname is None))
+    return kw
+
+
+def quiet_handshake() -> dict[str, Any]:
+    """No CLIENT SETINFO and no maintenance-notifications handshake on connect: a Redis
+    before 7.2 answers both with ERR, and every connection of ours would then count in
+    the server's INFO errorstats (``errorstat_ERR``), the very counter the diagnosis
+    judges. redis-py 5-7 knows ``lib_name``, 7.1+ ``driver_info`` and the config."""
+    import inspect
+
+    import redis
+
+    params = inspect.signature(redis.Redis.__init__).parameters
+    kw: dict[str, Any] = {}
+    if "driver_info" in params:
+        kw["driver_info"] = None
+    elif "lib_name" in params:
+        kw["lib_name"] = None
+    if "maint_notifications_config" in params:
+        from redis.maint_notifications import MaintNotificationsConfig
+
+        kw["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
     return kw
 
 
@@ -182,11 +200,49 @@ def map_error(exc: BaseException, where: str, creds: Credentials,
     if isinstance(exc, rx.NoPermissionError) or "NOPERM" in msg:
         return AuthError(f"redis {where}: the user lacks a permission (grant it with ACL "
                          f"SETUSER): {text}")
+    if "max number of clients reached" in msg:
+        return ConnectError(f"redis {where} refuses new connections: {text}",
+                            title="Max clients reached", kind="maxclients_reached",
+                            hint=MAXCLIENTS_HINT)
+    if isinstance(exc, rx.InvalidResponse) or msg.startswith("Protocol error"):
+        return not_redis(where, f"its reply is not the Redis protocol ({text})")
     if timeout and isinstance(exc, (rx.TimeoutError, TimeoutError)):
         return ConnectError(f"redis {where} did not answer within {timeout:g} s (hung, "
                             f"overloaded or cut off): {text}",
                             title=f"No answer within {timeout:g} s")
     return ConnectError(f"redis {where} unreachable: {text}")
+
+
+MAXCLIENTS_HINT = ("The server refuses every new connection: maxclients is reached. Find "
+                   "the clients holding connections (CLIENT LIST from an open session, or "
+                   "ss -tn on the server's host), cap their pools, and raise maxclients "
+                   "(CONFIG SET maxclients, and the process's file limit).")
+NOT_REDIS_HINT = ("Another service answers on this port (MySQL, HTTP, SSH...): check the "
+                  "target's host and port (Redis listens on 6379 by default), and --tls if "
+                  "the server expects TLS.")
+
+
+def not_redis(where: str, why: str) -> ConnectError:
+    return ConnectError(f"redis {where}: not a Redis server: {why}",
+                        title="Not a Redis server", kind="not_redis", hint=NOT_REDIS_HINT)
+
+
+def speaks_first(host: str, port: int, wait: float = 0.3) -> bytes:
+    """The bytes a server sends before it is asked anything (at most 64, within ``wait``
+    seconds). Redis never speaks first; MySQL's greeting, an SSH or SMTP banner do. Read
+    only after a PING timed out: a banner without a line end reads as an endless reply."""
+    try:
+        with socket.create_connection((host, port), timeout=wait) as s:
+            s.settimeout(wait)
+            return s.recv(64)
+    except OSError:  # nothing said in time, or gone: no banner
+        return b""
+
+
+def is_timeout(exc: BaseException) -> bool:
+    import redis.exceptions as rx
+
+    return isinstance(exc, (rx.TimeoutError, TimeoutError))
 
 
 def is_connection_error(exc: BaseException) -> bool:

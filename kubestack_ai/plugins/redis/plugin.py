@@ -169,10 +169,15 @@ class RedisPlugin(MiddlewarePlugin):
         except Exception as e:  # the first reading stands: rates say "since start"
             log.info("redis-diagnostics %s: second reading failed: %s", run.target.name, e)
 
-    def _per_node(self, run: Run, check: Any) -> None:
+    @staticmethod
+    def _topology(run: Run) -> Topology:
         topo: Topology | None = run.data.get("topology")
         if topo is None:
             raise ConfigError("no data was fetched (see _prepare)")
+        return topo
+
+    def _per_node(self, run: Run, check: Any) -> None:
+        topo = self._topology(run)
         label = topo.mode is not Mode.STANDALONE
         views = [NodeView(run, d, addr if label else None, is_local(addr))
                  for addr, d in topo.data.items()]
@@ -209,7 +214,7 @@ class RedisPlugin(MiddlewarePlugin):
 
     @category("cluster")
     def check_cluster(self, run: Run) -> None:
-        topo: Topology = run.data["topology"]
+        topo = self._topology(run)
         if topo.mode is Mode.CLUSTER:
             cluster.check(run, topo)
             return
@@ -223,7 +228,7 @@ class RedisPlugin(MiddlewarePlugin):
 
     @category("sentinel")
     def check_sentinel(self, run: Run) -> None:
-        topo: Topology = run.data["topology"]
+        topo = self._topology(run)
         if topo.mode is Mode.SENTINEL:
             sentinel.check(run, topo)
             for addr, err in sorted(topo.unreachable.items()):

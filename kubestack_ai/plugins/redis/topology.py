@@ -33,7 +33,10 @@ from .connection import (
     client_kwargs,
     connection_key,
     is_connection_error,
+    is_timeout,
     map_error,
+    not_redis,
+    speaks_first,
 )
 from .fetch import NodeData, fetch_node
 
@@ -121,12 +124,18 @@ class Connector:
             return self.client(addr, sentinel).ping()
         except Exception as e:
             err = map_error(e, addr, self.creds, sentinel, timeout=self.node_timeout)
-            if not is_connection_error(e) and not isinstance(err, AuthError):
+            if err.kind is None and not is_connection_error(e) and not isinstance(err, AuthError):
                 # the server answered with an error: it is up. (MISCONF refuses even PING
                 # after a failed snapshot; the persistence check reports that.)
                 log.debug("redis %s answered PING with %s", addr, e)
                 return False
             self.drop(addr, sentinel)
+            if err.kind is None and is_timeout(e):
+                # silent, or talking another protocol whose greeting has no line end
+                banner = speaks_first(*split_endpoint(addr))
+                if banner:
+                    raise not_redis(addr, f"it speaks first ({banner[:32]!r}); Redis "
+                                          "waits to be asked") from None
             raise err from None
 
     def _first(self, deadline: Deadline, fn: Callable[[str], Any],

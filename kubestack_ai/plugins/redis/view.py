@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..base import Run
@@ -110,10 +110,14 @@ class NodeView:
         """Counter ``name`` judged over the window (``rate_window_seconds``): from stored
         history, else from the in-run second reading the plugin took (see rates.py)."""
         window = self.t("rate_window_seconds")
-        first = self.reading()
+        first, past = self.reading(), self.past()
+        if name.startswith("errorstat_"):
+            # INFO errorstats lists only the prefixes seen since start: a reading of this
+            # server without one counted 0 of them (not "unknown", which ends a window)
+            first, past = _zero(first, name), [_zero(r, name) for r in past]
         if self.data.second is None:
-            return counter_rate(name, first, self.past(), window_seconds=window)
-        return counter_rate(name, self.reading(second=True), [*self.past(), first],
+            return counter_rate(name, first, past, window_seconds=window)
+        return counter_rate(name, self.reading(second=True), [*past, first],
                             window_seconds=window, in_run_since=first.at)
 
     def counter_finding(self, name: str, code: str, what: str, evidence: dict[str, Any],
@@ -147,6 +151,12 @@ class NodeView:
         at, value = h[-1]
         now = dt.datetime.fromtimestamp(self.data.fetched_at, dt.UTC)
         return max((now - at).total_seconds(), 0.0), value
+
+
+def _zero(r: Reading, name: str) -> Reading:
+    if name in r.values or "run_id" not in r.values:  # no run_id: not our counters
+        return r
+    return replace(r, values={**r.values, name: 0})
 
 
 def wants_second_reading(v: NodeView) -> bool:

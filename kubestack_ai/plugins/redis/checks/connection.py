@@ -26,18 +26,7 @@ def check(v: NodeView) -> None:
     v.metric("run_id", v.i("run_id", ""))
 
     if maxclients:
-        pct = 100.0 * connected / maxclients
-        v.metric("clients_pct", round(pct, 2))
-        warn, crit = v.t("clients_pct_warning"), v.t("clients_pct_critical")
-        if pct > warn:
-            sev = C if pct > crit else W
-            v.finding("redis.connection.clients_high", sev,
-                      f"{connected} of {maxclients} client slots used ({pct:.1f}%)",
-                      {"connected_clients": connected, "maxclients": maxclients,
-                       "usage_pct": round(pct, 2), "threshold_pct": crit if sev is C else warn},
-                      "Find the sources holding connections (CLIENT LIST, or the "
-                      "idle_clients finding); use connection pools; raise maxclients "
-                      "(and the file limit).")
+        _clients_high(v, connected, maxclients)
     _rejected(v, maxclients)
     if "clients" in v.data.errors:
         v.finding("redis.connection.permission_missing", INFO,
@@ -47,6 +36,29 @@ def check(v: NodeView) -> None:
                   f"Grant the diagnostics user {ACL_NEEDED['clients']}.")
         return
     _clients(v, connected, maxclients, blocked)
+
+
+def _clients_high(v: NodeView, connected: int, maxclients: int) -> None:
+    pct = 100.0 * connected / maxclients
+    v.metric("clients_pct", round(pct, 2))
+    warn, crit = v.t("clients_pct_warning"), v.t("clients_pct_critical")
+    if pct <= warn:
+        return
+    sev = C if pct > crit else W
+    ev: dict[str, object] = {"connected_clients": connected, "maxclients": maxclients,
+                             "usage_pct": round(pct, 2),
+                             "threshold_pct": crit if sev is C else warn}
+    if "clients" in v.data.errors:
+        where = "CLIENT LIST (refused to the diagnostics user)"
+    else:
+        # the suggestion points at these: the finding carries them
+        sources = Counter(_source(c.get("addr", "?")) for c in v.data.clients)
+        ev["by_source"] = dict(sources.most_common(int(v.t("top_n"))))
+        where = "by_source"
+    v.finding("redis.connection.clients_high", sev,
+              f"{connected} of {maxclients} client slots used ({pct:.1f}%)", ev,
+              f"Find the hosts holding connections ({where}), cap their connection "
+              "pools, and raise maxclients (and the file limit) if the load is real.")
 
 
 def _rejected(v: NodeView, maxclients: int) -> None:

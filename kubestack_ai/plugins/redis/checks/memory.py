@@ -148,8 +148,10 @@ def _expired_not_reclaimed(v: NodeView, keys: int, expires: int) -> None:
         "keys": keys, "keys_with_ttl": expires, "expired_stale_perc": stale_perc,
         "expired_time_cap_reached_count": int(v.i("expired_time_cap_reached_count")),
         "expire_cycle_cpu_milliseconds": int(v.i("expire_cycle_cpu_milliseconds")),
-        "hz": v.config.get("hz"), "active-expire-effort": v.config.get("active-expire-effort"),
         "threshold_pct": v.t("expired_stale_pct_warning")}
+    for setting in ("hz", "active-expire-effort"):  # the settings the suggestion names
+        if v.config.get(setting):
+            ev[setting] = v.config[setting]
     estimate = stale_perc
     if sample is not None and not sample.error and sample.scanned:
         rate = v.rate("expired_keys")

@@ -76,10 +76,14 @@ def check(v: NodeView) -> None:
 
 def _fsync(v: NodeView) -> None:
     policy = v.config.get("appendfsync")
+    # the suggestion names the policy only when the evidence shows it (CONFIG GET may
+    # be refused): never "appendfsync None"
+    setting = f"appendfsync {policy}" if policy else "the AOF's fsync policy"
     v.counter_finding("aof_delayed_fsync", "redis.persistence.aof_fsync_delayed",
-                      "AOF fsyncs delayed by a slow disk", {"appendfsync": policy or ""},
-                      "LATENCY DOCTOR: the disk is too slow for appendfsync everysec; use a "
-                      "faster disk or no-appendfsync-on-rewrite yes.")
+                      "AOF fsyncs delayed by a slow disk",
+                      {"appendfsync": policy} if policy else {},
+                      f"LATENCY DOCTOR: the disk is too slow for {setting}; use a faster "
+                      "disk or no-appendfsync-on-rewrite yes.")
     if policy == "always":
         v.finding("redis.persistence.appendfsync_always", INFO,
                   "appendfsync always: every write waits for the disk",

@@ -1,0 +1,113 @@
+"""``ksa diagnose`` keeps its runs in the local store (issue 12 item 14): a second run
+judges counters against the first (window_source "history"), ``ksa results`` lists them,
+``--no-store`` leaves the store alone, a broken store costs a warning, not the diagnosis,
+and no secret reaches the database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .util import Servers
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KSA_")}
+    return {**clean, "KSA_HOME": str(tmp_path)}
+
+
+def ksa(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=60, env=env)
+
+
+def diagnose(env: dict[str, str], addr: str, *extra: str) -> tuple[int, dict[str, Any]]:
+    p = ksa(env, "diagnose", "redis", addr, "-c", "memory", "--json", *extra)
+    assert p.returncode in (0, 1, 2), p.stderr
+    assert "warning: storage" not in p.stderr, p.stderr
+    return p.returncode, json.loads(p.stdout)
+
+
+def finding(result: dict[str, Any], code: str) -> dict[str, Any]:
+    return next(f for f in result["findings"] if f["code"] == code)
+
+
+def _evict(srv: Any, prefix: str, n: int) -> None:
+    with srv.client() as c:
+        c.config_set("maxmemory", "3mb")
+        pipe = c.pipeline(transaction=False)
+        for i in range(n):
+            pipe.set(f"{prefix}{i}", "x" * 10_000)
+        pipe.execute()
+        c.config_set("maxmemory", "100mb")  # room again: no usage finding in the way
+
+
+def test_second_diagnose_judges_counters_against_the_first(servers: Servers,
+                                                           env: dict[str, str]) -> None:
+    srv = servers.start("--maxmemory", "100mb", "--maxmemory-policy", "allkeys-lru")
+    _evict(srv, "a", 600)
+    rc, first = diagnose(env, srv.addr)
+    ev = finding(first, "redis.memory.evictions")
+    # no history yet: the lifetime count is an info, judged over the in-run window
+    assert rc == 0 and ev["severity"] == "info" and ev["evidence"]["window_source"] == "in-run"
+
+    # the quiet look-alike: nothing evicted since the stored run
+    rc, quiet = diagnose(env, srv.addr)
+    ev = finding(quiet, "redis.memory.evictions")
+    assert rc == 0 and ev["severity"] == "info", ev
+    assert ev["evidence"]["window_source"] == "history"
+    assert ev["evidence"]["evicted_keys_in_window"] == 0
+
+    _evict(srv, "b", 200)
+    rc, second = diagnose(env, srv.addr)
+    ev = finding(second, "redis.memory.evictions")
+    assert rc == 1 and ev["severity"] == "warning", ev
+    assert ev["evidence"]["window_source"] == "history"
+    assert ev["evidence"]["evicted_keys_in_window"] >= 200
+
+    rc, _ = diagnose(env, srv.addr, "--no-store")
+    key = f"redis:{srv.addr}"
+    p = ksa(env, "results", key, "--json")
+    assert p.returncode == 0, p.stderr
+    runs = json.loads(p.stdout)
+    assert len(runs) == 3  # the --no-store run is not among them
+    assert [r["status"] for r in runs] == ["warning", "healthy", "healthy"]  # newest first
+    assert all(r["plugin_id"] == "redis-diagnostics" for r in runs)
+    p = ksa(env, "results")
+    assert p.returncode == 0 and key in p.stdout
+
+
+def test_a_broken_store_costs_a_warning_not_the_diagnosis(servers: Servers,
+                                                          env: dict[str, str]) -> None:
+    srv = servers.start()
+    broken = {**env, "KSA_DATABASE_URL": "sqlite:////dev/null/not-a-dir/ksa.db"}
+    p = ksa(broken, "diagnose", "redis", srv.addr, "-c", "memory")
+    assert p.returncode == 0, p.stderr
+    assert "HEALTHY" in p.stdout
+    assert "ksa: warning: storage: history not read" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_no_secret_reaches_the_store(servers: Servers, env: dict[str, str],
+                                     tmp_path: Path) -> None:
+    secret, wrong = "s3cret-pw-4711", "wr0ng-pw-0815"
+    srv = servers.start("--requirepass", secret)
+    with_pw = {**env, "REDIS_PW": secret, "BAD_PW": wrong}
+    p = ksa(with_pw, "diagnose", "redis", srv.addr, "--password-ref", "env:REDIS_PW",
+            "-c", "memory", "-c", "connection")
+    assert p.returncode in (0, 1), p.stdout + p.stderr
+    p = ksa(with_pw, "diagnose", "redis", srv.addr, "--password-ref", "env:BAD_PW")
+    assert p.returncode == 2 and "auth_failed" in p.stdout
+    p = ksa(with_pw, "results", f"redis:{srv.addr}", "--json")
+    assert len(json.loads(p.stdout)) == 2
+    stored = b"".join(f.read_bytes() for f in tmp_path.iterdir() if f.name.startswith("ksa.db"))
+    assert stored and secret.encode() not in stored and wrong.encode() not in stored
