@@ -106,15 +106,19 @@ def test_spool_files_are_private_and_whole(tmp_path: Path) -> None:
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
 
 
-def test_ksa_commands_that_open_the_store_write_the_spool(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["results"], ["diagnose", "tcp", "127.0.0.1:6379"]],
+                         ids=["results", "diagnose"])
+def test_ksa_commands_that_open_the_store_write_the_spool(tmp_path: Path,
+                                                          command: list[str]) -> None:
     url = f"sqlite:///{tmp_path / 'ksa.db'}"
     Spool(tmp_path / "spool").put(run(7))
     env = {k: v for k, v in os.environ.items() if not k.startswith("KSA_")}
     env.update(KSA_HOME=str(tmp_path), KSA_DATABASE_URL=url)
-    out = subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", "results"], env=env,
+    out = subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", *command], env=env,
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "redis:cache-1" in out.stdout
+    if command == ["results"]:
+        assert "redis:cache-1" in out.stdout
     store = Store(url)
     assert store.get_run("task-7") is not None
     store.dispose()
