@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Any
+
+import pytest
 
 from kubestack_ai.plugins import DiagnoseOptions, Severity, Snapshot
 from kubestack_ai.plugins.models import utcnow
@@ -239,3 +242,69 @@ def test_clients_high_names_the_sources_it_suggests_looking_at(servers: Servers,
     finally:
         for s in socks:
             s.close()
+
+
+# -- item 15: swapping, guarded and confirmed ---------------------------------------------
+
+def _rss_as_if_swapped(monkeypatch: pytest.MonkeyPatch, port: int, readings: list[bool]) -> None:
+    """A server whose RSS falls below its data only when pages are swapped out: this
+    machine has no swap (/proc/swaps is empty), so no real Redis here can show it. The
+    server, its data and every other field are real; only ``used_memory_rss`` and the
+    ratio Redis derives from it are rewritten, in the first reading (the plugin's fetch)
+    and, where ``readings`` says so, in the second one (INFO again, a moment later)."""
+    import redis
+
+    from kubestack_ai.plugins.redis import topology
+
+    def swapped(info: dict[str, Any]) -> dict[str, Any]:
+        rss = int(info["used_memory"]) // 3
+        return {**info, "used_memory_rss": rss,
+                "mem_fragmentation_ratio": round(rss / int(info["used_memory"]), 2)}
+
+    real_fetch, real_info = topology.fetch_node, redis.Redis.info
+
+    def fetch_node(client: Any, addr: str, *a: Any, **kw: Any) -> Any:
+        data = real_fetch(client, addr, *a, **kw)
+        if addr.endswith(f":{port}") and readings[0]:
+            data.info = swapped(data.info)
+        return data
+
+    def info(self: Any, section: Any = None, *args: Any, **kw: Any) -> Any:
+        got = real_info(self, section, *args, **kw)
+        kwargs = self.connection_pool.connection_kwargs
+        if isinstance(got, dict) and section == "all" and kwargs.get("port") == port \
+                and readings[1]:  # a pipeline's info() queues; the fetch is rewritten above
+            return swapped(got)
+        return got
+
+    monkeypatch.setattr(topology, "fetch_node", fetch_node)
+    monkeypatch.setattr(redis.Redis, "info", info)
+
+
+@pytest.mark.parametrize(("readings", "data_mb", "expected"), [
+    ((True, True), 30, True),    # swapped in both readings: the finding
+    ((True, False), 30, False),  # look-alike: the first RSS was stale, the second is not
+    ((True, True), 5, False),    # look-alike: under MEMORY DOCTOR's 10 MB guard
+], ids=["swapped", "stale-rss", "small"])
+def test_swapping_needs_10_mb_and_a_second_reading(
+        servers: Servers, manager, monkeypatch: pytest.MonkeyPatch,
+        readings: tuple[bool, bool], data_mb: int, expected: bool) -> None:
+    srv = servers.start()
+    with srv.client() as c:
+        pipe = c.pipeline(transaction=False)
+        for i in range(data_mb * 100):
+            pipe.set(f"k:{i}", "x" * 10_000)
+        pipe.execute()
+    _rss_as_if_swapped(monkeypatch, srv.port, list(readings))
+    r = manager.diagnose(target(srv.addr), MEMORY)
+    assert not r.errors, r.errors
+    assert r.metrics["mem_fragmentation_ratio"] < 1  # what the first reading said
+    found = codes(r).get("redis.memory.swapping")
+    if not expected:
+        assert found is None, found
+        return
+    assert found is not None, sorted(codes(r))
+    assert found.severity is Severity.WARNING
+    assert found.evidence["mem_fragmentation_ratio"] < 1
+    assert found.evidence["mem_fragmentation_ratio_second"] < 1
+    assert found.evidence["threshold_bytes"] == 10 * 1024 * 1024
