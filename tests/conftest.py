@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 
 CI = bool(os.environ.get("CI"))
+ROOT = Path(__file__).resolve().parents[1]
 _HOME: list[str] = []
 
 
@@ -46,3 +50,16 @@ def port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def ksa_env(home: Path) -> dict[str, str]:
+    """The environment of a ``ksa`` process with its own $KSA_HOME and no other KSA_*."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KSA_")}
+    return {**clean, "KSA_HOME": str(home)}
+
+
+def run_ksa(*args: str, env: dict[str, str] | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``ksa ARGS`` as a user runs it: its own process, from the repository's root."""
+    return subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=timeout, env=env)

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import pytest
 
 from tests.conftest import free_port
 
+from ..conftest import ksa_env, run_ksa
 from .util import RedisProc, Servers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,13 +25,11 @@ WHO = f"{getpass.getuser()}@{socket.gethostname()}"
 
 @pytest.fixture()
 def home(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KSA_")}
-    return {**env, "KSA_HOME": str(tmp_path)}
+    return ksa_env(tmp_path)
 
 
 def ksa(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=60, env=env)
+    return run_ksa(*args, env=env)
 
 
 def audit(env: dict[str, str], key: str | None = None) -> list[dict[str, Any]]:

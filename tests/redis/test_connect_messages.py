@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,14 +17,14 @@ import pytest
 
 from tests.conftest import port_open, require
 
+from ..conftest import run_ksa
 from .util import Servers
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def ksa(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=60)
+    return run_ksa(*args)
 
 
 def diagnose(addr: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], float]:

@@ -6,14 +6,13 @@ and no secret reaches the database."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ..conftest import ksa_env, run_ksa
 from .util import Servers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,13 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture()
 def env(tmp_path: Path) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("KSA_")}
-    return {**clean, "KSA_HOME": str(tmp_path)}
+    return ksa_env(tmp_path)
 
 
 def ksa(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=60, env=env)
+    return run_ksa(*args, env=env)
 
 
 def diagnose(env: dict[str, str], addr: str, *extra: str) -> tuple[int, dict[str, Any]]:
