@@ -10,7 +10,10 @@ minutes for --hours hours (default: a week, hourly: 1.68 M runs) and their lates
 (80 % healthy, 12 % warning, 5 % critical, 3 % unknown; 2 % stale; warning and critical
 targets with 1-3 findings). Then runs ``ksa serve`` on it and times requests from this
 process, interleaved (floor, page, API, metrics) so load drift hits each alike. /metrics
-is served from a snapshot rebuilt in the background; the snapshot's build is timed too.
+is served from a snapshot rebuilt in the background; the snapshot's build is timed too,
+after the server has stopped, in a process of its own: with ``--against DIR`` (another
+checkout, e.g. main's) that tree's build is timed too, interleaved with this one's, on the
+same database, and the two expositions compared line for line.
 """
 
 from __future__ import annotations
@@ -96,6 +99,54 @@ def timed(url: str) -> tuple[float, int]:
     return (time.perf_counter() - t0) * 1000, len(body)
 
 
+BUILD = """
+import hashlib, sys, time
+from kubestack_ai.storage import Store
+from kubestack_ai.web.metrics import render
+store = Store(sys.argv[1])
+for _ in sys.stdin:
+    t0 = time.perf_counter()
+    body = render(store)
+    ms = (time.perf_counter() - t0) * 1000
+    lines = body.splitlines()
+    digest = hashlib.sha256(b"\\n".join(sorted(lines))).hexdigest()[:12]
+    print(ms, len(body), sum(not x.startswith(b"#") for x in lines), digest, flush=True)
+"""
+
+
+def builds(url: str, trees: dict[str, Path], n: int) -> None:
+    """Time ``render`` of each tree (run from the tree's directory, so that its package is
+    the one imported), one build of each in turn, after a warm-up build."""
+    procs = {what: subprocess.Popen([sys.executable, "-c", BUILD, url], cwd=tree, text=True,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    env={k: v for k, v in os.environ.items()
+                                         if k != "PYTHONPATH"})
+             for what, tree in trees.items()}
+    times: dict[str, list[float]] = {what: [] for what in trees}
+    last: dict[str, list[str]] = {}
+    try:
+        for i in range(n + 1):
+            for what, p in procs.items():
+                assert p.stdin is not None and p.stdout is not None
+                p.stdin.write("\n")
+                p.stdin.flush()
+                last[what] = p.stdout.readline().split()
+                if i:  # the first is the warm-up
+                    times[what].append(float(last[what][0]))
+    finally:
+        for p in procs.values():
+            assert p.stdin is not None
+            p.stdin.close()
+            p.wait(30)
+    print(f"\n/metrics snapshot build, {n} interleaved builds each (process of its own):")
+    for what, xs in times.items():
+        _, size, samples, digest = last[what]
+        print(f"  {what:40} p50 {statistics.median(xs):6.0f} ms  min {min(xs):5.0f}  "
+              f"max {max(xs):5.0f}  {size} bytes, {samples} samples, lines {digest}")
+    if len({v[3] for v in last.values()}) > 1:
+        print("  the expositions differ (sorted lines)")
+
+
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
@@ -107,6 +158,9 @@ def main() -> None:
     ap.add_argument("--hours", type=int, default=168)
     ap.add_argument("--every", type=int, default=60, help="minutes between runs in history")
     ap.add_argument("--requests", type=int, default=60)
+    ap.add_argument("--builds", type=int, default=9, help="/metrics snapshot builds timed")
+    ap.add_argument("--against", type=Path, help="another checkout whose /metrics build is "
+                    "timed alongside this one's (e.g. /work/main)")
     args = ap.parse_args()
     name = f"ksa_bench_web_{uuid.uuid4().hex[:8]}"
     admin = create_engine(ADMIN, isolation_level="AUTOCOMMIT")
@@ -155,19 +209,14 @@ def main() -> None:
             print(f"{what:32} {p50:8.1f} {pct(xs, 95):8.1f} {p50 / floor:10.1f} {sizes[what]:10d}")
         print(f"\n(n = {args.requests} each, /metrics {len(times['/metrics'])}; "
               f"{args.targets} targets)")
+        proc.terminate()
+        proc.wait(10)
+        proc = None
         # what a snapshot costs to build (the background thread's work, or a cold scrape)
-        from kubestack_ai.web.metrics import render  # noqa: PLC0415
-
-        store = Store(url)
-        builds = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            body = render(store)
-            builds.append((time.perf_counter() - t0) * 1000)
-        store.dispose()
-        samples = body.count(b"\n") - body.count(b"# ")
-        print(f"/metrics snapshot build (in process): p50 {statistics.median(builds):.0f} ms, "
-              f"max {max(builds):.0f} ms, {len(body)} bytes, {samples} samples")
+        trees = {f"this tree ({ROOT})": ROOT}
+        if args.against:
+            trees[f"against ({args.against.resolve()})"] = args.against.resolve()
+        builds(url, trees, args.builds)
     finally:
         if proc is not None:
             proc.terminate()

@@ -33,8 +33,10 @@ from .sandbox import Outcome
 
 log = get_logger(__name__)
 
-ActionOutcome = Literal["started", "refused", "failed", "succeeded"]
-"""started: written before the action ran (a record left so: the process died mid-action)."""
+ActionOutcome = Literal["started", "refused", "failed", "succeeded", "killed", "abandoned"]
+"""started: written before the action ran. A record left so (the process died mid-action)
+is closed by someone else: killed (the worker saw its child die), abandoned (a sweep,
+past any time limit)."""
 
 SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|credential|auth|private|api_?key|"
                         r"requirepass|masterauth", re.I)

@@ -141,7 +141,9 @@ class RunRow(Base):
 class AuditRow(Base):
     __tablename__ = "ksa_audit"
     __table_args__ = (Index("ix_ksa_audit_at", "at"),
-                      Index("ix_ksa_audit_target_at", "target", "at"))
+                      Index("ix_ksa_audit_target_at", "target", "at"),
+                      Index("ix_ksa_audit_outcome_at", "outcome", "at"),
+                      Index("ix_ksa_audit_task", "task_id"))
 
     id: Mapped[int] = mapped_column(big_id(), primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -151,6 +153,10 @@ class AuditRow(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     record: Mapped[str] = mapped_column(long_text())
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """started, refused, failed, succeeded, killed, abandoned (as in ``record``)."""
+    task_id: Mapped[str | None] = mapped_column(key_type(), nullable=True)
+    """The Celery task that ran the action (None from ``ksa action``)."""
 
 
 class RollupRow(Base):

@@ -55,8 +55,9 @@ class AuditRecord:
     result: Any = None
     who: str = ""
     outcome: str = ""
-    """started (no result recorded: the process died mid-action), refused, failed,
-    succeeded."""
+    """started (no result recorded yet: running, or its process died and nobody has
+    closed the row yet), refused, failed, succeeded, killed (its worker child died: the
+    hard time limit, a signal), abandoned (still ``started`` long past any time limit)."""
     dry_run: bool = False
     duration: float = 0.0
     plugin_version: str = ""

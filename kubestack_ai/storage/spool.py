@@ -8,6 +8,10 @@ process or the machine. Any process may flush the spool; one flushes at a time (
 ``flock`` the others skip), oldest record first. Writing a record twice is harmless:
 ``Store.record_run`` is idempotent by run id.
 
+The end of an action whose worker child died (``SpooledActionEnd``: the worker's main
+process saw it and may not wait on the network) is kept the same way and written by the
+same flushes, idempotently too (only a row still ``started`` is closed).
+
 Bounded: past ``max_records`` the oldest record is dropped to make room; each drop is
 logged at ERROR and appended to ``dropped.log`` (one line per run: when, run id), so
 the count survives restarts. A record the database refuses for a reason other than
@@ -84,6 +88,41 @@ class SpooledRun:
                    supersede_failed=bool(d.get("supersede_failed", True)))
 
 
+@dataclass(frozen=True)
+class SpooledActionEnd:
+    """The arguments of one ``Store.end_started_action`` call: the end of an action whose
+    worker child died (seen by the worker's main process, which may not wait on the
+    network). ``run_id`` is the task id, as for a run."""
+
+    run_id: str
+    outcome: str
+    error: str
+    ended_at: dt.datetime
+
+    def record(self, store: Any) -> bool:
+        """Close the task's ``started`` audit row, if it still is (a second copy: no-op)."""
+        return bool(store.end_started_action(self.run_id, self.outcome, self.error,
+                                             self.ended_at))
+
+    def to_json(self) -> str:
+        return json.dumps({"v": 1, "kind": "action_end", "run_id": self.run_id,
+                           "outcome": self.outcome, "error": self.error,
+                           "ended_at": self.ended_at.isoformat()})
+
+
+Spooled = SpooledRun | SpooledActionEnd
+
+
+def load(text: str) -> Spooled:
+    """A spooled record from its JSON (a run unless it says otherwise)."""
+    d = json.loads(text)
+    if d.get("kind") == "action_end":
+        return SpooledActionEnd(run_id=str(d["run_id"]), outcome=str(d["outcome"]),
+                                error=str(d["error"]),
+                                ended_at=dt.datetime.fromisoformat(d["ended_at"]))
+    return SpooledRun.from_json(text)
+
+
 @dataclass
 class FlushReport:
     written: int = 0
@@ -102,7 +141,7 @@ class Spool:
 
     # -- writing ------------------------------------------------------------------------
 
-    def put(self, run: SpooledRun) -> Path:
+    def put(self, run: Spooled) -> Path:
         """Keep one run durably (fsynced). Drops the oldest records past the bound."""
         self.dir.mkdir(parents=True, exist_ok=True)
         names = self._names()
@@ -126,7 +165,7 @@ class Spool:
     def _drop(self, name: str) -> None:
         path = self.dir / name
         try:
-            run_id = SpooledRun.from_json(path.read_text(encoding="utf-8")).run_id
+            run_id = load(path.read_text(encoding="utf-8")).run_id
         except (OSError, ValueError, KeyError, TypeError):
             run_id = "?"
         with contextlib.suppress(FileNotFoundError):
@@ -166,7 +205,7 @@ class Spool:
         out = []
         for name in self._names():
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-                out.append(SpooledRun.from_json((self.dir / name).read_text("utf-8")).run_id)
+                out.append(load((self.dir / name).read_text("utf-8")).run_id)
         return out
 
     def rejected(self) -> list[Path]:
@@ -193,7 +232,7 @@ class Spool:
         finally:
             os.close(fd)
 
-    def flush(self, write: Callable[[SpooledRun], Any], budget: float = 10.0) -> FlushReport:
+    def flush(self, write: Callable[[Spooled], Any], budget: float = 10.0) -> FlushReport:
         """Write the kept runs with ``write`` (a bounded ``Store.record_run``), oldest first,
         for at most ``budget`` seconds. Stops at the first StorageUnavailable (the database
         is down: the rest waits for the next flush); a record refused for any other
@@ -213,7 +252,7 @@ class Spool:
                     break
                 path = self.dir / name
                 try:
-                    run = SpooledRun.from_json(path.read_text(encoding="utf-8"))
+                    run = load(path.read_text(encoding="utf-8"))
                 except FileNotFoundError:
                     continue
                 except (OSError, ValueError, KeyError, TypeError) as e:
@@ -236,7 +275,7 @@ class Spool:
                      report.left)
         return report
 
-    def set_aside(self, run: SpooledRun, why: str) -> None:
+    def set_aside(self, run: Spooled, why: str) -> None:
         """Keep a run the database refused (not for being down) under ``rejected/``."""
         d = self.dir / "rejected"
         try:

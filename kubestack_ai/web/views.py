@@ -68,7 +68,8 @@ def target(store: Store, key: str) -> dict[str, Any] | None:
     out["timeline"] = timeline(runs)
     out["recent_runs"] = [run_json(r) for r in runs[:30]]
     out["audit"] = [{"at": _iso(a.at), "plugin_id": a.plugin_id, "action": a.action,
-                     "ok": a.ok, "error": a.error}
+                     "ok": a.ok, "outcome": a.outcome, "error": a.error,
+                     "duration": round(a.duration, 4)}
                     for a in store.audit_log(limit=50, target=t.target_key)]
     return out
 

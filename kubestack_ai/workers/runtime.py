@@ -303,13 +303,17 @@ class Runtime:
                                params=redact(dict(params)), dry_run=dry_run,
                                outcome="refused", error=admitted["error"])
             audit_id, audit_error = self.store.call(
-                "record_action", lambda s: s.record_action(rec.model_dump(mode="json")))
+                "record_action",
+                lambda s: s.record_action(rec.model_dump(mode="json"), task_id=task_id))
             return action_envelope(task_id, rec, audit_id, audit_error)
         t, spec, config, _ = admitted
+        # runs kept on disk, and ends of actions whose child died, written first (as a
+        # diagnosis does): a worker that only runs actions closes those rows too
+        self.store.flush()
         with log_context(plugin_id=spec.plugin_id, target=t.key), \
                 memory_cap(config.memory_limit_mb):
             out = self.manager.execute(t, action, params, allow=allow, dry_run=dry_run,
-                                       who=who, audit=AuditLog(self.store.store()))
+                                       who=who, audit=AuditLog(self.store.store(), task_id))
             assert out.record is not None
             log.info("task %s: action %s %s", task_id, action, out.record.outcome)
         return action_envelope(task_id, out.record, out.audit_handle, out.audit_error)

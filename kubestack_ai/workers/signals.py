@@ -14,6 +14,7 @@ import sys
 import time
 from typing import Any
 
+from billiard.exceptions import WorkerLostError
 from celery import Celery, signals
 from celery.exceptions import TimeLimitExceeded
 from pydantic import ValidationError
@@ -21,7 +22,7 @@ from pydantic import ValidationError
 from kubestack_ai.plugins import DiagnosticResult, MiddlewareTarget, Status
 from kubestack_ai.plugins.logcontext import get_logger
 from kubestack_ai.plugins.models import utcnow
-from kubestack_ai.storage.spool import SpooledRun
+from kubestack_ai.storage.spool import SpooledActionEnd, SpooledRun
 
 from . import tasks
 from .catalog import PluginSpec, merge_config
@@ -37,6 +38,10 @@ _main_store: SafeStore | None = None
 
 FLUSH_BUDGET = 10.0
 """Seconds the main process spends writing spooled runs at start and at warm shutdown."""
+
+ABANDON_MARGIN = 60.0
+"""Seconds past the longest action hard limit after which a ``started`` audit row is
+closed as ``abandoned`` at worker start: its process died and nobody saw it."""
 
 
 def main_store(app: Celery) -> SafeStore:
@@ -117,6 +122,35 @@ def record_killed(app: Celery, task_name: str, task_id: str, args: Any, kwargs: 
                 spec.plugin_id, target.key)
 
 
+def record_action_killed(app: Celery, task_name: str, task_id: str,
+                         exception: BaseException) -> None:
+    """An action's child died (the hard time limit, a signal): its audit row, written
+    ``started`` before the action ran, is closed as ``killed`` with the reason and the
+    time it ran. Main process: the end goes to the spool on local disk, never to the
+    network; the next storage write of any child (or the next start or warm shutdown)
+    writes it. Fired twice by Celery 5.7: the second finds the row closed."""
+    spec = app.ksa_specs.get(task_name.split(".", 1)[1])
+    if isinstance(exception, TimeLimitExceeded):
+        hard = spec.action_hard_limit if spec is not None else None
+        why = ("killed at the hard time limit" + (f" ({hard:g} s)" if hard else "")
+               + f": {type(exception).__name__}")
+    else:
+        why = f"worker child lost: {exception}"
+    main_store(app).keep(SpooledActionEnd(task_id, "killed", why, utcnow()))
+    log.warning("task %s %s: %s (audit end spooled)", task_id, task_name, why)
+
+
+def close_abandoned(app: Celery) -> None:
+    """Audit rows still ``started`` long past the longest action hard limit become
+    ``abandoned`` (bounded call; at start, before the pool runs anything)."""
+    hard = max((s.action_hard_limit for s in app.ksa_specs.values()), default=0.0)
+    n, _ = main_store(app).call(
+        "close_abandoned_actions",
+        lambda s: s.close_abandoned_actions(hard + ABANDON_MARGIN))
+    if n:
+        log.warning("worker start: %d actions left started closed as abandoned", n)
+
+
 def flush_spool(app: Celery, when: str) -> None:
     report = main_store(app).flush(budget=FLUSH_BUDGET)
     if report is not None and (report.left or report.error):
@@ -133,6 +167,7 @@ def connect(app: Celery) -> None:
         app.ksa_specs = specs
         apply_limits(app, specs)
         flush_spool(app, "start")
+        close_abandoned(app)
 
     @signals.worker_process_init.connect(weak=False)
     def on_process_init(**_: Any) -> None:
@@ -173,3 +208,6 @@ def connect(app: Celery) -> None:
         name = getattr(sender, "name", "") or ""
         if isinstance(exception, TimeLimitExceeded) and name.startswith("diagnose."):
             record_killed(app, name, task_id, args, kwargs, exception)
+        elif isinstance(exception, TimeLimitExceeded | WorkerLostError) \
+                and name.startswith("action."):
+            record_action_killed(app, name, task_id, exception)

@@ -38,7 +38,7 @@ from kubestack_ai.plugins.logcontext import get_logger
 # of paying for SQLAlchemy's import inside their first task's time limit
 from kubestack_ai.storage import StorageError, StorageUnavailable, Store
 from kubestack_ai.storage.engine import default_url, parse_url
-from kubestack_ai.storage.spool import FlushReport, Spool, SpooledRun
+from kubestack_ai.storage.spool import FlushReport, Spool, Spooled, SpooledRun
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -248,8 +248,9 @@ class SafeStore:
                 self.spool.set_aside(run, str(e))
             return False, err
 
-    def keep(self, run: SpooledRun) -> None:
-        """Spool a run for later (local disk only: safe in any process, any path)."""
+    def keep(self, run: Spooled) -> None:
+        """Spool a run (or an action's end) for later (local disk only: safe in any
+        process, any path)."""
         if self.spool is None:
             log.error("task %s: run lost: storage unavailable and no spool", run.run_id)
             return

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kubestack_ai.storage import StorageError, Store
-from kubestack_ai.storage.spool import Spool, SpooledRun
+from kubestack_ai.storage.spool import Spool, SpooledActionEnd, SpooledRun
 from tests.conftest import free_port
 
 from .storage_factories import result
@@ -123,3 +123,26 @@ def test_ksa_commands_that_open_the_store_write_the_spool(tmp_path: Path,
     assert store.get_run("task-7") is not None
     store.dispose()
     assert len(Spool(tmp_path / "spool")) == 0
+
+
+def test_an_action_end_is_kept_and_closes_its_started_row(store: Store, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from kubestack_ai.plugins.execution import ActionRecord
+    from kubestack_ai.storage import AuditLog
+
+    at = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+    AuditLog(store, "t-9").begin(ActionRecord(at=at, who="task t-9", plugin_id="p",
+                                              target="redis:x", action="nap",
+                                              outcome="started"))
+    spool = Spool(tmp_path / "spool")
+    end = SpooledActionEnd("t-9", "killed", "worker child lost: signal 9 (SIGKILL)",
+                           at + dt.timedelta(seconds=2))
+    spool.put(end)
+    spool.put(end)  # Celery fires task_failure twice
+    assert spool.run_ids() == ["t-9", "t-9"]
+    report = spool.flush(lambda r: r.record(store))
+    assert (report.written, report.rejected, len(spool)) == (2, 0, 0)
+    a = store.audit_log(target="redis:x")[0]
+    assert (a.outcome, a.duration, a.error) == ("killed", 2.0,
+                                                "worker child lost: signal 9 (SIGKILL)")

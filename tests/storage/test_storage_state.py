@@ -117,6 +117,38 @@ def test_an_attempt_is_written_before_it_runs_then_completed(store: Store) -> No
         sink.end(999999, started)
 
 
+def test_an_attempt_left_started_is_closed_killed_by_task_or_abandoned(store: Store) -> None:
+    from kubestack_ai.plugins.execution import ActionRecord
+    from kubestack_ai.storage import AuditLog
+
+    at = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+
+    def begin(target: str, task_id: str | None) -> int:
+        return int(AuditLog(store, task_id).begin(ActionRecord(
+            at=at, who="task x", plugin_id="redis-diagnostics", target=target, action="nap",
+            outcome="started")))
+
+    killed, done, lost = begin("redis:k", "t-1"), begin("redis:d", "t-2"), begin("redis:l", None)
+    store.update_action(done, {"at": at.isoformat(), "target": "redis:d", "action": "nap",
+                               "outcome": "succeeded", "duration": 0.5})
+    ended = at + dt.timedelta(seconds=5)
+    assert store.end_started_action("t-1", "killed", "killed at the hard time limit (5 s)",
+                                    ended) == 1
+    assert store.end_started_action("t-1", "killed", "again", ended) == 0  # idempotent
+    assert store.end_started_action("t-2", "killed", "too late", ended) == 0  # its own result
+    a = store.audit_log(target="redis:k")[0]
+    assert (a.id, a.outcome, a.ok, a.duration, a.error) == (
+        killed, "killed", False, 5.0, "killed at the hard time limit (5 s)")
+    assert store.audit_log(target="redis:d")[0].outcome == "succeeded"
+    # nobody saw the third one die: the sweep closes it once past any time limit
+    assert store.close_abandoned_actions(600, now=at + dt.timedelta(seconds=300)) == 0
+    assert store.close_abandoned_actions(600, now=at + dt.timedelta(seconds=900)) == 1
+    a = store.audit_log(target="redis:l")[0]
+    assert (a.id, a.outcome, a.duration) == (lost, "abandoned", 900.0)
+    assert a.error is not None and a.error.startswith("abandoned: no result 900 s after")
+    assert [r.outcome for r in store.audit_log(target="redis:k")] == ["killed"]
+
+
 def test_reload_sources_and_rollback(store: Store) -> None:
     rec = store.record_reload("p", "/opt/p-1.1")
     assert (rec.generation, rec.sources, rec.source) == (1, ("/opt/p-1.1",), "/opt/p-1.1")

@@ -11,7 +11,9 @@ target.options.behaviour:
   secret  resolves the target's password reference and checks it arrived
   stall   reads nothing until its deadline has passed (a server that stopped answering)
 
-action nap: sleeps params.seconds (the action task's limits: connect 1 + execute 2 s).
+action nap: sleeps params.seconds (the action task's limits: connect 1 + execute 2 s);
+  params.pidfile: writes its pid there first; params.stubborn: sleeps on through the
+  soft time limit (only the hard limit stops it).
 """
 
 from __future__ import annotations
@@ -71,7 +73,16 @@ class FaultyPlugin(MiddlewarePlugin):
 
     def execute(self, deadline: Deadline, action: str, params: Mapping[str, Any]) -> Any:
         """``nap``: sleep ``seconds`` (past the action task's soft limit, if asked)."""
-        time.sleep(float(params.get("seconds", 0)))
+        if params.get("pidfile"):
+            with open(str(params["pidfile"]), "a") as fh:
+                fh.write(f"{os.getpid()}\n")
+        end = time.monotonic() + float(params.get("seconds", 0))
+        while (left := end - time.monotonic()) > 0:
+            try:
+                time.sleep(left)
+            except BaseException:  # the soft limit's exception, swallowed if stubborn
+                if not params.get("stubborn"):
+                    raise
         return {"napped": params.get("seconds", 0)}
 
     @category("work")
