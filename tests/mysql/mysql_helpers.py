@@ -17,7 +17,7 @@ MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
 
 # a server with every durability setting wrong, name resolution on, a low
 # max_connections, and the smallest buffer pool (6 MB) flushed slowly, so that writing
-# 50 MB makes queries wait for free pages (the tests' and bench/peers_mysql.py's faults) ...
+# 4 x 13 MB at once makes queries wait for free pages (the tests' and bench/peers_mysql.py's faults) ...
 WEAK_ARGS = ["--server-id=8", "--log-bin=weak-bin", "--sync-binlog=0",
              "--innodb-flush-log-at-trx-commit=2", "--innodb-doublewrite=0",
              "--max-connections=10", "--skip-name-resolve=OFF",
@@ -137,18 +137,28 @@ def finding(result: DiagnosticResult, code: str) -> Any:
     return found[0]
 
 
-def wait_for_free_pages(inst: Instance, rounds: int = 8) -> int:
-    """On a WEAK_ARGS server: 50 MB written through its 6 MB pool, flushed at 100 IOPS
-    with 128 pages a second scanned for free ones, until a query has waited for a free
-    page. Returns Innodb_buffer_pool_wait_free. (15 MB a round, as before, waited only
-    in the fourth round here and in none of five in one CI run; 50 MB waited in the
-    first round of each of our tries, 1.5 s a round.)"""
+def wait_for_free_pages(inst: Instance, rounds: int = 6, writers: int = 4) -> int:
+    """On a WEAK_ARGS server: four connections at once each write 13 MB through its 6 MB
+    pool, flushed at 100 IOPS with 128 pages a second scanned for free ones, until a
+    query has waited for a free page. Returns Innodb_buffer_pool_wait_free. (One writer
+    is not enough: 15 MB, and later 50 MB, a round from one connection waited in no
+    round of some runs, idle or loaded; four writers waited in the first round of each
+    of our tries, idle and with both cores busy.)"""
+    import threading
+
+    def write(i: int) -> None:
+        inst.sql(f"CREATE TABLE wf.t{i} (id INT PRIMARY KEY, pad CHAR(255)) ENGINE=InnoDB",
+                 f"INSERT INTO wf.t{i} SELECT seq, REPEAT('a', 255) FROM wf.seq_1_to_50000",
+                 f"UPDATE wf.t{i} SET pad = REPEAT('b', 255)")
+
     waits = 0
     for _ in range(rounds):
-        inst.sql("DROP DATABASE IF EXISTS wf", "CREATE DATABASE wf",
-                 "CREATE TABLE wf.t (id INT PRIMARY KEY, pad CHAR(255)) ENGINE=InnoDB",
-                 "INSERT INTO wf.t SELECT seq, REPEAT('a', 255) FROM wf.seq_1_to_200000",
-                 "UPDATE wf.t SET pad = REPEAT('b', 255)")
+        inst.sql("DROP DATABASE IF EXISTS wf", "CREATE DATABASE wf")
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         got = inst.sql("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_wait_free'")[0]
         waits = int(got[0]["Value"])
         if waits:
