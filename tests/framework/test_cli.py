@@ -79,3 +79,14 @@ def test_log_level_debug_logs_to_stderr():
     assert "DEBUG kubestack_ai.plugins.manager: connect 127.0.0.1:" in out.stderr
     quiet = ksa("diagnose", "tcp", f"127.0.0.1:{free_port()}")
     assert quiet.stderr == ""
+
+
+def test_help_imports_no_framework():
+    """``ksa --help`` builds every command's parser without the framework (pydantic, the
+    models, PyYAML): a command module imports it when its command runs (issue 15)."""
+    code = ("import sys; from kubestack_ai.ksa.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('pydantic', 'yaml', 'kubestack_ai.plugins', 'sqlalchemy', "
+            "'celery') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout
