@@ -125,3 +125,15 @@ def test_plugin_list_reads_the_catalogue_and_the_store_without_the_framework(tmp
     monkeypatch.setenv("KSA_HOME", str(tmp_path))
     monkeypatch.delenv("KSA_DATABASE_URL", raising=False)
     assert rows == {i: _describe(m, i, stored_states()) for i in m.registry.ids()}
+
+
+def test_diagnose_imports_only_its_own_plugin():
+    """``ksa diagnose tcp`` loads the tcp plugin only: no other builtin's code, and no
+    jsonschema when no target option is given (issue 15: start-up)."""
+    code = ("import sys; from kubestack_ai.ksa.cli import main; rc = main(['diagnose', 'tcp', "
+            "'127.0.0.1:1', '--no-store']); print(sorted(m for m in sys.modules if m in "
+            "('jsonschema', 'kubestack_ai.plugins.redis', 'kubestack_ai.plugins.mysql', "
+            "'kubestack_ai.plugins.kafka')), file=sys.stderr); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2 and out.stderr.strip() == "[]", out.stdout + out.stderr
