@@ -75,12 +75,26 @@ def target_from_args(args: argparse.Namespace, **extra: object) -> MiddlewareTar
         raise CliError(f"invalid target: {where}: {first['msg']}") from None
 
 
+def plugin_modules_configured() -> bool:
+    """KSA_PLUGIN_MODULES names modules that may register builtins of their own."""
+    from kubestack_ai.workers.settings import Settings  # noqa: PLC0415
+
+    return bool(Settings.from_env().plugin_modules)
+
+
 def manager_for(args: argparse.Namespace) -> PluginManager:
     """A manager that has the plugin for ``args.type``, or a CliError naming the types."""
     from kubestack_ai.ksa.commands.plugin import load_external_plugins  # noqa: PLC0415
     from kubestack_ai.plugins import PluginManager  # noqa: PLC0415
+    from kubestack_ai.plugins.catalogue import BUILTINS  # noqa: PLC0415
 
     manager = PluginManager()
+    builtin = next((pid for pid, b in BUILTINS.items() if b["middleware_type"] == args.type),
+                   None)
+    if builtin is not None and not plugin_modules_configured():
+        # only the plugin this command runs: the other builtins' code (and their
+        # imports: ssl, their checks) is not loaded
+        manager.load_builtin(builtin)
     if args.type not in manager.registry.middleware_types():
         manager.load_builtins()
     if args.type not in manager.registry.middleware_types():

@@ -10,6 +10,7 @@ The modules, one job each (the seed's components first)::
     sandbox.py       Sandbox: deadlines, exception capture, the action whitelist
     loader.py        Loader: builtins and external plugins into the registry
     builtins.py        the builtin factory registry (register_builtin, load_builtin)
+    catalogue.py       the builtins as listed, plain data (``ksa plugin list``)
     discovery.py       finding external plugins: folders, KSA_PLUGIN_PATH, entry points
     manifest.py        reading a plugin.yaml safely
     importer.py        importing a plugin's code fresh under its own module names
@@ -30,69 +31,166 @@ The modules, one job each (the seed's components first)::
 
 from __future__ import annotations
 
-from .base import MiddlewarePlugin, Plugin, Run, category, register_interrupt
-from .builtins import builtin_ids, load_builtin, register_builtin
-from .deadline import Deadline
-from .discovery import (
-    DEFAULT_PLUGIN_DIR,
-    ENTRY_POINT_GROUP,
-    PLUGIN_PATH_ENV,
-    Discovered,
-    DiscoveryReport,
-    discover_entry_points,
-    discover_plugins,
-    plugin_dirs,
-)
-from .errors import (
-    ActionRefusedError,
-    AuthError,
-    ConfigError,
-    ConnectError,
-    DeadlineExceeded,
-    DependencyCycleError,
-    DependencyError,
-    DuplicatePluginError,
-    IllegalTransitionError,
-    InvalidPluginError,
-    ManifestError,
-    PluginCallError,
-    PluginError,
-    PluginLoadError,
-    PluginNotFoundError,
-    PluginTimeoutError,
-    Problem,
-    RegistryError,
-    ReloadError,
-    SecretError,
-)
-from .execution import ActionRecord, ActionResult, ActionSpec, AuditSink
-from .lifecycle import TRANSITIONS, LifecycleFailure, LifecycleManager
-from .logcontext import LogContextFilter, get_logger, log_context
-from .manager import PluginManager
-from .manifest import Manifest, load_manifest
-from .models import (
-    API_VERSION,
-    TLS,
-    Auth,
-    DiagnoseOptions,
-    DiagnosticResult,
-    Finding,
-    MiddlewareTarget,
-    Mode,
-    PluginConfig,
-    PluginInfo,
-    PluginState,
-    PluginType,
-    Severity,
-    Snapshot,
-    Status,
-    Timeouts,
-    split_endpoint,
-)
-from .registry import Registry
-from .reloader import ReloadReport
-from .sandbox import Outcome, Sandbox
-from .secrets import resolve_secret
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .base import MiddlewarePlugin, Plugin, Run, category, register_interrupt
+    from .builtins import builtin_ids, load_builtin, register_builtin
+    from .deadline import Deadline
+    from .discovery import (
+        DEFAULT_PLUGIN_DIR,
+        ENTRY_POINT_GROUP,
+        PLUGIN_PATH_ENV,
+        Discovered,
+        DiscoveryReport,
+        discover_entry_points,
+        discover_plugins,
+        plugin_dirs,
+    )
+    from .errors import (
+        ActionRefusedError,
+        AuthError,
+        ConfigError,
+        ConnectError,
+        DeadlineExceeded,
+        DependencyCycleError,
+        DependencyError,
+        DuplicatePluginError,
+        IllegalTransitionError,
+        InvalidPluginError,
+        ManifestError,
+        PluginCallError,
+        PluginError,
+        PluginLoadError,
+        PluginNotFoundError,
+        PluginTimeoutError,
+        Problem,
+        RegistryError,
+        ReloadError,
+        SecretError,
+    )
+    from .execution import ActionRecord, ActionResult, ActionSpec, AuditSink
+    from .lifecycle import TRANSITIONS, LifecycleFailure, LifecycleManager
+    from .logcontext import LogContextFilter, get_logger, log_context
+    from .manager import PluginManager
+    from .manifest import Manifest, load_manifest
+    from .models import (
+        API_VERSION,
+        TLS,
+        Auth,
+        DiagnoseOptions,
+        DiagnosticResult,
+        Finding,
+        MiddlewareTarget,
+        Mode,
+        PluginConfig,
+        PluginInfo,
+        PluginState,
+        PluginType,
+        Severity,
+        Snapshot,
+        Status,
+        Timeouts,
+        split_endpoint,
+    )
+    from .registry import Registry
+    from .reloader import ReloadReport
+    from .sandbox import Outcome, Sandbox
+    from .secrets import resolve_secret
+
+# Each name is imported from its module on first use (PEP 562), so that importing one
+# light module of the framework (the builtin catalogue, discovery's file scan, the log
+# context) does not import pydantic and the models: ``ksa plugin list`` start-up.
+_WHERE: dict[str, str] = {
+    'MiddlewarePlugin': 'base',
+    'Plugin': 'base',
+    'Run': 'base',
+    'category': 'base',
+    'register_interrupt': 'base',
+    'builtin_ids': 'builtins',
+    'load_builtin': 'builtins',
+    'register_builtin': 'builtins',
+    'Deadline': 'deadline',
+    'DEFAULT_PLUGIN_DIR': 'discovery',
+    'ENTRY_POINT_GROUP': 'discovery',
+    'PLUGIN_PATH_ENV': 'discovery',
+    'Discovered': 'discovery',
+    'DiscoveryReport': 'discovery',
+    'discover_entry_points': 'discovery',
+    'discover_plugins': 'discovery',
+    'plugin_dirs': 'discovery',
+    'ActionRefusedError': 'errors',
+    'AuthError': 'errors',
+    'ConfigError': 'errors',
+    'ConnectError': 'errors',
+    'DeadlineExceeded': 'errors',
+    'DependencyCycleError': 'errors',
+    'DependencyError': 'errors',
+    'DuplicatePluginError': 'errors',
+    'IllegalTransitionError': 'errors',
+    'InvalidPluginError': 'errors',
+    'ManifestError': 'errors',
+    'PluginCallError': 'errors',
+    'PluginError': 'errors',
+    'PluginLoadError': 'errors',
+    'PluginNotFoundError': 'errors',
+    'PluginTimeoutError': 'errors',
+    'Problem': 'errors',
+    'RegistryError': 'errors',
+    'ReloadError': 'errors',
+    'SecretError': 'errors',
+    'ActionRecord': 'execution',
+    'ActionResult': 'execution',
+    'ActionSpec': 'execution',
+    'AuditSink': 'execution',
+    'TRANSITIONS': 'lifecycle',
+    'LifecycleFailure': 'lifecycle',
+    'LifecycleManager': 'lifecycle',
+    'LogContextFilter': 'logcontext',
+    'get_logger': 'logcontext',
+    'log_context': 'logcontext',
+    'PluginManager': 'manager',
+    'Manifest': 'manifest',
+    'load_manifest': 'manifest',
+    'API_VERSION': 'models',
+    'TLS': 'models',
+    'Auth': 'models',
+    'DiagnoseOptions': 'models',
+    'DiagnosticResult': 'models',
+    'Finding': 'models',
+    'MiddlewareTarget': 'models',
+    'Mode': 'models',
+    'PluginConfig': 'models',
+    'PluginInfo': 'models',
+    'PluginState': 'models',
+    'PluginType': 'models',
+    'Severity': 'models',
+    'Snapshot': 'models',
+    'Status': 'models',
+    'Timeouts': 'models',
+    'split_endpoint': 'models',
+    'Registry': 'registry',
+    'ReloadReport': 'reloader',
+    'Outcome': 'sandbox',
+    'Sandbox': 'sandbox',
+    'resolve_secret': 'secrets',
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _WHERE[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "API_VERSION", "TLS", "TRANSITIONS", "ActionRefusedError", "Auth", "AuthError",

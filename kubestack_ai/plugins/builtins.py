@@ -19,13 +19,13 @@ log = get_logger(__name__)
 
 Factory = Callable[[], Plugin]
 
-BUILTIN_MODULES: tuple[str, ...] = (
-    "kubestack_ai.plugins.tcp",
-    "kubestack_ai.plugins.redis",
-    "kubestack_ai.plugins.mysql",
-    "kubestack_ai.plugins.kafka",
-)
-"""Packages whose import registers a builtin plugin. One line per builtin."""
+BUILTIN_MODULES: dict[str, str] = {
+    "tcp-diagnostics": "kubestack_ai.plugins.tcp",
+    "redis-diagnostics": "kubestack_ai.plugins.redis",
+    "mysql-diagnostics": "kubestack_ai.plugins.mysql",
+    "kafka-diagnostics": "kubestack_ai.plugins.kafka",
+}
+"""Plugin id -> the package whose import registers it. One line per builtin."""
 
 _factories: dict[str, Factory] = {}
 _lock = threading.Lock()
@@ -44,9 +44,21 @@ def _import_builtins() -> None:
     global _imported
     if _imported:
         return
-    for name in BUILTIN_MODULES:
+    for name in BUILTIN_MODULES.values():
         importlib.import_module(name)
     _imported = True
+
+
+def _import_builtin(plugin_id: str) -> None:
+    """Only the package of ``plugin_id`` when it is one of ours (``ksa diagnose redis``
+    imports no other builtin's code); every builtin package for any other id."""
+    if plugin_id in _factories:
+        return
+    module = BUILTIN_MODULES.get(plugin_id)
+    if module is not None:
+        importlib.import_module(module)
+    if plugin_id not in _factories:
+        _import_builtins()
 
 
 def builtin_ids() -> list[str]:
@@ -56,13 +68,13 @@ def builtin_ids() -> list[str]:
 
 def factory(plugin_id: str) -> Factory | None:
     """The registered factory of ``plugin_id`` (None when it is not a builtin)."""
-    _import_builtins()
+    _import_builtin(plugin_id)
     return _factories.get(plugin_id)
 
 
 def load_builtin(plugin_id: str) -> Plugin:
     """A new instance of the builtin plugin ``plugin_id`` (not yet registered)."""
-    _import_builtins()
+    _import_builtin(plugin_id)
     try:
         factory = _factories[plugin_id]
     except KeyError:

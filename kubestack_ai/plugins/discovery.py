@@ -18,20 +18,26 @@ Two ways to ship one:
 
 Discovery reads manifests only; no plugin code runs here. An invalid manifest is
 reported (file, field, what is wrong) and skipped, never stopping the rest.
+
+:func:`any_external` answers "might there be any?" from file names alone, without
+pydantic, PyYAML or ``importlib.metadata`` (``ksa plugin list`` start-up): the manifest
+reader and the entry-point machinery are imported when a plugin is actually found.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import DuplicatePluginError, ManifestError, PluginError, Problem
 from .logcontext import get_logger
-from .manifest import MANIFEST_NAMES, Manifest, load_manifest
+
+if TYPE_CHECKING:
+    from .manifest import Manifest
 
 log = get_logger(__name__)
 
@@ -39,6 +45,8 @@ DEFAULT_PLUGIN_DIR = Path("/etc/kubestack-ai/plugins")
 PLUGIN_PATH_ENV = "KSA_PLUGIN_PATH"
 ENTRY_POINT_GROUP = "kubestack_ai.plugins"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
+MANIFEST_NAMES = ("manifest.yaml", "plugin.yaml")
+"""The names of a plugin folder's manifest, in the order they are looked for."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,8 @@ def manifest_files(directory: Path) -> list[tuple[Path, Path]]:
 
 def read_plugin_dir(manifest_path: Path, root: Path) -> Discovered:
     """Load one manifest of a directory plugin; raises ManifestError."""
+    from .manifest import load_manifest
+
     manifest = load_manifest(manifest_path)
     if manifest.entry is None:
         raise ManifestError(manifest_path, [Problem(
@@ -159,6 +169,8 @@ def discover_plugins(directory: str | Path) -> DiscoveryReport:
 
 def discover_entry_points(group: str = ENTRY_POINT_GROUP) -> DiscoveryReport:
     """Plugins declared by installed distributions. Nothing is imported here."""
+    from importlib import metadata
+
     report = DiscoveryReport()
     for ep in sorted(metadata.entry_points(group=group), key=lambda e: e.name):
         dist = getattr(ep, "dist", None)
@@ -186,6 +198,10 @@ def discover_entry_points(group: str = ENTRY_POINT_GROUP) -> DiscoveryReport:
 def packaged_manifest(entry: str) -> Manifest | None:
     """A manifest.yaml / plugin.yaml shipped beside the entry point's module, if any
     (found through the top-level package's location; nothing is imported)."""
+    import importlib.util
+
+    from .manifest import load_manifest
+
     parts = entry.split(":")[0].split(".")
     try:
         spec = importlib.util.find_spec(parts[0])
@@ -201,6 +217,49 @@ def packaged_manifest(entry: str) -> Manifest | None:
             if (folder / name).is_file():
                 return load_manifest(folder / name)
     return None
+
+
+def any_external(dirs: Iterable[str | Path], entry_points: bool = True,
+                 group: str = ENTRY_POINT_GROUP) -> bool:
+    """False only when there is certainly no external plugin to discover: no manifest
+    file in ``dirs`` and no installed distribution that names ``group`` in its
+    entry_points.txt. Reads directory listings and those small files only; anything it
+    cannot judge by name (a zip on sys.path) counts as a plugin, so that the caller runs
+    the real discovery."""
+    if any(manifest_files(Path(d).absolute()) for d in dirs):
+        return True
+    return entry_points and _entry_point_group_declared(group)
+
+
+def _entry_point_group_declared(group: str) -> bool:
+    """Whether a distribution on sys.path may declare ``group`` (what
+    ``importlib.metadata.entry_points`` reads: each sys.path entry's ``*.dist-info`` and
+    ``*.egg-info`` folders), without importing importlib.metadata (~15 ms)."""
+    marker = f"[{group}]"
+    for entry in sys.path:
+        path = entry or "."
+        try:
+            children = os.scandir(path)
+        except NotADirectoryError:
+            return True  # a zip or an egg on sys.path: let importlib.metadata read it
+        except OSError:
+            continue  # missing: importlib.metadata finds nothing there either
+        with children:
+            for child in children:
+                if not child.name.lower().endswith((".dist-info", ".egg-info")):
+                    continue
+                try:
+                    with open(os.path.join(child.path, "entry_points.txt"),
+                              encoding="utf-8", errors="replace") as f:
+                        if marker in f.read().replace(" ", ""):
+                            return True
+                except NotADirectoryError:
+                    continue  # an .egg-info file (PKG-INFO only): no entry points
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    return True
+    return False
 
 
 def discover_all(dirs: Iterable[str | Path], entry_points: bool = True) -> DiscoveryReport:

@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # packaging's requirement parser compiles ~60 regexes: import
 
 MAX_MANIFEST_BYTES = 64 * 1024
 MAX_DEPTH = 32
-MANIFEST_NAMES = ("manifest.yaml", "plugin.yaml")
 """File names of a manifest inside a plugin's own folder (seed section 8.2)."""
 
 ENTRY = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")

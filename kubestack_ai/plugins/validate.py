@@ -18,11 +18,11 @@ from packaging.requirements import Requirement
 from .base import MiddlewarePlugin
 from .configschema import apply_config_schema
 from .deps import unsatisfied
-from .discovery import Discovered
+from .discovery import MANIFEST_NAMES, Discovered
 from .errors import InvalidPluginError, ManifestError, PluginError, Problem
 from .importer import forget
 from .loader import import_plugin
-from .manifest import ENTRY, MANIFEST_NAMES, Manifest, load_manifest
+from .manifest import ENTRY, Manifest, load_manifest
 from .models import PluginConfig, PluginInfo, Timeouts
 from .sandbox import Sandbox
 

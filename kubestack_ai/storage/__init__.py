@@ -9,14 +9,58 @@ URLs) in production; the schema is managed by Alembic
 
 from __future__ import annotations
 
-from ._base import categories_key, short_key
-from ._fleet import OUTCOMES, STATUSES, FindingSpan, FleetCounts, RunSummary, TargetRecord
-from ._retention import PruneReport
-from ._state import UNSET, AuditLog
-from .engine import default_url
-from .errors import MigrationError, StorageError, StorageUnavailable
-from .records import AuditRecord, PluginStateRecord, RollupRecord, RunRecord
-from .store import Store
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._base import categories_key, short_key
+    from ._fleet import OUTCOMES, STATUSES, FindingSpan, FleetCounts, RunSummary, TargetRecord
+    from ._retention import PruneReport
+    from ._state import UNSET, AuditLog
+    from .engine import default_url
+    from .errors import MigrationError, StorageError, StorageUnavailable
+    from .records import AuditRecord, PluginStateRecord, RollupRecord, RunRecord
+    from .store import Store
+
+# Each name is imported from its module on first use (PEP 562): SQLAlchemy costs a
+# start-up ~0.15 s, and the standard-library reader (``sqlite_read``) must not pay it.
+_WHERE: dict[str, str] = {
+    'categories_key': '_base',
+    'short_key': '_base',
+    'OUTCOMES': '_fleet',
+    'STATUSES': '_fleet',
+    'FindingSpan': '_fleet',
+    'FleetCounts': '_fleet',
+    'RunSummary': '_fleet',
+    'TargetRecord': '_fleet',
+    'PruneReport': '_retention',
+    'UNSET': '_state',
+    'AuditLog': '_state',
+    'default_url': 'engine',
+    'MigrationError': 'errors',
+    'StorageError': 'errors',
+    'StorageUnavailable': 'errors',
+    'AuditRecord': 'records',
+    'PluginStateRecord': 'records',
+    'RollupRecord': 'records',
+    'RunRecord': 'records',
+    'Store': 'store',
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _WHERE[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "OUTCOMES", "STATUSES", "FindingSpan", "FleetCounts", "RunSummary", "TargetRecord",

@@ -5,22 +5,30 @@ runs in one transaction that first takes a lock the database itself arbitrates:
 ``pg_advisory_xact_lock`` on PostgreSQL, ``GET_LOCK`` on MySQL/MariaDB, the write lock
 (``BEGIN IMMEDIATE``) on SQLite. Alembic reads the current revision only after that, so
 the second process finds the schema at head and does nothing.
+
+Alembic (~0.1 s to import, and its script directory imports every migration) is
+imported only when the schema is not at head: a store already at head is told so by
+one SELECT of the version table against the head read from the migration files' names
+(``head_from_files``; a test holds it equal to Alembic's head). Every CLI command and
+worker start that opens the store goes through here.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .engine import WRITE
 from .errors import MigrationError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +39,50 @@ LOCK_KEY = 0x6B7361  # "ksa": the PostgreSQL advisory lock id
 LOCK_TIMEOUT = 120  # seconds another process may hold the migration lock
 
 
+VERSIONS = Path(__file__).parent / "migrations" / "versions"
+_REVISION = re.compile(r"""^revision(?:\s*:\s*str)?\s*=\s*["']([^"']+)["']""", re.M)
+_DOWN = re.compile(r"""^down_revision(?:\s*:[^=]+)?\s*=\s*(?:None|["']([^"']+)["'])\s*$""",
+                   re.M)
+
+
+@lru_cache(maxsize=1)
+def head_from_files() -> str | None:
+    """The head revision as the migration files declare it (``revision = "0004"``,
+    ``down_revision = "0003"``), read without Alembic; None when it cannot tell (a
+    merge, a branch, a file it cannot parse): the caller asks Alembic."""
+    revisions: set[str] = set()
+    downs: set[str] = set()
+    for path in VERSIONS.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        src = path.read_text(encoding="utf-8")
+        rev, down = _REVISION.search(src), _DOWN.search(src)
+        if rev is None or down is None:
+            return None
+        revisions.add(rev.group(1))
+        if down.group(1):
+            downs.add(down.group(1))
+    heads = revisions - downs
+    return heads.pop() if len(heads) == 1 else None
+
+
+def at_head(engine: Engine) -> bool:
+    """True when the version table says head (one SELECT, no Alembic import); False
+    when it does not or cannot tell (no table yet, an older revision, a merge)."""
+    target = head_from_files()
+    if target is None:
+        return False
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
+    except SQLAlchemyError:
+        return False
+    return [r[0] for r in rows] == [target]
+
+
 def _config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", SCRIPT_LOCATION)
     if connection is not None:
@@ -41,6 +92,8 @@ def _config(connection: Connection | None = None) -> Config:
 
 @lru_cache(maxsize=1)
 def head() -> str:
+    from alembic.script import ScriptDirectory
+
     rev = ScriptDirectory.from_config(_config()).get_current_head()
     if rev is None:
         raise MigrationError("storage migrations have no head revision")
@@ -48,12 +101,18 @@ def head() -> str:
 
 
 def current(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     ctx = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
     return ctx.get_current_revision()
 
 
 def upgrade(engine: Engine) -> bool:
     """Bring the schema to head. True when this call changed it."""
+    if at_head(engine):
+        return False
+    from alembic import command
+
     target = head()
     with engine.connect() as conn:
         if current(conn) == target:

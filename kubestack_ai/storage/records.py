@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kubestack_ai.plugins.models import DiagnosticResult
+if TYPE_CHECKING:  # annotations only: reading plugin state imports no pydantic
+    from kubestack_ai.plugins.models import DiagnosticResult
 
 
 @dataclass(frozen=True, slots=True)

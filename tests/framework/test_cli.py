@@ -79,3 +79,61 @@ def test_log_level_debug_logs_to_stderr():
     assert "DEBUG kubestack_ai.plugins.manager: connect 127.0.0.1:" in out.stderr
     quiet = ksa("diagnose", "tcp", f"127.0.0.1:{free_port()}")
     assert quiet.stderr == ""
+
+
+def test_help_imports_no_framework():
+    """``ksa --help`` builds every command's parser without the framework (pydantic, the
+    models, PyYAML): a command module imports it when its command runs (issue 15)."""
+    code = ("import sys; from kubestack_ai.ksa.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('pydantic', 'yaml', 'kubestack_ai.plugins', 'sqlalchemy', "
+            "'celery') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_plugin_list_reads_the_catalogue_and_the_store_without_the_framework(tmp_path,
+                                                                            monkeypatch):
+    """With no external plugin to find, ``ksa plugin list`` prints the builtin catalogue
+    and the stored state (read with sqlite3) and imports neither plugin code, pydantic
+    nor SQLAlchemy (issue 15: start-up); the rows are what loading the plugins gives."""
+    import os
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KSA_")},
+           "KSA_HOME": str(tmp_path), "KSA_PLUGIN_PATH": str(tmp_path / "none")}
+    run = [sys.executable, "-m", "kubestack_ai.ksa"]
+    off = subprocess.run([*run, "plugin", "disable", "redis-diagnostics"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert off.returncode == 0, off.stderr
+    code = ("import sys; from kubestack_ai.ksa.cli import main; rc = main(['plugin', 'list', "
+            "'--json']); print(sorted(m for m in ('pydantic', 'yaml', 'sqlalchemy', "
+            "'importlib.metadata', 'kubestack_ai.plugins.base', 'kubestack_ai.plugins.redis') "
+            "if m in sys.modules), file=sys.stderr); sys.exit(rc)")
+    fast = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert fast.returncode == 0 and fast.stderr.strip() == "[]", fast.stderr
+    rows = {r["id"]: r for r in json.loads(fast.stdout)}
+    assert (rows["redis-diagnostics"]["enabled"], rows["redis-diagnostics"]["generation"]) == (
+        False, 1)
+    # the same rows as a listing that loads every plugin (an external one makes it load)
+    from kubestack_ai.ksa.commands.plugin import _describe
+    from kubestack_ai.ksa.commands.plugin_state import stored_states
+    from kubestack_ai.plugins import PluginManager
+
+    m = PluginManager()
+    assert m.load_builtins() == []
+    monkeypatch.setenv("KSA_HOME", str(tmp_path))
+    monkeypatch.delenv("KSA_DATABASE_URL", raising=False)
+    assert rows == {i: _describe(m, i, stored_states()) for i in m.registry.ids()}
+
+
+def test_diagnose_imports_only_its_own_plugin():
+    """``ksa diagnose tcp`` loads the tcp plugin only: no other builtin's code, and no
+    jsonschema when no target option is given (issue 15: start-up)."""
+    code = ("import sys; from kubestack_ai.ksa.cli import main; rc = main(['diagnose', 'tcp', "
+            "'127.0.0.1:1', '--no-store']); print(sorted(m for m in sys.modules if m in "
+            "('jsonschema', 'kubestack_ai.plugins.redis', 'kubestack_ai.plugins.mysql', "
+            "'kubestack_ai.plugins.kafka')), file=sys.stderr); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2 and out.stderr.strip() == "[]", out.stdout + out.stderr

@@ -16,13 +16,14 @@ import getpass
 import json
 import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubestack_ai.ksa.commands import plugin_state
 from kubestack_ai.ksa.output import CliError, dump_json
 from kubestack_ai.ksa.targets import add_target_arguments, manager_for, pairs, target_from_args
-from kubestack_ai.plugins.execution import ActionRecord, ActionResult, redact
-from kubestack_ai.plugins.models import utcnow
+
+if TYPE_CHECKING:  # the framework (pydantic) is imported when the command runs
+    from kubestack_ai.plugins.execution import ActionResult
 
 EXIT = {"succeeded": 0, "failed": 1, "refused": 2}
 
@@ -104,6 +105,9 @@ def cmd_action(args: argparse.Namespace) -> int:
 
 def refused(manager: Any, target: Any, args: argparse.Namespace, why: str,
             sink: Any) -> ActionResult:
+    from kubestack_ai.plugins.execution import ActionRecord, ActionResult, redact
+    from kubestack_ai.plugins.models import utcnow
+
     entry = manager.registry.entry(manager.registry.middleware_plugin_id(args.type))
     rec = ActionRecord(at=utcnow(), who=who(), plugin_id=entry.info.id,
                        plugin_version=entry.info.version, target=target.key,

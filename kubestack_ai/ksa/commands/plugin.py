@@ -84,25 +84,55 @@ def manager(args: argparse.Namespace | None = None) -> PluginManager:
 def _describe(m: PluginManager, plugin_id: str, stored: dict[str, Any]) -> dict[str, object]:
     """What this process loaded, and what storage says every worker must do with it."""
     e = m.registry.entry(plugin_id)
-    rec = stored.get(plugin_id)
-    d: dict[str, object] = {**e.info.model_dump(mode="json"), "state": e.state.value,
+    cats = getattr(e.plugin, "categories", None)
+    return _row(e.info.model_dump(mode="json"), e.state.value, stored, e.source,
+                str(e.extra.get("location") or "-"), e.middleware_type, e.last_error,
+                list(cats()) if callable(cats) else None)
+
+
+def _row(info: dict[str, Any], state: str, stored: dict[str, Any], source: str,
+         location: str, middleware_type: str | None, last_error: str | None,
+         categories: list[str] | None) -> dict[str, object]:
+    rec = stored.get(info["id"])
+    d: dict[str, object] = {**info, "state": state,
                             "enabled": rec.enabled if rec is not None else True,
                             "generation": rec.generation if rec is not None else 0,
                             "config_overrides": rec.config if rec is not None else {},
                             "workers_load_from": (rec.source if rec is not None else None)
                             or "its plugin directory / package",
-                            "source": e.source, "location": e.extra.get("location") or "-",
-                            "middleware_type": e.middleware_type, "last_error": e.last_error}
-    cats = getattr(e.plugin, "categories", None)
-    if callable(cats):
-        d["categories"] = list(cats())
+                            "source": source, "location": location,
+                            "middleware_type": middleware_type, "last_error": last_error}
+    if categories is not None:
+        d["categories"] = categories
     return d
 
 
+def _catalogued_builtins(args: argparse.Namespace,
+                         stored: dict[str, Any]) -> list[dict[str, object]] | None:
+    """The builtins' rows from their catalogue, without importing any plugin code nor
+    the framework (pydantic): when no external plugin can be found (no manifest in the
+    plugin folders, no distribution declaring the entry-point group) and no worker
+    plugin module is configured, they are all there is to list, and the catalogue says
+    what loading them would (a test holds the two equal). None otherwise: the caller
+    loads every plugin, so that the listing shows what loading found."""
+    from kubestack_ai.plugins.catalogue import BUILTINS  # noqa: PLC0415
+    from kubestack_ai.plugins.discovery import any_external, plugin_dirs  # noqa: PLC0415
+    from kubestack_ai.workers.settings import Settings  # noqa: PLC0415
+
+    if Settings.from_env().plugin_modules:
+        return None
+    if any_external(plugin_dirs(getattr(args, "plugin_dir", None) or ())):
+        return None
+    return [_row(b["info"], "loaded", stored, "builtin", "-", b["middleware_type"], None,
+                 list(b["categories"])) for b in BUILTINS.values()]
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    m = manager(args)
     stored = plugin_state.stored_states()
-    rows = [_describe(m, i, stored) for i in m.registry.ids()]
+    rows = _catalogued_builtins(args, stored)
+    if rows is None:
+        m = manager(args)
+        rows = [_describe(m, i, stored) for i in m.registry.ids()]
     if args.json:
         print(dump_json(rows))
         return 0
@@ -235,8 +265,7 @@ def cmd_state(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from kubestack_ai.plugins.discovery import manifest_files
-    from kubestack_ai.plugins.manifest import MANIFEST_NAMES
+    from kubestack_ai.plugins.discovery import MANIFEST_NAMES, manifest_files
 
     installed = {e.info.id: e.info.version for e in manager(args).registry.entries()}
     path = Path(args.path)

@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from kubestack_ai.ksa.output import CliError
-from kubestack_ai.ksa.store import open_store
+from kubestack_ai.ksa.store import STORE_TIMEOUT, open_store
 from kubestack_ai.workers.settings import Settings
 
 
@@ -90,6 +90,14 @@ def stored_states() -> dict[str, Any]:
     (nothing was ever stored) or it cannot be read (said on stderr)."""
     if _no_storage_here():
         return {}
+    settings = Settings.from_env()
+    if not settings.database_url:
+        # the default SQLite file, read without SQLAlchemy (its import alone is ~0.15 s)
+        from kubestack_ai.storage.sqlite_read import read_plugin_states  # noqa: PLC0415
+
+        records = read_plugin_states(settings.home / "ksa.db", STORE_TIMEOUT)
+        if records is not None:
+            return {r.plugin_id: r for r in records}
     from kubestack_ai.storage import StorageError, Store  # noqa: PLC0415
 
     # read without migrating first (Alembic costs a CLI start-up ~0.2 s); a schema that

@@ -8,11 +8,11 @@ must not import drivers.
 from __future__ import annotations
 
 import contextlib
-import ssl
+import functools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..deadline import Deadline
 from ..errors import AuthError, ConnectError
@@ -20,6 +20,9 @@ from ..logcontext import get_logger
 from ..models import MiddlewareTarget, split_endpoint
 from ..secrets import redact, resolve_secret
 from .constants import AUTH_ERRORS, MISSING_ERRORS, PRIVILEGE_ERRORS
+
+if TYPE_CHECKING:
+    import ssl
 
 log = get_logger(__name__)
 
@@ -56,24 +59,34 @@ def failure_of(exc: BaseException) -> QueryFailure | None:
     return QueryFailure(errno, msg, kind)
 
 
-class _SNIContext(ssl.SSLContext):
-    """An SSLContext that presents (and checks) a fixed server name: PyMySQL passes the
-    host it dialled, which is wrong when connecting by IP to a named certificate."""
+@functools.cache
+def _sni_context() -> type[ssl.SSLContext]:
+    """The SSLContext class, defined when a TLS context is first made (``ssl`` is not
+    imported by a plugin that is only listed or diagnosed without TLS)."""
+    import ssl
 
-    ksa_server_hostname: str | None = None
+    class _SNIContext(ssl.SSLContext):
+        """An SSLContext that presents (and checks) a fixed server name: PyMySQL passes
+        the host it dialled, which is wrong when connecting by IP to a named certificate."""
 
-    def wrap_socket(self, sock: Any, *args: Any, **kw: Any) -> Any:
-        if self.ksa_server_hostname:
-            kw["server_hostname"] = self.ksa_server_hostname
-        return super().wrap_socket(sock, *args, **kw)
+        ksa_server_hostname: str | None = None
+
+        def wrap_socket(self, sock: Any, *args: Any, **kw: Any) -> Any:
+            if self.ksa_server_hostname:
+                kw["server_hostname"] = self.ksa_server_hostname
+            return super().wrap_socket(sock, *args, **kw)
+
+    return _SNIContext
 
 
 def tls_context(target: MiddlewareTarget) -> ssl.SSLContext | None:
     tls = target.tls
     if tls is None or not tls.enabled:
         return None
-    ctx = _SNIContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.ksa_server_hostname = tls.server_hostname
+    import ssl
+
+    ctx = _sni_context()(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.ksa_server_hostname = tls.server_hostname  # type: ignore[attr-defined]
     if tls.verify:
         if tls.ca_file:
             ctx.load_verify_locations(cafile=tls.ca_file)
@@ -100,7 +113,7 @@ def open_connection(target: MiddlewareTarget, deadline: Deadline) -> Any:
     password = resolve_secret(auth.password) if auth else None
     try:
         ctx = tls_context(target)
-    except (OSError, ssl.SSLError) as e:
+    except OSError as e:  # ssl.SSLError included
         raise ConnectError(f"{target.name}: TLS setup failed: {e}") from None
     errors: list[str] = []
     for ep in target.endpoints:
@@ -123,7 +136,7 @@ def open_connection(target: MiddlewareTarget, deadline: Deadline) -> Any:
             if errno in AUTH_ERRORS:
                 raise AuthError(f"{ep}: the server refused user {user!r}: ({errno}) {msg}") from None
             errors.append(f"{ep}: ({errno}) {msg}")
-        except (OSError, ssl.SSLError) as e:
+        except OSError as e:  # ssl.SSLError included
             errors.append(f"{ep}: {redact(str(e), password)}")
     raise ConnectError("; ".join(errors))
 
