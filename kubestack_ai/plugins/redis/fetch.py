@@ -36,6 +36,9 @@ class NodeData:
     second_at: float = 0.0
     keys: KeySample | None = None
     """A bounded SCAN sample (memory category, masters only; see keyscan.py)."""
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    """What the checks derive from these replies once per run (view.NodeView caches
+    here: every category builds its own views of the same data)."""
 
 
 def fetch_node(client: Any, addr: str, categories: tuple[str, ...], *, slowlog_entries: int,

@@ -35,7 +35,7 @@ from .constants import (
 )
 from .keyscan import sample_keys
 from .topology import Connector, Topology, is_local
-from .view import NodeView, counters, flush, wants_second_reading
+from .view import NodeView, flush, wants_second_reading
 
 log = get_logger(__name__)
 
@@ -186,7 +186,7 @@ class RedisPlugin(MiddlewarePlugin):
             # compares them run to run (a restart, a new run_id, resets them)
             run.data["counters_recorded"] = True
             for v in views:
-                for name, value in counters(v.info).items():
+                for name, value in v.counters().items():
                     v.metric(name, value)
         for v in views:
             check(v)

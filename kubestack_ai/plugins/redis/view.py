@@ -9,9 +9,9 @@ finding listing them (worst severity, per-node evidence).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ..base import Run
 from ..models import Severity
@@ -19,17 +19,29 @@ from ..rates import Rate, Reading, counter_rate, readings
 from .constants import COUNTER_METRICS, DEFAULTS, RATE_COUNTERS, SUMMED_METRICS
 from .fetch import NodeData
 
+T = TypeVar("T")
+
 
 def counters(info: dict[str, Any]) -> dict[str, Any]:
     """The counters of an INFO reply that history and rates compare, flat: the named
     COUNTER_METRICS, ``errorstat_<PREFIX>`` counts, the server's run_id and uptime."""
+    return _counters(info, dict_fields(info))
+
+
+def _counters(info: dict[str, Any], fields: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     out: dict[str, Any] = {name: info.get(name, 0) for name in COUNTER_METRICS}
-    for name, value in info.items():
-        if name.startswith("errorstat_") and isinstance(value, dict):
+    for name, value in fields:
+        if name.startswith("errorstat_"):
             out[name] = int(value.get("count", 0))
     out["run_id"] = info.get("run_id", "")
     out["uptime_in_seconds"] = info.get("uptime_in_seconds", 0)
     return out
+
+
+def dict_fields(info: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The INFO fields redis-py parsed into dicts (``db0``, ``cmdstat_get``,
+    ``errorstat_ERR``, ``slave0``...), in INFO's order: a few dozen of ~280 fields."""
+    return [(name, value) for name, value in info.items() if isinstance(value, dict)]
 
 
 @dataclass
@@ -95,16 +107,40 @@ class NodeView:
         node: Mapping[str, Any] | None = metrics.get("nodes", {}).get(self.node)
         return node
 
+    def counters(self) -> dict[str, Any]:
+        """:func:`counters` of this node's (first) INFO, computed once per run. Read only."""
+        c: dict[str, Any] | None = self.data.memo.get("counters")
+        if c is None:
+            c = self.data.memo["counters"] = _counters(self.info, self.dict_fields())
+        return c
+
+    def dict_fields(self) -> list[tuple[str, dict[str, Any]]]:
+        """:func:`dict_fields` of this node's (first) INFO, once per run. Read only."""
+        return self._memo("dict_fields", lambda: dict_fields(self.info))
+
     def reading(self, second: bool = False) -> Reading:
         """This node's INFO as a counter reading (the in-run second one if asked and taken)."""
-        info = self.data.second if second and self.data.second is not None else self.info
-        at = self.data.second_at if info is self.data.second else self.data.fetched_at
-        return Reading.of(at, counters(info), life=info.get("run_id", ""),
-                          uptime=info.get("uptime_in_seconds"))
+        if not (second and self.data.second is not None):
+            return self._memo("reading", lambda: Reading.of(
+                self.data.fetched_at, self.counters(), life=self.info.get("run_id", ""),
+                uptime=self.info.get("uptime_in_seconds")))
+        info = self.data.second
+        return self._memo("reading2", lambda: Reading.of(
+            self.data.second_at, counters(info), life=info.get("run_id", ""),
+            uptime=info.get("uptime_in_seconds")))
 
     def past(self) -> list[Reading]:
-        return readings(self.run.history, life_key="run_id", uptime_key="uptime_in_seconds",
-                        select=self._select)
+        """This node's readings from stored history, oldest first (the list is shared: read only)."""
+        return self._memo(("past", self.node), lambda: readings(
+            self.run.history, life_key="run_id", uptime_key="uptime_in_seconds",
+            select=self._select))
+
+    def _memo(self, key: Any, make: Callable[[], T]) -> T:
+        memo = self.data.memo
+        if key not in memo:
+            memo[key] = make()
+        value: T = memo[key]
+        return value
 
     def rate(self, name: str) -> Rate:
         """Counter ``name`` judged over the window (``rate_window_seconds``): from stored
@@ -125,6 +161,8 @@ class NodeView:
         """One finding about counter ``name`` judged as a rate: ``moving`` severity when it
         rose within the window, INFO with the lifetime total and when it last moved when
         it did not (or when no window could be had). None, and no finding, at 0."""
+        if (self.reading(second=True).value(name) or 0.0) <= 0:
+            return None  # the rate's total, read without judging the window (the usual case)
         r = self.rate(name)
         if r.total <= 0:
             return None
@@ -164,7 +202,7 @@ def wants_second_reading(v: NodeView) -> bool:
     swaps (Redis refreshes RSS periodically: confirm it): read INFO once more."""
     cats = set(v.run.categories)
     if cats & {"memory", "connection", "persistence", "performance"}:
-        for name, value in counters(v.info).items():
+        for name, value in v.counters().items():
             rated = name in RATE_COUNTERS or name.startswith("errorstat_")
             if rated and isinstance(value, (int, float)) and value > 0 \
                     and v.rate(name).needs_sample:

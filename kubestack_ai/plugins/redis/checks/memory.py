@@ -33,8 +33,8 @@ def check(v: NodeView) -> None:
 
 def _keyspace(v: NodeView) -> tuple[int, int]:
     keys = expires = 0
-    for name, db in v.info.items():
-        if name.startswith("db") and isinstance(db, dict):
+    for name, db in v.dict_fields():
+        if name.startswith("db"):
             keys += int(db.get("keys", 0))
             expires += int(db.get("expires", 0))
     return keys, expires

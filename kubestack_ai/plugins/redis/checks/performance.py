@@ -9,7 +9,7 @@ from ...models import Severity
 from ...rates import iso_utc
 from ..constants import ACL_NEEDED, ERROR_ADVICE, LATENCY_ADVICE, WARNED_ERRORS
 from ..fetch import slow_entry
-from ..view import NodeView, counters
+from ..view import NodeView
 
 W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
 
@@ -121,8 +121,8 @@ def _slowlog(v: NodeView) -> None:
 
 def _commandstats(v: NodeView) -> None:
     stats = []
-    for name, s in v.info.items():
-        if name.startswith("cmdstat_") and isinstance(s, dict):
+    for name, s in v.dict_fields():
+        if name.startswith("cmdstat_"):
             stats.append((name[8:], int(s.get("calls", 0)), int(s.get("usec", 0)),
                           float(s.get("usec_per_call", 0.0))))
     if not stats:
@@ -192,7 +192,7 @@ def _latency_doctor(v: NodeView) -> None:
 def _error_replies(v: NodeView) -> None:
     """INFO errorstats (the exporter's redis_errors_total): one finding per error prefix,
     judged as a rate; refusals of work (OOM, MISCONF, NOAUTH...) warn while they rise."""
-    for name, value in sorted(counters(v.info).items()):
+    for name, value in sorted(v.counters().items()):
         if not name.startswith("errorstat_") or not value:
             continue
         prefix = name.removeprefix("errorstat_")

@@ -60,17 +60,14 @@ def _replica(v: NodeView) -> None:
                   "Set replica-read-only yes: writes to a replica are lost at the next sync.")
 
 
-def _replicas(info: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for name, value in info.items():
-        if name.startswith("slave") and name[5:].isdigit() and isinstance(value, dict):
-            out.append(value)
-    return out
+def _replicas(v: NodeView) -> list[dict[str, Any]]:
+    return [value for name, value in v.dict_fields()
+            if name.startswith("slave") and name[5:].isdigit()]
 
 
 def _master(v: NodeView) -> None:
     offset = int(v.i("master_repl_offset"))
-    replicas = _replicas(v.info)
+    replicas = _replicas(v)
     lag_limit, ack_limit = v.t("repl_lag_bytes_warning"), v.t("repl_ack_seconds_warning")
     lags = {}
     for r in replicas:
