@@ -186,8 +186,7 @@ class RedisPlugin(MiddlewarePlugin):
             # compares them run to run (a restart, a new run_id, resets them)
             run.data["counters_recorded"] = True
             for v in views:
-                for name, value in v.counters().items():
-                    v.metric(name, value)
+                v.metrics(v.counters())
         for v in views:
             check(v)
         flush(run, views)

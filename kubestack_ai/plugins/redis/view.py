@@ -90,16 +90,27 @@ class NodeView:
                 suggestion: str) -> None:
         self.pending.append(Pending(self.node, code, severity, title, evidence, suggestion))
 
+    def metrics(self, values: Mapping[str, Any]) -> None:
+        """:meth:`metric` for each of ``values``."""
+        if self.node is None:
+            self.run.metrics.update(values)
+        else:
+            self.run.metrics.setdefault("nodes", {}).setdefault(self.node, {}).update(values)
+
     def history(self, name: str) -> list[tuple[dt.datetime, Any]]:
         """Earlier values of a metric of this node, oldest first, from the same server
         process (a restart resets counters: values from another run_id are dropped)."""
         run_id = self.info.get("run_id")
-        out = []
-        for snap in self.run.history:
-            m = snap.metrics if self.node is None else snap.metrics.get("nodes", {}).get(self.node, {})
-            if name in m and m.get("run_id", run_id) == run_id:
-                out.append((snap.at, m[name]))
-        return out
+        return [(at, m[name]) for at, m in self._stored()
+                if name in m and m.get("run_id", run_id) == run_id]
+
+    def _stored(self) -> list[tuple[dt.datetime, Mapping[str, Any]]]:
+        """(time, this node's metrics) of each stored snapshot, in history's order."""
+        node = self.node
+        return self._memo(("stored", node), lambda: [
+            (snap.at, snap.metrics if node is None
+             else snap.metrics.get("nodes", {}).get(node, {}))
+            for snap in self.run.history])
 
     def _select(self, metrics: Mapping[str, Any]) -> Mapping[str, Any] | None:
         if self.node is None:

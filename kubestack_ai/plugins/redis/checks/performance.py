@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from itertools import takewhile
+from operator import itemgetter
 
 from ...models import Severity
 from ...rates import iso_utc
@@ -68,7 +69,7 @@ def _slowlog(v: NodeView) -> None:
         v.metric("slowlog_recent", 0)
         return
     raw = v.data.slowlog
-    v.metric("slowlog_last_id", max(int(e[0]) for e in raw))
+    v.metric("slowlog_last_id", max(map(int, map(itemgetter(0), raw))))
     prev = v.previous("slowlog_last_id")
     # SLOWLOG GET answers newest first: read entries only until the first one that is
     # not recent (on a quiet server, none; the fleet's usual case)
