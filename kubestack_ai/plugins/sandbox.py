@@ -151,10 +151,14 @@ class Sandbox:
             finally:
                 release()
             return outs
-        done = [threading.Event() for _ in steps]
+        # plain locks, held until the step ends (the thread releases each): an Event is
+        # a Condition and its lock, and their Python costs a hand-off a few microseconds
+        done = [threading.Lock() for _ in steps]
+        for lock in done:
+            lock.acquire()
         results: list[Outcome[Any]] = []
         current: list[Deadline] = []
-        abandoned = threading.Event()
+        abandoned = [False]
         handoff = threading.Lock()
         ended = [False]
 
@@ -164,19 +168,19 @@ class Sandbox:
             finally:
                 with handoff:
                     ended[0] = True
-                    if abandoned.is_set():
+                    if abandoned[0]:
                         release()  # the caller gave up on us: the plugin is free only now
 
         def run() -> None:
             for (operation, fn, timeout), finished in zip(steps, done, strict=True):
-                if abandoned.is_set():
+                if abandoned[0]:
                     return
                 d = self._deadlines(timeout, deadline)[1]
                 current.append(d)
                 out: Outcome[Any] = Outcome(plugin_id, operation)
                 self._call(out, fn, d)
                 results.append(out)
-                finished.set()
+                finished.release()
                 if out.error is not None:
                     return
 
@@ -186,7 +190,7 @@ class Sandbox:
         _POOL.submit(name, lambda: ctx.run(target))
         def give_up() -> None:
             with handoff:
-                abandoned.set()
+                abandoned[0] = True
                 if ended[0]:
                     release()
             if current:
@@ -197,7 +201,7 @@ class Sandbox:
             outer = self._deadlines(timeout, deadline)[0]
             limit = outer.remaining() if timeout is not None or deadline is not None else None
             try:
-                answered = finished.wait(limit)
+                answered = finished.acquire(True, -1 if limit is None else limit)
             except BaseException:  # interrupted while waiting (Ctrl-C): the thread frees it
                 give_up()
                 raise

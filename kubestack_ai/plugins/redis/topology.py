@@ -17,6 +17,7 @@ still diagnosed within the budget.
 from __future__ import annotations
 
 import contextvars
+import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -54,6 +55,7 @@ class Topology:
     node_timeout: float = 0.0
 
 
+@functools.lru_cache(maxsize=1024)  # asked for every node by every category, every run
 def is_local(addr: str) -> bool:
     host = split_endpoint(addr)[0]
     return host == "localhost" or host == "::1" or host.startswith("127.")
