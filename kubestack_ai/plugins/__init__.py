@@ -25,14 +25,16 @@ The modules, one job each (the seed's components first)::
     deadline.py      Deadline: a deadline with cancellation, passed to every call
     logcontext.py    plugin id and target key on every log line about a run
     secrets.py       secret references (env:, file:) resolved where used
+    pyutil.py        names imported on first use; the GC paused for big batches
 
     redis/ kafka/ mysql/ tcp/    the builtin plugins: plugin.py, checks/, constants.py
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .pyutil import lazy_exports
 
 if TYPE_CHECKING:
     from .base import MiddlewarePlugin, Plugin, Run, category, register_interrupt
@@ -178,19 +180,6 @@ _WHERE: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _WHERE[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
 
 __all__ = [
     "API_VERSION", "TLS", "TRANSITIONS", "ActionRefusedError", "Auth", "AuthError",
@@ -212,3 +201,5 @@ __all__ = [
     # actions
     "ActionRecord", "ActionResult", "ActionSpec", "AuditSink",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals(), __all__)

@@ -41,7 +41,9 @@ from typing import Any
 
 from celery import beat
 
-from .fleet import FleetError, fleet_signature, load_fleet, no_gc
+from kubestack_ai.plugins.pyutil import gc_paused
+
+from .fleet import FleetError, fleet_signature, load_fleet
 from .lock import BeatLock, FileBeatLock, RedisBeatLock
 
 log = logging.getLogger(__name__)
@@ -161,7 +163,7 @@ class FleetScheduler(beat.Scheduler):
         if not force and sig == self._signature:
             return False
         self._signature = sig
-        with no_gc():
+        with gc_paused():
             try:
                 fleet = load_fleet(self.fleet_path, self.known_types)
             except FleetError as e:

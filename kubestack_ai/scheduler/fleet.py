@@ -29,10 +29,8 @@ invalid field of every target is reported at once.
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from kubestack_ai.notify.config import NotifyConfig
 from kubestack_ai.plugins import MiddlewareTarget
+from kubestack_ai.plugins.pyutil import gc_paused
 from kubestack_ai.workers.args import TaskArgsError, check_categories, check_target
 
 from .yamlfast import load_yaml
@@ -285,27 +284,13 @@ def yaml_problem(e: yaml.MarkedYAMLError) -> str:
     return where + (e.problem or e.context or "syntax error")
 
 
-@contextmanager
-def no_gc() -> Iterator[None]:
-    """The cyclic GC off while a big fleet is built: its millions of new containers
-    trigger full collections that walk them all again and again (3x the load time at
-    100,000 targets here). Plain data: reference counting frees it all the same."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def load_fleet(path: str | Path, known: Mapping[str, Sequence[str]] | None = None) -> Fleet:
     """A fleet file, or every fleet file of a directory (``fleet.d/``) as one fleet."""
     p = Path(path)
     files = fleet_files(p) if p.is_dir() else [p]
     docs = []
     raws = []
-    with no_gc():
+    with gc_paused():
         for f in files:
             source = f"fleet file {f}"
             data = _read(f)

@@ -9,8 +9,9 @@ URLs) in production; the schema is managed by Alembic
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from kubestack_ai.plugins.pyutil import lazy_exports
 
 if TYPE_CHECKING:
     from ._base import categories_key, short_key
@@ -48,19 +49,6 @@ _WHERE: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _WHERE[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
 
 __all__ = [
     "OUTCOMES", "STATUSES", "FindingSpan", "FleetCounts", "RunSummary", "TargetRecord",
@@ -69,3 +57,5 @@ __all__ = [
     "StorageError", "StorageUnavailable", "Store", "categories_key", "default_url",
     "short_key",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals(), __all__)

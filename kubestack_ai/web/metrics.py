@@ -21,8 +21,6 @@ per-target series costs 10,000 samples a scrape.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import logging
 import threading
@@ -41,6 +39,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from kubestack_ai.plugins.models import Status, utcnow
+from kubestack_ai.plugins.pyutil import gc_paused
 from kubestack_ai.storage import OUTCOMES, Store
 
 log = logging.getLogger(__name__)
@@ -127,23 +126,8 @@ def render(store: Store) -> bytes:
     """One scrape: the text exposition format. Raises StorageError when storage is down."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FleetCollector(store))
-    with _gc_paused():
+    with gc_paused():
         return generate_latest(registry)
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The cyclic collector off while a build allocates its ~100,000 samples, label
-    dicts and lines, none of them in a cycle: left on, it ran dozens of collections
-    over them (and the rest of the process), a quarter of a 10,000-target build.
-    Whatever is garbage is collected after, at the next allocations."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 class Snapshots:
