@@ -120,10 +120,7 @@ class NodeView:
 
     def counters(self) -> dict[str, Any]:
         """:func:`counters` of this node's (first) INFO, computed once per run. Read only."""
-        c: dict[str, Any] | None = self.data.memo.get("counters")
-        if c is None:
-            c = self.data.memo["counters"] = _counters(self.info, self.dict_fields())
-        return c
+        return self._memo("counters", lambda: _counters(self.info, self.dict_fields()))
 
     def dict_fields(self) -> list[tuple[str, dict[str, Any]]]:
         """:func:`dict_fields` of this node's (first) INFO, once per run. Read only."""
