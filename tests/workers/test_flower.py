@@ -3,6 +3,7 @@ headless Chromium renders its pages. No password appears there either."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -62,6 +63,16 @@ def render(url: str) -> str:
     return out.stdout
 
 
+def known_by_name(url: str, tasks: dict[str, str]) -> bool:
+    """Flower's state lists each of ``tasks`` (id -> name) under its name."""
+    try:
+        rows = json.loads(flower_state(url)).get("data", [])
+    except ValueError:
+        return False
+    names = {row.get("uuid"): row.get("name") for row in rows if isinstance(row, dict)}
+    return all(names.get(task_id) == name for task_id, name in tasks.items())
+
+
 def flower_state(url: str) -> str:
     """The task table's data as Flower serves it to its page (its XHR endpoint)."""
     try:
@@ -105,7 +116,7 @@ def test_flower_shows_tasks_and_a_success(flower: str, app: Any, worker: Any) ->
             break
     # which side failed: Flower's own state (events) or the page the browser rendered
     assert "diagnose.faulty" in dom and "health.tcp" in dom, (
-        f"Flower's state had both tasks on tries {seen}; its log ends: "
+        f"Flower's state had both tasks by name on tries {seen}; its log ends: "
         f"{(worker.home / 'flower.log').read_text()[-1500:]}; the page ends: {dom[-800:]}")
     assert "SUCCESS" in dom
     assert ok.id in dom
