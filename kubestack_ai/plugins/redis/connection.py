@@ -22,6 +22,7 @@ from ..logcontext import get_logger
 from ..models import MiddlewareTarget
 from ..secrets import redact, resolve_secret
 from .constants import SELF_CLIENT_NAME
+from .infoparse import parse_info
 
 log = get_logger(__name__)
 
@@ -155,6 +156,7 @@ class ClientCache:
         import redis
 
         client = redis.Redis(host=host, port=port, **kwargs)
+        client.set_response_callback("INFO", parse_info)  # redis-py's result, faster
         with self._lock:
             self._clients[key] = client
             while len(self._clients) > MAX_CLIENTS:

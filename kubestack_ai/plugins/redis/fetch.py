@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ class NodeData:
     info: dict[str, Any]
     config: dict[str, str] = field(default_factory=dict)
     slowlog: list[list[Any]] = field(default_factory=list)
-    """Raw SLOWLOG GET entries (see :func:`slow_entry`)."""
+    """Raw SLOWLOG GET entries, newest first, unchecked (see :func:`slow_entries`)."""
     clients: list[dict[str, str]] = field(default_factory=list)
     latency: list[list[Any]] = field(default_factory=list)
     latency_history: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
@@ -86,8 +87,7 @@ def fetch_node(client: Any, addr: str, categories: tuple[str, ...], *, slowlog_e
     latency_history = _latency_history(client, out.get("latency") or [], errors)
     return NodeData(addr=addr, info=out["info"], config=out.get("config") or {},
                     latency_history=latency_history,
-                    slowlog=[e for e in out.get("slowlog") or ()
-                             if isinstance(e, list) and len(e) >= 4], clients=clients,
+                    slowlog=out.get("slowlog") or [], clients=clients,
                     latency=out.get("latency") or [], cluster_info=out.get("cluster_info"),
                     cluster_nodes=out.get("cluster_nodes"), errors=errors)
 
@@ -110,6 +110,12 @@ def _latency_history(client: Any, latest: list[list[Any]],
             continue
         out[ev] = [(int(s[0]), int(s[1])) for s in reply if len(s) >= 2]
     return out
+
+
+def slow_entries(raw: list[Any]) -> Iterator[list[Any]]:
+    """The well-formed entries of a raw SLOWLOG GET reply, in its order (newest first),
+    checked as they are read: a run with history reads only the few newest."""
+    return (e for e in raw if isinstance(e, list) and len(e) >= 4)
 
 
 def slow_entry(e: list[Any]) -> tuple[int, int, int, list[Any], str]:

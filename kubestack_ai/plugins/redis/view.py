@@ -18,6 +18,7 @@ from ..models import Severity
 from ..rates import Rate, Reading, counter_rate, readings
 from .constants import COUNTER_METRICS, DEFAULTS, RATE_COUNTERS, SUMMED_METRICS
 from .fetch import NodeData
+from .infoparse import dict_fields
 
 T = TypeVar("T")
 
@@ -36,12 +37,6 @@ def _counters(info: dict[str, Any], fields: list[tuple[str, dict[str, Any]]]) ->
     out["run_id"] = info.get("run_id", "")
     out["uptime_in_seconds"] = info.get("uptime_in_seconds", 0)
     return out
-
-
-def dict_fields(info: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The INFO fields redis-py parsed into dicts (``db0``, ``cmdstat_get``,
-    ``errorstat_ERR``, ``slave0``...), in INFO's order: a few dozen of ~280 fields."""
-    return [(name, value) for name, value in info.items() if isinstance(value, dict)]
 
 
 @dataclass

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from itertools import takewhile
-from operator import itemgetter
 
 from ...models import Severity
 from ...rates import iso_utc
 from ..constants import ACL_NEEDED, ERROR_ADVICE, LATENCY_ADVICE, WARNED_ERRORS
-from ..fetch import slow_entry
+from ..fetch import slow_entries, slow_entry
 from ..view import NodeView
 
 W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
@@ -65,21 +64,25 @@ def _hit_rate(v: NodeView) -> None:
 
 
 def _slowlog(v: NodeView) -> None:
-    if not v.data.slowlog:
+    newest = next(slow_entries(v.data.slowlog), None)
+    if newest is None:
         v.metric("slowlog_recent", 0)
         return
-    raw = v.data.slowlog
-    v.metric("slowlog_last_id", max(map(int, map(itemgetter(0), raw))))
+    # SLOWLOG GET answers newest first, and an entry's id is one more than the entry
+    # before it (SLOWLOG RESET does not restart them): the first id is the highest
+    v.metric("slowlog_last_id", int(newest[0]))
     prev = v.previous("slowlog_last_id")
-    # SLOWLOG GET answers newest first: read entries only until the first one that is
-    # not recent (on a quiet server, none; the fleet's usual case)
+    # read entries only until the first one that is not recent (on a quiet server,
+    # none; the fleet's usual case)
     if prev is not None:
         last = int(prev[1])
-        recent = [slow_entry(e) for e in takewhile(lambda e: int(e[0]) > last, raw)]
+        recent = [slow_entry(e) for e in takewhile(lambda e: int(e[0]) > last,
+                                                  slow_entries(v.data.slowlog))]
         window = "since the last run"
     else:
         since = v.data.fetched_at - v.t("slowlog_window_seconds")
-        recent = [slow_entry(e) for e in takewhile(lambda e: int(e[1]) >= since, raw)]
+        recent = [slow_entry(e) for e in takewhile(lambda e: int(e[1]) >= since,
+                                                  slow_entries(v.data.slowlog))]
         window = f"in the last {v.t('slowlog_window_seconds'):g}s"
     v.metric("slowlog_recent", len(recent))
     if not recent:
