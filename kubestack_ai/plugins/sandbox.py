@@ -50,7 +50,7 @@ class _Pool:
     def __init__(self, keep: int = 4) -> None:
         self.keep = keep
         self._lock = threading.Lock()
-        self._idle: list[queue.SimpleQueue[tuple[str, Callable[[], None]]]] = []
+        self._idle: list[_Worker] = []
 
     def reset(self) -> None:
         """After fork: the parent's threads do not exist in the child."""
@@ -59,22 +59,61 @@ class _Pool:
 
     def submit(self, name: str, job: Callable[[], None]) -> None:
         with self._lock:
-            inbox = self._idle.pop() if self._idle else None
-        if inbox is None:
-            inbox = queue.SimpleQueue()
-            threading.Thread(target=self._serve, args=(inbox,), name=name, daemon=True).start()
-        inbox.put((name, job))
+            worker = self._idle.pop() if self._idle else None
+        if worker is None:
+            worker = _Worker()
+            threading.Thread(target=self._serve, args=(worker,), name=name, daemon=True).start()
+        else:
+            worker.follow()
+        worker.inbox.put((name, job))
 
-    def _serve(self, inbox: queue.SimpleQueue[tuple[str, Callable[[], None]]]) -> None:
+    def _serve(self, worker: _Worker) -> None:
         me = threading.current_thread()
+        worker.tid = threading.get_native_id()
         while True:
-            name, job = inbox.get()
+            name, job = worker.inbox.get()
             me.name = name  # log lines name the plugin call, as a thread per call did
             job()  # never raises: the sandbox's job catches what the plugin raises
             with self._lock:
                 if len(self._idle) >= self.keep:
                     return
-                self._idle.append(inbox)
+                self._idle.append(worker)
+
+
+def _cpu_getter() -> Callable[[], int] | None:
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL(None).sched_getcpu
+        fn.restype = ctypes.c_int
+        return fn if fn() >= 0 else None
+    except (OSError, AttributeError):
+        return None
+
+
+_GETCPU = _cpu_getter()
+
+
+class _Worker:
+    __slots__ = ("cpu", "inbox", "tid")
+
+    def __init__(self) -> None:
+        self.inbox: queue.SimpleQueue[tuple[str, Callable[[], None]]] = queue.SimpleQueue()
+        self.tid = 0
+        self.cpu = -1
+
+    def follow(self) -> None:
+        if _GETCPU is None or not self.tid:
+            return
+        cpu = _GETCPU()
+        if cpu != self.cpu:
+            try:
+                os.sched_setaffinity(self.tid, {cpu})
+                self.cpu = cpu
+            except OSError:
+                pass
 
 
 _POOL = _Pool()

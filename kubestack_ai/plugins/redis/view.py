@@ -147,7 +147,12 @@ class NodeView:
 
     def rate(self, name: str) -> Rate:
         """Counter ``name`` judged over the window (``rate_window_seconds``): from stored
-        history, else from the in-run second reading the plugin took (see rates.py)."""
+        history, else from the in-run second reading the plugin took (see rates.py).
+        Judged once per run and reading (deciding on a second reading judges them too)."""
+        return self._memo(("rate", name, self.node, self.data.second is not None),
+                          lambda: self._rate(name))
+
+    def _rate(self, name: str) -> Rate:
         window = self.t("rate_window_seconds")
         first, past = self.reading(), self.past()
         if name.startswith("errorstat_"):
@@ -185,13 +190,18 @@ class NodeView:
         return r
 
     def previous(self, name: str) -> tuple[float, Any] | None:
-        """(seconds since, value) of the latest earlier run, or None."""
-        h = self.history(name)
-        if not h:
-            return None
-        at, value = h[-1]
-        now = dt.datetime.fromtimestamp(self.data.fetched_at, dt.UTC)
-        return max((now - at).total_seconds(), 0.0), value
+        """(seconds since, value) of the latest earlier run of the same server process
+        that recorded ``name``, or None."""
+        run_id = self.info.get("run_id")
+        for at, m in reversed(self._stored()):
+            if name in m and m.get("run_id", run_id) == run_id:
+                return self._seconds_since(at), m[name]
+        return None
+
+    def _seconds_since(self, at: dt.datetime) -> float:
+        now = self._memo("fetched_at", lambda: dt.datetime.fromtimestamp(
+            self.data.fetched_at, dt.UTC))
+        return max((now - at).total_seconds(), 0.0)
 
 
 def _zero(r: Reading, name: str) -> Reading:

@@ -135,8 +135,8 @@ def _commandstats(v: NodeView) -> None:
     by_total = sorted(stats, key=lambda s: -s[2])[:top_n]
     v.metric("commands_by_total_usec", {n: {"calls": c, "usec": u, "usec_per_call": p}
                                          for n, c, u, p in by_total})
-    costly = [s for s in stats if s[1] >= v.t("command_min_calls")
-              and s[3] > v.t("usec_per_call_warning")]
+    min_calls, slow_usec = v.t("command_min_calls"), v.t("usec_per_call_warning")
+    costly = [s for s in stats if s[1] >= min_calls and s[3] > slow_usec]
     if costly:
         costly.sort(key=lambda s: -s[3])
         v.finding("redis.performance.expensive_commands", W,
