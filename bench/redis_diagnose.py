@@ -2,7 +2,10 @@
 
 Ratios printed per round, all from one interleaved loop: worker path / hiredis floor
 (goal <= 1.2), worker path / one prometheus-redis-exporter scrape (goal <= 0.5), CLI
-path / floor (goal <= 1.3).
+path / floor (goal <= 1.3). Both paths are called as their callers call them: the
+worker with the target's last runs as history (from storage), the CLI likewise (``ksa
+diagnose`` reads them from its store), and the CLI once more without history (a
+target's first run, or ``--no-store``).
 
     .venv/bin/python bench/redis_diagnose.py [--runs 300] [--clients 10000] [--slowlog 10000]
 
@@ -168,9 +171,10 @@ def bench_full(srv: Server, runs: int, exporter: Exporter) -> dict[str, float]:
     plugin.connect(d, t)
     plugin.diagnose(d, DiagnoseOptions())
     history: tuple[Snapshot, ...] = ()
+    cli_history: tuple[Snapshot, ...] = ()
     times: dict[str, list[float]] = {k: [] for k in (
-        "floor", "floor_py", "direct", "inline", "managed", "scrape", "floor_scan",
-        "inline_scan")}
+        "floor", "floor_py", "direct", "inline", "managed", "managed_first", "scrape",
+        "floor_scan", "inline_scan")}
     scan_history: tuple[Snapshot, ...] = ()
     size = 0
     for _ in range(runs):
@@ -188,6 +192,12 @@ def bench_full(srv: Server, runs: int, exporter: Exporter) -> dict[str, float]:
         last = worker.diagnose(t, DiagnoseOptions(history=history))
         t4 = time.perf_counter()
         history = (*history[-9:], Snapshot(at=last.started_at, metrics=last.metrics))
+        # as `ksa diagnose` calls it: the threaded sandbox, with the target's earlier runs
+        # read from the store (issue 12); then as a first run or --no-store, no history
+        last = manager.diagnose(t, DiagnoseOptions(history=cli_history))
+        t5a = time.perf_counter()
+        cli_history = (*cli_history[-9:], Snapshot(at=last.started_at, metrics=last.metrics))
+        t5b = time.perf_counter()
         manager.diagnose(t)
         t5 = time.perf_counter()
         if exporter.proc is not None:
@@ -199,8 +209,8 @@ def bench_full(srv: Server, runs: int, exporter: Exporter) -> dict[str, float]:
         last = worker.diagnose(t_scan, DiagnoseOptions(history=scan_history))
         t8 = time.perf_counter()
         scan_history = (*scan_history[-9:], Snapshot(at=last.started_at, metrics=last.metrics))
-        for k, v in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5,
-                                t7 - t6, t8 - t7), strict=True):
+        for k, v in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5a - t4, t5 - t5b,
+                                t6 - t5, t7 - t6, t8 - t7), strict=True):
             times[k].append(v)
     assert not res.errors, res.errors
     for c in (fast, slow):
@@ -305,9 +315,11 @@ def main() -> None:
             print(f"round {rnd + 1}: floor {r['floor']:.3f} ms (pure-Python parser "
                   f"{r['floor_py']:.3f} ms, {r['floor_py'] / r['floor']:.1f}x) | plugin "
                   f"connect+diagnose {r['direct']:.3f} ms | worker path {r['inline']:.3f} ms "
-                  f"| CLI path {r['managed']:.3f} ms | {scrape} | {r['findings']} findings")
+                  f"| CLI path {r['managed']:.3f} ms (first run, no history: "
+                  f"{r['managed_first']:.3f} ms) | {scrape} | {r['findings']} findings")
             goals = [f"worker/floor {r['inline'] / r['floor']:.2f}x (goal <= 1.2)",
-                     f"CLI/floor {r['managed'] / r['floor']:.2f}x (goal <= 1.3)"]
+                     f"CLI/floor {r['managed'] / r['floor']:.2f}x (goal <= 1.3; first run "
+                     f"{r['managed_first'] / r['floor']:.2f}x)"]
             if exporter.proc is not None:
                 goals.insert(1, f"worker/scrape {r['inline'] / r['scrape']:.2f}x (goal <= 0.5)")
             print("    ratios: " + ", ".join(goals))

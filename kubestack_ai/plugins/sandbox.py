@@ -7,7 +7,10 @@ isolation, a killed process and a memory cap, is the Celery worker's job.)
 
 The threads are long-lived and shared (:class:`_Pool`): starting one per call cost about
 a fifth of a Redis diagnosis. A call the caller gave up on keeps its thread until it
-ends; the next call gets another (an idle one, or a new one).
+ends; the next call gets another (an idle one, or a new one). On Linux an idle thread
+is moved to the CPU its caller runs on before it is woken: the caller sleeps while the
+plugin runs (the GIL lets only one of them run anyway), and a hand-off within one core
+cost half of one across cores (tests/framework/test_sandbox.py, bench/README.md).
 """
 
 from __future__ import annotations
@@ -190,13 +193,21 @@ class Sandbox:
             finally:
                 release()
             return outs
-        # plain locks, held until the step ends (the thread releases each): an Event is
-        # a Condition and its lock, and their Python costs a hand-off a few microseconds
-        done = [threading.Lock() for _ in steps]
-        for lock in done:
-            lock.acquire()
+        # One lock, released by the thread when it stops running steps (all done, or one
+        # failed): the caller sleeps once and is woken once, whatever the number of steps
+        # (a lock per step woke it between connect and diagnose). Each step still has its
+        # own limit, counted from its start: the thread notes each step's start and
+        # deadline, and a caller whose wait ran out looks whether a later step started
+        # meanwhile (then it waits for that one) before it gives up on the step running.
+        if not steps:
+            release()
+            return []
+        finished = threading.Lock()
+        finished.acquire()
         results: list[Outcome[Any]] = []
-        current: list[Deadline] = []
+        t_first = time.perf_counter()
+        first_outer, first_inner = self._deadlines(steps[0][2], deadline)
+        starts: list[tuple[float, Deadline, Deadline]] = [(t_first, first_outer, first_inner)]
         abandoned = [False]
         handoff = threading.Lock()
         ended = [False]
@@ -205,21 +216,22 @@ class Sandbox:
             try:
                 run()
             finally:
+                finished.release()
                 with handoff:
                     ended[0] = True
                     if abandoned[0]:
                         release()  # the caller gave up on us: the plugin is free only now
 
         def run() -> None:
-            for (operation, fn, timeout), finished in zip(steps, done, strict=True):
+            for i, (operation, fn, timeout) in enumerate(steps):
                 if abandoned[0]:
                     return
-                d = self._deadlines(timeout, deadline)[1]
-                current.append(d)
+                if i:
+                    outer, inner = self._deadlines(timeout, deadline)
+                    starts.append((time.perf_counter(), outer, inner))
                 out: Outcome[Any] = Outcome(plugin_id, operation)
-                self._call(out, fn, d)
+                self._call(out, fn, starts[i][2])
                 results.append(out)
-                finished.release()
                 if out.error is not None:
                     return
 
@@ -227,32 +239,40 @@ class Sandbox:
         # the plugin's thread logs in the caller's context (plugin id, target key)
         ctx = contextvars.copy_context()
         _POOL.submit(name, lambda: ctx.run(target))
+
         def give_up() -> None:
             with handoff:
                 abandoned[0] = True
                 if ended[0]:
                     release()
-            if current:
-                current[-1].cancel()
+            starts[-1][2].cancel()
 
-        for i, ((operation, _fn, timeout), finished) in enumerate(zip(steps, done, strict=True)):
-            t0 = time.perf_counter()
-            outer = self._deadlines(timeout, deadline)[0]
-            limit = outer.remaining() if timeout is not None or deadline is not None else None
+        while True:
+            i = len(starts) - 1
+            t0, outer, _inner = starts[i]
+            if len(results) > i:
+                # step i ended and the next has not noted its start yet (microseconds):
+                # a short sleep lets the thread go on
+                limit = 0.001
+            elif outer.at != float("inf"):
+                limit = outer.remaining()
+            else:
+                limit = -1  # no limit at all: wait for the thread
             try:
-                answered = finished.acquire(True, -1 if limit is None else limit)
+                answered = finished.acquire(True, limit)
             except BaseException:  # interrupted while waiting (Ctrl-C): the thread frees it
                 give_up()
                 raise
-            if not answered:
-                give_up()
-                wall = time.perf_counter() - t0
-                log.warning("plugin %s %s timed out after %.3fs", plugin_id, operation, wall)
-                return [*results[:i], Outcome(plugin_id, operation, error=PluginTimeoutError(
-                    plugin_id, operation, timeout if timeout is not None else wall), wall=wall)]
-            if results[i].error is not None:
-                release()
-                return results[: i + 1]
+            if answered:
+                break
+            if len(starts) - 1 > i or len(results) > i:
+                continue  # step i ended in time: wait for the one that follows
+            give_up()
+            operation, timeout = steps[i][0], steps[i][2]
+            wall = time.perf_counter() - t0
+            log.warning("plugin %s %s timed out after %.3fs", plugin_id, operation, wall)
+            return [*results[:i], Outcome(plugin_id, operation, error=PluginTimeoutError(
+                plugin_id, operation, timeout if timeout is not None else wall), wall=wall)]
         release()
         return list(results)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from kubestack_ai.plugins import (
     PluginTimeoutError,
     Sandbox,
 )
+from tests.conftest import require
 
 from .fakes import FakePlugin
 
@@ -131,3 +133,35 @@ def test_steps_run_in_one_thread_each_under_its_own_limit():
                               ("diagnose", lambda d: ran.append("diagnose"), 1.0)])
     assert [o.operation for o in outs] == ["connect"] and ran == []
     assert isinstance(outs[0].error, PluginCallError)
+
+
+def test_a_later_step_gets_its_own_limit_from_its_start():
+    # the caller sleeps once for all steps: a slow but punctual first step must not eat
+    # the second's limit, and a second step that overruns is given up at its own limit
+    sb = Sandbox()
+    t0 = time.perf_counter()
+    outs = sb.run_steps("p", [("connect", lambda d: time.sleep(0.15) or 1, 0.2),
+                              ("diagnose", lambda d: time.sleep(0.15) or 2, 0.2)])
+    assert [o.value for o in outs] == [1, 2] and all(o.ok for o in outs)
+    outs = sb.run_steps("p", [("connect", lambda d: time.sleep(0.15) or 1, 0.2),
+                              ("diagnose", lambda d: time.sleep(5), 0.2)])
+    took = time.perf_counter() - t0
+    assert [o.operation for o in outs] == ["connect", "diagnose"] and outs[0].value == 1
+    assert str(outs[1].error) == "plugin 'p' diagnose: timed out after 0.2s"
+    assert 0.3 + 0.3 < took < 0.3 + 0.6  # 0.15 + 0.15, then 0.15 + 0.2
+
+
+def test_the_plugin_thread_runs_on_the_callers_cpu():
+    require(hasattr(os, "sched_setaffinity"), "CPU affinity is Linux's")
+    # the hand-off to the plugin's thread and back stays on one core (a wake-up across
+    # cores cost about twice as much, bench/README.md): the thread follows the caller
+    allowed = os.sched_getaffinity(0)
+    sb = Sandbox()
+    where = lambda d: os.sched_getaffinity(0)  # noqa: E731 - in the thread: its own mask
+    try:
+        for cpu in sorted(allowed):
+            os.sched_setaffinity(0, {cpu})  # the caller (this thread) on one CPU
+            sb.run("p", "op", where, 1.0)  # a thread (new or idle) of the pool
+            assert sb.run("p", "op", where, 1.0).value == {cpu}
+    finally:
+        os.sched_setaffinity(0, allowed)
