@@ -141,6 +141,55 @@ def test_slow_commands_reach_the_slow_log(servers: Servers, manager) -> None:
     assert "redis.performance.slow_commands" not in codes(r)
 
 
+def test_slow_log_summary_counts_sums_and_names_the_slowest(servers: Servers, manager) -> None:
+    srv = servers.start("--enable-debug-command", "yes")
+    with srv.client() as c:
+        for seconds in ("0.03", "0.07", "0.03"):
+            c.execute_command("DEBUG", "SLEEP", seconds)
+        c.execute_command("DEBUG", "SLEEP", "0")  # under the 10 ms threshold: not logged
+        c.config_set("slowlog-log-slower-than", 0)
+        c.set("k", "v")  # logged (everything is, now), fast
+        c.config_set("slowlog-log-slower-than", 10000)
+    t = target(srv.addr)
+    r = manager.diagnose(t, DiagnoseOptions(categories=("performance",)))
+    ev = codes(r)["redis.performance.slow_commands"].evidence
+    # CONFIG SET itself was logged too (the server logs it once the threshold is 0)
+    assert ev["count"] == 5 and r.metrics["slowlog_recent"] == 5
+    debug = ev["by_command"]["DEBUG"]
+    assert debug["count"] == 3 and 70 <= debug["max_ms"] < 120
+    assert 130 <= debug["total_ms"] < 250
+    assert ev["by_command"]["SET"]["count"] == 1
+    assert list(ev["by_command"])[0] == "DEBUG"  # by total time
+    assert ev["slowest"]["command"] == "DEBUG SLEEP 0.07" and ev["max_ms"] == debug["max_ms"]
+    assert ev["by_client"] == {"127.0.0.1": 5} and ev["window"].startswith("in the last")
+    # with the run as history: only what was logged since it
+    with srv.client() as c:
+        c.execute_command("DEBUG", "SLEEP", "0.02")
+    r2 = manager.diagnose(t, DiagnoseOptions(categories=("performance",), history=(
+        Snapshot(at=r.started_at, metrics=r.metrics),)))
+    ev = codes(r2)["redis.performance.slow_commands"].evidence
+    assert ev["count"] == 1 and ev["window"] == "since the last run"
+    assert ev["slowest"]["command"] == "DEBUG SLEEP 0.02"
+
+
+def test_slow_log_entries_of_other_shapes() -> None:
+    # Redis Enterprise puts a complexity field before the arguments, and a proxy may
+    # answer with entries short of fields: no Redis we can start answers so, hence
+    # replies written out here (the shape of SLOWLOG GET's answer, newest first)
+    from kubestack_ai.plugins.redis.checks.performance import _recent_slow
+
+    raw = [[12, 1000, 50_000, "complexity", ["HGETALL", "big"], "10.0.0.2:4000", "app"],
+           "garbage", [11, 999],
+           [10, 998, 20_000, ["get", "k"], "10.0.0.3:5000", ""],
+           [9, 10, 90_000, ["KEYS", "*"], "10.0.0.3:5000", ""]]
+    count, by_cmd, by_client, slowest = _recent_slow(raw, since=500)
+    assert count == 2 and slowest is raw[0]
+    assert by_cmd == {"HGETALL": [1, 50_000, 50_000], "GET": [1, 20_000, 20_000]}
+    assert by_client == {"10.0.0.2": 1, "10.0.0.3": 1}
+    assert _recent_slow(raw, after_id=10)[0] == 1
+    assert _recent_slow(raw, after_id=12) == (0, {}, {}, None)
+
+
 def _raw_clients(port: int, n: int, command: bytes | None = None) -> list[socket.socket]:
     socks = []
     for _ in range(n):

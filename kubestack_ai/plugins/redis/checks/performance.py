@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from itertools import takewhile
+from typing import Any
 
 from ...models import Severity
 from ...rates import iso_utc
@@ -75,52 +74,71 @@ def _slowlog(v: NodeView) -> None:
     # read entries only until the first one that is not recent (on a quiet server,
     # none; the fleet's usual case)
     if prev is not None:
-        last = int(prev[1])
-        recent = [slow_entry(e) for e in takewhile(lambda e: int(e[0]) > last,
-                                                  slow_entries(v.data.slowlog))]
+        count, by_cmd, by_client, slowest_raw = _recent_slow(v.data.slowlog, after_id=int(prev[1]))
         window = "since the last run"
     else:
         since = v.data.fetched_at - v.t("slowlog_window_seconds")
-        recent = [slow_entry(e) for e in takewhile(lambda e: int(e[1]) >= since,
-                                                  slow_entries(v.data.slowlog))]
+        count, by_cmd, by_client, slowest_raw = _recent_slow(v.data.slowlog, since=since)
         window = f"in the last {v.t('slowlog_window_seconds'):g}s"
-    v.metric("slowlog_recent", len(recent))
-    if not recent:
+    v.metric("slowlog_recent", count)
+    if slowest_raw is None:
         return
     top_n = int(v.t("top_n"))
-    by_cmd: dict[str, list[float]] = {}  # name -> [count, max_ms, total_ms]
-    by_client: dict[str, int] = defaultdict(int)
-    for _id, _at, usec, args, addr in recent:
-        name = str(args[0]).upper() if args else "?"
-        ms = usec / 1000.0
-        s = by_cmd.get(name)
-        if s is None:
-            by_cmd[name] = [1, ms, ms]
-        else:
-            s[0] += 1
-            if ms > s[1]:
-                s[1] = ms
-            s[2] += ms
-        by_client[addr.rpartition(":")[0] or "?"] += 1
-    slowest = max(recent, key=lambda e: e[2])
+    slowest = slow_entry(slowest_raw)
     command = " ".join(str(a) for a in slowest[3])
     max_ms = slowest[2] / 1000.0
     sev = W if (max_ms > v.t("slowlog_ms_warning")
-                or len(recent) >= v.t("slowlog_count_warning")) else INFO
+                or count >= v.t("slowlog_count_warning")) else INFO
     top = sorted(by_cmd.items(), key=lambda kv: -kv[1][2])[:top_n]
     v.finding("redis.performance.slow_commands", sev,
-              f"{len(recent)} slow commands {window}, the slowest {max_ms:.1f} ms "
+              f"{count} slow commands {window}, the slowest {max_ms:.1f} ms "
               f"({command[:60]})",
-              {"count": len(recent), "window": window, "max_ms": max_ms,
+              {"count": count, "window": window, "max_ms": max_ms,
                "slowest": {"command": command[:200], "duration_ms": max_ms,
                            "client": slowest[4], "at": slowest[1]},
-               "by_command": {k: {"count": int(c), "max_ms": round(mx, 3), "total_ms": round(t, 3)}
+               "by_command": {k: {"count": c, "max_ms": round(mx / 1000.0, 3),
+                                  "total_ms": round(t / 1000.0, 3)}
                               for k, (c, mx, t) in top},
                "by_client": dict(sorted(by_client.items(), key=lambda kv: -kv[1])[:top_n]),
                "threshold_ms": v.t("slowlog_ms_warning"),
                "threshold_count": v.t("slowlog_count_warning")},
               "Replace O(N) commands on big keys (KEYS -> SCAN, HGETALL -> HSCAN, big DEL -> "
               "UNLINK) and find the callers named in by_client; slowlog_reset afterwards.")
+
+
+def _recent_slow(raw: list[Any], *, after_id: int | None = None, since: float = 0.0,
+                 ) -> tuple[int, dict[str, list[int]], dict[str, int], list[Any] | None]:
+    """One pass over SLOWLOG GET's entries (newest first) while they are recent: newer
+    than ``after_id`` (the last run's newest), else logged at or after ``since``. Returns
+    (count, {command: [count, max usec, total usec]}, {client host: count}, the raw
+    entry of the slowest, the newest of equals; None when none is recent)."""
+    by_cmd: dict[str, list[int]] = {}
+    by_client: dict[str, int] = {}
+    count, top, slowest = 0, -1, None
+    for e in slow_entries(raw):
+        if after_id is not None:
+            if int(e[0]) <= after_id:
+                break
+        elif int(e[1]) < since:
+            break
+        count += 1
+        usec = int(e[2])
+        args, addr = (e[3], e[4] if len(e) > 4 else "") if isinstance(e[3], list) else (
+            e[4] if len(e) > 4 else [], e[5] if len(e) > 5 else "")  # Enterprise: complexity first
+        name = str(args[0]).upper() if args else "?"
+        s = by_cmd.get(name)
+        if s is None:
+            by_cmd[name] = [1, usec, usec]
+        else:
+            s[0] += 1
+            if usec > s[1]:
+                s[1] = usec
+            s[2] += usec
+        host = str(addr or "").rpartition(":")[0] or "?"
+        by_client[host] = by_client.get(host, 0) + 1
+        if usec > top:
+            top, slowest = usec, e
+    return count, by_cmd, by_client, slowest
 
 
 def _commandstats(v: NodeView) -> None:
