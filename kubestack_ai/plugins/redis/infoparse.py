@@ -31,13 +31,25 @@ class Info(dict[str, Any]):
 
 
 def _scalar(value: str) -> Any:
-    # int() never takes a trailing letter and float() is only tried with a "." (where no
-    # word it reads, inf or nan, can end in one): such a value is a string, without the
-    # exception redis-py pays to find out ("master", "1.50M", "jemalloc-5.3.0")
-    if value and value[-1].isalpha():
+    # redis-py tries float() when the value has a "." and int() otherwise, and keeps the
+    # string when that raises. The exception is the slow part, and most strings in INFO
+    # cannot be numbers at a glance: those are kept without trying
+    if not value:
         return value
+    last = value[-1]
+    if not (last.isdigit() or last == "." or last.isspace()):
+        return value  # no number ends so: a letter ("master", "1.50M"), "%", ")"...
+    if "." in value:
+        if value.count(".") > 1:
+            return value  # float() takes one point at most ("7.0.15", an IP address)
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    if value.lower() != value.upper():
+        return value  # int() takes no letter (a run id, a build id)
     try:
-        return float(value) if "." in value else int(value)
+        return int(value)
     except ValueError:
         return value
 
