@@ -247,6 +247,10 @@ class Run:
     def history(self) -> tuple[Snapshot, ...]:
         return self.options.history
 
+    def thresholds(self, defaults: Mapping[str, float]) -> dict[str, float]:
+        """``defaults`` with the plugin config's and the target's values over them."""
+        return {**defaults, **self._thresholds}
+
     def threshold(self, name: str, default: float) -> float:
         """The target's value, else the plugin config's, else ``default``."""
         return self._thresholds.get(name, default)

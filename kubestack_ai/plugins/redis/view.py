@@ -50,7 +50,8 @@ class Pending:
 
 
 class NodeView:
-    __slots__ = ("data", "local", "node", "pending", "run")
+    # the checks call i(), t() and metric() ~150 times a run: each is one lookup here
+    __slots__ = ("_info", "_metrics", "_t", "data", "local", "node", "pending", "run")
 
     def __init__(self, run: Run, data: NodeData, node: str | None, local: bool) -> None:
         self.run = run
@@ -59,6 +60,12 @@ class NodeView:
         self.local = local
         """True when the server runs on this host (loopback): disk and THP can be read."""
         self.pending: list[Pending] = []
+        self._info = data.info
+        self._metrics = run.metrics if node is None else None
+        t = run.data.get("redis.thresholds")
+        if t is None:
+            t = run.data["redis.thresholds"] = run.thresholds(DEFAULTS)
+        self._t: dict[str, float] = t
 
     @property
     def info(self) -> dict[str, Any]:
@@ -70,14 +77,15 @@ class NodeView:
 
     def i(self, name: str, default: Any = 0) -> Any:
         """An INFO field (numbers as parsed by redis-py)."""
-        return self.data.info.get(name, default)
+        return self._info.get(name, default)
 
     def t(self, name: str) -> float:
-        return self.run.threshold(name, DEFAULTS[name])
+        """Threshold ``name``: the target's, the plugin config's, else the default."""
+        return self._t[name]
 
     def metric(self, name: str, value: Any) -> None:
-        if self.node is None:
-            self.run.metric(name, value)
+        if self._metrics is not None:
+            self._metrics[name] = value
         else:
             self.run.metrics.setdefault("nodes", {}).setdefault(self.node, {})[name] = value
 
