@@ -100,13 +100,6 @@ class NodeView:
         else:
             self.run.metrics.setdefault("nodes", {}).setdefault(self.node, {}).update(values)
 
-    def history(self, name: str) -> list[tuple[dt.datetime, Any]]:
-        """Earlier values of a metric of this node, oldest first, from the same server
-        process (a restart resets counters: values from another run_id are dropped)."""
-        run_id = self.info.get("run_id")
-        return [(at, m[name]) for at, m in self._stored()
-                if name in m and m.get("run_id", run_id) == run_id]
-
     def _stored(self) -> list[tuple[dt.datetime, Mapping[str, Any]]]:
         """(time, this node's metrics) of each stored snapshot, in history's order."""
         node = self.node
