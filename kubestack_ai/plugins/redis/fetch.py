@@ -122,8 +122,15 @@ def slow_entry(e: list[Any]) -> tuple[int, int, int, list[Any], str]:
     """A raw SLOWLOG GET entry -> (id, unix time, usec, args, client address).
 
     Entries are kept raw and read only as far as a check needs: a full slow log is
-    thousands of entries. Redis Enterprise inserts a complexity field before the args."""
+    thousands of entries."""
+    args, addr = slow_args_addr(e)
+    return int(e[0]), int(e[1]), int(e[2]), args, addr
+
+
+def slow_args_addr(e: list[Any]) -> tuple[list[Any], str]:
+    """(args, client address) of a raw SLOWLOG GET entry. Redis Enterprise inserts a
+    complexity field before the args."""
     shift = 0 if isinstance(e[3], list) else 1
     args = e[3 + shift] if len(e) > 3 + shift else []
     addr = e[4 + shift] if len(e) > 4 + shift else ""
-    return int(e[0]), int(e[1]), int(e[2]), args, str(addr or "")
+    return args, str(addr or "")

@@ -95,8 +95,8 @@ class NodeView:
 
     def metrics(self, values: Mapping[str, Any]) -> None:
         """:meth:`metric` for each of ``values``."""
-        if self.node is None:
-            self.run.metrics.update(values)
+        if self._metrics is not None:
+            self._metrics.update(values)
         else:
             self.run.metrics.setdefault("nodes", {}).setdefault(self.node, {}).update(values)
 

@@ -7,7 +7,7 @@ from typing import Any
 from ...models import Severity
 from ...rates import iso_utc
 from ..constants import ACL_NEEDED, ERROR_ADVICE, LATENCY_ADVICE, WARNED_ERRORS
-from ..fetch import slow_entries, slow_entry
+from ..fetch import slow_args_addr, slow_entries, slow_entry
 from ..view import NodeView
 
 W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
@@ -123,8 +123,7 @@ def _recent_slow(raw: list[Any], *, after_id: int | None = None, since: float = 
             break
         count += 1
         usec = int(e[2])
-        args, addr = (e[3], e[4] if len(e) > 4 else "") if isinstance(e[3], list) else (
-            e[4] if len(e) > 4 else [], e[5] if len(e) > 5 else "")  # Enterprise: complexity first
+        args, addr = slow_args_addr(e)
         name = str(args[0]).upper() if args else "?"
         s = by_cmd.get(name)
         if s is None:
@@ -134,7 +133,7 @@ def _recent_slow(raw: list[Any], *, after_id: int | None = None, since: float = 
             if usec > s[1]:
                 s[1] = usec
             s[2] += usec
-        host = str(addr or "").rpartition(":")[0] or "?"
+        host = addr.rpartition(":")[0] or "?"
         by_client[host] = by_client.get(host, 0) + 1
         if usec > top:
             top, slowest = usec, e
