@@ -59,6 +59,9 @@ class Notifier:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._active_until = 0.0
+        self._am = [r.model_copy(update={"url": f"{r.url.rstrip('/')}/api/v2/alerts"})
+                    for r in config.alertmanager]
+        """Alertmanager receivers, at its v2 alerts endpoint."""
 
     # -- one round ----------------------------------------------------------------------
 
@@ -152,10 +155,9 @@ class Notifier:
     def _post_alerts(self, alerts: list[dict[str, Any]]) -> int:
         # one alert per label set: a change and a resend in the same poll are one alert
         alerts = list({tuple(sorted(a["labels"].items())): a for a in alerts}.values())
-        for base in self.config.alertmanager:
-            self.sender.post(f"{base.rstrip('/')}/api/v2/alerts", alerts,
-                             f"{len(alerts)} alerts", retries=1)
-        return len(self.config.alertmanager)
+        for receiver in self._am:
+            self.sender.post(receiver, alerts, f"{len(alerts)} alerts", retries=1)
+        return len(self._am)
 
     def _webhook(self, t: TargetRecord, old: str | None, *, repeat: bool) -> int:
         if not self.config.webhook:
@@ -165,8 +167,8 @@ class Notifier:
                 "new_status": t.status, "status_since": t.status_since.isoformat(),
                 "last_run": t.started_at.isoformat(), "outcome": t.outcome,
                 "repeat": repeat, "findings": list(t.findings), "url": self._url(t)}
-        for url in self.config.webhook:
-            self.sender.post(url, body, f"webhook {t.target_key} {old}->{t.status}",
+        for receiver in self.config.webhook:
+            self.sender.post(receiver, body, f"webhook {t.target_key} {old}->{t.status}",
                              retries=self.config.retries)
         return len(self.config.webhook)
 

@@ -22,11 +22,11 @@ def test_notify_section_is_parsed_and_checked() -> None:
     fleet = parse_fleet({"targets": [], "notify": {"alertmanager": "http://127.0.0.1:9093",
                                                    "min_severity": "critical", "repeat": "4h"}})
     assert fleet.notify is not None
-    assert fleet.notify.alertmanager == ("http://127.0.0.1:9093",)
+    assert [r.url for r in fleet.notify.alertmanager] == ["http://127.0.0.1:9093"]
     assert fleet.notify.repeat == 4 * 3600
     with pytest.raises(FleetError, match="notify.min_severity"):
         parse_fleet({"targets": [], "notify": {"webhook": ["http://x"], "min_severity": "info"}})
-    with pytest.raises(FleetError, match=r"notify.webhook: .*'ftp://x' is not an http\(s\) URL"):
+    with pytest.raises(FleetError, match=r"notify.webhook.0.url: .*'ftp://x' is not an http\(s\) URL"):
         parse_fleet({"targets": [], "notify": {"webhook": ["ftp://x"]}})
 
 
