@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ class CliError(Exception):
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    cells = [[str(h) for h in headers]] + [[printable(str(c)) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     return "\n".join(lines)
@@ -50,7 +51,20 @@ def render_result(r: DiagnosticResult) -> str:
             out.append(f"  [ERR ] {where}: {one_line(err, 400)}")
     if not r.findings and not r.errors:
         out.append("  no findings")
-    return "\n".join(out)
+    return "\n".join(printable(line) for line in out)
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""C0 and C1 controls (a terminal's escape sequences, bells, line breaks) and the
+bidirectional overrides that reorder what a reader sees."""
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: every control character written as its escape
+    (``\\x1b``, ``\\u202e``). Names and values come from the monitored servers (a Redis
+    key, a query's text), so whoever writes the data must not write to our terminal."""
+    return _CONTROL.sub(lambda m: (f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100
+                                   else f"\\u{ord(m[0]):04x}"), text)
 
 
 def one_line(value: Any, limit: int) -> str:

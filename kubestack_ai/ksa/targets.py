@@ -36,20 +36,30 @@ def add_target_arguments(p: argparse.ArgumentParser, *, endpoints: str | None = 
                    help="target option (YAML value), e.g. master_name=mymaster")
 
 
-def pairs(items: list[str], what: str) -> dict[str, object]:
-    """``KEY=VALUE`` arguments, each value read as YAML (``5`` is a number)."""
+def pairs(items: list[str], what: str, bad_input: int = 3) -> dict[str, object]:
+    """``KEY=VALUE`` arguments, each value read as YAML (``5`` is a number). A value that
+    is not YAML is a CliError with exit status ``bad_input`` naming the option, never
+    echoing the value."""
     import yaml  # noqa: PLC0415
 
     out: dict[str, object] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise CliError(f"--{what} {item!r}: expected KEY=VALUE")
-        out[key] = yaml.safe_load(value) if value else ""
+            raise CliError(f"--{what} {item!r}: expected KEY=VALUE", bad_input)
+        try:
+            out[key] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            # YAML's own wording ("found '\\x00'") helps nobody; the value is not echoed
+            # (it may be a secret typed where its reference belongs)
+            raise CliError(f"--{what} {key}: the value is not valid YAML (values are read as "
+                           f"YAML: 5 is a number, [a, b] a list); quote a string: "
+                           f"--{what} \"{key}='...'\"", bad_input) from None
     return out
 
 
-def target_from_args(args: argparse.Namespace, **extra: object) -> MiddlewareTarget:
+def target_from_args(args: argparse.Namespace, bad_input: int = 3,
+                     **extra: object) -> MiddlewareTarget:
     from pydantic import ValidationError  # noqa: PLC0415
 
     from kubestack_ai.plugins import MiddlewareTarget  # noqa: PLC0415
@@ -67,12 +77,13 @@ def target_from_args(args: argparse.Namespace, **extra: object) -> MiddlewareTar
     try:
         return MiddlewareTarget.model_validate({
             "type": args.type, "name": args.name, "endpoints": endpoints, "mode": args.mode,
-            "auth": auth, "tls": tls, "options": pairs(args.option, "option"), **extra,
+            "auth": auth, "tls": tls, "options": pairs(args.option, "option", bad_input),
+            **extra,
         })
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "target"
-        raise CliError(f"invalid target: {where}: {first['msg']}") from None
+        raise CliError(f"invalid target: {where}: {first['msg']}", bad_input) from None
 
 
 def plugin_modules_configured() -> bool:

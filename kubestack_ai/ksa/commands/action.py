@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the framework (pydantic) is imported when the command runs
     from kubestack_ai.plugins.execution import ActionResult
 
 EXIT = {"succeeded": 0, "failed": 1, "refused": 2}
+BAD_INPUT = 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -76,8 +77,8 @@ def _audit_sink(args: argparse.Namespace) -> Any:
 
 
 def cmd_action(args: argparse.Namespace) -> int:
-    target = target_from_args(args)
-    params = pairs(args.param, "param")
+    target = target_from_args(args, BAD_INPUT)
+    params = pairs(args.param, "param", BAD_INPUT)
     manager = manager_for(args)
     sink = _audit_sink(args)
     refusal = plugin_state.disabled_refusal(manager.registry.middleware_plugin_id(args.type))
