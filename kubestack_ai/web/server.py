@@ -6,10 +6,13 @@ import asyncio
 import logging
 import socket
 
+from tornado.httpserver import HTTPServer
+
 from kubestack_ai.storage import Store
 
 from .app import make_app
 from .auth import WebAuth, WebError
+from .hosts import AllowedHosts
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +27,17 @@ def port_free(host: str, port: int) -> bool:
 
 
 def serve(store: Store, host: str = "127.0.0.1", port: int = 8080,
-          auth: WebAuth | None = None) -> None:
-    """Serve until interrupted. Raises WebError when the address cannot be used."""
+          auth: WebAuth | None = None, hosts: AllowedHosts | None = None) -> None:
+    """Serve until interrupted, to the Host names in ``hosts`` only (by default: the bind
+    address and localhost; see hosts.py). Raises WebError when the address cannot be used."""
     auth = auth or WebAuth()
     auth.check_bind(host)
-    app = make_app(store, auth)
+    server = HTTPServer((hosts or AllowedHosts(host)).guard(make_app(store, auth)),
+                        xheaders=False)
 
     async def main() -> None:
         try:
-            app.listen(port, address=host, xheaders=False)
+            server.listen(port, address=host)
         except OSError as e:
             raise WebError(f"cannot listen on {host}:{port}: {e.strerror}") from None
         log.info("web: serving %s on http://%s:%d", store.masked_url, host, port)

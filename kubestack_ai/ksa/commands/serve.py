@@ -31,6 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--metrics-token-ref", default=os.environ.get(ENV["metrics_token_ref"]),
                    help="optional bearer token for /metrics, as env:NAME or file:/path "
                         f"(or ${ENV['metrics_token_ref']})")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests for this Host name (repeatable; .example.com "
+                        "allows the names below it, * turns the check off; or "
+                        "$KSA_ALLOWED_HOSTS, comma-separated). The bind address and "
+                        "localhost are always answered")
     p.set_defaults(func=cmd_serve)
 
 
@@ -49,13 +54,16 @@ def web_auth(args: argparse.Namespace) -> object:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from kubestack_ai.web import WebError, serve  # noqa: PLC0415
+    from kubestack_ai.web.hosts import ENV as HOSTS_ENV  # noqa: PLC0415
+    from kubestack_ai.web.hosts import AllowedHosts  # noqa: PLC0415
 
     auth = web_auth(args)
+    hosts = AllowedHosts.parse(args.host, args.allowed_host, os.environ.get(HOSTS_ENV))
     store = open_store()
     print(f"ksa serve: http://{args.host}:{args.port}/ (storage {store.masked_url})",
           file=sys.stderr, flush=True)
     try:
-        serve(store, args.host, args.port, auth)  # type: ignore[arg-type]
+        serve(store, args.host, args.port, auth, hosts)  # type: ignore[arg-type]
     except WebError as e:
         raise CliError(f"serve: {e}", 2) from None
     return 0
