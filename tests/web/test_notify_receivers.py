@@ -152,6 +152,8 @@ class Hooks:
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, str, Any, str | None]] = []
+        self.moved_to = ""
+        """Where /moved-NNN points: this server (""), or another one's URL."""
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -162,7 +164,7 @@ class Hooks:
                                    self.headers.get("Authorization")))
                 if self.path.startswith("/moved-"):
                     self.send_response(int(self.path.split("-")[1]))
-                    self.send_header("Location", "/hook")
+                    self.send_header("Location", outer.moved_to + "/hook")
                 elif self.path == "/private" and self.headers.get("Authorization") is None:
                     self.send_response(401)
                 else:
@@ -260,3 +262,23 @@ def test_credentials_in_a_receiver_url_are_refused_without_echoing_them() -> Non
         parse_fleet({"targets": [], "notify": {"alertmanager": [
             {"url": "http://127.0.0.1:9093", "bearer_token": "env:X",
              "basic_auth": {"username": "u", "password": "env:Y"}}]}})
+
+
+def test_a_redirect_to_another_origin_gets_no_credentials(
+        hooks: Hooks, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = Hooks()
+    monkeypatch.setenv("KSA_TEST_HOOK_PASSWORD", "HookPw_K3y")
+    hooks.moved_to = other.url
+    sender = Sender(timeout=5)
+    try:
+        for where in (f"{hooks.url}/moved-307", f"{hooks.url}/hook"):
+            sender.post(NotifyConfig.model_validate({"webhook": [{"url": where, "basic_auth": {
+                "username": "hookuser", "password": "env:KSA_TEST_HOOK_PASSWORD"}}]}).webhook[0],
+                {"x": 1}, "webhook")
+        assert sender.flush(10) and sender.sent == 2
+        assert [(p, a is not None) for _, p, _, a in other.seen] == [("/hook", False)]
+        assert [(p, a is not None) for _, p, _, a in sorted(hooks.seen)] == [
+            ("/hook", True), ("/moved-307", True)]
+    finally:
+        sender.close()
+        other.close()
