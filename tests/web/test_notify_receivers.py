@@ -241,6 +241,10 @@ def test_receiver_credentials_by_reference_never_logged(
                 "'env:KSA_TEST_HOOK_MISSING'") in caplog.text
         for secret in ("HookPw_K3y", "T0ken-abc", basic.split()[1]):
             assert secret not in caplog.text
+        token.write_text("T0ken-rotated\n")  # resolved at each send: a rotation is picked up
+        sender.post(config.webhook[1], {"x": 2}, "webhook auth", retries=0)
+        assert sender.flush(10)
+        assert hooks.seen[-1][3] == "Bearer T0ken-rotated"
     finally:
         sender.close()
 

@@ -58,3 +58,14 @@ def test_allowed_hosts_by_option_and_environment(db: str, tmp_path: Path) -> Non
             assert get(w.url, ok)[0] == 200, ok
         for bad in ("ksa.example.com.evil", "xops.example", "fleet.example.evil"):
             assert get(w.url, bad)[0] == 400, bad
+
+
+def test_bound_to_every_address_any_ip_passes_and_star_turns_the_check_off(
+        db: str, tmp_path: Path) -> None:
+    env = {"KSA_TEST_WEB_TOKEN": "t0ken"}
+    with web_view(db, tmp_path, "--host", "0.0.0.0", "--token-ref", "env:KSA_TEST_WEB_TOKEN",
+                  env=env) as w:
+        assert get(w.url, "10.1.2.3:8080")[0] == 401  # past the Host check, to the token's
+        assert get(w.url, "rebind.attacker.example")[0] == 400
+    with web_view(db, tmp_path, "--allowed-host", "*") as w:
+        assert get(w.url, "rebind.attacker.example")[0] == 200
