@@ -4,7 +4,9 @@ The fleet file's ``notify:`` section configures it::
 
     notify:
       alertmanager: ["http://127.0.0.1:9093"]   # v2 API: one alert per target in trouble
-      webhook: ["https://hooks.example/ksa"]    # JSON POST on every status transition
+      webhook:                                  # JSON POST on every status transition
+        - https://hooks.example/ksa
+        - {url: "https://hooks.example/private", bearer_token: "env:KSA_HOOK_TOKEN"}
       min_severity: warning                     # or critical
       repeat: 4h                                # webhook reminder while it lasts
       web_url: http://ksa.example:8080          # links in alerts (optional)
@@ -13,8 +15,9 @@ Where it is sent from: the beat that holds the beat lock, in a thread of its own
 is exactly one such beat in a deployment (a second one stands by), it already reads the
 fleet file the section lives in, and it is not on any diagnosis's path: workers only
 write runs to storage, the notifier reads ``ksa_target_latest`` (changed rows by index)
-and sends. A receiver that is slow or down costs the notifier's thread retries, never a
-worker's time. Sending from the workers would send once per worker child (and twice when
+and queues; each receiver has a queue and a sending thread of its own (sender.py), so a
+receiver that is slow or down costs its own thread retries, never another receiver's
+sends nor a worker's time. Sending from the workers would send once per worker child (and twice when
 Celery redelivers); sending from ``ksa serve`` would send once per web replica, or never
 when nobody runs it.
 
