@@ -73,8 +73,8 @@ def test_bounded_the_oldest_dropped_counted_and_logged(
             spool.put(run(i))
     assert spool.run_ids() == ["task-2", "task-3", "task-4"]
     assert spool.dropped() == 2 and Spool(tmp_path).dropped() == 2
-    assert "dropped the oldest run task-0" in caplog.text
-    assert "(2 dropped in all)" in caplog.text
+    assert "run task-0 lost: spool full (3 runs): the oldest run dropped" in caplog.text
+    assert "(2 lost in all)" in caplog.text
 
 
 def test_database_down_stops_the_flush_and_keeps_everything(tmp_path: Path) -> None:
