@@ -217,6 +217,15 @@ class SafeStore:
             except Exception:  # a failing dispose must not kill a fresh child
                 log.exception("storage dispose failed")
 
+    def close(self) -> None:
+        """Stop the runner thread (when idle) and close the pool: a store made for one
+        call (the retention task's)."""
+        runner, self._runner = self._runner, None
+        if runner is not None and not runner.busy and runner.pid == os.getpid():
+            runner.abandon()
+        if self._store is not None:
+            self._store.dispose()
+
     # -- runs -----------------------------------------------------------------------------
 
     def record_run(self, run_id: str, target_key: str, plugin_id: str,
