@@ -55,11 +55,17 @@ def open_store_when_up(who: str) -> Any:
         raise CliError(f"storage: {e}") from None
 
     def wait() -> None:
+        said = ""
         while True:
             time.sleep(RETRY)
             try:
                 _ready(store)
-            except StorageError:
+            except StorageUnavailable:
+                continue
+            except StorageError as e:  # it answers, and refuses (a failed migration): say so
+                if str(e) != said:
+                    said = str(e)
+                    print(f"{who}: error: storage: {e} (retrying)", file=sys.stderr, flush=True)
                 continue
             print(f"{who}: storage is back: {store.masked_url} migrated, the spool written",
                   file=sys.stderr, flush=True)
