@@ -14,11 +14,70 @@ def open_store(url: str | None = None) -> Any:
 
     try:
         store = Store(url)
-        store.migrate()
+        _ready(store)
     except StorageError as e:
         raise CliError(f"storage: {e}") from None
-    flush_spool(store)
     return store
+
+
+RETRY = 2.0
+"""Seconds between two tries of a store that was down when ``ksa run`` or ``ksa serve``
+started."""
+
+
+def open_store_when_up(who: str) -> Any:
+    """The store for a long-running command (``ksa run``, ``ksa serve``): migrated, and
+    the spool written, now if the database answers; if it is down (or has no schema
+    yet), the same store is returned at once and a thread migrates it and writes the
+    spool as soon as it answers (meanwhile the workers spool their runs and the view
+    says storage is down). Any other storage error (a bad URL) is the CLI's error."""
+    import sys
+    import threading
+    import time
+
+    from kubestack_ai.storage import StorageError, StorageUnavailable, Store
+    from kubestack_ai.storage.spool import Spool, default_dir
+
+    spool = Spool(default_dir())
+    try:
+        spool.clean()
+    except OSError as e:
+        print(f"{who}: warning: spool {spool.dir}: {e}", file=sys.stderr, flush=True)
+    try:
+        store = Store(None)
+        _ready(store)
+        return store
+    except StorageUnavailable as e:
+        print(f"{who}: warning: {e}; starting anyway: runs are kept in the spool "
+              f"{spool.dir} and written when it is back (tried every {RETRY:g} s)",
+              file=sys.stderr, flush=True)
+    except StorageError as e:
+        raise CliError(f"storage: {e}") from None
+
+    def wait() -> None:
+        said = ""
+        while True:
+            time.sleep(RETRY)
+            try:
+                _ready(store)
+            except StorageUnavailable:
+                continue
+            except StorageError as e:  # it answers, and refuses (a failed migration): say so
+                if str(e) != said:
+                    said = str(e)
+                    print(f"{who}: error: storage: {e} (retrying)", file=sys.stderr, flush=True)
+                continue
+            print(f"{who}: storage is back: {store.masked_url} migrated, the spool written",
+                  file=sys.stderr, flush=True)
+            return
+
+    threading.Thread(target=wait, name="ksa-storage-wait", daemon=True).start()
+    return store
+
+
+def _ready(store: Any) -> None:
+    store.migrate()
+    flush_spool(store)
 
 
 def flush_spool(store: Any) -> None:

@@ -25,7 +25,7 @@ from kubestack_ai.plugins.logcontext import get_logger
 
 from . import migrate as _migrate
 from .engine import WRITE, default_url, make_engine, mask, parse_url
-from .errors import MigrationError, StorageError, StorageUnavailable
+from .errors import MigrationError, SchemaMissing, StorageError, StorageUnavailable
 from .models import KEY_LEN
 
 log = get_logger(__name__)
@@ -202,7 +202,7 @@ class StoreBase:
             return StorageUnavailable(
                 f"storage database {self.masked_url} is unavailable ({what}): {reason}")
         if "no such table" in reason or "does not exist" in reason or "doesn't exist" in reason:
-            return StorageError(f"storage database {self.masked_url} has no schema ({what}): "
+            return SchemaMissing(f"storage database {self.masked_url} has no schema ({what}): "
                                 f"{reason}; run Store.migrate()")
         return StorageError(f"storage database {self.masked_url}: {what} failed: {reason}")
 

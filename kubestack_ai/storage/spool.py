@@ -12,11 +12,21 @@ The end of an action whose worker child died (``SpooledActionEnd``: the worker's
 process saw it and may not wait on the network) is kept the same way and written by the
 same flushes, idempotently too (only a row still ``started`` is closed).
 
-Bounded: past ``max_records`` the oldest record is dropped to make room; each drop is
-logged at ERROR and appended to ``dropped.log`` (one line per run: when, run id), so
-the count survives restarts. A record the database refuses for a reason other than
-being unreachable (a value it cannot store, a bug) is set aside under ``rejected/``,
-logged with its run id, and never blocks the records behind it.
+A record is written whole or not at all: the bytes go to a temporary file (every one
+of them: a short write on a full disk is continued, and fails with ENOSPC), which is
+fsynced and renamed into place; a write that fails removes its temporary file. A
+temporary file left by a process that died mid-write is removed by ``clean()``, which
+the worker and ``ksa run`` call at start.
+
+Bounded: past ``max_records`` the oldest record is dropped to make room. Every lost run
+(dropped to make room, not written for lack of disk, or a record found unreadable) is
+logged once at ERROR and counted in ``dropped.count``, a fixed-width counter created
+with the spool and rewritten in place (so it still counts when the disk is full; the
+web view's ``/metrics`` shows it as ``ksa_spool_lost_runs_total``); ``dropped.log``
+adds a line per lost run (when, run id, why) while there is room for it. A record the
+database refuses for a reason other than being unreachable (a value it cannot store, a
+bug) is set aside under ``rejected/``, logged with its run id and file, and never
+blocks the records behind it.
 """
 
 from __future__ import annotations
@@ -46,6 +56,12 @@ MAX_RECORDS = 10_000
 """Records kept at most (a run is a few KiB: tens of MiB at most)."""
 
 _SUFFIX = ".run.json"
+_TMP = ".tmp"
+_COUNT = "dropped.count"
+_COUNT_WIDTH = 20
+TMP_AGE = 60.0
+"""Seconds after which a temporary file is a leftover even if its writer's pid runs (a
+record is written in milliseconds; the pid may be another process's by now)."""
 
 
 def default_dir(environ: dict[str, str] | None = None) -> Path:
@@ -142,45 +158,97 @@ class Spool:
     # -- writing ------------------------------------------------------------------------
 
     def put(self, run: Spooled) -> Path:
-        """Keep one run durably (fsynced). Drops the oldest records past the bound."""
+        """Keep one run durably (fsynced), whole or not at all: an OSError (ENOSPC) leaves
+        nothing behind and is the caller's to report (``lose``). Drops the oldest
+        records past the bound."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._counter()
         names = self._names()
         for old in names[: max(0, len(names) - self.max_records + 1)]:
             self._drop(old)
-        digest = hashlib.sha256(run.run_id.encode()).hexdigest()[:16]
-        name = f"{time.time_ns():020d}-{os.getpid()}-{digest}{_SUFFIX}"
-        tmp = self.dir / f".{name}.tmp"
-        data = run.to_json().encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        path = self.dir / name
-        os.replace(tmp, path)
+        path = self.dir / _record_name(run)
+        write_whole(path, run.to_json().encode())
         self._fsync_dir()
         return path
+
+    def clean(self) -> int:
+        """Remove temporary files a writer left when it died mid-write (its pid gone, or
+        older than ``TMP_AGE``) and create the loss counter: at start. How many removed."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._counter()
+        removed = 0
+        for d in (self.dir, self.dir / "rejected"):
+            try:
+                names = [n for n in os.listdir(d) if n.endswith(_TMP)]
+            except FileNotFoundError:
+                continue
+            for name in names:
+                if _leftover(d / name):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(d / name)
+                        removed += 1
+        if removed:
+            log.warning("spool %s: removed %d temporary files left by a writer that died",
+                        self.dir, removed)
+        return removed
+
+    def lose(self, run_id: str, why: str) -> None:
+        """Count and log (once) a run that is lost: it will never be written."""
+        log.error("spool %s: run %s lost: %s (%s)", self.dir, run_id, why,
+                  self._counted(run_id, why))
+
+    def _counted(self, run_id: str, why: str) -> str:
+        """Count one lost run (counter, and a line in dropped.log while there is room);
+        the count for its log line."""
+        n = self._count_loss()
+        with contextlib.suppress(OSError):
+            with open(self.dir / "dropped.log", "a", encoding="utf-8") as fh:
+                fh.write(f"{dt.datetime.now(dt.UTC).isoformat()} {run_id} {why}\n")
+        return f"{n} lost in all" if n is not None else "the loss counter cannot be written"
+
+    def _counter(self) -> None:
+        """Create the counter (zero) while there is room: later losses rewrite it in place."""
+        path = self.dir / _COUNT
+        if path.exists():
+            return
+        with contextlib.suppress(OSError):
+            write_whole(path, b"0" * _COUNT_WIDTH + b"\n", exclusive=True)
+
+    def _count_loss(self) -> int | None:
+        """One more lost run in the counter file (under its lock); the new count."""
+        try:
+            fd = os.open(self.dir / _COUNT, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            n = _parse_count(os.pread(fd, _COUNT_WIDTH + 1, 0)) + 1
+            # the same bytes in the same block: no new space needed on a full disk
+            if os.pwrite(fd, f"{n:0{_COUNT_WIDTH}d}\n".encode(), 0) != _COUNT_WIDTH + 1:
+                return None
+            os.fsync(fd)
+            return n
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
 
     def _drop(self, name: str) -> None:
         path = self.dir / name
         try:
             run_id = load(path.read_text(encoding="utf-8")).run_id
         except (OSError, ValueError, KeyError, TypeError):
-            run_id = "?"
+            run_id = f"in file {name}"
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-        with open(self.dir / "dropped.log", "a", encoding="utf-8") as fh:
-            fh.write(f"{dt.datetime.now(dt.UTC).isoformat()} {run_id}\n")
-        log.error("spool %s full (%d runs): dropped the oldest run %s (%d dropped in all)",
-                  self.dir, self.max_records, run_id, self.dropped())
+        self.lose(run_id, f"spool full ({self.max_records} runs): the oldest run dropped")
 
     def dropped(self) -> int:
-        """Runs dropped because the spool was full, since it was created."""
+        """Runs lost (spool full, disk full, unreadable) since the spool was created."""
         try:
-            with open(self.dir / "dropped.log", encoding="utf-8") as fh:
-                return sum(1 for _ in fh)
-        except FileNotFoundError:
+            with open(self.dir / _COUNT, "rb") as fh:
+                return _parse_count(fh.read(_COUNT_WIDTH + 1))
+        except OSError:
             return 0
 
     def _fsync_dir(self) -> None:
@@ -256,7 +324,7 @@ class Spool:
                 except FileNotFoundError:
                     continue
                 except (OSError, ValueError, KeyError, TypeError) as e:
-                    self._reject(path, "?", f"unreadable: {type(e).__name__}", report)
+                    self._reject(path, None, _unreadable(path, e), report)
                     continue
                 try:
                     write(run)
@@ -280,21 +348,105 @@ class Spool:
         d = self.dir / "rejected"
         try:
             d.mkdir(parents=True, exist_ok=True)
-            digest = hashlib.sha256(run.run_id.encode()).hexdigest()[:16]
-            (d / f"{time.time_ns():020d}-{os.getpid()}-{digest}{_SUFFIX}").write_text(
-                run.to_json(), encoding="utf-8")
+            path = d / _record_name(run)
+            write_whole(path, run.to_json().encode())
         except (OSError, ValueError) as e:
-            log.error("spool %s: run %s cannot be set aside: %s", self.dir, run.run_id, e)
+            self.lose(run.run_id, f"the database refuses it ({why}) and it cannot be set "
+                                  f"aside: {getattr(e, 'strerror', None) or e}")
             return
-        log.error("spool %s: run %s set aside in %s, the database refuses it: %s",
-                  self.dir, run.run_id, d, why)
+        log.error("spool %s: run %s set aside in %s as %s, the database refuses it: %s",
+                  self.dir, run.run_id, d, path.name, why)
 
-    def _reject(self, path: Path, run_id: str, why: str, report: FlushReport) -> None:
+    def _reject(self, path: Path, run_id: str | None, why: str, report: FlushReport) -> None:
+        """Move a record the database refuses (``run_id``) or that cannot be read (None:
+        counted as lost) under ``rejected/``."""
         d = self.dir / "rejected"
         d.mkdir(exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             os.replace(path, d / path.name)
         report.rejected += 1
+        if run_id is None:
+            log.error("spool %s: file %s set aside in %s: %s; its run is lost (%s)", self.dir,
+                      path.name, d, why, self._counted(f"in file {path.name}", why))
+            return
         report.rejected_ids.append(run_id)
-        log.error("spool %s: run %s set aside in %s, the database refuses it: %s",
-                  self.dir, run_id, d, why)
+        log.error("spool %s: run %s set aside in %s as %s, the database refuses it: %s",
+                  self.dir, run_id, d, path.name, why)
+
+
+def write_whole(path: Path, data: bytes, *, exclusive: bool = False) -> None:
+    """``data`` at ``path``, whole or not at all: written to a temporary file beside it
+    (every byte: a short write is continued), fsynced and renamed into place. On any
+    failure the temporary file is removed and the error raised (ENOSPC on a full disk).
+    ``exclusive``: an existing ``path`` is kept (then nothing is written)."""
+    tmp = path.with_name(f".{path.name}-{os.getpid()}{_TMP}" if exclusive
+                         else f".{path.name}{_TMP}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                if n <= 0:  # a regular file never answers 0 but on no space: say so
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
+                view = view[n:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if exclusive:
+            os.link(tmp, path)  # FileExistsError: another process made it first
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if exclusive:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _record_name(run: Spooled) -> str:
+    digest = hashlib.sha256(run.run_id.encode()).hexdigest()[:16]
+    return f"{time.time_ns():020d}-{os.getpid()}-{digest}{_SUFFIX}"
+
+
+def _leftover(tmp: Path) -> bool:
+    """A temporary file whose writer died: its pid (in the name) is gone, or it is old."""
+    try:
+        age = time.time() - tmp.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age > TMP_AGE:
+        return True
+    try:
+        pid = int(tmp.name.lstrip(".").split("-")[1].split(".")[0])
+    except (IndexError, ValueError):
+        return False  # not one of ours: only by age
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _unreadable(path: Path, e: BaseException) -> str:
+    """Why a record cannot be read, for its log line."""
+    if isinstance(e, OSError):
+        return f"cannot be read: {e.strerror or e}"
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = -1
+    if size == 0:
+        return "empty file"
+    return f"not a spooled run: {type(e).__name__}: {str(e)[:120]} ({size} bytes)"
+
+
+def _parse_count(raw: bytes) -> int:
+    try:
+        return int(raw.strip() or b"0")
+    except ValueError:
+        return 0

@@ -12,6 +12,10 @@ Read from ``ksa_target_latest`` on every scrape (one lean query, one row per tar
     ksa_run_duration_seconds{type}                    histogram of the latest runs' durations
     ksa_runs_total{type,outcome}                      runs recorded per outcome (pruning
                                                       the history does not lower it)
+    ksa_spool_runs                                    runs kept in this machine's spool
+                                                      ($KSA_HOME/spool), not yet stored
+    ksa_spool_lost_runs_total                         runs the spool lost (full, no disk
+                                                      space, unreadable), ever
 
 ``target`` is the target's name (with ``type`` it identifies the target, as the key
 ``type:name`` does); names and codes never hold a secret (targets carry references only).
@@ -27,6 +31,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -41,6 +46,7 @@ from prometheus_client.registry import Collector
 from kubestack_ai.plugins.models import Status, utcnow
 from kubestack_ai.plugins.pyutil import gc_paused
 from kubestack_ai.storage import OUTCOMES, Store
+from kubestack_ai.storage.spool import Spool, default_dir
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +128,25 @@ class FleetCollector(Collector):
         yield from (status, runs_in, stale, active, last, hist_family, runs)
 
 
-def render(store: Store) -> bytes:
-    """One scrape: the text exposition format. Raises StorageError when storage is down."""
+class SpoolCollector(Collector):
+    """The spool of this machine (read from its directory: storage may be down)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.spool = Spool(directory)
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("ksa_spool_runs", "Runs kept in the spool, not yet stored",
+                                value=len(self.spool))
+        yield CounterMetricFamily("ksa_spool_lost_runs", "Runs the spool lost (spool full, "
+                                  "no disk space, unreadable record)", value=self.spool.dropped())
+
+
+def render(store: Store, spool_dir: Path | None = None) -> bytes:
+    """One scrape: the text exposition format. Raises StorageError when storage is down.
+    ``spool_dir``: the spool's (default ``$KSA_HOME/spool``)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FleetCollector(store))
+    registry.register(SpoolCollector(spool_dir or default_dir()))
     with gc_paused():
         return generate_latest(registry)
 

@@ -152,7 +152,13 @@ def close_abandoned(app: Celery) -> None:
 
 
 def flush_spool(app: Celery, when: str) -> None:
-    report = main_store(app).flush(budget=FLUSH_BUDGET)
+    store = main_store(app)
+    if when == "start" and store.spool is not None:
+        try:  # a writer that died mid-write left its temporary file
+            store.spool.clean()
+        except OSError as e:
+            log.error("spool %s cannot be cleaned: %s", store.spool.dir, e)
+    report = store.flush(budget=FLUSH_BUDGET)
     if report is not None and (report.left or report.error):
         log.warning("worker %s: %d spooled runs left for later (%s)", when, report.left,
                     report.error or "out of time")

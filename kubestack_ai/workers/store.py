@@ -217,6 +217,15 @@ class SafeStore:
             except Exception:  # a failing dispose must not kill a fresh child
                 log.exception("storage dispose failed")
 
+    def close(self) -> None:
+        """Stop the runner thread (when idle) and close the pool: a store made for one
+        call (the retention task's)."""
+        runner, self._runner = self._runner, None
+        if runner is not None and not runner.busy and runner.pid == os.getpid():
+            runner.abandon()
+        if self._store is not None:
+            self._store.dispose()
+
     # -- runs -----------------------------------------------------------------------------
 
     def record_run(self, run_id: str, target_key: str, plugin_id: str,
@@ -233,12 +242,13 @@ class SafeStore:
         except SoftTimeLimitExceeded:
             # the run is over: keep it and let the task answer (the write may still land;
             # the spooled copy is then a harmless duplicate)
-            self.keep(run)
-            return None, "stopped at the soft time limit while storing: run kept in the spool"
+            kept = self.keep(run)
+            return None, ("stopped at the soft time limit while storing: run "
+                          + ("kept in the spool" if kept else "lost"))
         except StorageUnavailable as e:
             err = f"storage unavailable during record_run: {type(e).__name__}: {e}"
-            log.warning("task %s: %s; run kept in the spool", run_id, err)
-            self.keep(run)
+            if self.keep(run, err):  # a lost run is logged (once) by keep
+                log.warning("task %s: %s; run kept in the spool", run_id, err)
             return None, err
         except StorageError as e:
             # not connectivity: retrying will not help, and it must not block others
@@ -248,17 +258,19 @@ class SafeStore:
                 self.spool.set_aside(run, str(e))
             return False, err
 
-    def keep(self, run: Spooled) -> None:
+    def keep(self, run: Spooled, why: str = "") -> bool:
         """Spool a run (or an action's end) for later (local disk only: safe in any
-        process, any path)."""
+        process, any path). False when it is lost (logged once, and counted)."""
         if self.spool is None:
             log.error("task %s: run lost: storage unavailable and no spool", run.run_id)
-            return
+            return False
         try:
             self.spool.put(run)
         except OSError as e:
-            log.error("task %s: run lost: cannot spool it in %s: %s", run.run_id,
-                      self.spool.dir, e.strerror)
+            self.spool.lose(run.run_id, f"cannot spool it: {e.strerror or e}"
+                                        + (f" ({why})" if why else ""))
+            return False
+        return True
 
     def flush(self, budget: float | None = None) -> FlushReport | None:
         """Write the spooled runs, within ``budget`` seconds (default: one time-out)."""

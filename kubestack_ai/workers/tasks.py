@@ -39,6 +39,12 @@ _runtime_pid: int | None = None
 
 RETENTION_SOFT = 1800.0
 """Seconds a pruning run may take (the first one over a long history deletes a lot)."""
+RETENTION_STATEMENT = 300.0
+"""Seconds one statement of a prune may take, or wait on a lock (a batch of deletes and
+its rollup; the per-target count over the whole history): the storage time-out of the
+retention task's own store, whose whole call is bounded by the task's soft limit. A
+diagnosis's few seconds (KSA_STORAGE_TIMEOUT) would abandon a prune mid-way on a
+server database."""
 log = get_logger(__name__)
 
 
@@ -81,8 +87,14 @@ def register(app: Celery, specs: Mapping[str, PluginSpec], types: Iterable[str])
     def retention() -> dict[str, Any]:
         """Prune the run history and the audit log as the settings say; beat runs it
         every KSA_RETENTION_INTERVAL."""
-        report, err = runtime(app).store.call(
-            "retention", lambda s: s.prune(**app.ksa_settings.retention()))
+        settings = app.ksa_settings
+        # a store of its own: the runtime's waits a diagnosis's few seconds, and a prune
+        # that outlived them would leave it in back-off for the diagnoses after it
+        store = SafeStore(settings.database_url,
+                          timeout=max(RETENTION_STATEMENT, settings.storage_timeout))
+        report, err = store.call("retention", lambda s: s.prune(**settings.retention()),
+                                 timeout=RETENTION_SOFT)
+        store.close()
         log.info("retention: %s%s", report, f" ({err})" if err else "")
         return {"runs": getattr(report, "runs", None), "audit": getattr(report, "audit", None),
                 "storage_error": err}

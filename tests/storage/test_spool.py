@@ -73,8 +73,8 @@ def test_bounded_the_oldest_dropped_counted_and_logged(
             spool.put(run(i))
     assert spool.run_ids() == ["task-2", "task-3", "task-4"]
     assert spool.dropped() == 2 and Spool(tmp_path).dropped() == 2
-    assert "dropped the oldest run task-0" in caplog.text
-    assert "(2 dropped in all)" in caplog.text
+    assert "run task-0 lost: spool full (3 runs): the oldest run dropped" in caplog.text
+    assert "(2 lost in all)" in caplog.text
 
 
 def test_database_down_stops_the_flush_and_keeps_everything(tmp_path: Path) -> None:
@@ -146,3 +146,22 @@ def test_an_action_end_is_kept_and_closes_its_started_row(store: Store, tmp_path
     a = store.audit_log(target="redis:x")[0]
     assert (a.outcome, a.duration, a.error) == ("killed", 2.0,
                                                 "worker child lost: signal 9 (SIGKILL)")
+
+
+def test_a_database_without_the_schema_keeps_the_run_in_the_spool(tmp_path: Path) -> None:
+    """A database that was down when the workers started answers before anyone migrated
+    it: the run waits in the spool (written after the migration), never set aside."""
+    from kubestack_ai.workers.store import SafeStore
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    store = SafeStore(url, spool=tmp_path / "spool", timeout=2)
+    r = run(5)
+    written, err = store.record_run(r.run_id, r.target_key, r.plugin_id, (), r.result, 60)
+    assert written is None and "has no schema" in (err or "")
+    assert store.spool is not None
+    assert store.spool.run_ids() == ["task-5"] and not store.spool.rejected()
+    fresh = Store(url)
+    fresh.migrate()
+    assert store.spool.flush(lambda k: k.record(fresh)).written == 1
+    assert fresh.get_run("task-5") is not None
+    fresh.dispose()

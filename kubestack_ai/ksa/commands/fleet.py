@@ -13,7 +13,7 @@ from typing import Any
 
 from kubestack_ai.ksa.output import CliError
 from kubestack_ai.ksa.runlines import RunLines
-from kubestack_ai.ksa.store import open_store
+from kubestack_ai.ksa.store import open_store_when_up
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -69,7 +69,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except FleetError as e:
         raise CliError(str(e), 2) from None
     settings.home.mkdir(parents=True, exist_ok=True)
-    store = open_store()  # create the schema once, before several processes race for it
+    # create the schema once, before several processes race for it; storage down: start
+    # anyway (the workers spool the runs), migrated and the spool written when it is back
+    store = open_store_when_up("ksa run")
     env = {**os.environ, "KSA_FLEET": str(fleet_path), "KSA_HOME": str(settings.home)}
     base = [sys.executable, "-m", "celery", "-A", "kubestack_ai.workers",
             *([] if args.verbose else ["--quiet"])]  # no banners unless asked

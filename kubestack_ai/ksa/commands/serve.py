@@ -7,7 +7,7 @@ import os
 import sys
 
 from kubestack_ai.ksa.output import CliError
-from kubestack_ai.ksa.store import open_store
+from kubestack_ai.ksa.store import open_store_when_up
 
 ENV = {"token_ref": "KSA_WEB_TOKEN_REF", "user": "KSA_WEB_USER",
        "password_ref": "KSA_WEB_PASSWORD_REF", "metrics_token_ref": "KSA_METRICS_TOKEN_REF"}
@@ -59,7 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     auth = web_auth(args)
     hosts = AllowedHosts.parse(args.host, args.allowed_host, os.environ.get(HOSTS_ENV))
-    store = open_store()
+    store = open_store_when_up("ksa serve")  # storage down: serves 503s until it is back
     print(f"ksa serve: http://{args.host}:{args.port}/ (storage {store.masked_url})",
           file=sys.stderr, flush=True)
     try:
