@@ -203,3 +203,24 @@ def test_refused_before_any_connection(listener: Listener, mtype: str, ref: str,
     assert rule in str(action.error)
     assert listener.accepted == 0
     manager.stop_all()
+
+
+def test_the_cli_applies_the_same_rule(tmp_path: Path, listener: Listener) -> None:
+    """``ksa diagnose``, ``ksa action`` and ``ksa serve``: the refusal names the rule and
+    the variable to set; nothing reached the endpoint; ``serve`` does not start."""
+    from tests.conftest import ksa_env, run_ksa
+
+    env = ksa_env(tmp_path)
+    rule = (f"file:/etc/shadow refused: not under an allowed secret directory (/run/secrets, "
+            f"{os.path.realpath(tmp_path / 'secrets')}) once symlinks are resolved; add its "
+            "directory to KSA_SECRET_DIRS (:-separated)")
+    ep = f"127.0.0.1:{listener.port}"
+    p = run_ksa("diagnose", "redis", ep, "--password-ref", "file:/etc/shadow", env=env)
+    assert p.returncode == 3 and f"_config: auth.password: {rule}" in p.stdout, p.stdout
+    p = run_ksa("action", "redis", ep, "slowlog_reset", "--password-ref", "file:/etc/shadow",
+                env=env)
+    assert "REFUSED" in p.stdout and f"error: auth.password: {rule}" in p.stdout, p.stdout
+    p = run_ksa("serve", "--user", "ops", "--password-ref", "file:/etc/shadow", env=env)
+    assert p.returncode == 2 and p.stderr.strip() == f"ksa: error: serve: {rule}"
+    assert listener.accepted == 0
+    assert "root:" not in p.stdout + p.stderr
