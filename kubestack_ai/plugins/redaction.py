@@ -10,11 +10,13 @@ item (a list of references stays readable).
 
 :func:`redact_value` walks data; :func:`redact_text` does the same in text that holds
 JSON or Python reprs, nested ones too (a message body's repr inside a log line, a
-``kwargsrepr`` inside a repr of headers).
+``kwargsrepr`` inside a repr of headers); :func:`install_log_redaction` applies it to
+every log record of the process (the workers, beat and ``ksa`` install it).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -141,3 +143,34 @@ def _closing(text: str, start: int, quote: str) -> int:
             return i
         i += 1
     return -1
+
+
+def redact_record(record: logging.LogRecord) -> None:
+    """Hide the secrets of a record's message and traceback text (in place)."""
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 (a record that cannot format is left to the handler)
+        return
+    redacted = redact_text(message)
+    if redacted != message:
+        record.msg, record.args = redacted, ()
+    if record.exc_info and not record.exc_text:
+        # formatters use a record's exc_text when it is set
+        record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+
+
+def install_log_redaction() -> None:
+    """Every log record of this process is redacted as it is made (idempotent; kept by
+    forked children). A record factory rather than a filter: a logger's filter misses
+    its children's records, and a handler's misses handlers added later."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "ksa_redacting", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        redact_record(record)
+        return record
+
+    factory.ksa_redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)

@@ -58,7 +58,7 @@ ENV_DIRS = "KSA_SECRET_DIRS"
 ENV_NAMES = "KSA_SECRET_ENV"
 DEFAULT_SECRET_DIRS = ("/run/secrets",)
 """Besides ``$KSA_HOME/secrets``."""
-DEFAULT_SECRET_ENV = ("*_PASSWORD", "*_PASSWD", "*_PW", "*_TOKEN", "*_SECRET", "*_API_KEY")
+DEFAULT_SECRET_ENV = ("*PASSWORD", "*PASSWD", "*_PWD", "*_PW", "*_TOKEN", "*_SECRET", "*_API_KEY")
 """Names of environment variables an ``env:`` reference may read without configuration."""
 
 _warned: set[str] = set()

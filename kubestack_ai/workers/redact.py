@@ -12,13 +12,11 @@ of ``plugins/redaction.py``:
 - every task of the app is a :class:`RedactingTask`, whose request is a
   :class:`RedactingRequest` (the reprs a worker shows, whoever sent the message);
 - every log record of the process is redacted when it is made
-  (:func:`install_log_redaction`: a record factory, so that no logger or handler,
-  Celery's, a plugin's or one added later, is left out).
+  (:func:`plugins.redaction.install_log_redaction`, called by the app's factory).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from celery import Task
@@ -26,7 +24,9 @@ from celery.app.amqp import AMQP
 from celery.utils.saferepr import saferepr
 from celery.worker.request import Request
 
-from kubestack_ai.plugins.redaction import REDACTED, redact_text, redact_value
+from kubestack_ai.plugins.redaction import REDACTED, install_log_redaction, redact_value
+
+__all__ = ["RedactingAMQP", "RedactingRequest", "RedactingTask", "install_log_redaction"]
 
 
 class RedactingRequest(Request):
@@ -59,34 +59,3 @@ class RedactingTask(Task):
     request redacts the reprs a worker reports, whatever the sender put there."""
 
     Request = "kubestack_ai.workers.redact:RedactingRequest"
-
-
-def redact_record(record: logging.LogRecord) -> None:
-    """Hide the secrets of a record's message and traceback text (in place)."""
-    try:
-        message = record.getMessage()
-    except Exception:  # noqa: BLE001 (a record that cannot format is left to the handler)
-        return
-    redacted = redact_text(message)
-    if redacted != message:
-        record.msg, record.args = redacted, ()
-    if record.exc_info and not record.exc_text:
-        # formatters use a record's exc_text when it is set
-        record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
-
-
-def install_log_redaction() -> None:
-    """Every log record of this process is redacted as it is made (idempotent; kept by
-    forked children). A record factory rather than a filter: a logger's filter misses
-    its children's records, and a handler's misses handlers added later."""
-    previous = logging.getLogRecordFactory()
-    if getattr(previous, "ksa_redacting", False):
-        return
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        redact_record(record)
-        return record
-
-    factory.ksa_redacting = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(factory)

@@ -93,13 +93,17 @@ def test_symlinks_are_resolved_before_the_check(env: dict[str, str], tmp_path: P
 
 def test_env_names_outside_the_allowed_patterns_are_refused(env: dict[str, str]) -> None:
     assert resolve_secret("env:DB_PASSWORD", env) == "pw-1"
+    env.update(PGPASSWORD="pg", MYSQL_PWD="my", REDIS_PW="r", GH_TOKEN="t", APP_SECRET="s",
+               SVC_API_KEY="k")
+    for name in ("PGPASSWORD", "MYSQL_PWD", "REDIS_PW", "GH_TOKEN", "APP_SECRET", "SVC_API_KEY"):
+        assert resolve_secret(f"env:{name}", env) == env[name]
     for name in ("HOME", "KSA_DATABASE_URL", "KSA_HOME", "PATH"):
         with pytest.raises(SecretError) as e:
             resolve_secret(f"env:{name}", env)
         assert str(e.value) == (
-            f"env:{name} refused: {name} matches no allowed secret name pattern (*_PASSWORD, "
-            "*_PASSWD, *_PW, *_TOKEN, *_SECRET, *_API_KEY); add a pattern to KSA_SECRET_ENV "
-            f"(comma-separated, e.g. KSA_SECRET_ENV={name})")
+            f"env:{name} refused: {name} matches no allowed secret name pattern (*PASSWORD, "
+            "*PASSWD, *_PWD, *_PW, *_TOKEN, *_SECRET, *_API_KEY); add a pattern to "
+            f"KSA_SECRET_ENV (comma-separated, e.g. KSA_SECRET_ENV={name})")
         assert "/root" not in str(e.value)
     env["KSA_SECRET_ENV"] = "HOME, VAULT_*"
     env["VAULT_X"] = "v"
