@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from kubestack_ai.ksa.commands import COMMANDS
 from kubestack_ai.ksa.commands.plugin import add_plugin_dir_option
 from kubestack_ai.ksa.output import CliError
-from kubestack_ai.plugins.redaction import install_log_redaction
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from kubestack_ai.plugins.redaction import install_log_redaction  # noqa: PLC0415 (--help stays framework-free)
+
     install_log_redaction()
     try:
         return int(args.func(args))
