@@ -158,3 +158,24 @@ def test_beat_kwargsrepr_is_redacted(tmp_path: Any) -> None:
     finally:
         s.close()
         app.close()
+
+
+def test_log_records_are_redacted_as_they_are_made(caplog: pytest.LogCaptureFixture) -> None:
+    """Any logger, any handler (pytest's own here), the traceback text included."""
+    import logging
+
+    from kubestack_ai.plugins.redaction import install_log_redaction
+
+    install_log_redaction()
+    install_log_redaction()  # idempotent: one factory
+    log = logging.getLogger("some.library.nobody.filters")
+    with caplog.at_level(logging.DEBUG, logger="some.library.nobody.filters"):
+        log.debug("body %r", {"auth": {"password": LITERAL}, "db": 0})
+        try:
+            raise ValueError(f"bad {{'api_key': '{LITERAL}'}}")
+        except ValueError:
+            log.exception("failed")
+    text = caplog.text
+    assert LITERAL not in text
+    assert "body {'auth': {'password': '<redacted>'}, 'db': 0}" in text
+    assert "ValueError: bad {'api_key': '<redacted>'}" in text
