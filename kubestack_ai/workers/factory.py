@@ -12,10 +12,10 @@ from celery import Celery
 from kombu import Queue  # type: ignore[attr-defined]  # untyped
 
 from kubestack_ai.plugins.logcontext import get_logger
+from kubestack_ai.plugins.redaction import install_log_redaction
 
 from .catalog import discover, task_types
 from .limits import broker_options, longest_hard_limit
-from .redact import install_log_redaction
 from .settings import Settings, mask_url
 
 log = get_logger(__name__)
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> Celery:
         beat_scheduler="kubestack_ai.scheduler.beat:FleetScheduler",
         beat_max_loop_interval=5,
     )
-    install_log_redaction()
+    install_log_redaction()  # every log line of the process (kept by forked children)
     app.ksa_settings = settings
     app.ksa_specs = specs
     from . import signals, tasks  # noqa: PLC0415 (they need the app)

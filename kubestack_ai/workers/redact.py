@@ -24,9 +24,7 @@ from celery.app.amqp import AMQP
 from celery.utils.saferepr import saferepr
 from celery.worker.request import Request
 
-from kubestack_ai.plugins.redaction import REDACTED, install_log_redaction, redact_value
-
-__all__ = ["RedactingAMQP", "RedactingRequest", "RedactingTask", "install_log_redaction"]
+from kubestack_ai.plugins.redaction import REDACTED, redact_value
 
 
 class RedactingRequest(Request):
