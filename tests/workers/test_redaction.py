@@ -79,6 +79,13 @@ LIST_LITERAL = "L1st-l1teral-t0ken"
 SETTING_LITERAL = "Requ1rep4ss-l1teral"
 
 
+def wait_for_log(worker: Worker, text: str, timeout: float = 10) -> None:
+    t0 = time.monotonic()
+    while text not in worker.log.read_text():
+        assert time.monotonic() - t0 < timeout, f"not logged: {text}"
+        time.sleep(0.1)
+
+
 def test_plain_sender_literals_never_in_debug_log(app: Any, worker: Worker) -> None:
     """A sender that is not our app (any Celery client: its ``argsrepr`` is a plain repr)
     queues diagnose, health and action tasks with literal secrets; the worker runs at
@@ -99,9 +106,12 @@ def test_plain_sender_literals_never_in_debug_log(app: Any, worker: Worker) -> N
            plain.send_task("action.faulty", args=(target, "config_set"),
                            kwargs={"params": {"name": "requirepass",
                                               "value": SETTING_LITERAL}}).id]
+    # a task no worker knows: Celery logs the whole message body
+    plain.send_task("ksa.not_a_task", kwargs={"target": target}, queue="celery")
     plain.close()
     for task_id in ids:
         app.AsyncResult(task_id).get(timeout=20, propagate=False)
+    wait_for_log(worker, "Received unregistered task of type 'ksa.not_a_task'")
     log = worker.log.read_text()
     assert all(task_id in log for task_id in ids)
     for literal in (LITERAL, SENTINEL_LITERAL, LIST_LITERAL, SETTING_LITERAL):
