@@ -31,6 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from kubestack_ai.plugins.redaction import install_log_redaction  # noqa: PLC0415 (--help stays framework-free)
+
+    install_log_redaction()
     try:
         return int(args.func(args))
     except CliError as e:

@@ -24,7 +24,9 @@ The modules, one job each (the seed's components first)::
     errors.py        one error tree rooted in PluginError (drawn in its docstring)
     deadline.py      Deadline: a deadline with cancellation, passed to every call
     logcontext.py    plugin id and target key on every log line about a run
-    secrets.py       secret references (env:, file:) resolved where used
+    secrets.py       secret references (env:, file:) resolved where used and allowed
+                     (KSA_SECRET_DIRS, KSA_SECRET_ENV); what a secret-looking name is
+    redaction.py     the one redaction: task reprs, log records, the audit log
     pyutil.py        names imported on first use; the GC paused for big batches
 
     redis/ kafka/ mysql/ tcp/    the builtin plugins: plugin.py, checks/, constants.py

@@ -38,6 +38,7 @@ from .models import (
     Snapshot,
     utcnow,
 )
+from .secrets import check_target_references
 
 log = get_logger(__name__)
 
@@ -161,8 +162,11 @@ class MiddlewarePlugin(Plugin):
             raise ConfigError(f"plugin {self.info().id!r}: " + "; ".join(found))
 
     def connect_checked(self, deadline: Deadline, target: MiddlewareTarget) -> None:
-        """What the manager calls: the target's options checked, then :meth:`connect`."""
+        """What the manager calls: the target's options and secret references checked
+        (a reference the operator did not allow is refused before any connection), then
+        :meth:`connect`."""
         self.check_target(target)
+        check_target_references(target)
         self.connect(deadline, target)
 
     @abc.abstractmethod

@@ -10,14 +10,13 @@ closed). The action runs under the plugin's connect and execute time limits; its
 (or error) and duration complete the audit record. Refusals are audited too.
 
 Parameters and results are redacted before they reach the audit log or a log line
-(:func:`redact`): a value whose key names a secret, and the value a ``config_set``-like
-action sets on a setting whose name does.
+(:func:`redact`, the one redaction of ``plugins/redaction.py``): a value whose key names
+a secret, and the value a ``config_set``-like action sets on a setting whose name does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from .configschema import problems
 from .errors import ActionRefusedError, ConfigError, PluginError
 from .logcontext import get_logger
 from .models import MiddlewareTarget, PluginInfo, utcnow
+from .redaction import redact_value
 from .sandbox import Outcome
 
 log = get_logger(__name__)
@@ -38,9 +38,6 @@ ActionOutcome = Literal["started", "refused", "failed", "succeeded", "killed", "
 is closed by someone else: killed (the worker saw its child die), abandoned (a sweep,
 past any time limit)."""
 
-SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|credential|auth|private|api_?key|"
-                        r"requirepass|masterauth", re.I)
-REDACTED = "***"
 
 
 class ActionSpec(BaseModel):
@@ -127,20 +124,17 @@ def check_params(plugin_id: str, spec: ActionSpec, params: Mapping[str, Any]) ->
 
 
 def redact(value: Any) -> Any:
-    """A copy without secrets: values under secret-looking keys, and the values set on a
-    setting with a secret-looking ``name`` (``config_set name=requirepass value=...``)."""
+    """A JSON-ready copy without secrets (the one redaction, ``plugins/redaction.py``):
+    values under secret-looking keys, and the values set on a setting with a
+    secret-looking ``name`` (``config_set name=requirepass value=...``)."""
+    return _jsonable(redact_value(value))
+
+
+def _jsonable(value: Any) -> Any:
     if isinstance(value, Mapping):
-        sensitive_setting = isinstance(value.get("name"), str) and bool(
-            SECRET_KEY.search(value["name"]))
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if SECRET_KEY.search(str(k)) or (sensitive_setting and k != "name"):
-                out[str(k)] = REDACTED if v not in (None, "") else v
-            else:
-                out[str(k)] = redact(v)
-        return out
+        return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
+        return [_jsonable(v) for v in value]
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return repr(value)

@@ -20,6 +20,8 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
+from .secrets import SECRET_FIELD, SECRET_REF, is_secret_field  # noqa: F401 (re-exported: defined once, in secrets.py)
+
 API_VERSION = "1.0"
 """The plugin API this framework implements; plugins declare the one they were written for."""
 
@@ -157,30 +159,26 @@ class PluginConfig(BaseModel):
         return _check_secret_options(v)
 
 
-SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$")
-SECRET_FIELD = re.compile(
-    r"pass(word|wd|phrase)?|secret|token$|api_?key|credential|private_key|_ref$",
-    re.IGNORECASE)
-"""Names of fields that carry a secret (``sentinel_password_ref``, ``api_key``, ...): their
-values must be references."""
-
-
-def is_secret_field(name: object) -> bool:
-    return isinstance(name, str) and SECRET_FIELD.search(name) is not None
-
-
 def _check_secret_options(options: dict[str, Any], where: str = "options") -> dict[str, Any]:
-    """Every secret-carrying option, nested too, holds a reference (or nothing)."""
+    """Every secret-carrying option, nested in dicts and lists too, holds a reference (or
+    nothing)."""
     for key, value in options.items():
-        field = f"{where}.{key}"
-        if isinstance(value, dict):
-            _check_secret_options(value, field)
-        elif is_secret_field(key) and value is not None:
-            if not isinstance(value, str):
-                raise ValueError(f"{field} must be a secret reference (env:NAME or "
-                                 "file:/absolute/path), never the secret itself")
-            _check_ref(value, field)
+        _check_option(value, f"{where}.{key}", is_secret_field(key))
     return options
+
+
+def _check_option(value: Any, field: str, secret: bool) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_option(v, f"{field}.{k}", secret or is_secret_field(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_option(v, f"{field}[{i}]", secret)
+    elif secret and value is not None:
+        if not isinstance(value, str):
+            raise ValueError(f"{field} must be a secret reference (env:NAME or "
+                             "file:/absolute/path), never the secret itself")
+        _check_ref(value, field)
 
 
 def _check_ref(value: str | None, field: str) -> str | None:

@@ -42,6 +42,7 @@ from typing import Any
 from celery import beat
 
 from kubestack_ai.plugins.pyutil import gc_paused
+from kubestack_ai.plugins.redaction import redact_value
 
 from .fleet import FleetError, fleet_signature, load_fleet
 from .lock import BeatLock, FileBeatLock, RedisBeatLock
@@ -317,8 +318,9 @@ class FleetScheduler(beat.Scheduler):
             declare = route["declare"]
         if job.kwargsrepr is None:
             # kwargs are JSON from the fleet file (no cycles, no odd reprs): the builtin
-            # repr, cut as Celery cuts it, is 10x cheaper than saferepr
-            job.kwargsrepr = repr(job.kwargs)[:amqp.kwargsrepr_maxsize]
+            # repr, cut as Celery cuts it, is 10x cheaper than saferepr; made once per job,
+            # with the one redaction every task's repr gets
+            job.kwargsrepr = repr(redact_value(job.kwargs))[:amqp.kwargsrepr_maxsize]
         # no task-sent event: it doubled the cost of a send (a second message, and an
         # exchange declare each); workers' received/started/succeeded events still show
         # every task in Flower

@@ -12,6 +12,7 @@ from celery import Celery
 from kombu import Queue  # type: ignore[attr-defined]  # untyped
 
 from kubestack_ai.plugins.logcontext import get_logger
+from kubestack_ai.plugins.redaction import install_log_redaction
 
 from .catalog import discover, task_types
 from .limits import broker_options, longest_hard_limit
@@ -29,7 +30,8 @@ def create_app(settings: Settings | None = None) -> Celery:
         (settings.home / "results").mkdir(parents=True, exist_ok=True)
 
     app = Celery("workers", broker=settings.broker_url, backend=settings.result_backend,
-                 set_as_current=True, amqp="kubestack_ai.workers.redact:RedactingAMQP")
+                 set_as_current=True, amqp="kubestack_ai.workers.redact:RedactingAMQP",
+                 task_cls="kubestack_ai.workers.redact:RedactingTask")
     app.conf.update(
         task_serializer="json", result_serializer="json", accept_content=["json"],
         enable_utc=True, timezone="UTC",
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Celery:
         beat_scheduler="kubestack_ai.scheduler.beat:FleetScheduler",
         beat_max_loop_interval=5,
     )
+    install_log_redaction()  # every log line of the process (kept by forked children)
     app.ksa_settings = settings
     app.ksa_specs = specs
     from . import signals, tasks  # noqa: PLC0415 (they need the app)

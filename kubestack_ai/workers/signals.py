@@ -27,7 +27,6 @@ from kubestack_ai.storage.spool import SpooledActionEnd, SpooledRun
 from . import tasks
 from .catalog import PluginSpec, merge_config
 from .limits import apply_limits
-from .redact import install_log_filter
 from .store import SafeStore
 
 log = get_logger(__name__)
@@ -168,7 +167,6 @@ def connect(app: Celery) -> None:
     @signals.worker_init.connect(weak=False)
     def on_worker_init(sender: Any = None, **_: Any) -> None:
         check_pool(sender)
-        install_log_filter()
         specs = stored_specs(app)
         app.ksa_specs = specs
         apply_limits(app, specs)

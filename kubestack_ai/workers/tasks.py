@@ -28,8 +28,6 @@ from .limits import DEFAULT_SOFT_LIMIT as DEFAULT_SOFT
 from .runtime import Runtime
 from .store import SafeStore
 
-REQUEST = "kubestack_ai.workers.redact:RedactingRequest"
-"""Celery's request with literal secrets redacted from what the worker reports."""
 RESULT_REPR = 4096
 """Characters of a task's result Flower shows (Celery's default, 1024, cut a diagnosis
 off in its metrics); the result's ``summary`` comes first either way."""
@@ -123,8 +121,7 @@ def _diagnose_task(app: Celery, mtype: str, spec: PluginSpec | None) -> None:
 
     diagnose.__doc__ = f"Diagnose one {mtype} target; the result is stored and returned."
     app.task(name=f"diagnose.{mtype}", bind=True, shared=False, soft_time_limit=soft, time_limit=hard,
-             acks_late=True, reject_on_worker_lost=True, Request=REQUEST,
-             resultrepr_maxsize=RESULT_REPR)(diagnose)
+             acks_late=True, reject_on_worker_lost=True, resultrepr_maxsize=RESULT_REPR)(diagnose)
 
 
 def _health_task(app: Celery, mtype: str, spec: PluginSpec | None) -> None:
@@ -137,7 +134,7 @@ def _health_task(app: Celery, mtype: str, spec: PluginSpec | None) -> None:
     health.__doc__ = f"Health check (connect) of one {mtype} target."
     # a health check is only worth its freshness: not redelivered after a crash
     app.task(name=f"health.{mtype}", bind=True, shared=False, soft_time_limit=soft, time_limit=hard,
-             acks_late=False, Request=REQUEST, resultrepr_maxsize=RESULT_REPR)(health)
+             acks_late=False, resultrepr_maxsize=RESULT_REPR)(health)
 
 
 def _action_task(app: Celery, mtype: str, spec: PluginSpec | None) -> None:

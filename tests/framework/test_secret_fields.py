@@ -22,6 +22,9 @@ def target(**options: object) -> MiddlewareTarget:
     ({"sasl": {"oauth_token": LITERAL}}, "options.sasl.oauth_token"),
     ({"api_key": LITERAL}, "options.api_key"),
     ({"client_secret": 12345}, "options.client_secret"),
+    # inside lists (issue 20 item 6: these were accepted)
+    ({"sasl": [{"oauth_token": LITERAL}]}, "options.sasl[0].oauth_token"),
+    ({"sentinel_passwords": ["env:S1_PW", LITERAL]}, "options.sentinel_passwords[1]"),
 ])
 def test_secret_looking_option_must_be_a_reference(options: dict[str, object], field: str) -> None:
     with pytest.raises(ValidationError) as e:
@@ -40,7 +43,8 @@ def test_plugin_config_options_too() -> None:
 
 def test_references_and_ordinary_options_pass() -> None:
     t = target(sentinel_password_ref="file:/run/secrets/s", master_name="mymaster",
-               token_bucket_size=3, socket_timeout=1.5, password=None)
+               token_bucket_size=3, socket_timeout=1.5, password=None,
+               sentinel_passwords=["env:S1_PW", "file:/run/secrets/s2"], hosts=["a", "b"])
     assert t.options["sentinel_password_ref"] == "file:/run/secrets/s"
 
 
@@ -54,6 +58,6 @@ def test_resolving_a_non_reference_never_quotes_it(ref: str) -> None:
 
 
 def test_a_reference_that_cannot_be_resolved_is_named() -> None:
-    with pytest.raises(SecretError, match="secret reference 'env:KSA_NOT_SET_X': environment "
-                                          "variable KSA_NOT_SET_X is not set"):
-        resolve_secret("env:KSA_NOT_SET_X", {})
+    with pytest.raises(SecretError, match="secret reference 'env:KSA_NOT_SET_X_PW': environment "
+                                          "variable KSA_NOT_SET_X_PW is not set"):
+        resolve_secret("env:KSA_NOT_SET_X_PW", {})

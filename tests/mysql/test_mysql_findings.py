@@ -84,8 +84,8 @@ def test_durable_server_and_binlog_off_stay_quiet(manager: PluginManager,
 def _root_auth(inst: Instance) -> dict[str, str]:
     if not inst.password:
         return {"username": "root"}
-    os.environ["KSA_TEST_DURABLE_ROOT"] = inst.password
-    return {"username": "root", "password": "env:KSA_TEST_DURABLE_ROOT"}
+    os.environ["KSA_TEST_DURABLE_ROOT_PW"] = inst.password
+    return {"username": "root", "password": "env:KSA_TEST_DURABLE_ROOT_PW"}
 
 
 @pytest.fixture(scope="module")

@@ -131,8 +131,8 @@ def test_secrets_in_parameters_and_results_are_redacted(servers: Servers,
         assert c.config_get("masterauth")["masterauth"] == "Top-Secret-42"
     assert "Top-Secret-42" not in p.stdout + p.stderr
     rec = audit(home)[0]
-    assert rec["params"] == {"name": "masterauth", "value": "***"}
-    assert rec["result"] == {"name": "masterauth", "old": "", "new": "***"}
+    assert rec["params"] == {"name": "masterauth", "value": "<redacted>"}
+    assert rec["result"] == {"name": "masterauth", "old": "", "new": "<redacted>"}
     assert "Top-Secret-42" not in json.dumps(audit(home))
 
 

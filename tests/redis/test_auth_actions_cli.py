@@ -53,7 +53,8 @@ def test_missing_password_says_none_was_given(secured, manager):
     assert "(no password was given)" in f.evidence["error"]
 
 
-def test_password_from_a_file_reference(secured, manager, tmp_path):
+def test_password_from_a_file_reference(secured, manager, tmp_path, monkeypatch):
+    monkeypatch.setenv("KSA_SECRET_DIRS", str(tmp_path))  # an allowed secret directory
     (tmp_path / "pw").write_text(PASSWORD + "\n")
     t = target(secured.addr, auth=Auth(password=f"file:{tmp_path / 'pw'}"))
     r = manager.diagnose(t)

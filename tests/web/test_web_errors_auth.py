@@ -108,9 +108,10 @@ def test_binding_beyond_loopback_needs_credentials(tmp_path: Path) -> None:
 def test_token_and_basic_auth_on_every_route_but_metrics(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ksa.db'}"
     Store(url).migrate()
-    (tmp_path / "pw").write_text("basic-pw\n")
+    (tmp_path / "secrets").mkdir()  # $KSA_HOME/secrets: allowed by default
+    (tmp_path / "secrets" / "pw").write_text("basic-pw\n")
     with web_view(url, tmp_path, "--token-ref", "env:KSA_TEST_WEB_TOKEN", "--user", "ops",
-                  "--password-ref", f"file:{tmp_path / 'pw'}",
+                  "--password-ref", f"file:{tmp_path / 'secrets' / 'pw'}",
                   env={"KSA_TEST_WEB_TOKEN": "tok-123"}) as web:
         for path in ("/", "/api/targets", "/targets/redis%3Ax", "/api/targets/x/history"):
             code, body = _fetch(web.url + path)

@@ -38,7 +38,8 @@ def test_example_rules_and_config_pass_promtool() -> None:
 @pytest.fixture(scope="module")
 def metered(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Web, Path]]:
     tmp = tmp_path_factory.mktemp("metered")
-    token = tmp / "metrics-token"
+    token = tmp / "secrets" / "metrics-token"  # $KSA_HOME/secrets: allowed by default
+    token.parent.mkdir()
     token.write_text("s3cret-scrape-token\n")
     with web_view(fleet.url, tmp, "--metrics-token-ref", f"file:{token}") as w:
         yield w, token

@@ -43,7 +43,7 @@ def worker_env(home: Path, **extra: str) -> dict[str, str]:
         "KSA_DATABASE_URL": f"sqlite:///{home}/ksa.db",
         "KSA_PLUGIN_MODULES": "ksa_testplugin",
         "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
-        "KSA_TEST_SECRET": SECRET, "KSA_EXPECT_SECRET": SECRET,
+        "KSA_TEST_SECRET": SECRET, "KSA_EXPECT_SECRET": SECRET, "KSA_TEST_WRONG_PW": "wrong",
         "KSA_PREFETCH": "1",
         # an external plugin (folder + plugin.yaml), loaded by every worker child
         "KSA_PLUGIN_PATH": str(ROOT / "examples" / "plugins"),
