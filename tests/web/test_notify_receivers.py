@@ -226,7 +226,7 @@ def test_receiver_credentials_by_reference_never_logged(
         {"url": f"{hooks.url}/private",
          "basic_auth": {"username": "hookuser", "password": "env:KSA_TEST_HOOK_PASSWORD"}},
         {"url": f"{hooks.url}/private", "bearer_token": f"file:{token}"},
-        {"url": f"{hooks.url}/private", "bearer_token": "env:KSA_TEST_HOOK_MISSING"},
+        {"url": f"{hooks.url}/private", "bearer_token": "env:KSA_TEST_HOOK_MISSING_TOKEN"},
     ]})
     sender = Sender(timeout=5)
     try:
@@ -238,7 +238,7 @@ def test_receiver_credentials_by_reference_never_logged(
         assert sorted(a for _, _, _, a in hooks.seen) == [basic, "Bearer T0ken-abc"]
         assert sender.sent == 2 and sender.failed == 1
         assert ("webhook auth to " + hooks.url + " failed after 1 attempts: secret reference "
-                "'env:KSA_TEST_HOOK_MISSING'") in caplog.text
+                "'env:KSA_TEST_HOOK_MISSING_TOKEN'") in caplog.text
         for secret in ("HookPw_K3y", "T0ken-abc", basic.split()[1]):
             assert secret not in caplog.text
         token.write_text("T0ken-rotated\n")  # resolved at each send: a rotation is picked up
