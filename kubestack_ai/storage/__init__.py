@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._retention import PruneReport
     from ._state import UNSET, AuditLog
     from .engine import default_url
+    from .members import FleetMember
     from .errors import MigrationError, StorageError, StorageUnavailable
     from .records import AuditRecord, PluginStateRecord, RollupRecord, RunRecord
     from .store import Store
@@ -38,6 +39,7 @@ _WHERE: dict[str, str] = {
     'UNSET': '_state',
     'AuditLog': '_state',
     'default_url': 'engine',
+    'FleetMember': 'members',
     'MigrationError': 'errors',
     'StorageError': 'errors',
     'StorageUnavailable': 'errors',
@@ -51,7 +53,7 @@ _WHERE: dict[str, str] = {
 
 
 __all__ = [
-    "OUTCOMES", "STATUSES", "FindingSpan", "FleetCounts", "RunSummary", "TargetRecord",
+    "OUTCOMES", "STATUSES", "FindingSpan", "FleetCounts", "FleetMember", "RunSummary", "TargetRecord",
     "UNSET", "AuditLog", "AuditRecord", "MigrationError", "PluginStateRecord", "PruneReport",
     "RollupRecord", "RunRecord",
     "StorageError", "StorageUnavailable", "Store", "categories_key", "default_url",

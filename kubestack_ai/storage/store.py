@@ -6,9 +6,10 @@ from __future__ import annotations
 from ._results import ResultsMixin
 from ._retention import RetentionMixin
 from ._state import StateMixin
+from .members import MembersMixin
 
 
-class Store(ResultsMixin, RetentionMixin, StateMixin):
+class Store(ResultsMixin, RetentionMixin, StateMixin, MembersMixin):
     """The storage of one KubeStack AI deployment.
 
     ``Store(url)``: a SQLAlchemy URL of SQLite, PostgreSQL, MySQL or MariaDB (another
