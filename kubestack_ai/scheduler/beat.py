@@ -189,7 +189,7 @@ class FleetScheduler(beat.Scheduler):
             jobs = list(fleet_jobs(fleet))
             del fleet
             settings = self.app.ksa_settings
-            if any(settings.retention().values()):
+            if any(settings.retention().values()) or settings.adhoc_age() is not None:
                 # first run an interval after beat starts: a beat restarting in a loop
                 # must not prune on every start
                 jobs.append(Job(RETENTION_JOB, "ksa.retention", {},

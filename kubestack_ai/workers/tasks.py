@@ -81,11 +81,17 @@ def register(app: Celery, specs: Mapping[str, PluginSpec], types: Iterable[str])
     def retention() -> dict[str, Any]:
         """Prune the run history and the audit log as the settings say; beat runs it
         every KSA_RETENTION_INTERVAL."""
+        settings = app.ksa_settings
         report, err = runtime(app).store.call(
-            "retention", lambda s: s.prune(**app.ksa_settings.retention()))
-        log.info("retention: %s%s", report, f" ({err})" if err else "")
+            "retention", lambda s: s.prune(**settings.retention()))
+        age = settings.adhoc_age()
+        adhoc, err2 = (runtime(app).store.call("retention", lambda s: s.prune_adhoc(age))
+                       if age is not None else (0, None))
+        err = err or err2
+        log.info("retention: %s, %s one-off target(s) aged out%s", report, adhoc,
+                 f" ({err})" if err else "")
         return {"runs": getattr(report, "runs", None), "audit": getattr(report, "audit", None),
-                "storage_error": err}
+                "adhoc": adhoc, "storage_error": err}
 
 
 def _bench_tasks(app: Celery) -> None:
