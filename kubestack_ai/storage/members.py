@@ -143,9 +143,8 @@ class MembersMixin(StoreBase):
 
         def fn(c: Connection) -> int:
             if c.execute(select(_M.target_key).where(_M.target_key == tk)).first():
-                raise StorageError(f"ksa results --forget: {target_key} is in the fleet: remove "
-                                   "it from the fleet file first (its next run would bring "
-                                   "it back)")
+                raise StorageError(f"{target_key} is in the fleet: remove it from the fleet "
+                                   "file first (its next run would bring it back)")
             c.execute(delete(_L).where(_L.target_key == tk))
             c.execute(delete(CachedResultRow).where(CachedResultRow.target_key == tk))
             c.execute(delete(RollupRow).where(RollupRow.target_key == tk))

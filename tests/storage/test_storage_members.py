@@ -86,7 +86,7 @@ def test_forget_a_one_off_target(store: Store) -> None:
     assert store.forget("redis:x") == 2
     assert store.target("redis:x") is None and store.history("redis:x") == []
     assert store.forget("redis:x") == 0
-    with pytest.raises(StorageError, match=r"redis:a is in the fleet: remove it from the fleet "
+    with pytest.raises(StorageError, match=r"^redis:a is in the fleet: remove it from the fleet "
                                            r"file first"):
         store.forget("redis:a")
 
