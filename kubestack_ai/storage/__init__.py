@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from ._retention import PruneReport
     from ._state import UNSET, AuditLog
     from .engine import default_url
-    from .members import FleetMember
     from .errors import MigrationError, StorageError, StorageUnavailable
+    from .members import FleetMember
     from .records import AuditRecord, PluginStateRecord, RollupRecord, RunRecord
     from .store import Store
 
