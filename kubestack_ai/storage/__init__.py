@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .members import FleetMember
     from .records import AuditRecord, PluginStateRecord, RollupRecord, RunRecord
     from .store import Store
+    from .trends import MetricPoint
 
 # Each name is imported from its module on first use (PEP 562): SQLAlchemy costs a
 # start-up ~0.15 s, and the standard-library reader (``sqlite_read``) must not pay it.
@@ -40,6 +41,7 @@ _WHERE: dict[str, str] = {
     'AuditLog': '_state',
     'default_url': 'engine',
     'FleetMember': 'members',
+    'MetricPoint': 'trends',
     'MigrationError': 'errors',
     'StorageError': 'errors',
     'StorageUnavailable': 'errors',
@@ -53,7 +55,8 @@ _WHERE: dict[str, str] = {
 
 
 __all__ = [
-    "OUTCOMES", "STATUSES", "FindingSpan", "FleetCounts", "FleetMember", "RunSummary", "TargetRecord",
+    "OUTCOMES", "STATUSES", "FindingSpan", "FleetCounts", "FleetMember", "MetricPoint",
+    "RunSummary", "TargetRecord",
     "UNSET", "AuditLog", "AuditRecord", "MigrationError", "PluginStateRecord", "PruneReport",
     "RollupRecord", "RunRecord",
     "StorageError", "StorageUnavailable", "Store", "categories_key", "default_url",

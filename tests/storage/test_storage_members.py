@@ -132,3 +132,26 @@ def test_a_fleet_endpoint_names_its_target(store: Store) -> None:
     assert store.fleet_key_for("redis", ("localhost:6379",)) == "redis:local-redis"
     assert store.fleet_key_for("mysql", ("127.0.0.1:6379",)) is None
     assert store.fleet_key_for("redis", ("127.0.0.1:6380",)) is None
+
+
+def test_trends_metric_points_and_status_strips(store: Store) -> None:
+    """Issue 25.2: the key metrics of a target over time, with its findings, and the
+    worst status per hour of the last 24 for the front page's strip."""
+    now = T0 + dt.timedelta(hours=24)
+    for i, status in enumerate((Status.HEALTHY, Status.CRITICAL, Status.HEALTHY)):
+        at = now - dt.timedelta(hours=3 - i, minutes=30)
+        assert store.record_run(f"m{i}", "redis:a", PID, (), result(
+            at=at, status=status, metrics={"used_memory": 1000 * (i + 1), "role": "master"},
+            findings=[Finding(code="redis.memory.oom", category="memory",
+                              severity=Severity.CRITICAL, title="Out of memory",
+                              evidence={"used": 1}, suggestion="Raise maxmemory.")]
+            if status is Status.CRITICAL else None), ttl=None)
+    _run(store, "m-in-the-same-hour", "redis:a", now - dt.timedelta(hours=1, minutes=10))
+    points = store.metric_points("redis:a", ["used_memory", "hit_rate"], since=T0)
+    assert [p.values for p in points] == [{"used_memory": 1000}, {"used_memory": 2000},
+                                          {"used_memory": 3000}, {}]
+    assert points[1].findings == (("critical", "redis.memory.oom"),)
+    strips = store.status_strips(["redis:a", "redis:none"], now=now)
+    assert strips["redis:none"] == [None] * 24
+    assert strips["redis:a"][-4:] == ["healthy", "critical", "healthy", None]
+    assert strips["redis:a"][:20] == [None] * 20
