@@ -184,11 +184,9 @@ def make_app(store: Store, auth: WebAuth | None = None) -> tornado.web.Applicati
             (r"/api/targets/(.+)", TargetApi, kw),
             (r"/metrics", Metrics, {**kw, "snapshots": metrics.Snapshots(store)}),
             (r"/healthz", Health, kw),
-            (r"/favicon.ico", tornado.web.RedirectHandler,
-             {"url": "/static/favicon.svg", "permanent": True}),
         ],
         template_path=str(HERE / "templates"),
-        static_path=str(HERE / "static"),
+        static_path=str(HERE / "static"),  # also serves /favicon.ico from it
         xsrf_cookies=False,  # read-only: no form changes anything
         compress_response=True,
     )

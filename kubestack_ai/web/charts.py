@@ -20,7 +20,7 @@ from typing import Any
 from kubestack_ai.plugins.keymetrics import KeyMetric
 from kubestack_ai.storage import MetricPoint
 
-W, H = 640, 170
+W, H = 560, 170
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 10, 40
 COLORS = ("#2f6db5", "#c77700", "#1e7a34", "#6a4fb3", "#b3261e", "#4a5362")
 MARK = {"critical": "#b3261e", "warning": "#c77700"}
