@@ -85,7 +85,9 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
         home = Path(env.get("KSA_HOME") or Path.home() / ".ksa").expanduser()
-        broker = env.get("KSA_BROKER_URL") or "filesystem://"
+        # a host in the URL, though the transport ignores it: without one kombu warns "No
+        # hostname was supplied" each time it copies the connection
+        broker = env.get("KSA_BROKER_URL") or "filesystem://localhost/"
         backend = env.get("KSA_RESULT_BACKEND") or (
             broker if broker.startswith(("redis://", "rediss://"))
             else f"file://{home / 'results'}")
