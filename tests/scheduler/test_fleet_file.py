@@ -102,13 +102,6 @@ def test_scheduler_follows_the_file(tmp_path: Path) -> None:
         app.close()
 
 
-def test_example_fleet_is_valid() -> None:
-    root = Path(__file__).parent.parent.parent
-    fleet = load_fleet(root / "examples" / "fleet.yaml")
-    # what a fresh machine runs (tests/scheduler/test_example_fleet.py diagnoses them)
-    assert {t.target.type for t in fleet.targets} == {"redis", "mysql", "tcp"}
-
-
 def test_a_typo_in_defaults_is_reported_once_with_the_closest_field() -> None:
     """Issue 25.6: ``intervall:`` in defaults was reported on every target."""
     doc = {"defaults": {"intervall": 60},
