@@ -11,6 +11,7 @@ the fleet target is a real diagnosis of a real Redis server.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -124,6 +125,21 @@ def test_target_page_charts_key_metrics_with_findings_on_the_time_axis(
     # the six critical runs are marked on the time axis of every chart
     assert len(browser.find_all(memory + " line.mark-critical")) == 6
     browser.screenshot(artifacts / "target-trends.png")
+    browser.get(web.url + "/targets/redis%3Acache-1?hours=168")
+    assert browser.text("#trends").startswith("Memory used")
+    assert "the last 168 h" in browser.text("body")
+
+
+def test_the_api_says_the_same(trended: tuple[Store, Web, str]) -> None:
+    _, web, key = trended
+    with urllib.request.urlopen(web.url + "/api/targets", timeout=5) as resp:
+        fleet = json.loads(resp.read())
+    assert (fleet["total"], fleet["other_total"]) == (1, 1)
+    [t] = fleet["targets"]
+    assert t["key"] == key and len(t["last_24h"]) == 24 and "critical" in t["last_24h"]
+    with urllib.request.urlopen(web.url + "/api/targets?adhoc=1", timeout=5) as resp:
+        adhoc = json.loads(resp.read())
+    assert [t["key"] for t in adhoc["targets"]] == ["redis:127.0.0.1:6380"]
 
 
 def test_favicon(trended: tuple[Store, Web, str]) -> None:
