@@ -3,6 +3,10 @@ a week of history on PostgreSQL, ``/metrics`` time and size, against the HTTP fl
 (``/healthz``: the same server, no storage) measured in the same run.
 
     .venv/bin/python bench/web.py [--targets 10000] [--hours 168] [--every 60] [--requests 60]
+                                  [--fleet]
+
+``--fleet`` declares the targets as a fleet (``Store.set_fleet``, as ``ksa run``'s beat
+does), all but every 100th, which are then one-off targets shown apart.
 
 Creates its own database on the machine's PostgreSQL (127.0.0.1:5432, dropped at the
 end), migrates it, and fills it in SQL: --targets targets with a run every --every
@@ -34,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from kubestack_ai.storage import Store  # noqa: E402
+from kubestack_ai.storage import FleetMember, Store  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -159,6 +163,8 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=60, help="minutes between runs in history")
     ap.add_argument("--requests", type=int, default=60)
     ap.add_argument("--builds", type=int, default=9, help="/metrics snapshot builds timed")
+    ap.add_argument("--fleet", action="store_true",
+                    help="declare the targets a fleet (all but every 100th: one-off)")
     ap.add_argument("--against", type=Path, help="another checkout whose /metrics build is "
                     "timed alongside this one's (e.g. /work/main)")
     args = ap.parse_args()
@@ -175,6 +181,14 @@ def main() -> None:
         took = fill(url, args.targets, args.hours, args.every)
         runs = args.targets * (args.hours * 60 // args.every)
         print(f"filled {args.targets} targets, {runs} runs in {took:.1f} s")
+        if args.fleet:
+            store = Store(url)
+            t0 = time.perf_counter()
+            store.set_fleet(FleetMember(f"redis:cache-{t:05d}", "redis", (f"10.0.0.{t % 250}:"
+                                        f"{6379 + t // 250}",), args.every * 60.0)
+                            for t in range(1, args.targets + 1) if t % 100)
+            print(f"declared the fleet in {time.perf_counter() - t0:.2f} s")
+            store.dispose()
         port = free_port()
         env = {**os.environ, "KSA_DATABASE_URL": url}
         proc = subprocess.Popen([sys.executable, "-m", "kubestack_ai.ksa", "serve", "--port",

@@ -96,10 +96,14 @@ class CliHistory:
     """``ksa diagnose``'s run history in the local store, as ``ksa run``'s workers keep it:
     the earlier runs' metrics before the diagnosis (rates and windows judge counters
     against them), the run itself after it. A store that fails costs a warning on stderr,
-    never the diagnosis: it goes on without history, unstored."""
+    never the diagnosis: it goes on without history, unstored.
 
-    def __init__(self, target_key: str, plugin_id: str) -> None:
-        self.target_key, self.plugin_id = target_key, plugin_id
+    A target without ``--name`` whose endpoint a fleet target has is that target: its
+    runs are stored under the fleet's key (one server, one target)."""
+
+    def __init__(self, target: Any, plugin_id: str, *, named: bool = False) -> None:
+        self.target, self.target_key, self.plugin_id = target, target.key, plugin_id
+        self.named = named
         self._store: Any = None
 
     def _warn(self, what: str, e: Exception) -> None:
@@ -117,10 +121,21 @@ class CliHistory:
             self._store = Store(None, timeout=STORE_TIMEOUT)
             self._store.migrate()
             flush_spool(self._store)
+            self._fleet_key()
             return tuple(self._store.snapshots(self.target_key, self.plugin_id))
         except Exception as e:  # any storage failure: diagnose without history
             self._warn("history not read, counters judged in this run only", e)
             return ()
+
+    def _fleet_key(self) -> None:
+        import sys
+
+        if self.named:
+            return
+        key = self._store.fleet_key_for(self.target.type, self.target.endpoints)
+        if key is not None and key != self.target_key:
+            self.target_key = key
+            print(f"ksa: stored under the fleet's target {key} (same endpoint)", file=sys.stderr)
 
     def record(self, categories: tuple[str, ...], result: Any) -> bool:
         """Store the run (never cached: the workers' cache is for scheduled runs)."""

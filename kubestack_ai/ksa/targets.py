@@ -111,6 +111,9 @@ def manager_for(args: argparse.Namespace) -> PluginManager:
     if args.type not in manager.registry.middleware_types():
         load_external_plugins(manager, args)
     if args.type not in manager.registry.middleware_types():
-        known = ", ".join(manager.registry.middleware_types())
-        raise CliError(f"unknown middleware type {args.type!r} (known: {known})")
+        from kubestack_ai.plugins.pyutil import did_you_mean  # noqa: PLC0415
+
+        types = manager.registry.middleware_types()
+        raise CliError(f"unknown middleware type {args.type!r}{did_you_mean(args.type, types)} "
+                       f"(known: {', '.join(types)})")
     return manager

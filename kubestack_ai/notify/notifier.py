@@ -12,6 +12,9 @@ indexed query, not the fleet) and:
 - Webhooks: a POST on every status transition, and every ``repeat`` while a target stays
   at ``min_severity`` or worse.
 
+A target that leaves the fleet (``remove``, from the beat that declared the new fleet)
+has its alert resolved on the next poll and is forgotten: nothing more is sent about it.
+
 The first poll after start learns the current statuses without posting transitions to
 webhooks (a restart is not a change); Alertmanager gets the active alerts at once (its
 alerts are idempotent).
@@ -57,6 +60,9 @@ class Notifier:
         self._since: dt.datetime | None = None
         self._last_resend = float("-inf")
         self._thread: threading.Thread | None = None
+        self._removed: list[str] = []
+        """Keys that left the fleet since the last poll (appended by the beat's thread)."""
+        self._removed_lock = threading.Lock()
         self._stop = threading.Event()
         self._active_until = 0.0
         self._am = [r.model_copy(update={"url": f"{r.url.rstrip('/')}/api/v2/alerts"})
@@ -77,7 +83,7 @@ class Notifier:
             return 0
         primed = self._since is not None
         self._since = now
-        fire: list[dict[str, Any]] = []
+        fire: list[dict[str, Any]] = self._gone(now)
         queued = 0
         for t in rows:
             old = self._known.get(t.target_key)
@@ -99,6 +105,26 @@ class Notifier:
         if fire:
             queued += self._post_alerts(fire)
         return queued
+
+    def remove(self, keys: list[str]) -> None:
+        """These targets left the fleet: resolve their alerts on the next poll and
+        forget them. Safe to call from another thread."""
+        with self._removed_lock:
+            self._removed += keys
+
+    def _gone(self, now: dt.datetime) -> list[dict[str, Any]]:
+        with self._removed_lock:
+            keys, self._removed = self._removed, []
+        out = []
+        for key in keys:
+            self._known.pop(key, None)
+            self._hooked.pop(key, None)
+            labels = self._alerts.pop(key, None)
+            if labels is not None:
+                out.append({"labels": labels, "annotations": {
+                    "summary": f"{labels['type']} target {labels['target']} left the fleet"},
+                    "endsAt": now.isoformat()})
+        return out
 
     def _troubled(self, t: TargetRecord) -> bool:
         return _RANK.get(t.status, 0) >= self._min

@@ -1,8 +1,10 @@
-"""Two process-level helpers the layers share: a package's names imported on first use,
-and the cyclic garbage collector paused while a big batch of plain data is built."""
+"""Helpers the layers share: a package's names imported on first use, the cyclic
+garbage collector paused while a big batch of plain data is built, and the closest
+known name for a message about an unknown one."""
 
 from __future__ import annotations
 
+import difflib
 import gc
 import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -45,3 +47,10 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def did_you_mean(word: str, known: Sequence[str]) -> str:
+    """``", did you mean 'redis'?"`` for the closest of ``known`` to ``word``; "" when none
+    is close."""
+    match = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f", did you mean {match[0]!r}?" if match else ""

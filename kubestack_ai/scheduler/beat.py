@@ -16,6 +16,12 @@ one producer in a pipelined batch (kombu's ``Producer.batch``; one round trip pe
 batch on Redis). It publishes without subscribing to each task's result (beat never
 reads them; ``send_task`` on a Redis result backend subscribes per task).
 
+The beat that holds the lock declares the fleet to storage (``Store.set_fleet``: its
+targets, intervals and endpoints) whenever it reads a changed fleet: the web view,
+``/metrics`` and the notifier show the fleet's targets and set one-off runs apart; a
+target removed from the file leaves them at once, and its alert is resolved. A storage
+that cannot be reached is tried again on the next tick.
+
 Beside the fleet's jobs, one ``ksa.retention`` every KSA_RETENTION_INTERVAL (1 h):
 storage pruned by age and count, rolled up by day (storage/_retention.py).
 
@@ -130,6 +136,9 @@ class FleetScheduler(beat.Scheduler):
         self._routes: dict[str, dict[str, Any]] = {}
         self.notifier: Any = None
         self._notify_config: Any = None
+        self._members: list[Any] | None = None
+        """The fleet to declare to storage on the next tick (None: declared)."""
+        self._store: Any = None
         super().__init__(app, *args, **kwargs)
 
     # -- the schedule -----------------------------------------------------------------
@@ -176,10 +185,12 @@ class FleetScheduler(beat.Scheduler):
                 log.warning("beat: fleet %s lists no targets: nothing to schedule",
                             self.fleet_path)
             self._set_notify(fleet.notify)
+            self._members = [(t.key, t.target.type, t.target.endpoints, t.interval)
+                             for t in fleet.targets]
             jobs = list(fleet_jobs(fleet))
             del fleet
             settings = self.app.ksa_settings
-            if any(settings.retention().values()):
+            if any(settings.retention().values()) or settings.adhoc_age() is not None:
                 # first run an interval after beat starts: a beat restarting in a loop
                 # must not prune on every start
                 jobs.append(Job(RETENTION_JOB, "ksa.retention", {},
@@ -201,13 +212,39 @@ class FleetScheduler(beat.Scheduler):
         self._notify_config = config
         if config is not None and config.enabled:
             from kubestack_ai.notify import Notifier  # noqa: PLC0415
-            from kubestack_ai.storage import Store, default_url  # noqa: PLC0415
+            from kubestack_ai.storage import Store  # noqa: PLC0415
 
-            settings = self.app.ksa_settings
-            url = settings.database_url or default_url({"KSA_HOME": str(settings.home)})
-            self.notifier = Notifier(Store(url), config)
+            self.notifier = Notifier(Store(self._store_url()), config)
             log.info("beat: notifications to %d Alertmanager(s), %d webhook(s)",
                      len(config.alertmanager), len(config.webhook))
+
+    def _store_url(self) -> str:
+        from kubestack_ai.storage import default_url  # noqa: PLC0415
+
+        settings = self.app.ksa_settings
+        return str(settings.database_url or default_url({"KSA_HOME": str(settings.home)}))
+
+    def declare_fleet(self) -> None:
+        """Tell storage which targets are the fleet's; the ones that left it are resolved
+        by the notifier. Kept for the next tick when storage cannot be reached."""
+        if self._members is None:
+            return
+        from kubestack_ai.storage import FleetMember, StorageError, Store  # noqa: PLC0415
+
+        if self._store is None:
+            self._store = Store(self._store_url())
+        try:
+            self._store.migrate()
+            gone = self._store.set_fleet(FleetMember(*m) for m in self._members)
+        except StorageError as e:
+            log.warning("beat: cannot declare the fleet to storage (retrying next tick): %s", e)
+            return
+        self._members = None
+        if gone:
+            log.info("beat: %d target(s) left the fleet: %s", len(gone),
+                     ", ".join(gone[:10]) + (" ..." if len(gone) > 10 else ""))
+            if self.notifier is not None:
+                self.notifier.remove(gone)
 
     def _merge(self, jobs: list[Job]) -> None:
         now = time.time()
@@ -264,6 +301,7 @@ class FleetScheduler(beat.Scheduler):
         if not leading:
             return STANDBY_POLL
         self.reload_fleet()
+        self.declare_fleet()
         if self.notifier is not None:
             self.notifier.tick()  # polls in its own thread: never delays scheduling
         return self.dispatch_due()
@@ -336,6 +374,8 @@ class FleetScheduler(beat.Scheduler):
         try:
             if self.notifier is not None:
                 self.notifier.close()
+            if self._store is not None:
+                self._store.dispose()
             super().close()
         finally:
             self.lock.release()

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from kubestack_ai.notify.config import NotifyConfig
 from kubestack_ai.plugins import MiddlewareTarget
-from kubestack_ai.plugins.pyutil import gc_paused
+from kubestack_ai.plugins.pyutil import did_you_mean, gc_paused
 from kubestack_ai.workers.args import TaskArgsError, check_categories, check_target
 
 from .yamlfast import load_yaml
@@ -109,6 +109,11 @@ class Fleet(BaseModel):
     """Where to send status changes (see kubestack_ai.notify); sent by the active beat."""
 
 
+DEFAULT_FIELDS = tuple(sorted({*TARGET_FIELDS, *(f for f in FleetTarget.model_fields
+                                                  if f != "target")}))
+"""What ``defaults`` may set: any field of a target."""
+
+
 def _where(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -130,6 +135,13 @@ def _targets(data: Any, source: str) -> list[dict[str, Any]]:
     raw = data.get("targets") or []
     if not isinstance(defaults, dict):
         raise FleetError(f"{source}: defaults must be a mapping")
+    for key in defaults:
+        # here, once: applied to every target, a typo would be reported on each of them
+        if key not in DEFAULT_FIELDS:
+            name = str(key)[:64]
+            raise FleetError(f"{source}: defaults.{name}: unknown field"
+                             f"{did_you_mean(name, DEFAULT_FIELDS)} "
+                             f"(known: {', '.join(DEFAULT_FIELDS)})")
     if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
         raise FleetError(f"{source}: targets must be a list of mappings")
     return [{**defaults, **t} for t in raw] if defaults else raw
@@ -203,7 +215,8 @@ def _check(raw: dict[str, Any], known: Mapping[str, Sequence[str]] | None,
         problems.append(((), str(e)))
     mtype = raw.get("type")
     if known is not None and isinstance(mtype, str) and mtype not in known:
-        problems.append((("type",), f"unknown type {mtype[:64]!r} (known: "
+        problems.append((("type",), f"unknown type {mtype[:64]!r}"
+                                    f"{did_you_mean(mtype[:64], sorted(known))} (known: "
                                     f"{', '.join(sorted(known))})"))
     elif known is not None and isinstance(mtype, str) and not problems and known[mtype]:
         bad = [c for c in raw.get("categories") or [] if c not in known[mtype]]

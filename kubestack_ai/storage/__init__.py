@@ -20,8 +20,10 @@ if TYPE_CHECKING:
     from ._state import UNSET, AuditLog
     from .engine import default_url
     from .errors import MigrationError, StorageError, StorageUnavailable
+    from .members import FleetMember
     from .records import AuditRecord, PluginStateRecord, RollupRecord, RunRecord
     from .store import Store
+    from .trends import MetricPoint
 
 # Each name is imported from its module on first use (PEP 562): SQLAlchemy costs a
 # start-up ~0.15 s, and the standard-library reader (``sqlite_read``) must not pay it.
@@ -38,6 +40,8 @@ _WHERE: dict[str, str] = {
     'UNSET': '_state',
     'AuditLog': '_state',
     'default_url': 'engine',
+    'FleetMember': 'members',
+    'MetricPoint': 'trends',
     'MigrationError': 'errors',
     'StorageError': 'errors',
     'StorageUnavailable': 'errors',
@@ -51,7 +55,8 @@ _WHERE: dict[str, str] = {
 
 
 __all__ = [
-    "OUTCOMES", "STATUSES", "FindingSpan", "FleetCounts", "RunSummary", "TargetRecord",
+    "OUTCOMES", "STATUSES", "FindingSpan", "FleetCounts", "FleetMember", "MetricPoint",
+    "RunSummary", "TargetRecord",
     "UNSET", "AuditLog", "AuditRecord", "MigrationError", "PluginStateRecord", "PruneReport",
     "RollupRecord", "RunRecord",
     "StorageError", "StorageUnavailable", "Store", "categories_key", "default_url",

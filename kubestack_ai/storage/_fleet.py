@@ -3,10 +3,11 @@
 
 ``record_run`` keeps one row per target in ``ksa_target_latest`` (same transaction as
 the history row), so that a page of the fleet reads at most one row per target through
-an index, whatever the length of the history. A target is *stale* when its last run
-started more than twice its interval ago; the interval is the gap between its last two
-runs as observed (the store never sees the fleet file), at least ``MIN_GAP`` seconds, so
-``stale_after`` is unknown until a target has run twice.
+an index, whatever the length of the history. Which rows are the fleet's, and when a
+target is stale (its last run older than twice its interval from the fleet file), is
+``members.py``'s. Before a fleet is declared, the interval is guessed: the gap between a
+target's last two runs as observed, at least ``MIN_GAP`` seconds (``stale_ts``), unknown
+until a target has run twice.
 """
 
 from __future__ import annotations
@@ -36,10 +37,9 @@ from sqlalchemy import (
 from kubestack_ai.plugins.models import DiagnosticResult, Severity, Status, utcnow
 
 from ._base import StoreBase, short_key
+from .members import STALE_FACTOR, Scope, scope
 from .models import RunRow, TargetLatestRow
 
-STALE_FACTOR = 2
-"""A target is stale once its last run is older than this many intervals."""
 MIN_GAP = 30.0
 """The interval assumed at least: two runs started by hand a moment apart do not make a
 target stale a moment later."""
@@ -225,71 +225,90 @@ class FleetMixin(StoreBase):
 
     # -- the fleet ----------------------------------------------------------------------
 
-    def fleet_counts(self, now: dt.datetime | None = None) -> FleetCounts:
+    def fleet_counts(self, now: dt.datetime | None = None, *,
+                     adhoc: bool = False) -> FleetCounts:
         """Targets per shown status (stale counted as stale, not as its last verdict)
-        and per middleware type."""
-        return self._core(lambda c: _counts(c, now or utcnow()), what="fleet_counts")
+        and per middleware type: the fleet's, or (``adhoc``) the one-off targets'."""
+        now = now or utcnow()
+        return self._core(lambda c: _Counts(c, scope(c, adhoc), now, None).counts(None, None),
+                          what="fleet_counts")
 
     def fleet_targets(self, *, status: str | None = None, type: str | None = None,
                       text: str | None = None, limit: int = 200, offset: int = 0,
-                      now: dt.datetime | None = None) -> tuple[list[TargetRecord], int]:
-        """A page of the fleet, worst first, and how many targets match in all.
-        ``status`` is a shown status (``stale``: not run in time, whatever it said;
-        ``healthy``: healthy and not stale); ``text`` matches part of the target key."""
+                      now: dt.datetime | None = None,
+                      adhoc: bool = False) -> tuple[list[TargetRecord], int]:
+        """A page of the fleet (or of the one-off targets), worst first, and how many
+        targets match in all. ``status`` is a shown status (``stale``: not run in time,
+        whatever it said; ``healthy``: healthy and not stale); ``text`` matches part of
+        the target key."""
         page = _Page(status, type, text, limit, offset, now or utcnow())
-        return self._core(lambda c: (page.rows(c), page.total(c)), what="fleet_targets")
+
+        def fn(c: Connection) -> tuple[list[TargetRecord], int]:
+            sc = scope(c, adhoc)
+            return page.rows(c, sc), page.total(c, sc)
+        return self._core(fn, what="fleet_targets")
 
     def fleet_page(self, *, status: str | None = None, type: str | None = None,
                    text: str | None = None, limit: int = 200, offset: int = 0,
-                   now: dt.datetime | None = None
+                   now: dt.datetime | None = None, adhoc: bool = False
                    ) -> tuple[FleetCounts, list[TargetRecord], int]:
-        """``fleet_counts`` and ``fleet_targets`` in one transaction (what ``/`` shows);
-        the matching total comes from the counts when one filter alone decides it."""
+        """What ``/`` shows, in one transaction: the counts as the filters show them
+        (per status under the type and text filters, per type under the status and text
+        filters; ``total``: every target in scope), a page, and how many match."""
         now = now or utcnow()
         page = _Page(status, type, text, limit, offset, now)
 
         def fn(c: Connection) -> tuple[FleetCounts, list[TargetRecord], int]:
-            counts = _counts(c, now)
-            if text or (status and type):
-                total = page.total(c)
-            elif status:
-                total = counts.by_status.get(status, 0)
-            elif type:
-                total = counts.by_type.get(type, 0)
-            else:
-                total = counts.total
-            return counts, page.rows(c), total
+            sc = scope(c, adhoc)
+            groups = _Counts(c, sc, now, text)
+            return groups.counts(status, type), page.rows(c, sc), groups.matching(status, type)
         return self._core(fn, what="fleet_page")
 
     def all_targets(self) -> list[TargetRecord]:
-        """Every target's latest state, by key (``/metrics``, the notifier)."""
-        q = select(_L).order_by(_L.target_key)
-        return self._core(lambda c: [_target(r) for r in c.execute(q)], what="all_targets")
+        """Every fleet target's latest state, by key (``/metrics``, the notifier)."""
+        def fn(c: Connection) -> list[TargetRecord]:
+            sc = scope(c)
+            q = _select(sc).where(*sc.where()).order_by(_L.target_key)
+            return [_target(r) for r in c.execute(q)]
+        return self._core(fn, what="all_targets")
 
     def metric_rows(self) -> Sequence[tuple[Any, ...]]:
-        """Every target as ``/metrics`` needs it, lean (no records, no datetimes, findings
-        as JSON text): (key, type, status, status_runs, stale_ts, started_ts, duration,
-        findings, n_completed, n_timed_out, n_killed, n_failed). One fetch of plain
-        values: at 10,000 targets, building a record or a datetime per row costs more
-        than the query."""
-        q = select(_L.target_key, _L.type, _L.status, _L.status_runs, _L.stale_ts,
-                   _L.started_ts, _L.duration, _L.findings, *_COUNTED.values()
-                   ).order_by(_L.target_key)
-        return self._core(lambda c: c.execute(q).all(), what="metric_rows")
+        """Every fleet target as ``/metrics`` needs it, lean (no records, no datetimes,
+        findings as JSON text): (key, type, status, status_runs, stale_ts, started_ts,
+        duration, findings, n_completed, n_timed_out, n_killed, n_failed). One fetch of
+        plain values: at 10,000 targets, building a record or a datetime per row costs
+        more than the query."""
+        def fn(c: Connection) -> Sequence[tuple[Any, ...]]:
+            sc = scope(c)
+            q = (select(_L.target_key, _L.type, _L.status, _L.status_runs, sc.stale_ts,
+                        _L.started_ts, _L.duration, _L.findings, *_COUNTED.values())
+                 .select_from(sc.source).where(*sc.where()).order_by(_L.target_key))
+            return c.execute(q).all()
+        return self._core(fn, what="metric_rows")
 
     def targets_changed(self, since: dt.datetime) -> list[TargetRecord]:
-        """Targets whose latest row was written after ``since`` (the notifier's poll)."""
-        q = select(_L).where(_L.updated_at > since).order_by(_L.updated_at)
-        return self._core(lambda c: [_target(r) for r in c.execute(q)], what="targets_changed")
+        """Fleet targets whose latest row was written after ``since`` (the notifier's poll)."""
+        def fn(c: Connection) -> list[TargetRecord]:
+            sc = scope(c)
+            q = _select(sc).where(_L.updated_at > since, *sc.where()).order_by(_L.updated_at)
+            return [_target(r) for r in c.execute(q)]
+        return self._core(fn, what="targets_changed")
 
     def targets_at_least(self, status: str) -> list[TargetRecord]:
-        """Targets whose latest verdict is ``status`` or worse (warning: warning, critical)."""
-        q = select(_L).where(_L.rank >= _RANK[status]).order_by(_L.target_key)
-        return self._core(lambda c: [_target(r) for r in c.execute(q)], what="targets_at_least")
+        """Fleet targets whose latest verdict is ``status`` or worse (warning: warning,
+        critical)."""
+        def fn(c: Connection) -> list[TargetRecord]:
+            sc = scope(c)
+            q = _select(sc).where(_L.rank >= _RANK[status], *sc.where()).order_by(_L.target_key)
+            return [_target(r) for r in c.execute(q)]
+        return self._core(fn, what="targets_at_least")
 
     def target(self, target_key: str) -> TargetRecord | None:
-        q = select(_L).where(_L.target_key == short_key(target_key))
-        row = self._core(lambda c: c.execute(q).first(), what="target")
+        """One target's latest state, the fleet's or a one-off one."""
+        def fn(c: Connection) -> Any:
+            return c.execute(_select(scope(c)).where(_L.target_key == short_key(target_key))
+                             ).first()
+        row = self._core(fn, what="target")
         return None if row is None else _target(row)
 
     # -- one target ---------------------------------------------------------------------
@@ -315,21 +334,50 @@ class FleetMixin(StoreBase):
         return spans(runs)
 
 
-def _stale(now: dt.datetime) -> Any:
-    return and_(_L.stale_ts.is_not(None), _L.stale_ts < now.timestamp())
+def _select(sc: Scope) -> Any:
+    """Latest rows with when each is stale (``stale_at``), over the membership join."""
+    return select(_L, sc.stale_ts.label("stale_at")).select_from(sc.source)
 
 
-def _counts(c: Connection, now: dt.datetime) -> FleetCounts:
-    # one scan: both counts from the (status, stale, type) groups
-    stale = _stale(now)
-    by_status: Counter[str] = Counter({s: 0 for s in STATUSES})
-    by_type: Counter[str] = Counter()
-    q = (select(_L.status, stale.label("stale"), _L.type, func.count())
-         .group_by(_L.status, stale, _L.type))
-    for status, is_stale, mtype, n in c.execute(q):
-        by_status["stale" if is_stale else status] += n
-        by_type[mtype] += n
-    return FleetCounts(dict(by_status), dict(sorted(by_type.items())), sum(by_type.values()))
+def _stale(now: dt.datetime, sc: Scope) -> Any:
+    stale_ts = sc.stale_ts
+    return and_(stale_ts.is_not(None), stale_ts < now.timestamp())
+
+
+class _Counts:
+    """The fleet's (status, stale, type, matches the text) groups, in one scan: every
+    count card under the filters."""
+
+    def __init__(self, c: Connection, sc: Scope, now: dt.datetime, text: str | None) -> None:
+        stale = _stale(now, sc)
+        cols: list[Any] = [_L.status, stale, _L.type]
+        if text:
+            cols.append(_like(text))
+        q = (select(*cols, func.count()).select_from(sc.source).where(*sc.where())
+             .group_by(*cols))
+        self.groups = [("stale" if r[1] else r[0], r[2], bool(r[3]) if text else True, r[-1])
+                       for r in c.execute(q)]
+
+    def counts(self, status: str | None, type: str | None) -> FleetCounts:
+        by_status: Counter[str] = Counter({s: 0 for s in STATUSES})
+        by_type: Counter[str] = Counter()
+        for shown, mtype, hit, n in self.groups:
+            by_type[mtype] += 0
+            if hit and (not type or mtype == type):
+                by_status[shown] += n
+            if hit and (not status or shown == status):
+                by_type[mtype] += n
+        total = sum(n for *_, n in self.groups)
+        return FleetCounts(dict(by_status), dict(sorted(by_type.items())), total)
+
+    def matching(self, status: str | None, type: str | None) -> int:
+        return sum(n for shown, mtype, hit, n in self.groups
+                   if hit and (not status or shown == status) and (not type or mtype == type))
+
+
+def _like(text: str) -> Any:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return _L.target_key.like(f"%{escaped}%", escape="\\")
 
 
 class _Page:
@@ -337,26 +385,31 @@ class _Page:
 
     def __init__(self, status: str | None, type: str | None, text: str | None, limit: int,
                  offset: int, now: dt.datetime) -> None:
-        conds: list[Any] = []
-        if status == "stale":
-            conds.append(_stale(now))
-        elif status:
-            conds += [_L.status == status,
-                      or_(_L.stale_ts.is_(None), _L.stale_ts >= now.timestamp())]
-        if type:
-            conds.append(_L.type == type)
-        if text:
-            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conds.append(_L.target_key.like(f"%{escaped}%", escape="\\"))
-        self.q = (select(_L).where(*conds).order_by(_L.rank.desc(), _L.target_key)
-                  .limit(limit).offset(offset))
-        self.qn = select(func.count()).select_from(_L).where(*conds)
+        self.status, self.type, self.text = status, type, text
+        self.limit, self.offset, self.now = limit, offset, now
 
-    def rows(self, c: Connection) -> list[TargetRecord]:
-        return [_target(r) for r in c.execute(self.q)]
+    def conds(self, sc: Scope) -> list[Any]:
+        conds: list[Any] = list(sc.where())
+        if self.status == "stale":
+            conds.append(_stale(self.now, sc))
+        elif self.status:
+            stale_ts = sc.stale_ts
+            conds += [_L.status == self.status,
+                      or_(stale_ts.is_(None), stale_ts >= self.now.timestamp())]
+        if self.type:
+            conds.append(_L.type == self.type)
+        if self.text:
+            conds.append(_like(self.text))
+        return conds
 
-    def total(self, c: Connection) -> int:
-        return int(c.execute(self.qn).scalar() or 0)
+    def rows(self, c: Connection, sc: Scope) -> list[TargetRecord]:
+        q = (_select(sc).where(*self.conds(sc)).order_by(_L.rank.desc(), _L.target_key)
+             .limit(self.limit).offset(self.offset))
+        return [_target(r) for r in c.execute(q)]
+
+    def total(self, c: Connection, sc: Scope) -> int:
+        q = select(func.count()).select_from(sc.source).where(*self.conds(sc))
+        return int(c.execute(q).scalar() or 0)
 
 
 def spans(runs: list[tuple[dt.datetime, dict[str, dict[str, Any]]]]) -> list[FindingSpan]:
@@ -389,7 +442,7 @@ def _target(r: Any) -> TargetRecord:
         target_key=r.target_key, type=r.type, plugin_id=r.plugin_id, run_id=r.run_id,
         status=r.status, outcome=r.outcome, started_at=r.started_at, duration=r.duration,
         status_since=r.status_since, status_runs=r.status_runs,
-        stale_after=None if r.stale_ts is None else dt.datetime.fromtimestamp(r.stale_ts, dt.UTC),
+        stale_after=None if r.stale_at is None else dt.datetime.fromtimestamp(r.stale_at, dt.UTC),
         updated_at=r.updated_at,
         worst_code=r.worst_code, worst_title=r.worst_title,
         findings=tuple(json.loads(r.findings)) if r.findings != "[]" else (),

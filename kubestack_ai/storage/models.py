@@ -217,3 +217,19 @@ class TargetLatestRow(Base):
     n_timed_out: Mapped[int] = mapped_column(BigInteger, default=0)
     n_killed: Mapped[int] = mapped_column(BigInteger, default=0)
     n_failed: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FleetMemberRow(Base):
+    """A target the fleet file declares, as the beat last read it: which latest rows are
+    the fleet's (the rest are one-off runs), its interval (staleness) and endpoints (a
+    one-off run of a fleet endpoint is stored under its target)."""
+
+    __tablename__ = "ksa_fleet_member"
+
+    target_key: Mapped[str] = mapped_column(key_type(), primary_key=True)
+    type: Mapped[str] = mapped_column(key_type(ID_LEN))
+    endpoints: Mapped[str] = mapped_column(long_text())
+    """JSON list of ``host:port``, as the fleet file spells them."""
+    interval_s: Mapped[float] = mapped_column(Double)
+    """Seconds between the target's diagnoses."""
+    declared_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -6,9 +6,11 @@ from __future__ import annotations
 from ._results import ResultsMixin
 from ._retention import RetentionMixin
 from ._state import StateMixin
+from .members import MembersMixin
+from .trends import TrendsMixin
 
 
-class Store(ResultsMixin, RetentionMixin, StateMixin):
+class Store(ResultsMixin, RetentionMixin, StateMixin, MembersMixin, TrendsMixin):
     """The storage of one KubeStack AI deployment.
 
     ``Store(url)``: a SQLAlchemy URL of SQLite, PostgreSQL, MySQL or MariaDB (another

@@ -98,7 +98,8 @@ def _filters(h: tornado.web.RequestHandler) -> views.Filters:
             raise tornado.web.HTTPError(400, reason=f"{name} must be a number") from None
     return views.Filters(h.get_argument("status", ""), h.get_argument("type", ""),
                          h.get_argument("q", ""), num("offset", 0),
-                         num("limit", views.PAGE)).normalized()
+                         num("limit", views.PAGE),
+                         h.get_argument("adhoc", "") not in ("", "0")).normalized()
 
 
 class FleetPage(Base):
@@ -110,10 +111,15 @@ class FleetPage(Base):
 
 class TargetPage(Base):
     async def get(self, key: str) -> None:
+        try:
+            hours = max(1, min(int(self.get_argument("hours", str(views.TREND_HOURS))), 168))
+        except ValueError:
+            raise tornado.web.HTTPError(400, reason="hours must be a number") from None
         data = await self.read(lambda: views.target(self.store, key))
         if data is None:
             raise tornado.web.HTTPError(404, reason=f"no runs of target {key!r} in storage")
-        self.render("target.html", t=data, refresh=REFRESH)
+        trends = await self.read(lambda: views.trends(self.store, data, hours))
+        self.render("target.html", t=data, trends=trends, hours=hours, refresh=REFRESH)
 
 
 class FleetApi(Base):
@@ -180,7 +186,7 @@ def make_app(store: Store, auth: WebAuth | None = None) -> tornado.web.Applicati
             (r"/healthz", Health, kw),
         ],
         template_path=str(HERE / "templates"),
-        static_path=str(HERE / "static"),
+        static_path=str(HERE / "static"),  # also serves /favicon.ico from it
         xsrf_cookies=False,  # read-only: no form changes anything
         compress_response=True,
     )

@@ -6,11 +6,18 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from kubestack_ai.plugins.keymetrics import key_metrics
 from kubestack_ai.plugins.models import utcnow
 from kubestack_ai.storage import STATUSES, RunSummary, Store, TargetRecord
 
+from . import charts
+
 PAGE = 100
 """Targets per page of the fleet (worst first); the counts cover every target."""
+STRIP_HOURS = 24
+"""The front page's status strip: each target's worst status per hour, this many hours."""
+TREND_HOURS = 24
+"""The target page's charts: this many hours of runs by default (``?hours=``, up to a week)."""
 
 
 @dataclass(frozen=True)
@@ -20,11 +27,13 @@ class Filters:
     q: str = ""
     offset: int = 0
     limit: int = PAGE
+    adhoc: bool = False
+    """The one-off targets (run by hand, not in the fleet) instead of the fleet's."""
 
     def normalized(self) -> Filters:
         status = self.status if self.status in STATUSES else ""
         return Filters(status, self.type.strip()[:128], self.q.strip()[:200],
-                       max(0, self.offset), max(1, min(self.limit, 1000)))
+                       max(0, self.offset), max(1, min(self.limit, 1000)), self.adhoc)
 
 
 def target_json(t: TargetRecord, now: dt.datetime) -> dict[str, Any]:
@@ -44,12 +53,19 @@ def fleet(store: Store, f: Filters) -> dict[str, Any]:
     now = utcnow()
     counts, rows, total = store.fleet_page(status=f.status or None, type=f.type or None,
                                            text=f.q or None, limit=f.limit, offset=f.offset,
-                                           now=now)
+                                           now=now, adhoc=f.adhoc)
+    other = store.fleet_counts(now, adhoc=not f.adhoc).total
+    strips = store.status_strips([t.target_key for t in rows], STRIP_HOURS, now)
+    targets = []
+    for t in rows:
+        out = target_json(t, now)
+        out["last_24h"] = strips.get(t.target_key, [])
+        targets.append(out)
     return {"now": _iso(now), "counts": {"by_status": counts.by_status, "by_type": counts.by_type,
                                          "total": counts.total},
+            "adhoc": f.adhoc, "other_total": other,
             "filters": {"status": f.status, "type": f.type, "q": f.q},
-            "total": total, "offset": f.offset, "limit": f.limit,
-            "targets": [target_json(t, now) for t in rows]}
+            "total": total, "offset": f.offset, "limit": f.limit, "targets": targets}
 
 
 def target(store: Store, key: str) -> dict[str, Any] | None:
@@ -71,6 +87,23 @@ def target(store: Store, key: str) -> dict[str, Any] | None:
                      "ok": a.ok, "outcome": a.outcome, "error": a.error,
                      "duration": round(a.duration, 4)}
                     for a in store.audit_log(limit=50, target=t.target_key)]
+    return out
+
+
+def trends(store: Store, t: dict[str, Any], hours: int = TREND_HOURS) -> list[dict[str, Any]]:
+    """The target page's charts: one per key metric its plugin declares that the runs of
+    the last ``hours`` reported, as SVG."""
+    kms = key_metrics(t["plugin_id"])
+    if not kms:
+        return []
+    now = utcnow()
+    since = now - dt.timedelta(hours=hours)
+    points = store.metric_points(t["key"], [k.name for k in kms], since)
+    out = []
+    for km in kms:
+        svg = charts.svg(km, points, since, now)
+        if svg is not None:
+            out.append({"name": km.name, "title": km.title, "unit": km.unit, "svg": svg})
     return out
 
 

@@ -18,6 +18,8 @@
                             limit); older runs survive as daily rollups
     KSA_HISTORY_PER_TARGET  runs (and audit records) kept per target (default: no limit)
     KSA_RETENTION_INTERVAL  seconds between the pruning runs beat schedules (default 3600)
+    KSA_ADHOC_DAYS          days a one-off target (run by hand, not in the fleet) stays in
+                            the view after its last run (default 7; 0: for good)
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class Settings:
     history_days: float = 14.0
     history_per_target: int | None = None
     retention_interval: float = 3600.0
+    adhoc_days: float = 7.0
     environ: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -82,7 +85,9 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
         home = Path(env.get("KSA_HOME") or Path.home() / ".ksa").expanduser()
-        broker = env.get("KSA_BROKER_URL") or "filesystem://"
+        # a host in the URL, though the transport ignores it: without one kombu warns "No
+        # hostname was supplied" each time it copies the connection
+        broker = env.get("KSA_BROKER_URL") or "filesystem://localhost/"
         backend = env.get("KSA_RESULT_BACKEND") or (
             broker if broker.startswith(("redis://", "rediss://"))
             else f"file://{home / 'results'}")
@@ -101,6 +106,7 @@ class Settings:
                    history_days=float(env.get("KSA_HISTORY_DAYS") or "14"),
                    history_per_target=int(per) if per else None,
                    retention_interval=float(env.get("KSA_RETENTION_INTERVAL") or "3600"),
+                   adhoc_days=float(env.get("KSA_ADHOC_DAYS") or "7"),
                    environ=env)
 
     def retention(self) -> dict[str, Any]:
@@ -108,3 +114,7 @@ class Settings:
         return {"older_than": dt.timedelta(days=self.history_days) if self.history_days > 0
                 else None,
                 "per_target": self.history_per_target or None}
+
+    def adhoc_age(self) -> dt.timedelta | None:
+        """How long a one-off target stays in the view after its last run (None: for good)."""
+        return dt.timedelta(days=self.adhoc_days) if self.adhoc_days > 0 else None

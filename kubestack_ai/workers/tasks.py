@@ -92,10 +92,16 @@ def register(app: Celery, specs: Mapping[str, PluginSpec], types: Iterable[str])
                           timeout=max(RETENTION_STATEMENT, settings.storage_timeout))
         report, err = store.call("retention", lambda s: s.prune(**settings.retention()),
                                  timeout=RETENTION_SOFT)
+        age = settings.adhoc_age()
+        adhoc, err2 = (store.call("retention", lambda s: s.prune_adhoc(age),
+                                  timeout=RETENTION_SOFT)
+                       if age is not None else (0, None))
         store.close()
-        log.info("retention: %s%s", report, f" ({err})" if err else "")
+        err = err or err2
+        log.info("retention: %s, %s one-off target(s) aged out%s", report, adhoc,
+                 f" ({err})" if err else "")
         return {"runs": getattr(report, "runs", None), "audit": getattr(report, "audit", None),
-                "storage_error": err}
+                "adhoc": adhoc, "storage_error": err}
 
 
 def _bench_tasks(app: Celery) -> None:

@@ -137,3 +137,11 @@ def test_diagnose_imports_only_its_own_plugin():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 2 and out.stderr.strip() == "[]", out.stdout + out.stderr
+
+
+def test_an_unknown_type_names_the_closest_known_one():
+    """Issue 25.6: ``unknown middleware type 'reddis' (known: ...)`` without the match."""
+    typo = ksa("diagnose", "reddis", "127.0.0.1:1")
+    assert typo.returncode == 3
+    assert typo.stderr.startswith("ksa: error: unknown middleware type 'reddis', did you mean "
+                                  "'redis'? (known: ")

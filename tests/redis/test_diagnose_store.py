@@ -108,3 +108,37 @@ def test_no_secret_reaches_the_store(servers: Servers, env: dict[str, str],
     assert len(json.loads(p.stdout)) == 2
     stored = b"".join(f.read_bytes() for f in tmp_path.iterdir() if f.name.startswith("ksa.db"))
     assert stored and secret.encode() not in stored and wrong.encode() not in stored
+
+
+def test_a_one_off_diagnosis_of_a_fleet_endpoint_is_stored_under_its_target(
+        servers: Servers, env: dict[str, str], tmp_path: Path) -> None:
+    """Issue 25.1: ``ksa diagnose redis 127.0.0.1:6379`` made a second target beside the
+    fleet's ``redis:local-redis`` for the same server; a mistyped port stayed for good."""
+    from kubestack_ai.storage import FleetMember, Store
+
+    srv = servers.start()
+    port = srv.addr.rsplit(":", 1)[1]
+    store = Store(f"sqlite:///{tmp_path / 'ksa.db'}")
+    store.migrate()
+    store.set_fleet([FleetMember("redis:local-redis", "redis", (srv.addr,), 60.0)])
+    try:
+        p = ksa(env, "diagnose", "redis", f"localhost:{port}", "-c", "memory")
+        assert p.returncode == 0, p.stderr
+        assert ("ksa: stored under the fleet's target redis:local-redis (same endpoint)"
+                in p.stderr)
+        assert store.fleet_counts().total == 1
+        assert [r.target_key for r in store.latest_results()] == ["redis:local-redis"]
+        # a mistyped port: a one-off target, shown apart, and forgotten on request
+        p = ksa(env, "diagnose", "redis", "127.0.0.1:1", "-c", "memory")
+        assert p.returncode == 2, p.stderr
+        assert store.fleet_page(adhoc=True)[2] == 1
+        p = ksa(env, "results", "--forget", "redis:127.0.0.1:1")
+        assert (p.returncode, p.stdout) == (0, "forgot redis:127.0.0.1:1: 1 run(s)\n"), p.stderr
+        assert store.fleet_page(adhoc=True)[2] == 0
+        p = ksa(env, "results", "--forget", "redis:local-redis")
+        assert p.returncode == 2
+        assert p.stderr == ("ksa: error: --forget: redis:local-redis is in the fleet: "
+                            "remove it from the fleet file first (its next run would bring "
+                            "it back)\n")
+    finally:
+        store.dispose()

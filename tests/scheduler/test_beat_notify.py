@@ -40,8 +40,8 @@ def test_only_the_beat_holding_the_lock_sends(tmp_path: Path) -> None:
         plugin_id="redis-diagnostics", target_name="cache-1", status=Status.CRITICAL,
         started_at=utcnow(), duration=0.01, findings=[finding]), ttl=None)
     fleet = tmp_path / "fleet.yaml"
-    fleet.write_text("targets:\n  - {name: a, type: tcp, endpoints: ['127.0.0.1:9'],"
-                     " interval: 60, health_interval: 0}\n"
+    fleet.write_text("targets:\n  - {name: cache-1, type: redis, endpoints: ['127.0.0.1:9'],"
+                     " interval: 3600, health_interval: 0}\n"
                      f"notify: {{alertmanager: ['{receiver.url}'], poll: 0.2}}\n")
     app = create_app(Settings.from_env({"KSA_HOME": str(tmp_path), "KSA_FLEET": str(fleet)}))
     first, second = FleetScheduler(app=app, lazy=False), FleetScheduler(app=app, lazy=False)
@@ -60,5 +60,59 @@ def test_only_the_beat_holding_the_lock_sends(tmp_path: Path) -> None:
     finally:
         first.close()
         second.close()
+        receiver.close()
+        store.dispose()
+
+
+def test_a_target_removed_from_the_fleet_is_resolved_and_leaves_the_view(tmp_path: Path) -> None:
+    """Issue 20.7: a removed critical target was re-sent to Alertmanager for ever and
+    stayed in the view and /metrics. Removed from the fleet file: its alert is resolved
+    (endsAt now) within one reload, it leaves the view; its history stays."""
+    receiver = Receiver()
+    store = Store(f"sqlite:///{tmp_path / 'ksa.db'}")
+    store.migrate()
+    finding = Finding(code="redis.memory.oom", category="memory", severity=Severity.CRITICAL,
+                      title="Out of memory", evidence={"used": 1}, suggestion="Raise maxmemory.")
+    for name in ("cache-1", "cache-2"):
+        store.record_run(f"r-{name}", f"redis:{name}", "redis-diagnostics", (), DiagnosticResult(
+            plugin_id="redis-diagnostics", target_name=name, status=Status.CRITICAL,
+            started_at=utcnow(), duration=0.01, findings=[finding]), ttl=None)
+    fleet = tmp_path / "fleet.yaml"
+
+    def write(names: tuple[str, ...]) -> None:
+        fleet.write_text("targets:\n" + "".join(
+            f"  - {{name: {n}, type: redis, endpoints: ['127.0.0.1:9'], interval: 3600,"
+            " health_interval: 0}\n" for n in names)
+            + f"notify: {{alertmanager: ['{receiver.url}'], poll: 0.2, resend: 3600}}\n")
+
+    write(("cache-1", "cache-2"))
+    app = create_app(Settings.from_env({"KSA_HOME": str(tmp_path), "KSA_FLEET": str(fleet),
+                                        "KSA_DATABASE_URL": store.url.render_as_string(False)}))
+    beat = FleetScheduler(app=app, lazy=False)
+    try:
+        beat.tick()
+        deadline = time.monotonic() + 10
+        while not receiver.posts and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sorted(a["labels"]["target"] for a in receiver.posts[0][1]) == [
+            "cache-1", "cache-2"]
+        assert store.fleet_counts().total == 2
+        write(("cache-2",))
+        beat.reload_fleet(force=True)
+        beat.tick()
+        deadline = time.monotonic() + 10
+        while len(receiver.posts) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [_, (_, resolved)] = receiver.posts
+        assert [(a["labels"]["target"], "startsAt" in a) for a in resolved] == [
+            ("cache-1", False)]
+        assert resolved[0]["annotations"]["summary"] == "redis target cache-1 left the fleet"
+        assert [t.target_key for t in store.all_targets()] == ["redis:cache-2"]
+        assert store.target("redis:cache-1") is None
+        assert [r.run_id for r in store.history("redis:cache-1")] == ["r-cache-1"]
+        time.sleep(1)  # several polls later: nothing re-sent about it
+        assert len(receiver.posts) == 2
+    finally:
+        beat.close()
         receiver.close()
         store.dispose()

@@ -102,8 +102,21 @@ def test_scheduler_follows_the_file(tmp_path: Path) -> None:
         app.close()
 
 
-def test_example_fleet_is_valid() -> None:
-    root = Path(__file__).parent.parent.parent
-    fleet = load_fleet(root / "examples" / "fleet.yaml")
-    # what a fresh machine runs (tests/scheduler/test_example_fleet.py diagnoses them)
-    assert {t.target.type for t in fleet.targets} == {"redis", "mysql", "tcp"}
+def test_a_typo_in_defaults_is_reported_once_with_the_closest_field() -> None:
+    """Issue 25.6: ``intervall:`` in defaults was reported on every target."""
+    doc = {"defaults": {"intervall": 60},
+           "targets": [{"type": "redis", "name": n, "endpoints": ["h:1"]} for n in "abc"]}
+    with pytest.raises(FleetError) as e:
+        parse_fleet(doc)
+    assert str(e.value) == (
+        "fleet: defaults.intervall: unknown field, did you mean 'interval'? (known: "
+        "allow_actions, auth, cache_ttl, categories, endpoints, health_interval, interval, "
+        "mode, name, options, thresholds, tls, type)")
+
+
+def test_an_unknown_type_names_the_closest_one() -> None:
+    doc = {"targets": [{"type": "reddis", "endpoints": ["h:1"]}]}
+    with pytest.raises(FleetError) as e:
+        parse_fleet(doc, known={"redis": ["memory"], "mysql": []})
+    assert str(e.value) == ("fleet: targets[0].type: unknown type 'reddis', did you mean "
+                            "'redis'? (known: mysql, redis)")

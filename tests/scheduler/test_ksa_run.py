@@ -73,6 +73,18 @@ def test_ksa_run_on_embedded_broker_follows_the_fleet_file(tmp_path: Path) -> No
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/targets", timeout=10) as r:
             keys = {t["key"] for t in json.loads(r.read())["targets"]}
         assert keys == {"tcp:a", "tcp:b"}
+        # issue 20.7: removed from the file, b leaves the view within an interval or two
+        # (the file is re-read every tick); its history stays
+        fleet.write_text(fleet.read_text().replace(
+            "  - {name: b, type: tcp, endpoints: ['127.0.0.1:6379']}\n", ""))
+
+        def keys_now() -> set[str]:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/targets", timeout=10) as r:
+                return {t["key"] for t in json.loads(r.read())["targets"]}
+        _wait(lambda: keys_now() == {"tcp:a"}, 12, "b to leave the view")
+        assert _history(home, "tcp:b")
+        # issue 25.6: kombu's "No hostname was supplied" on every connection copy
+        assert "No hostname was supplied" not in (tmp_path / "run.log").read_text()
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -25,7 +25,7 @@ PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MY_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
 TABLES = ("ksa_audit", "ksa_run", "ksa_result_cache", "ksa_plugin_state", "ksa_rollup_daily",
-          "ksa_target_latest")
+          "ksa_target_latest", "ksa_fleet_member")
 
 
 class Databases:

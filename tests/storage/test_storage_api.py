@@ -14,7 +14,7 @@ def test_exported_names() -> None:
         "PruneReport", "RollupRecord", "RunRecord",
         "StorageError", "StorageUnavailable", "Store", "categories_key", "default_url",
         "short_key", "OUTCOMES", "STATUSES", "FindingSpan", "FleetCounts", "RunSummary",
-        "TargetRecord"}
+        "TargetRecord", "FleetMember", "MetricPoint"}
     assert issubclass(storage.StorageUnavailable, storage.StorageError)
     assert issubclass(storage.MigrationError, storage.StorageError)
 

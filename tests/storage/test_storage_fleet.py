@@ -74,7 +74,7 @@ def test_counts_filters_and_stale_are_shown_status(store: Store) -> None:
     for kw in ({}, {"status": "stale"}, {"status": "healthy"}, {"type": "redis"},
                {"text": "1"}, {"status": "warning", "type": "mysql"}):
         counts2, rows2, total2 = store.fleet_page(now=now, **kw)  # type: ignore[arg-type]
-        assert counts2 == counts
+        assert counts2.total == counts.total  # the cards follow the filters (test_storage_members)
         assert (rows2, total2) == store.fleet_targets(now=now, **kw), kw  # type: ignore[arg-type]
     page, total = store.fleet_targets(limit=2, offset=2, now=now)
     assert [r.name for r in page] == ["db_1", "h1"] and total == 4

@@ -1,8 +1,11 @@
 """Flower shows the workers and the diagnose/health tasks, checked as a person would:
-headless Chromium renders its pages. No password appears there either."""
+headless Chromium renders its pages. No password appears there either. Flower is
+started as the README says (``ksa flower``): its task list has a result column that
+starts with the verdict (issue 25.3), it binds 127.0.0.1, basic auth is by reference."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import socket
@@ -10,8 +13,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,8 +41,8 @@ def flower(worker: Any) -> Iterator[str]:
     require(shutil.which("chromium") is not None, "chromium (apt-get install -y chromium)")
     port = _free_port()
     log = open(worker.home / "flower.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "kubestack_ai.workers", "flower",
-                             f"--port={port}", "--address=127.0.0.1"],
+    proc = subprocess.Popen([sys.executable, "-m", "kubestack_ai.ksa", "flower",
+                             f"--port={port}"],
                             env=worker.env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -123,6 +128,11 @@ def test_flower_shows_tasks_and_a_success(flower: str, app: Any, worker: Any) ->
         f"{(worker.home / 'flower.log').read_text()[-1500:]}; the page ends: {dom[-800:]}")
     assert "SUCCESS" in dom
     assert ok.id in dom
+    # the list's result column: the verdict, not only SUCCESS (issue 25.3)
+    assert ">Result<" in dom
+    rows = {r["uuid"]: r for r in json.loads(flower_state(flower))["data"]}
+    assert rows[ok.id]["result"].startswith(f"{{'summary': '{ok_result['summary']}'")
+    assert f"{{'summary': '{ok_result['summary']}'" in dom
     task_page = render(f"{flower}/task/{ok.id}")
     assert "env:KSA_TEST_SECRET" in task_page  # the reference is shown, never the value
     assert "SUCCESS" in task_page
@@ -132,3 +142,44 @@ def test_flower_shows_tasks_and_a_success(flower: str, app: Any, worker: Any) ->
     assert "rel-" in workers_page  # the worker, by its node name
     for page in (dom, task_page, workers_page):
         assert SECRET not in page
+
+
+def test_ksa_flower_binds_loopback_and_takes_basic_auth_by_reference(worker: Any) -> None:
+    def ksa_flower(*args: str, **env: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "kubestack_ai.ksa", "flower", *args],
+                                env={**worker.env, **env}, cwd=str(ROOT),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    open_wide = ksa_flower("--host", "0.0.0.0", "--port", str(_free_port()))
+    out, _ = open_wide.communicate(timeout=30)
+    assert open_wide.returncode == 2
+    assert out.decode().strip() == (
+        "ksa: error: flower: binding 0.0.0.0 shows the workers and tasks beyond this machine: "
+        "give basic-auth credentials (--user NAME --password-ref env:NAME), or bind 127.0.0.1")
+    port = _free_port()
+    proc = ksa_flower("--port", str(port), "--user", "ops", "--password-ref",
+                      "env:KSA_TEST_FLOWER_PW", KSA_TEST_FLOWER_PW="Fl0wer-pw")
+    url = f"http://127.0.0.1:{port}/tasks"
+    try:
+        code = 0
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                code = 200
+                break
+            except urllib.error.HTTPError as e:
+                code = e.code
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert code == 401
+        req = urllib.request.Request(url, headers={
+            "Authorization": "Basic " + base64.b64encode(b"ops:Fl0wer-pw").decode()})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.status == 200
+        assert b"Fl0wer-pw" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -26,7 +26,7 @@ def test_retention_task_prunes_old_runs_and_keeps_the_rollup(app: Any, store: An
     store.record_run("ret-new", "redis:ret", "redis-diagnostics", (),
                      _result(now - dt.timedelta(days=13)), ttl=None)
     out = app.send_task("ksa.retention").get(timeout=60)
-    assert out == {"runs": 1, "audit": 0, "storage_error": None}
+    assert out == {"runs": 1, "audit": 0, "adhoc": 0, "storage_error": None}
     assert [r.run_id for r in store.history("redis:ret")] == ["ret-new"]
     [day] = store.rollups("redis:ret")
     assert (day.day, day.runs, day.worst_status) == (old.date(), 1, "warning")
@@ -36,7 +36,8 @@ def test_retention_task_prunes_old_runs_and_keeps_the_rollup(app: Any, store: An
     ({}, 3600.0),
     ({"KSA_HISTORY_DAYS": "0", "KSA_HISTORY_PER_TARGET": "500",
       "KSA_RETENTION_INTERVAL": "600"}, 600.0),
-    ({"KSA_HISTORY_DAYS": "0"}, None),
+    ({"KSA_HISTORY_DAYS": "0"}, 3600.0),  # one-off targets still age out (KSA_ADHOC_DAYS)
+    ({"KSA_HISTORY_DAYS": "0", "KSA_ADHOC_DAYS": "0"}, None),
 ])
 def test_beat_schedules_retention_from_the_settings(tmp_path: Any, env: dict[str, str],
                                                     every: float | None) -> None:
@@ -61,3 +62,24 @@ def test_beat_schedules_retention_from_the_settings(tmp_path: Any, env: dict[str
         s.close()
     finally:
         app.close()
+
+
+def test_retention_task_ages_out_one_off_targets(app: Any, store: Any) -> None:
+    """Issue 25.1: every one-off ``ksa diagnose`` stayed a target for good. Once a fleet
+    is declared, a one-off target not run for KSA_ADHOC_DAYS (7) leaves the view."""
+    from kubestack_ai.storage import FleetMember
+
+    now = dt.datetime.now(dt.UTC)
+    store.set_fleet([FleetMember(k, "redis", ("127.0.0.1:9",), 60.0)
+                     for k in ("redis:fleet-1", "redis:ret")])  # redis:ret: the test above
+    store.record_run("adhoc-old", "redis:127.0.0.1:6380", "redis-diagnostics", (),
+                     _result(now - dt.timedelta(days=8)), ttl=None)
+    store.record_run("adhoc-new", "redis:127.0.0.1:6381", "redis-diagnostics", (),
+                     _result(now - dt.timedelta(days=6)), ttl=None)
+    try:
+        out = app.send_task("ksa.retention").get(timeout=60)
+        assert out["adhoc"] == 1
+        assert store.target("redis:127.0.0.1:6380") is None
+        assert store.target("redis:127.0.0.1:6381") is not None
+    finally:
+        store.set_fleet([])

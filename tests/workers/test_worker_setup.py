@@ -65,3 +65,24 @@ def test_celery_call_as_a_user_types_it(worker: Any, app: Any) -> None:
     task_id = out.stdout.strip().splitlines()[-1]
     r = app.AsyncResult(task_id).get(timeout=20)
     assert (r["target"], r["outcome"], r["status"]) == ("faulty:cli", "completed", "warning")
+
+
+def test_the_embedded_broker_url_names_a_host(tmp_path: Path,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 25.6: ``ksa run`` printed kombu's ``No hostname was supplied. Reverting to
+    default 'localhost'`` four times (the filesystem broker's URL had no host)."""
+    import logging
+
+    from kubestack_ai.workers.factory import create_app
+    from kubestack_ai.workers.settings import Settings
+
+    app = create_app(Settings.from_env({"KSA_HOME": str(tmp_path)}))
+    try:
+        with caplog.at_level(logging.WARNING, logger="kombu.connection"):
+            conn = app.connection_for_write()
+            conn.as_uri()
+            conn.clone().release()
+            conn.release()
+        assert "No hostname was supplied" not in caplog.text
+    finally:
+        app.close()

@@ -49,7 +49,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             raise CliError(f"{refusal}; --force runs it anyway", 3)
         log.warning("%s on %s: diagnosed although disabled (--force)", plugin_id, target.key)
         print(f"ksa: warning: {refusal}; running it anyway (--force)", file=sys.stderr)
-    history = None if args.no_store else CliHistory(target.key, plugin_id)
+    history = None if args.no_store else CliHistory(target, plugin_id, named=bool(args.name))
     cats = tuple(args.category)
     snaps = history.snapshots() if history is not None else ()
     result = manager.diagnose(target, DiagnoseOptions(categories=cats, history=snaps),

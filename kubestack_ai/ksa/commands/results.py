@@ -2,7 +2,8 @@
 
 Without a target: the newest run of every target. With one: that target's history,
 newest first. ``--audit [TARGET_KEY]``: the log of attempted actions (every target's, or
-one target's), newest first. The database is ``--db URL``,
+one target's), newest first. ``--forget TARGET_KEY``: a one-off target (run by hand, not
+in the fleet) leaves the view with its history. The database is ``--db URL``,
 else ``$KSA_DATABASE_URL``, else the default SQLite file (``$KSA_HOME/ksa.db``).
 """
 
@@ -31,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--findings", "-f", action="store_true",
                    help="print each result's findings, not only the table")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--forget", metavar="TARGET_KEY",
+                   help="delete a one-off target (not in the fleet): its view row, runs, "
+                        "cached results and rollups (the audit log stays)")
     p.add_argument("--db", metavar="URL",
                    help="database URL (default: $KSA_DATABASE_URL, else $KSA_HOME/ksa.db)")
     p.set_defaults(func=cmd_results)
@@ -39,13 +43,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def cmd_results(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise CliError(f"--limit {args.limit}: must be at least 1", 2)
-    from kubestack_ai.storage import StorageError, Store
+    from kubestack_ai.storage import StorageError, StorageUnavailable, Store
 
     try:
         store = Store(args.db)
         try:
             store.migrate()
             flush_spool(store)
+            if args.forget:
+                try:
+                    n = store.forget(args.forget)
+                except StorageUnavailable:
+                    raise
+                except StorageError as e:
+                    raise CliError(f"--forget: {e}", 2) from None
+                print(f"forgot {args.forget}: {n} run(s)")
+                return 0
             if args.audit:
                 return _audit(store.audit_log(args.limit, args.target), args)
             if args.target:

@@ -3,6 +3,8 @@ per plugin config and per target, by these names)."""
 
 from __future__ import annotations
 
+from kubestack_ai.plugins.keymetrics import KeyMetric as K
+
 PLUGIN_ID = "kafka-diagnostics"
 VERSION = "1.0.0"
 CLIENT_ID = "ksa-kafka-diagnostics"
@@ -91,3 +93,12 @@ TARGET_OPTIONS: dict[str, dict[str, object]] = {
                       "description": "which broker implementation (auto: detected)"},
 }
 """What a target's ``options`` may hold; anything else is refused before connect."""
+
+
+KEY_METRICS: tuple[K, ...] = (
+    K("group_lag", "Consumer lag per group", "messages"),
+    K("group_time_behind_s", "Time behind per group", "s"),
+    K("under_replicated_partitions", "Under-replicated partitions", "partitions"),
+    K("offline_partitions", "Offline partitions", "partitions"),
+)
+"""What the target page charts over time (plugins/keymetrics.py)."""

@@ -106,6 +106,15 @@ class _ProbeConnection(BrokerConnection):  # type: ignore[misc]
         super().close(error)
 
 
+FIRST_REPLY_WAIT = 1.5
+"""Seconds a listener has to answer our first request (ApiVersions): a broker answers at
+once; a port that stays silent (Redis, MySQL) is not a Kafka listener, and is said so
+now rather than at the end of the request time-out."""
+NOT_KAFKA_HINT = ("Another service answers on this port (Redis, MySQL, HTTP...), or a broker "
+                  "that hangs: check the target's host and port (Kafka listens on 9092 by "
+                  "default) and its security protocol (TLS, SASL).")
+
+
 def probe(endpoint: str, cfg: dict[str, Any], secrets: list[str], deadline: Deadline) -> None:
     """Connect to one endpoint with the full handshake; raise AuthError or ConnectError."""
     host, port = split_endpoint(endpoint)
@@ -115,6 +124,7 @@ def probe(endpoint: str, cfg: dict[str, Any], secrets: list[str], deadline: Dead
     except OSError as e:
         raise ConnectError(f"{endpoint}: cannot resolve {host}: {e.strerror or e}") from None
     conn = _ProbeConnection(host, port, infos[0][0], **kw)
+    asked: float | None = None
     try:
         while not deadline.expired:
             try:
@@ -126,16 +136,20 @@ def probe(endpoint: str, cfg: dict[str, Any], secrets: list[str], deadline: Dead
                 return
             if conn.disconnected():
                 break
+            if conn.state in _AWAITING_KAFKA:
+                asked = asked or time.monotonic()
+                if time.monotonic() - asked > FIRST_REPLY_WAIT:
+                    break
             time.sleep(0.005)
         err = conn.first_error
         silent = err is None or isinstance(err, Errors.RequestTimedOutError)
         if silent and (conn.failed_in or conn.state) in _AWAITING_KAFKA:
-            # TCP accepted, then silence: a hung broker, or something else on the port
+            # TCP accepted, then silence: something else on the port, or a hung broker
             raise ConnectError(
-                f"{endpoint}: the server did not answer the Kafka protocol within the time-out "
-                f"({cfg.get('request_timeout_ms', 0) / 1000:g} s): it accepted the connection "
-                "but sent no ApiVersions reply (a hung broker, or not a Kafka listener)",
-                title="No answer to the Kafka protocol")
+                f"{endpoint}: not a Kafka broker: it accepted the connection but sent no "
+                f"ApiVersions reply within "
+                f"{min(FIRST_REPLY_WAIT, cfg.get('request_timeout_ms', 1e9) / 1000):g} s",
+                title="Not a Kafka broker", kind="not_kafka", hint=NOT_KAFKA_HINT)
         text = str(err) if err is not None else ""
         if err is not None and not text.startswith(type(err).__name__):
             text = f"{type(err).__name__}: {text}"
@@ -189,9 +203,9 @@ class Wire:
             except ConnectError as e:
                 errors.append(e)
         else:
-            titles = {e.title for e in errors}
-            raise ConnectError("; ".join(map(str, errors)),
-                               title=titles.pop() if len(titles) == 1 else None)
+            causes = {(e.title, e.kind, e.hint) for e in errors}
+            title, kind, hint = causes.pop() if len(causes) == 1 else (None, None, None)
+            raise ConnectError("; ".join(map(str, errors)), title=title, kind=kind, hint=hint)
         try:
             client = KafkaClient(**cfg)
         except Errors.KafkaError as e:

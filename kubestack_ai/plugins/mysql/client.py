@@ -102,6 +102,15 @@ def tls_context(target: MiddlewareTarget) -> ssl.SSLContext | None:
     return ctx
 
 
+GREETING_WAIT = 1.5
+"""Seconds a server has to send its greeting: MySQL greets every new connection at once;
+a port that stays silent (Redis, Kafka, HTTP) is not a MySQL server (or a hung one), and
+is said so now rather than at the end of the read time-out."""
+NOT_MYSQL_HINT = ("Another service answers on this port (Redis, Kafka, HTTP...), or a MySQL "
+                  "server that hangs before greeting: check the target's host and port "
+                  "(MySQL listens on 3306 by default).")
+
+
 def open_connection(target: MiddlewareTarget, deadline: Deadline) -> Any:
     """Connect to the first endpoint that answers. Raises AuthError / ConnectError with
     messages that never hold the password."""
@@ -122,19 +131,27 @@ def open_connection(target: MiddlewareTarget, deadline: Deadline) -> Any:
         kwargs: dict[str, Any] = dict(
             host=host, port=port, user=user, password=password or "",
             database=target.options.get("database"), connect_timeout=timeout,
-            read_timeout=timeout, write_timeout=timeout, autocommit=True, charset="utf8mb4",
+            read_timeout=min(timeout, GREETING_WAIT), write_timeout=timeout, autocommit=True,
+            charset="utf8mb4",
             client_flag=CLIENT.MULTI_STATEMENTS | CLIENT.MULTI_RESULTS,
             program_name="kubestack-ai",
         )
         if ctx is not None:
             kwargs["ssl"] = ctx
         try:
-            return pymysql.connect(**kwargs)
+            conn = pymysql.connect(**kwargs)
+            conn._read_timeout = timeout  # greeted: statements get the whole time-out
+            return conn
         except pymysql.err.MySQLError as e:
             errno = e.args[0] if e.args and isinstance(e.args[0], int) else 0
             msg = redact(str(e.args[1]) if len(e.args) > 1 else str(e), password)
             if errno in AUTH_ERRORS:
                 raise AuthError(f"{ep}: the server refused user {user!r}: ({errno}) {msg}") from None
+            if errno == 2013 and "timed out" in msg and len(target.endpoints) == 1:
+                raise ConnectError(
+                    f"{ep}: not a MySQL server: it accepted the connection but sent no MySQL "
+                    f"greeting within {GREETING_WAIT:g} s", title="Not a MySQL server",
+                    kind="not_mysql", hint=NOT_MYSQL_HINT) from None
             errors.append(f"{ep}: ({errno}) {msg}")
         except OSError as e:  # ssl.SSLError included
             errors.append(f"{ep}: {redact(str(e), password)}")

@@ -6,6 +6,8 @@ mixin's alerts and Datadog's mysql check (see the project's ANCHORS.md).
 
 from __future__ import annotations
 
+from kubestack_ai.plugins.keymetrics import KeyMetric as K
+
 PLUGIN_ID = "mysql-diagnostics"
 VERSION = "1.0.0"
 
@@ -123,3 +125,14 @@ TARGET_OPTIONS: dict[str, dict[str, object]] = {
                                         "opens every table; false: not measured)"},
 }
 """What a target's ``options`` may hold; anything else is refused before connect."""
+
+
+KEY_METRICS: tuple[K, ...] = (
+    K("connection.threads_connected", "Connections", "connections"),
+    K("connection.usage_pct", "Connections of max_connections", "%"),
+    K("performance.questions", "Queries", "/s", rate=True),
+    K("replication.seconds_behind", "Replication delay", "s"),
+    K("innodb.buffer_pool_used_pct", "Buffer pool used", "%"),
+    K("innodb.buffer_pool_read_hit_pct", "Buffer pool read hits", "%"),
+)
+"""What the target page charts over time (plugins/keymetrics.py)."""

@@ -9,6 +9,8 @@ by the name used here.
 
 from __future__ import annotations
 
+from kubestack_ai.plugins.keymetrics import KeyMetric as K
+
 MB = 1024 * 1024
 
 DEFAULTS: dict[str, float] = {
@@ -181,3 +183,14 @@ TARGET_OPTIONS: dict[str, dict[str, object]] = {
                               "description": "the sentinels' password, as a secret reference"},
 }
 """What a target's ``options`` may hold; anything else is refused before connect."""
+
+
+KEY_METRICS: tuple[K, ...] = (
+    K("used_memory", "Memory used", "bytes"),
+    K("mem_fragmentation_ratio", "Fragmentation (RSS / used)", "ratio"),
+    K("connected_clients", "Connected clients", "connections"),
+    K("total_commands_processed", "Commands", "/s", rate=True),
+    K("hit_rate", "Keyspace hit rate", "ratio"),
+    K("replica_lag_bytes", "Replication offset lag", "bytes"),
+)
+"""What the target page charts over time (plugins/keymetrics.py)."""
