@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kubestack_ai.scheduler import FleetError, load_fleet, parse_fleet
+from kubestack_ai.scheduler import FleetError, parse_fleet
 
 FLEET = """
 defaults:

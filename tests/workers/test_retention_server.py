@@ -79,7 +79,7 @@ def test_retention_on_postgresql_waits_for_its_work_not_the_storage_timeout(
         out = app.send_task("ksa.retention").get(timeout=60)
         took = time.monotonic() - t0
         t.join()
-        assert out == {"runs": 3, "audit": 0, "storage_error": None}, w.log.read_text()[-2000:]
+        assert out == {"runs": 3, "audit": 0, "adhoc": 0, "storage_error": None}, w.log.read_text()[-2000:]
         assert took > 3  # it did wait on the lock
         assert store.history("redis:ret") == []
         [day] = store.rollups("redis:ret")
