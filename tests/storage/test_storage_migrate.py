@@ -20,7 +20,8 @@ def test_migrate_twice_is_a_no_op(databases) -> None:
         assert store.migrate() is True
         assert store.schema_revision() == head() == "0006"
         tables = set(inspect(store.engine).get_table_names())
-        assert {"ksa_plugin_state", "ksa_result_cache", "ksa_run", "ksa_audit", "ksa_target_latest", "ksa_fleet_member",
+        assert {"ksa_plugin_state", "ksa_result_cache", "ksa_run", "ksa_audit", "ksa_target_latest",
+                "ksa_fleet_member",
                 "ksa_alembic_version"} <= tables
         assert store.migrate() is False
         assert store.schema_revision() == head()
