@@ -19,12 +19,13 @@ from .base import MiddlewarePlugin
 from .configschema import apply_config_schema
 from .deps import unsatisfied
 from .discovery import MANIFEST_NAMES, Discovered
-from .errors import InvalidPluginError, ManifestError, PluginError, Problem
+from .errors import InvalidPluginError, ManifestError, PluginError, Problem, UnsafePluginError
 from .importer import forget
 from .loader import import_plugin
 from .manifest import ENTRY, Manifest, load_manifest
 from .models import PluginConfig, PluginInfo, Timeouts
 from .sandbox import Sandbox
+from .trust import check_plugin
 
 
 @dataclass
@@ -93,6 +94,11 @@ def validate_plugin(path: str | Path, installed: dict[str, str] | None = None,
     if entry is None:
         return report
     pid = manifest.id if manifest else root.name
+    try:  # others could change it: its code is not run
+        check_plugin(manifest_path, root, entry.split(":")[0].split(".")[0], pid)
+    except UnsafePluginError as e:
+        report.problems.extend(e.problems)
+        return report
     item = Discovered(manifest, "directory", file, root, entry, pid)
     try:
         code, plugin, info = import_plugin(item, Sandbox(), timeout)
