@@ -64,10 +64,12 @@ def _raw_entry(manifest_path: Path) -> str | None:
 
 
 def validate_plugin(path: str | Path, installed: dict[str, str] | None = None,
-                    timeout: float = 10.0) -> ValidationReport:
+                    timeout: float = 10.0, manifest_only: bool = False) -> ValidationReport:
     """Check the plugin at ``path`` (a folder or its manifest file).
 
-    ``installed``: id -> version of the plugins it may require (e.g. the builtins)."""
+    ``installed``: id -> version of the plugins it may require (e.g. the builtins).
+    ``manifest_only``: stop before its code is imported (the manifest, ``requires``, the
+    config schema's defaults and the folder's permissions are checked)."""
     path = Path(path).absolute()
     manifest_path, root = _find_manifest(path)
     report = ValidationReport(str(path))
@@ -98,6 +100,8 @@ def validate_plugin(path: str | Path, installed: dict[str, str] | None = None,
         check_plugin(manifest_path, root, entry.split(":")[0].split(".")[0], pid)
     except UnsafePluginError as e:
         report.problems.extend(e.problems)
+        return report
+    if manifest_only:
         return report
     item = Discovered(manifest, "directory", file, root, entry, pid)
     try:
