@@ -11,6 +11,9 @@ ends; the next call gets another (an idle one, or a new one). On Linux an idle t
 is moved to the CPU its caller runs on before it is woken: the caller sleeps while the
 plugin runs (the GIL lets only one of them run anyway), and a hand-off within one core
 cost half of one across cores (tests/framework/test_sandbox.py, bench/README.md).
+
+Every call, in either mode, ends the processes it started and left running
+(plugins/children.py).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from .children import ended_with_call
 from .deadline import Deadline
 from .errors import (
     ActionRefusedError,
@@ -290,7 +294,8 @@ class Sandbox:
     def _call(out: Outcome[T], fn: Callable[[Deadline], T], d: Deadline) -> None:
         w0, c0 = time.perf_counter(), time.thread_time()
         try:
-            out.value = fn(d)
+            with ended_with_call(out.plugin_id, out.operation):
+                out.value = fn(d)
         except PluginError as e:
             # the framework's own errors (connect, auth, refusal) keep their type
             out.error = e
