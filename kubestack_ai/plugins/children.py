@@ -10,7 +10,9 @@ runs inside :func:`ended_with_call`:
    the flag is not inherited across fork), so that a daemon that double-forks away is
    reparented to us rather than to init;
 2. the children of the calling thread, and of the main thread (where the kernel
-   reparents orphans), are noted before the call;
+   reparents orphans), are noted before the call; the main thread's count only when it
+   did nothing but wait for the call (it may start processes of its own otherwise:
+   a call running in a sandbox thread the caller gave up on);
 3. after the call, every child that was not there before is ended with its whole tree
    (SIGKILL: the call is over, nothing it started may run on) and reaped, and a warning
    names the plugin, the call and the pids.
@@ -29,7 +31,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from .logcontext import get_logger
 
@@ -134,19 +136,33 @@ def end_processes(roots: set[int]) -> list[int]:
     return pids
 
 
+def _always() -> bool:
+    return True
+
+
 @contextlib.contextmanager
-def ended_with_call(plugin_id: str, operation: str) -> Iterator[None]:
-    """Run a plugin call; whatever process it started and left running is ended after."""
+def ended_with_call(plugin_id: str, operation: str,
+                    main_waits: Callable[[], bool] = _always) -> Iterator[None]:
+    """Run a plugin call; whatever process it started and left running is ended after.
+
+    Orphans are reparented to the main thread, which may start processes of its own: its
+    new children count only when ``main_waits()`` says, after they were read, that the
+    main thread did nothing but wait for this call meanwhile (the sandbox knows)."""
     if not _ENABLED:
         yield
         return
     _become_subreaper()
-    tids = (threading.get_native_id(), os.getpid())
-    before = _children(tids)
+    own, main = threading.get_native_id(), os.getpid()
+    before = _children((own, main))
     try:
         yield
     finally:
-        left = _children(tids) - before
+        left = _children((own,))
+        if own != main:
+            orphans = _children((main,))
+            if main_waits():
+                left |= orphans
+        left -= before
         if left:
             ended = end_processes(left)
             log.warning("plugin %s %s left %d process%s running (pids %s): ended", plugin_id,

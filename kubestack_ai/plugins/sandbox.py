@@ -48,6 +48,11 @@ def _nothing() -> None:
     """No lock to release."""
 
 
+def _main_thread() -> bool:
+    """Whether the call runs in the main thread (then orphans reparented to it are its)."""
+    return threading.current_thread() is threading.main_thread()
+
+
 class _Pool:
     """Idle daemon threads that run the jobs handed to them, one job at a time.
 
@@ -215,6 +220,12 @@ class Sandbox:
         abandoned = [False]
         handoff = threading.Lock()
         ended = [False]
+        caller_is_main = threading.current_thread() is threading.main_thread()
+
+        def main_waits() -> bool:
+            """The main thread still waits for this call (it started no process of its own
+            meanwhile): the orphans reparented to it are the call's."""
+            return caller_is_main and not abandoned[0]
 
         def target() -> None:
             try:
@@ -234,7 +245,7 @@ class Sandbox:
                     outer, inner = self._deadlines(timeout, deadline)
                     starts.append((time.perf_counter(), outer, inner))
                 out: Outcome[Any] = Outcome(plugin_id, operation)
-                self._call(out, fn, starts[i][2])
+                self._call(out, fn, starts[i][2], main_waits)
                 results.append(out)
                 if out.error is not None:
                     return
@@ -291,10 +302,11 @@ class Sandbox:
         return outer, inner
 
     @staticmethod
-    def _call(out: Outcome[T], fn: Callable[[Deadline], T], d: Deadline) -> None:
+    def _call(out: Outcome[T], fn: Callable[[Deadline], T], d: Deadline,
+              main_waits: Callable[[], bool] = _main_thread) -> None:
         w0, c0 = time.perf_counter(), time.thread_time()
         try:
-            with ended_with_call(out.plugin_id, out.operation):
+            with ended_with_call(out.plugin_id, out.operation, main_waits):
                 out.value = fn(d)
         except PluginError as e:
             # the framework's own errors (connect, auth, refusal) keep their type
