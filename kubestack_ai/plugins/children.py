@@ -88,16 +88,18 @@ _readers = threading.local()
 
 def _read_children(tid: int) -> bytes:
     pid = os.getpid()
-    cache = getattr(_readers, "cache", None)
+    cache: tuple[int, dict[int, _Reader]] | None = getattr(_readers, "cache", None)
     if cache is None or cache[0] != pid:
-        cache = _readers.cache = (pid, {})
-    reader = cache[1].get(tid)
+        cache = (pid, {})
+        _readers.cache = cache
+    readers = cache[1]
+    reader = readers.get(tid)
     if reader is None:
-        reader = cache[1][tid] = _Reader(tid)
+        reader = readers[tid] = _Reader(tid)
     try:
         return reader.read()
     except OSError:
-        del cache[1][tid]  # the thread ended (or the file went stale): open it afresh
+        del readers[tid]  # the thread ended (or the file went stale): open it afresh
         raise
 
 
