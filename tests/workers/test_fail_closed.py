@@ -29,9 +29,11 @@ TCP = "tcp-diagnostics"
 TARGET = {"name": "t", "endpoints": ["127.0.0.1:1"]}
 
 
-def runtime(url: str, tmp_path: Path, specs: dict[str, PluginSpec] | None = None) -> Runtime:
+def runtime(url: str, tmp_path: Path, specs: dict[str, PluginSpec] | None = None,
+            last_states: Path | None = None) -> Runtime:
     specs = specs or {"tcp": PluginSpec(TCP, "tcp", PluginConfig())}
-    return Runtime(specs, SafeStore(url, spool=tmp_path / "spool", timeout=2.0), 60.0)
+    return Runtime(specs, SafeStore(url, spool=tmp_path / "spool", timeout=2.0), 60.0,
+                   last_states=last_states)
 
 
 def diagnose(rt: Runtime, mtype: str = "tcp") -> dict[str, Any]:
@@ -45,29 +47,37 @@ def test_a_disabled_plugin_stays_refused_when_storage_cannot_be_read(tmp_path: P
     store.migrate()
     store.set_plugin_state(TCP, enabled=False)
     store.dispose()
-    rt = runtime(url, tmp_path)
+    kept = tmp_path / "plugin-states.json"  # what a worker keeps in $KSA_HOME
+    rt = runtime(url, tmp_path, last_states=kept)
     assert diagnose(rt)["error"] == f"refused: plugin {TCP!r} is disabled"
     db.write_bytes(b"this is no database any more" * 200)  # unreadable from now on
     out = diagnose(rt)
-    assert out["error"] == (f"refused: plugin {TCP!r} is disabled (the last state this "
-                            "process read: storage cannot be read now)")
+    assert out["error"] == (f"refused: plugin {TCP!r} is disabled (the last state read "
+                            "here: storage cannot be read now)")
     assert out["result"] is None
-    fresh = runtime(url, tmp_path)  # a new worker child: it never read the state
-    out = diagnose(fresh)
+    # a worker restarted meanwhile: its children go by what this machine read last
+    out = diagnose(runtime(url, tmp_path, last_states=kept))
+    assert out["error"] == (f"refused: plugin {TCP!r} is disabled (the last state read "
+                            "here: storage cannot be read now)")
+    # a process where it was never read: refused, it may be disabled
+    out = diagnose(runtime(url, tmp_path, last_states=tmp_path / "none.json"))
     assert out["result"] is None
     assert out["error"].startswith(
         f"refused: plugin {TCP!r}: its state (enabled or disabled) cannot be read from "
-        "storage and this process has not read it before; it runs once storage answers (")
+        "storage and was never read here before; it runs once storage answers (")
 
 
 def test_an_enabled_plugin_runs_on_when_storage_goes_away(tmp_path: Path) -> None:
     db = tmp_path / "ksa.db"
     url = f"sqlite:///{db}"
     Store(url).migrate()
-    rt = runtime(url, tmp_path)
+    kept = tmp_path / "plugin-states.json"
+    rt = runtime(url, tmp_path, last_states=kept)
     assert diagnose(rt)["outcome"] == "completed"
     db.write_bytes(b"this is no database any more" * 200)
     out = diagnose(rt)
+    assert out["error"] is None and out["outcome"] == "completed"
+    out = diagnose(runtime(url, tmp_path, last_states=kept))  # a worker restarted meanwhile
     assert out["error"] is None and out["outcome"] == "completed"
 
 
