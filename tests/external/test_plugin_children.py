@@ -25,7 +25,7 @@ def _spawn(tag):
             time.sleep(300)
         os._exit(0)
     os.waitpid(first, 0)
-    for _ in range(200):
+    for _ in range(1000):  # up to 10 s on a loaded machine
         if pathlib.Path({out!r}, tag + ".daemon").exists():
             break
         time.sleep(0.01)
