@@ -114,6 +114,10 @@ def test_list_info_and_manifest_only_validate_run_no_plugin_code(tmp_path: Path)
     p = ksa("plugin", "validate", "--manifest-only", str(d), env=env)
     assert p.returncode == 0, p.stdout + p.stderr
     assert p.stdout.strip() == "ok: quiet 1.0.0 (manifest only: its code was not run)"
+    for toggle in ("disable", "enable"):
+        p = ksa("plugin", toggle, "quiet", "--plugin-dir", str(plugins), env=env)
+        assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "quiet: enabled (generation 2)"
     assert not marker.exists()
     p = ksa("plugin", "validate", str(d), env=env)  # in full: its code runs
     assert p.returncode == 0, p.stdout + p.stderr
