@@ -17,7 +17,10 @@ Two ways to ship one:
   ``plugin.yaml`` beside that module (for ``requires`` and ``config_schema``).
 
 Discovery reads manifests only; no plugin code runs here. An invalid manifest is
-reported (file, field, what is wrong) and skipped, never stopping the rest.
+reported (file, field, what is wrong) and skipped, never stopping the rest; so is a
+plugin that others could change (a writable folder or file, one owned by another user, a
+link out of its folder: :mod:`.trust`), and every plugin of a plugins directory others
+can write.
 
 :func:`any_external` answers "might there be any?" from file names alone, without
 pydantic, PyYAML or ``importlib.metadata`` (``ksa plugin list`` start-up): the manifest
