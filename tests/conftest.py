@@ -20,6 +20,9 @@ _HOME: list[str] = []
 def pytest_configure(config: pytest.Config) -> None:
     """``ksa diagnose`` stores its runs in $KSA_HOME: the suite's own, never ~/.ksa (tests
     that need a store of their own still set KSA_HOME for their subprocess)."""
+    # plugin folders the tests write must not be group-writable whatever the caller's
+    # umask: plugins/trust.py refuses them (and says `chmod go-w`)
+    os.umask(0o022)
     if not os.environ.get("KSA_HOME"):
         _HOME.append(tempfile.mkdtemp(prefix="ksa-tests-"))
         os.environ["KSA_HOME"] = _HOME[0]

@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         RegistryError,
         ReloadError,
         SecretError,
+        UnsafePluginError,
     )
     from .execution import ActionRecord, ActionResult, ActionSpec, AuditSink
     from .lifecycle import TRANSITIONS, LifecycleFailure, LifecycleManager
@@ -144,6 +145,7 @@ _WHERE: dict[str, str] = {
     'RegistryError': 'errors',
     'ReloadError': 'errors',
     'SecretError': 'errors',
+    'UnsafePluginError': 'errors',
     'ActionRecord': 'execution',
     'ActionResult': 'execution',
     'ActionSpec': 'execution',
@@ -199,7 +201,7 @@ __all__ = [
     "DEFAULT_PLUGIN_DIR", "ENTRY_POINT_GROUP", "PLUGIN_PATH_ENV", "DependencyCycleError",
     "DependencyError", "Discovered", "DiscoveryReport", "InvalidPluginError", "Manifest",
     "ManifestError", "PluginLoadError", "Problem", "ReloadError", "ReloadReport",
-    "discover_entry_points", "discover_plugins", "load_manifest", "plugin_dirs",
+    "UnsafePluginError", "discover_entry_points", "discover_plugins", "load_manifest", "plugin_dirs",
     # actions
     "ActionRecord", "ActionResult", "ActionSpec", "AuditSink",
 ]

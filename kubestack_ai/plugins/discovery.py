@@ -17,7 +17,10 @@ Two ways to ship one:
   ``plugin.yaml`` beside that module (for ``requires`` and ``config_schema``).
 
 Discovery reads manifests only; no plugin code runs here. An invalid manifest is
-reported (file, field, what is wrong) and skipped, never stopping the rest.
+reported (file, field, what is wrong) and skipped, never stopping the rest; so is a
+plugin that others could change (a writable folder or file, one owned by another user, a
+link out of its folder: :mod:`.trust`), and every plugin of a plugins directory others
+can write.
 
 :func:`any_external` answers "might there be any?" from file names alone, without
 pydantic, PyYAML or ``importlib.metadata`` (``ksa plugin list`` start-up): the manifest
@@ -33,7 +36,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import DuplicatePluginError, ManifestError, PluginError, Problem
+from . import trust
+from .errors import (
+    DuplicatePluginError,
+    InvalidPluginError,
+    ManifestError,
+    PluginError,
+    Problem,
+    UnsafePluginError,
+)
 from .logcontext import get_logger
 
 if TYPE_CHECKING:
@@ -118,16 +129,23 @@ def manifest_files(directory: Path) -> list[tuple[Path, Path]]:
 
 
 def read_plugin_dir(manifest_path: Path, root: Path) -> Discovered:
-    """Load one manifest of a directory plugin; raises ManifestError."""
+    """Load one manifest of a directory plugin; raises ManifestError, or
+    UnsafePluginError when others could change it (plugins/trust.py: checked before any
+    of its code can be imported)."""
     from .manifest import load_manifest
 
-    manifest = load_manifest(manifest_path)
+    try:  # reading YAML runs no code; the id read makes the refusal say whose it is
+        manifest = load_manifest(manifest_path)
+    except ManifestError as e:
+        trust.check_plugin(manifest_path, root, None, e.plugin_id)
+        raise
+    module = (manifest.entry or "").split(":")[0].split(".")[0]
+    trust.check_plugin(manifest_path, root, module, manifest.id)
     if manifest.entry is None:
         raise ManifestError(manifest_path, [Problem(
             str(manifest_path), "entry",
             "required for a plugin directory: the object to load, e.g. plugin:MyPlugin")],
             manifest.id)
-    module = manifest.entry.split(":")[0].split(".")[0]
     if not ((root / f"{module}.py").is_file() or (root / module / "__init__.py").is_file()):
         raise ManifestError(manifest_path, [Problem(
             str(manifest_path), "entry",
@@ -158,10 +176,18 @@ def discover_plugins(directory: str | Path) -> DiscoveryReport:
         report.invalid.append(ManifestError(directory, [Problem(
             str(directory), "", "not a directory")]))
         return report
-    for manifest_path, root in manifest_files(directory):
+    found = manifest_files(directory)
+    if found:
+        try:  # where others may add a plugin, none is trusted
+            trust.check_directory(directory)
+        except UnsafePluginError as e:
+            log.warning("plugin directory refused: %s", e)
+            report.invalid.append(e)
+            return report
+    for manifest_path, root in found:
         try:
             report.found.append(read_plugin_dir(manifest_path, root))
-        except ManifestError as e:
+        except InvalidPluginError as e:
             log.warning("plugin manifest skipped: %s", e)
             report.invalid.append(e)
     return report

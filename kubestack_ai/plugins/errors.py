@@ -15,7 +15,8 @@
     ├── DeadlineExceeded                the caller's deadline passed (cooperative)
     ├── InvalidPluginError              a plugin cannot be used; carries every Problem
     │   ├── ManifestError               its manifest is invalid (or missing, or unsafe YAML)
-    │   └── PluginLoadError             its code cannot be imported, built, or is no plugin
+    │   ├── PluginLoadError             its code cannot be imported, built, or is no plugin
+    │   └── UnsafePluginError           others could change its code (permissions, owner, links)
     ├── DependencyError                 a ``requires`` that cannot be met
     │   └── DependencyCycleError        plugins that require each other
     ├── ReloadError                     a hot reload or rollback failed; the old version serves
@@ -151,6 +152,12 @@ class ManifestError(InvalidPluginError):
 class PluginLoadError(InvalidPluginError):
     """The plugin's code could not be imported or built, or is not the plugin its
     manifest describes (not a kind of manifest error: the manifest may be fine)."""
+
+
+class UnsafePluginError(InvalidPluginError):
+    """A plugin folder or file that another user could change (group- or world-writable,
+    owned by someone else than us or root), or a link out of the plugin's folder: its
+    code is not run (plugins/trust.py)."""
 
 
 class DependencyError(PluginError):

@@ -294,7 +294,11 @@ class PluginManager:
             params["dry_run"] = True
         clock = Clock()
         with log_context(target=target.key):
-            entry = self._entry_for(target.type)
+            try:
+                entry = self._entry_for(target.type)
+            except PluginError as e:  # no plugin to run it (it failed to initialise...)
+                return self._unready(target, action, params, e, clock, who=who,
+                                     dry_run=dry_run, audit=audit)
             with log_context(plugin_id=entry.info.id):
                 return self._execute(entry, allowing(target, allow), action, params, clock,
                                      who=who, dry_run=dry_run, audit=audit,
@@ -341,6 +345,25 @@ class PluginManager:
         out = ActionResult(plugin_id, f"execute {action}", value=outs[-1].value,
                            error=outs[-1].error, wall=sum(o.wall for o in outs))
         return self._audited(out, base, clock, audit, handle=handle)
+
+    def _unready(self, target: MiddlewareTarget, action: str, params: dict[str, Any],
+                 error: PluginError, clock: Clock, *, who: str, dry_run: bool,
+                 audit: AuditSink | None) -> ActionResult:
+        """The plugin could not be made ready (load, init, start failed): the attempt is
+        audited all the same, as a failure naming why (every attempt is)."""
+        plugin_id, version = "", ""
+        try:
+            plugin_id = self.registry.middleware_plugin_id(target.type)
+            version = self.registry.entry(plugin_id).info.version
+        except PluginError:
+            pass  # no plugin for this type at all: the record says so through the error
+        log.error("action %s not run: %s", action, error)
+        base = ActionRecord(at=clock.at, who=who, plugin_id=plugin_id, plugin_version=version,
+                            target=target.key, endpoints=target.endpoints, action=action,
+                            params=redact(params), dry_run=dry_run, outcome="started")
+        with log_context(plugin_id=plugin_id):
+            return self._audited(ActionResult(plugin_id, f"execute {action}", error=error),
+                                 base, clock, audit, begin=True)
 
     def _audited(self, out: ActionResult, base: ActionRecord, clock: Clock,
                  audit: AuditSink | None, *, begin: bool = False,

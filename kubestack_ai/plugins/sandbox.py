@@ -11,6 +11,9 @@ ends; the next call gets another (an idle one, or a new one). On Linux an idle t
 is moved to the CPU its caller runs on before it is woken: the caller sleeps while the
 plugin runs (the GIL lets only one of them run anyway), and a hand-off within one core
 cost half of one across cores (tests/framework/test_sandbox.py, bench/README.md).
+
+Every call, in either mode, ends the processes it started and left running
+(plugins/children.py).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from .children import ended_with_call
 from .deadline import Deadline
 from .errors import (
     ActionRefusedError,
@@ -42,6 +46,11 @@ Step = tuple[str, Callable[[Deadline], Any], "float | None"]
 
 def _nothing() -> None:
     """No lock to release."""
+
+
+def _main_thread() -> bool:
+    """Whether the call runs in the main thread (then orphans reparented to it are its)."""
+    return threading.current_thread() is threading.main_thread()
 
 
 class _Pool:
@@ -211,6 +220,12 @@ class Sandbox:
         abandoned = [False]
         handoff = threading.Lock()
         ended = [False]
+        caller_is_main = threading.current_thread() is threading.main_thread()
+
+        def main_waits() -> bool:
+            """The main thread still waits for this call (it started no process of its own
+            meanwhile): the orphans reparented to it are the call's."""
+            return caller_is_main and not abandoned[0]
 
         def target() -> None:
             try:
@@ -230,7 +245,7 @@ class Sandbox:
                     outer, inner = self._deadlines(timeout, deadline)
                     starts.append((time.perf_counter(), outer, inner))
                 out: Outcome[Any] = Outcome(plugin_id, operation)
-                self._call(out, fn, starts[i][2])
+                self._call(out, fn, starts[i][2], main_waits)
                 results.append(out)
                 if out.error is not None:
                     return
@@ -287,10 +302,12 @@ class Sandbox:
         return outer, inner
 
     @staticmethod
-    def _call(out: Outcome[T], fn: Callable[[Deadline], T], d: Deadline) -> None:
+    def _call(out: Outcome[T], fn: Callable[[Deadline], T], d: Deadline,
+              main_waits: Callable[[], bool] = _main_thread) -> None:
         w0, c0 = time.perf_counter(), time.thread_time()
         try:
-            out.value = fn(d)
+            with ended_with_call(out.plugin_id, out.operation, main_waits):
+                out.value = fn(d)
         except PluginError as e:
             # the framework's own errors (connect, auth, refusal) keep their type
             out.error = e

@@ -19,12 +19,13 @@ from .base import MiddlewarePlugin
 from .configschema import apply_config_schema
 from .deps import unsatisfied
 from .discovery import MANIFEST_NAMES, Discovered
-from .errors import InvalidPluginError, ManifestError, PluginError, Problem
+from .errors import InvalidPluginError, ManifestError, PluginError, Problem, UnsafePluginError
 from .importer import forget
 from .loader import import_plugin
 from .manifest import ENTRY, Manifest, load_manifest
 from .models import PluginConfig, PluginInfo, Timeouts
 from .sandbox import Sandbox
+from .trust import check_plugin
 
 
 @dataclass
@@ -63,10 +64,12 @@ def _raw_entry(manifest_path: Path) -> str | None:
 
 
 def validate_plugin(path: str | Path, installed: dict[str, str] | None = None,
-                    timeout: float = 10.0) -> ValidationReport:
+                    timeout: float = 10.0, manifest_only: bool = False) -> ValidationReport:
     """Check the plugin at ``path`` (a folder or its manifest file).
 
-    ``installed``: id -> version of the plugins it may require (e.g. the builtins)."""
+    ``installed``: id -> version of the plugins it may require (e.g. the builtins).
+    ``manifest_only``: stop before its code is imported (the manifest, ``requires``, the
+    config schema's defaults and the folder's permissions are checked)."""
     path = Path(path).absolute()
     manifest_path, root = _find_manifest(path)
     report = ValidationReport(str(path))
@@ -93,6 +96,13 @@ def validate_plugin(path: str | Path, installed: dict[str, str] | None = None,
     if entry is None:
         return report
     pid = manifest.id if manifest else root.name
+    try:  # others could change it: its code is not run
+        check_plugin(manifest_path, root, entry.split(":")[0].split(".")[0], pid)
+    except UnsafePluginError as e:
+        report.problems.extend(e.problems)
+        return report
+    if manifest_only:
+        return report
     item = Discovered(manifest, "directory", file, root, entry, pid)
     try:
         code, plugin, info = import_plugin(item, Sandbox(), timeout)

@@ -13,6 +13,7 @@ import os
 import resource
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -46,6 +47,7 @@ from .args import (
     check_target,
 )
 from .catalog import PluginSpec, is_builtin, merge_config
+from .laststate import LastStates
 from .store import SafeStore
 
 log = get_logger(__name__)
@@ -112,7 +114,7 @@ def action_envelope(task_id: str, rec: ActionRecord, audit_id: Any,
 
 class Runtime:
     def __init__(self, specs: Mapping[str, PluginSpec], store: SafeStore,
-                 cache_ttl: float) -> None:
+                 cache_ttl: float, last_states: Path | None = None) -> None:
         self.specs = specs
         self.store = store
         self.cache_ttl = cache_ttl
@@ -122,6 +124,9 @@ class Runtime:
         self.sources: dict[str, str | None] = {}
         """The code location storage names for each plugin (``reload --from``; a rollback
         goes back one); None: the plugin directories / the builtin's package."""
+        self.last = LastStates(last_states)
+        """The last enabled/disabled state read from storage, per plugin: what holds while
+        storage cannot be read (fail closed: none read, the plugin is refused)."""
 
     # -- plugins ----------------------------------------------------------------------
 
@@ -137,9 +142,11 @@ class Runtime:
             log.info("plugin %s: generation %s -> %s, reloading%s", pid,
                      self.generations.get(pid), generation, f" from {source}" if source else "")
             try:
-                if source is None and not is_builtin(pid):
-                    # from the plugin directories, wherever the loaded code came from (a
-                    # rollback past every --from location comes back here)
+                if source is None and (not is_builtin(pid) or self.manager.registry.entry(
+                        pid).source != "builtin"):
+                    # from the plugin directories, or the builtin's package, wherever the
+                    # loaded code came from: a rollback past every --from location comes
+                    # back here, to what a fresh child loads (never mixed versions)
                     raise PluginError("no stored location")
                 self.manager.hot_reload(pid, source, config=config)
             except PluginError as e:
@@ -189,10 +196,23 @@ class Runtime:
         """(config, generation, refusal, storage error) from storage, at task start."""
         rec, err = self.store.call("get_plugin_state",
                                    lambda s: s.get_plugin_state(spec.plugin_id))
+        pid = spec.plugin_id
         if err is not None:
-            # storage down: keep what this child has (or the plugin's default)
-            return self.configs.get(spec.plugin_id, spec.config), None, None, err
-        self.sources[spec.plugin_id] = rec.source if rec is not None else None
+            # storage down: keep what this child has, and the last state read; never
+            # read, the plugin may be disabled: refused (fail closed)
+            known = self.last.get(pid)
+            if known is None:
+                why = (f"plugin {pid!r}: its state (enabled or disabled) cannot be read from "
+                       "storage and was never read here before; it runs once storage "
+                       f"answers ({err})")
+            elif not known:
+                why = (f"plugin {pid!r} is disabled (the last state read here: storage "
+                       "cannot be read now)")
+            else:
+                why = None
+            return self.configs.get(pid, spec.config), None, why, err
+        self.sources[pid] = rec.source if rec is not None else None
+        self.last.put(pid, rec is None or rec.enabled)
         if rec is None:
             return spec.config, 0, None, None
         if not rec.enabled:

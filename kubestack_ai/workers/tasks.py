@@ -23,6 +23,7 @@ from celery import Celery, Task
 from kubestack_ai.plugins.logcontext import get_logger
 
 from .catalog import PluginSpec
+from .laststate import FILE_NAME as LAST_STATES
 from .limits import DEFAULT_HARD_LIMIT as DEFAULT_HARD
 from .limits import DEFAULT_SOFT_LIMIT as DEFAULT_SOFT
 from .runtime import Runtime
@@ -53,7 +54,8 @@ def runtime(app: Celery) -> Runtime:
         settings = app.ksa_settings
         store = SafeStore(settings.database_url, spool=settings.spool_dir,
                           timeout=task_storage_timeout(settings.storage_timeout, app.ksa_specs))
-        _runtime = Runtime(app.ksa_specs, store, settings.cache_ttl)
+        _runtime = Runtime(app.ksa_specs, store, settings.cache_ttl,
+                           last_states=settings.home / LAST_STATES)
         _runtime_pid = os.getpid()
     return _runtime
 

@@ -97,3 +97,19 @@ def test_info_of_a_builtin_shows_its_manifest_and_actions(env: dict[str, str]) -
             in text)
     assert "      -o min_seconds=  (number, >= 1, required): statements running" in text
     assert "manifest (builtin, from its code):" in text
+
+
+def test_unreadable_plugin_state_refuses_the_plugin_unless_forced(env: dict[str, str],
+                                                                  tmp_path: Path) -> None:
+    """Fail closed (issue 20, item 8): a CLI process has no earlier state to go by, so a
+    plugin whose state storage cannot give is refused as a disabled one is."""
+    db = tmp_path / "ksa.db"
+    db.write_bytes(b"this is no database" * 300)
+    p = ksa(env, "diagnose", "tcp", "127.0.0.1:1")
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert p.stderr.startswith(
+        "ksa: error: plugin 'tcp-diagnostics': its state (enabled or disabled) cannot be read "
+        "from storage (")
+    assert p.stderr.rstrip().endswith("); refused, as a disabled plugin is; --force runs it anyway")
+    p = ksa(env, "diagnose", "tcp", "127.0.0.1:1", "--force", "--no-store")
+    assert p.returncode == 2 and "CRITICAL" in p.stdout, p.stdout + p.stderr

@@ -33,7 +33,7 @@ def test_plugin_info_and_unknown_id():
     assert json.loads(out.stdout)["middleware_type"] == "tcp"
     bad = ksa("plugin", "info", "nope")
     assert bad.returncode == 2
-    assert bad.stderr.startswith("ksa: error: unknown plugin 'nope' (registered: ")
+    assert bad.stderr.startswith("ksa: error: unknown plugin 'nope' (known: ")
     assert len(bad.stderr.strip().splitlines()) == 1
 
 

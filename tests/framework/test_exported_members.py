@@ -18,7 +18,7 @@ EXPECTED = {
     "DEFAULT_PLUGIN_DIR", "ENTRY_POINT_GROUP", "PLUGIN_PATH_ENV", "DependencyCycleError",
     "DependencyError", "Discovered", "DiscoveryReport", "InvalidPluginError", "Manifest",
     "ManifestError", "PluginLoadError", "Problem", "ReloadError", "ReloadReport",
-    "discover_entry_points", "discover_plugins", "load_manifest", "plugin_dirs",
+    "UnsafePluginError", "discover_entry_points", "discover_plugins", "load_manifest", "plugin_dirs",
     # actions (plugins/execution.py)
     "ActionRecord", "ActionResult", "ActionSpec", "AuditSink",
 }

@@ -3,6 +3,11 @@
 External plugins come from ``/etc/kubestack-ai/plugins/``, the directories in
 ``KSA_PLUGIN_PATH``, ``--plugin-dir`` (global or per command) and entry points in the
 group ``kubestack_ai.plugins``.
+
+``list``, ``info``, ``enable``, ``disable``, ``rollback`` and ``validate --manifest-only``
+read external plugins' manifests only: no external plugin code runs (its state shows
+``found``). Code runs when a plugin is used (``ksa diagnose``, a worker), reloaded, or
+validated in full.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     val.add_argument("path", help="the plugin folder (or its manifest file)")
     val.add_argument("--timeout", type=float, default=10.0,
                      help="seconds for import and init (default 10)")
+    val.add_argument("--manifest-only", action="store_true",
+                     help="check the manifest and the folder's permissions; run no plugin code")
     val.set_defaults(func=cmd_validate)
     rel = psub.add_parser("reload", help="load a plugin's code again and swap it in")
     rel.add_argument("id")
@@ -81,6 +88,64 @@ def manager(args: argparse.Namespace | None = None) -> PluginManager:
     return m
 
 
+def builtin_manager() -> PluginManager:
+    """The builtins only (our own code, and what KSA_PLUGIN_MODULES registers): no
+    external plugin's code is imported."""
+    from kubestack_ai.plugins import PluginManager  # noqa: PLC0415
+
+    m = PluginManager()
+    for err in m.load_builtins():
+        print(f"ksa: warning: {err}", file=sys.stderr)
+    return m
+
+
+def external_manifests(args: argparse.Namespace) -> list[Any]:
+    """Every external plugin found (a Discovered: its manifest, where its code is), read
+    from manifests only; invalid or unsafe ones, and ids a builtin has, are warned about
+    and left out. No plugin code runs."""
+    from kubestack_ai.plugins.discovery import any_external, discover_all, plugin_dirs
+
+    dirs = plugin_dirs(getattr(args, "plugin_dir", None) or ())
+    if not any_external(dirs):
+        return []
+    report = discover_all(dirs)
+    for err in report.invalid:
+        print(f"ksa: warning: {err}", file=sys.stderr)
+    builtin = set(builtin_ids())
+    found = []
+    for item in report.found:
+        if item.name in builtin:
+            print(f"ksa: warning: plugin id {item.name!r} ({item.location}) is already "
+                  "provided by builtin; refused the second", file=sys.stderr)
+            continue
+        found.append(item)
+    return found
+
+
+def builtin_ids() -> list[str]:
+    """The builtins' ids: from the catalogue (no import), or, when a worker plugin module
+    is configured (it may register more), from the loaded registry of builtins."""
+    from kubestack_ai.plugins.catalogue import BUILTINS  # noqa: PLC0415
+    from kubestack_ai.workers.settings import Settings  # noqa: PLC0415
+
+    if not Settings.from_env().plugin_modules:
+        return list(BUILTINS)
+    from kubestack_ai.plugins.builtins import builtin_ids as loaded  # noqa: PLC0415
+
+    return loaded()
+
+
+def _manifest_row(item: Any, stored: dict[str, Any]) -> dict[str, object]:
+    """An external plugin as its manifest describes it (state ``found``: not loaded)."""
+    man = item.manifest
+    info: dict[str, Any] = {"id": item.name, "name": item.name, "version": "-", "type": "-"}
+    if man is not None:
+        info.update(name=man.name, version=man.version, type=man.type.value,
+                    description=man.description, author=man.author,
+                    capabilities=list(man.capabilities), api_version=man.api_version)
+    return _row(info, "found", stored, item.source, item.location, None, None, None)
+
+
 def _describe(m: PluginManager, plugin_id: str, stored: dict[str, Any]) -> dict[str, object]:
     """What this process loaded, and what storage says every worker must do with it."""
     e = m.registry.entry(plugin_id)
@@ -110,18 +175,13 @@ def _row(info: dict[str, Any], state: str, stored: dict[str, Any], source: str,
 def _catalogued_builtins(args: argparse.Namespace,
                          stored: dict[str, Any]) -> list[dict[str, object]] | None:
     """The builtins' rows from their catalogue, without importing any plugin code nor
-    the framework (pydantic): when no external plugin can be found (no manifest in the
-    plugin folders, no distribution declaring the entry-point group) and no worker
-    plugin module is configured, they are all there is to list, and the catalogue says
-    what loading them would (a test holds the two equal). None otherwise: the caller
-    loads every plugin, so that the listing shows what loading found."""
+    the framework (pydantic): the catalogue says what loading them would (a test holds
+    the two equal). None when a worker plugin module is configured: the caller loads the
+    builtins, so that the listing shows what those modules registered."""
     from kubestack_ai.plugins.catalogue import BUILTINS  # noqa: PLC0415
-    from kubestack_ai.plugins.discovery import any_external, plugin_dirs  # noqa: PLC0415
     from kubestack_ai.workers.settings import Settings  # noqa: PLC0415
 
     if Settings.from_env().plugin_modules:
-        return None
-    if any_external(plugin_dirs(getattr(args, "plugin_dir", None) or ())):
         return None
     return [_row(b["info"], "loaded", stored, "builtin", "-", b["middleware_type"], None,
                  list(b["categories"])) for b in BUILTINS.values()]
@@ -131,8 +191,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     stored = plugin_state.stored_states()
     rows = _catalogued_builtins(args, stored)
     if rows is None:
-        m = manager(args)
+        m = builtin_manager()
         rows = [_describe(m, i, stored) for i in m.registry.ids()]
+    rows += [_manifest_row(item, stored) for item in external_manifests(args)]
     if args.json:
         print(dump_json(rows))
         return 0
@@ -150,7 +211,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     from kubestack_ai.plugins import PluginError  # noqa: PLC0415
 
-    m = manager(args)
+    m = builtin_manager()
+    if args.id not in m.registry:
+        return _info_external(args)
     try:
         d = _describe(m, args.id, plugin_state.stored_states())
     except PluginError as e:
@@ -181,6 +244,47 @@ def cmd_info(args: argparse.Namespace) -> int:
         text = yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False)
         print("\n".join("  " + line for line in text.splitlines()))
     return 0
+
+
+def _info_external(args: argparse.Namespace) -> int:
+    """An external plugin's manifest and stored state; its code is not run (its actions
+    and categories are its code's to say: ``ksa plugin validate PATH`` loads it)."""
+    import yaml  # noqa: PLC0415
+
+    item = _find_external(args, args.id)
+    d = _manifest_row(item, plugin_state.stored_states())
+    manifest = item.manifest.model_dump(mode="json") if item.manifest else None
+    if args.json:
+        print(dump_json({**d, "manifest": manifest, "action_specs": None}))
+        return 0
+    width = max(len(k) for k in d)
+    for k, v in d.items():
+        if isinstance(v, (list, tuple)):
+            v = ", ".join(map(str, v)) or "-"
+        elif isinstance(v, dict):
+            v = json.dumps(v, sort_keys=True) if v else "-"
+        print(f"{k.ljust(width)}  {v if v not in (None, '') else '-'}")
+    print("\nactions and categories: declared by its code, not run here "
+          f"(`ksa plugin validate {Path(item.location).parent}` loads it)")
+    if manifest:
+        print(f"\nmanifest ({d['location']}):")
+        text = yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False)
+        print("\n".join("  " + line for line in text.splitlines()))
+    return 0
+
+
+def _find_external(args: argparse.Namespace, plugin_id: str) -> Any:
+    found = external_manifests(args)
+    for item in found:
+        if item.name == plugin_id:
+            return item
+    known = ", ".join([*builtin_ids(), *(i.name for i in found)])
+    raise CliError(f"unknown plugin {plugin_id!r} (known: {known})", 2)
+
+
+def known_ids(args: argparse.Namespace) -> list[str]:
+    """Builtins and external plugins by manifest: no external plugin code runs."""
+    return [*builtin_ids(), *(i.name for i in external_manifests(args))]
 
 
 def render_action_spec(a: dict[str, Any]) -> str:
@@ -244,9 +348,9 @@ def builtin_manifest(entry: Any) -> dict[str, Any]:
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Through storage: this process has no earlier version loaded, the workers'
     children load the stored location from their next task (generation moved)."""
-    m = manager(args)
-    if args.id not in m.registry:
-        raise CliError(f"unknown plugin {args.id!r} (known: {', '.join(m.registry.ids())})", 2)
+    ids = known_ids(args)
+    if args.id not in ids:
+        raise CliError(f"unknown plugin {args.id!r} (known: {', '.join(ids)})", 2)
     rec = plugin_state.request_rollback(args.id)
     where = rec.source or "its plugin directory"
     print(f"{args.id}: workers roll back to {where} before their next task "
@@ -256,9 +360,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_state(args: argparse.Namespace) -> int:
     """Enable or disable any plugin this process sees: builtin, plugin folder, entry point."""
-    m = manager(args)
-    if args.id not in m.registry:
-        raise CliError(f"unknown plugin {args.id!r} (known: {', '.join(m.registry.ids())})", 2)
+    ids = known_ids(args)
+    if args.id not in ids:
+        raise CliError(f"unknown plugin {args.id!r} (known: {', '.join(ids)})", 2)
     gen = plugin_state.set_enabled(args.id, args.enable)
     print(f"{args.id}: {'enabled' if args.enable else 'disabled'} (generation {gen})")
     return 0
@@ -267,7 +371,10 @@ def cmd_state(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from kubestack_ai.plugins.discovery import MANIFEST_NAMES, manifest_files
 
-    installed = {e.info.id: e.info.version for e in manager(args).registry.entries()}
+    # what it may require, from manifests: validating one plugin runs no other's code
+    installed = {e.info.id: e.info.version for e in builtin_manager().registry.entries()}
+    installed.update({i.name: i.manifest.version for i in external_manifests(args)
+                      if i.manifest is not None})
     path = Path(args.path)
     targets = [path]
     if path.is_dir() and not any((path / n).is_file() for n in MANIFEST_NAMES):
@@ -275,14 +382,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
         targets = [m for m, _ in manifest_files(path.absolute())] or [path]
     failed = 0
     for target in targets:
-        failed += _validate_one(target, installed, args.timeout)
+        failed += _validate_one(target, installed, args.timeout, args.manifest_only)
     return 1 if failed else 0
 
 
-def _validate_one(path: object, installed: dict[str, str], timeout: float) -> int:
+def _validate_one(path: object, installed: dict[str, str], timeout: float,
+                  manifest_only: bool = False) -> int:
     from kubestack_ai.plugins.validate import validate_plugin  # noqa: PLC0415
 
-    report = validate_plugin(str(path), installed, timeout=timeout)
+    report = validate_plugin(str(path), installed, timeout=timeout,
+                             manifest_only=manifest_only)
     for w in report.warnings:
         print(f"warning: {w}")
     for p in report.problems:
@@ -290,6 +399,11 @@ def _validate_one(path: object, installed: dict[str, str], timeout: float) -> in
     if not report.ok:
         print(f"{len(report.problems)} problem(s) in {report.path}", file=sys.stderr)
         return 1
+    if manifest_only:
+        assert report.manifest is not None
+        print(f"ok: {report.manifest.id} {report.manifest.version} (manifest only: its code "
+              "was not run)")
+        return 0
     info = report.info
     assert info is not None
     cats = ", ".join(report.categories) or "-"

@@ -8,7 +8,8 @@ reloads the plugin, from the newest stored location, with the stored config. A r
 drops the newest location and bumps the generation. (A Celery broadcast would reach only
 each worker's main process, not the prefork children that run plugins.) A disabled
 plugin is refused by every worker from its next task, and by ``ksa diagnose`` unless
-``--force``.
+``--force``. Storage that cannot be read fails closed: a worker child goes by the last
+state it read (none read: refused), a ``ksa`` command refuses unless ``--force``.
 """
 
 from __future__ import annotations
@@ -87,9 +88,18 @@ def set_enabled(plugin_id: str, enabled: bool) -> int:
 
 def stored_states() -> dict[str, Any]:
     """Plugin id -> its PluginStateRecord in storage; {} when no storage exists here
-    (nothing was ever stored) or it cannot be read (said on stderr)."""
+    (nothing was ever stored) or it cannot be read (said on stderr: for showing only)."""
+    states, err = read_states()
+    if err is not None:
+        print(f"ksa: warning: stored plugin state not shown: {err}", file=sys.stderr)
+    return states
+
+
+def read_states() -> tuple[dict[str, Any], str | None]:
+    """(plugin id -> PluginStateRecord, why storage could not be read or None); ({},
+    None) when no storage exists here: no worker ran here, nothing can be disabled."""
     if _no_storage_here():
-        return {}
+        return {}, None
     settings = Settings.from_env()
     if not settings.database_url:
         # the default SQLite file, read without SQLAlchemy (its import alone is ~0.15 s)
@@ -97,7 +107,7 @@ def stored_states() -> dict[str, Any]:
 
         records = read_plugin_states(settings.home / "ksa.db", STORE_TIMEOUT)
         if records is not None:
-            return {r.plugin_id: r for r in records}
+            return {r.plugin_id: r for r in records}, None
     from kubestack_ai.storage import StorageError, Store  # noqa: PLC0415
 
     # read without migrating first (Alembic costs a CLI start-up ~0.2 s); a schema that
@@ -105,21 +115,25 @@ def stored_states() -> dict[str, Any]:
     store = Store()
     try:
         try:
-            return {r.plugin_id: r for r in store.list_plugin_states()}
+            return {r.plugin_id: r for r in store.list_plugin_states()}, None
         except StorageError:
             store.dispose()
             store = open_store()
-            return {r.plugin_id: r for r in store.list_plugin_states()}
+            return {r.plugin_id: r for r in store.list_plugin_states()}, None
     except (StorageError, CliError) as e:
-        print(f"ksa: warning: stored plugin state not shown: {e}", file=sys.stderr)
-        return {}
+        return {}, str(e)
     finally:
         store.dispose()
 
 
 def disabled_refusal(plugin_id: str) -> str | None:
-    """Why this plugin must not run here (stored disabled), or None."""
-    rec = stored_states().get(plugin_id)
+    """Why this plugin must not run here (stored disabled, or its state unreadable: a
+    ksa process has no earlier state to go by, so it fails closed), or None."""
+    states, err = read_states()
+    if err is not None:
+        return (f"plugin {plugin_id!r}: its state (enabled or disabled) cannot be read "
+                f"from storage ({err}); refused, as a disabled plugin is")
+    rec = states.get(plugin_id)
     if rec is None or rec.enabled:
         return None
     return (f"plugin {plugin_id!r} is disabled (generation {rec.generation}): "
