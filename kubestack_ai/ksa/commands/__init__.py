@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from kubestack_ai.ksa.commands import action, diagnose, fleet, plugin, results, serve
+from kubestack_ai.ksa.commands import action, diagnose, fleet, index, plugin, results, serve
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
     plugin.register,
@@ -14,4 +14,5 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore
     results.register,
     fleet.register,
     serve.register,
+    index.register,
 ]

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kubestack_ai.ksa.commands import plugin_state
+from kubestack_ai.ksa.commands import index, plugin_state
 from kubestack_ai.ksa.output import CliError, dump_json, table
 
 if TYPE_CHECKING:  # the framework (pydantic) is imported when a command runs
@@ -53,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         toggles.append(t)
     for cmd in (ls, info, val, rel, *toggles):
         add_plugin_dir_option(cmd, default=argparse.SUPPRESS)
+    index.register_plugin_actions(psub)  # search, install, outdated, update, verify
     plugin_state.import_worker_modules()
 
 
@@ -244,6 +245,8 @@ def builtin_manifest(entry: Any) -> dict[str, Any]:
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Through storage: this process has no earlier version loaded, the workers'
     children load the stored location from their next task (generation moved)."""
+    if index.rollback_installed(args.id):  # installed from an index: its previous version
+        return 0
     m = manager(args)
     if args.id not in m.registry:
         raise CliError(f"unknown plugin {args.id!r} (known: {', '.join(m.registry.ids())})", 2)
