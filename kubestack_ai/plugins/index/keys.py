@@ -13,11 +13,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ..errors import IndexTrustError
+
+if TYPE_CHECKING:  # signing only: serialization costs ~30 ms to import, search never signs
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 PUB_PREFIX = "ksa-ed25519"
 INLINE_PREFIX = "ed25519:"
@@ -44,6 +48,9 @@ def keyid_of(raw: bytes) -> str:
 
 def generate(path_stem: str | Path, comment: str = "") -> tuple[Path, Path, str]:
     """Write ``STEM.key`` (0600) and ``STEM.pub``; refuse to overwrite. Returns (key, pub, id)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     stem = Path(path_stem)
     key_path, pub_path = stem.with_name(stem.name + ".key"), stem.with_name(stem.name + ".pub")
     for p in (key_path, pub_path):
@@ -73,6 +80,9 @@ class SigningKey:
 
 
 def load_signing_key(path: str | Path) -> SigningKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     p = Path(path)
     try:
         key = serialization.load_pem_private_key(p.read_bytes(), password=None)
