@@ -54,7 +54,8 @@ def plan(indexes: Sequence[TrustedIndex], plugin_id: str, spec: SpecifierSet,
          have: dict[str, str], keys: dict[str, PublicKey], home: Path) -> list[Step]:
     """Resolve, then verify every step (nothing written). Raises PluginIndexError."""
     find = find_in(indexes)
-    order = resolve(plugin_id, spec, lambda pid: (find(pid) or (None, None))[1], have)
+    order = resolve(plugin_id, spec, lambda pid: (find(pid) or (None, None))[1], have,
+                    lambda pid, v, e: check_version_signature(e, keys, pid, v))
     steps = []
     for pid, version in order:
         found = find(pid)

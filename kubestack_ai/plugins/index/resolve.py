@@ -23,8 +23,11 @@ Versions = Mapping[str, dict[str, Any]]
 
 
 def resolve(plugin_id: str, spec: SpecifierSet, find: Callable[[str], Versions | None],
-            installed: Mapping[str, str]) -> list[tuple[str, str]]:
-    """[(id, version)] to install, dependencies first; raises ResolveError."""
+            installed: Mapping[str, str],
+            check: Callable[[str, str, dict[str, Any]], None] | None = None
+            ) -> list[tuple[str, str]]:
+    """[(id, version)] to install, dependencies first; raises ResolveError. ``check``
+    vets a chosen version's entry before its requirements are read (its signature)."""
     chosen: dict[str, str] = {}
     order: list[tuple[str, str]] = []
     stack: list[str] = []
@@ -59,6 +62,8 @@ def resolve(plugin_id: str, spec: SpecifierSet, find: Callable[[str], Versions |
                                f"satisfies {s or 'any'} (the index has "
                                f"{', '.join(sorted(vs, key=vkey))}{where})")
         v = ok[-1]
+        if check is not None:
+            check(pid, v, vs[v])
         stack.append(pid)
         for raw in vs[v].get("requires", ()):
             try:
