@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import stat
 
+import pytest
+
 from .conftest import Env
 
 
@@ -48,22 +50,41 @@ def test_install_over_http_side_by_side_then_update_and_rollback(env: Env) -> No
                                       "back to (1.0.0 is the only one)")
 
 
-def test_workers_are_told_through_the_stored_generation(env: Env) -> None:
+@pytest.mark.parametrize("through", ["sqlite3", "Store"])
+def test_workers_are_told_through_the_stored_generation(env: Env, through: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default SQLite file is written with sqlite3 (no SQLAlchemy import); a
+    configured database through Store: both read back the same through Store."""
     from kubestack_ai.storage import Store
 
+    url = f"sqlite:///{env.home}/ksa.db"
+    store = Store(url)
+    store.migrate()
+    if through == "Store":
+        monkeypatch.setenv("KSA_DATABASE_URL", url)
     env.publish("fx", "1.0.0")
     env.publish("fx", "2.0.0")
     assert env.install("fx==1.0.0")[0] == 0
-    assert env.install("fx")[0] == 0
-    store = Store(f"sqlite:///{env.home}/ksa.db")
+    code, out, _ = env.install("fx")
+    assert f"fx: workers load {env.home}/plugins/fx/2.0.0 before their next task " \
+           "(generation 2)" in out
     rec = store.get_plugin_state("fx")
     assert rec is not None and rec.source == str(env.home / "plugins" / "fx" / "2.0.0")
-    gen = rec.generation
+    assert rec.generation == 2 and rec.enabled
     assert env.ksa("plugin", "rollback", "fx")[0] == 0
     rec = store.get_plugin_state("fx")
-    assert rec is not None and rec.generation == gen + 1
+    assert rec is not None and rec.generation == 3
     assert rec.source == str(env.home / "plugins" / "fx" / "1.0.0")
     store.dispose()
+
+
+def test_no_store_here_nothing_to_tell(env: Env) -> None:
+    """No worker ever ran here: none is told, and none is created (one started later
+    loads the current version's folder)."""
+    env.publish("fx")
+    code, out, _ = env.install("fx")
+    assert code == 0 and "workers load" not in out
+    assert not (env.home / "ksa.db").exists()
 
 
 def test_verify_names_a_changed_installed_file(env: Env) -> None:

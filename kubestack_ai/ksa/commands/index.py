@@ -141,21 +141,33 @@ def _have(home: Path) -> dict[str, str]:
 
 def notify_workers(plugin_id: str, location: Path) -> None:
     """Workers load ``location`` from their next task (generation bumped in storage); a
-    run in progress finishes on the version it started with."""
-    from kubestack_ai.ksa.store import open_store  # noqa: PLC0415
-    from kubestack_ai.storage import StorageError  # noqa: PLC0415
+    run in progress finishes on the version it started with. Without any store here no
+    worker ever ran here: one started later reads the current version's folder."""
+    from kubestack_ai.workers.settings import Settings  # noqa: PLC0415
 
-    try:
-        store = open_store()
+    settings = Settings.from_env()
+    db = settings.home / "ksa.db"
+    gen: int | None = None
+    if not settings.database_url:
+        if not db.exists():
+            return
+        from kubestack_ai.storage.sqlite_write import record_reload  # noqa: PLC0415
+
+        gen = record_reload(db, plugin_id, str(location))
+    if gen is None:
+        from kubestack_ai.ksa.store import open_store  # noqa: PLC0415
+        from kubestack_ai.storage import StorageError  # noqa: PLC0415
+
         try:
-            rec = store.record_reload(plugin_id, str(location))
-        finally:
-            store.dispose()
-    except (StorageError, CliError) as e:
-        print(f"ksa: warning: workers not told about {plugin_id}: {e}", file=sys.stderr)
-        return
-    print(f"{plugin_id}: workers load {location} before their next task "
-          f"(generation {rec.generation})")
+            store = open_store()
+            try:
+                gen = store.record_reload(plugin_id, str(location)).generation
+            finally:
+                store.dispose()
+        except (StorageError, CliError) as e:
+            print(f"ksa: warning: workers not told about {plugin_id}: {e}", file=sys.stderr)
+            return
+    print(f"{plugin_id}: workers load {location} before their next task (generation {gen})")
 
 
 # -- publisher ----------------------------------------------------------------------------
