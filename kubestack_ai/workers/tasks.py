@@ -49,7 +49,7 @@ def runtime(app: Celery) -> Runtime:
         settings = app.ksa_settings
         store = SafeStore(settings.database_url, spool=settings.spool_dir,
                           timeout=task_storage_timeout(settings.storage_timeout, app.ksa_specs))
-        _runtime = Runtime(app.ksa_specs, store, settings.cache_ttl)
+        _runtime = Runtime(app.ksa_specs, store, settings.cache_ttl, home=settings.home)
         _runtime_pid = os.getpid()
     return _runtime
 

@@ -79,6 +79,9 @@ def register_plugin_actions(psub: argparse._SubParsersAction) -> None:  # type: 
     for cmd in (ins, up):
         cmd.add_argument("--yes", action="store_true",
                          help="install without asking (the scan report is still printed)")
+    from kubestack_ai.ksa.commands import canary  # noqa: PLC0415
+
+    canary.register_plugin_actions(psub)  # canary, compare, promote
 
 
 # -- shared -----------------------------------------------------------------------------

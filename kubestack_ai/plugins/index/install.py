@@ -123,15 +123,18 @@ def check_manifest(members: dict[str, bytes], indexed: dict[str, Any], pid: str,
                             f"{', '.join(fields)}: refused")
 
 
-def apply(steps: Sequence[Step], home: Path) -> list[tuple[Step, Path]]:
-    """Write each verified version (dependencies first) and make it current."""
+def apply(steps: Sequence[Step], home: Path, root_current: bool = True
+          ) -> list[tuple[Step, Path]]:
+    """Write each verified version (dependencies first) and make it current (the last,
+    the plugin asked for, stays beside the current one when ``root_current`` is False)."""
     done = []
-    for s in steps:
+    for i, s in enumerate(steps):
         staged = None
         if not s.present:
             staged = inst.staging(home, s.plugin_id)
             write_folder(s.members, staged)
         record = {"index": s.index.url, "sha256": s.entry["sha256"], "key": s.entry["key"],
                   "files": s.entry["files"]}
-        done.append((s, inst.commit(home, s.plugin_id, s.version, staged, record)))
+        current = root_current or i < len(steps) - 1
+        done.append((s, inst.commit(home, s.plugin_id, s.version, staged, record, current)))
     return done

@@ -90,9 +90,10 @@ def staging(home: Path, plugin_id: str) -> Path:
 
 
 def commit(home: Path, plugin_id: str, version: str, staged: Path | None,
-           record: dict[str, Any]) -> Path:
+           record: dict[str, Any], current: bool = True) -> Path:
     """Move a verified, unpacked version into place (kept if already there) and make it
-    current. Returns its folder."""
+    current (unless ``current`` is False: a canary's version waits beside). Returns its
+    folder."""
     dest = version_dir(home, plugin_id, version)
     if staged is not None:
         if dest.exists():
@@ -102,6 +103,9 @@ def commit(home: Path, plugin_id: str, version: str, staged: Path | None,
             os.rmdir(staged.parent)
     meta = read_meta(home, plugin_id) or {"history": [], "versions": {}}
     meta["versions"][version] = record
+    if not current:
+        _write_meta(home, plugin_id, meta)
+        return dest
     meta["history"] = [v for v in meta["history"] if v != version] + [version]
     meta["current"] = version
     _write_meta(home, plugin_id, meta)

@@ -12,7 +12,6 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
