@@ -8,14 +8,7 @@ import datetime as dt
 import sys
 from typing import Any
 
-from kubestack_ai.ksa.commands.index import (
-    _confirm,
-    _have,
-    _home,
-    _indexes,
-    _keys,
-    notify_workers,
-)
+from kubestack_ai.ksa import indexcli as ic
 from kubestack_ai.ksa.output import CliError, dump_json, table
 
 
@@ -67,7 +60,7 @@ def cmd_canary(args: argparse.Namespace) -> int:
     from kubestack_ai.plugins.index import installed as inst  # noqa: PLC0415
     from kubestack_ai.plugins.index.scan import render  # noqa: PLC0415
 
-    home, pid = _home(), args.id
+    home, pid = ic.home(), args.id
     try:
         if args.abort:
             state = canary.end(home, pid, "aborted", "ended by ksa plugin canary --abort")
@@ -92,14 +85,14 @@ def cmd_canary(args: argparse.Namespace) -> int:
         if not inst.version_dir(home, pid, args.version).is_dir():
             from packaging.specifiers import SpecifierSet  # noqa: PLC0415
 
-            keys = _keys(home)
-            steps = install.plan(_indexes(args, home, keys), pid,
-                                 SpecifierSet(f"=={args.version}"), _have(home), keys, home)
+            keys = ic.keys(home)
+            steps = install.plan(ic.indexes(args, home, keys), pid,
+                                 SpecifierSet(f"=={args.version}"), ic.have(home), keys, home)
             for s in steps:
                 print(f"{s.plugin_id} {s.version} from {s.index.url}: verified")
                 for line in render(s.scan):
                     print("  " + line)
-            _confirm(args.yes)
+            ic.confirm(args.yes)
             install.apply(steps, home, root_current=False)
         state = {"plugin_id": pid, "version": args.version, "current_version": cur,
                  "location": str(inst.version_dir(home, pid, args.version)),
@@ -121,7 +114,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from kubestack_ai.plugins.index import canary  # noqa: PLC0415
     from kubestack_ai.plugins.index import installed as inst  # noqa: PLC0415
 
-    home, pid = _home(), args.id
+    home, pid = ic.home(), args.id
     try:
         state = canary.read(home, pid)
         if not canary.active(state):
@@ -135,7 +128,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     except PluginIndexError as e:
         raise CliError(str(e), 1) from None
     print(f"{pid}: {v} promoted, current on every target (was {state['current_version']})")
-    notify_workers(pid, dest)
+    ic.notify_workers(pid, dest)
     return 0
 
 
@@ -145,7 +138,7 @@ def report(plugin_id: str) -> dict[str, Any]:
     from kubestack_ai.plugins.index import canary  # noqa: PLC0415
     from kubestack_ai.storage import StorageError  # noqa: PLC0415
 
-    state = canary.read(_home(), plugin_id)
+    state = canary.read(ic.home(), plugin_id)
     if state is None:
         raise CliError(f"{plugin_id}: no canary was run (`ksa plugin canary {plugin_id} "
                        "--version V`)", 2)

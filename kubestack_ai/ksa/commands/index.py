@@ -9,20 +9,17 @@ changed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from kubestack_ai.ksa import indexcli as ic
 from kubestack_ai.ksa.output import CliError, dump_json, table
 
 if TYPE_CHECKING:
     from kubestack_ai.plugins.index.keys import PublicKey
     from kubestack_ai.plugins.index.trust import TrustedIndex
-
-INDEX_ENV = "KSA_INDEX"
-KEYS_ENV = "KSA_INDEX_KEYS"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -74,7 +71,7 @@ def register_plugin_actions(psub: argparse._SubParsersAction) -> None:  # type: 
     for cmd in (se, ins, out, up, ver):
         cmd.add_argument("--index", action="append", default=[], metavar="URL",
                          help=f"an index (directory, file:// or http(s)://; repeatable or "
-                              f"comma-separated; env {INDEX_ENV}); the first that has a "
+                              f"comma-separated; env {ic.INDEX_ENV}); the first that has a "
                               "plugin wins")
     for cmd in (ins, up):
         cmd.add_argument("--yes", action="store_true",
@@ -82,95 +79,6 @@ def register_plugin_actions(psub: argparse._SubParsersAction) -> None:  # type: 
     from kubestack_ai.ksa.commands import canary  # noqa: PLC0415
 
     canary.register_plugin_actions(psub)  # canary, compare, promote
-
-
-# -- shared -----------------------------------------------------------------------------
-
-def _home() -> Path:
-    from kubestack_ai.workers.settings import Settings  # noqa: PLC0415
-
-    return Settings.from_env().home
-
-
-def _keys(home: Path) -> dict[str, PublicKey]:
-    from kubestack_ai.plugins.errors import PluginIndexError  # noqa: PLC0415
-    from kubestack_ai.plugins.index.keys import trusted_keys  # noqa: PLC0415
-
-    try:
-        return trusted_keys(home, os.environ.get(KEYS_ENV, ""))
-    except PluginIndexError as e:
-        raise CliError(str(e), 1) from None
-
-
-def _urls(args: argparse.Namespace) -> list[str]:
-    raw = list(args.index) or [os.environ.get(INDEX_ENV, "")]
-    urls = [u.strip() for item in raw for u in item.split(",") if u.strip()]
-    if not urls:
-        raise CliError(f"no plugin index named: --index URL or {INDEX_ENV}", 2)
-    return urls
-
-
-def _indexes(args: argparse.Namespace, home: Path,
-             keys: dict[str, PublicKey]) -> list[TrustedIndex]:
-    from kubestack_ai.plugins.errors import PluginIndexError  # noqa: PLC0415
-    from kubestack_ai.plugins.index.trust import SeenSerials, open_index  # noqa: PLC0415
-
-    seen = SeenSerials(home)
-    try:
-        return [open_index(u, keys, seen) for u in _urls(args)]
-    except PluginIndexError as e:
-        raise CliError(str(e), 1) from None
-
-
-def _signing_key(path: str) -> Any:
-    from kubestack_ai.plugins.errors import PluginIndexError  # noqa: PLC0415
-    from kubestack_ai.plugins.index.keys import load_signing_key  # noqa: PLC0415
-
-    try:
-        return load_signing_key(path)
-    except PluginIndexError as e:
-        raise CliError(str(e), 2) from None
-
-
-def _have(home: Path) -> dict[str, str]:
-    """What requirements can be met by here: the builtins and the installed versions."""
-    from kubestack_ai.plugins.catalogue import BUILTINS  # noqa: PLC0415
-    from kubestack_ai.plugins.index.installed import installed  # noqa: PLC0415
-
-    have = {pid: str(b["info"]["version"]) for pid, b in BUILTINS.items()}
-    have.update(installed(home))
-    return have
-
-
-def notify_workers(plugin_id: str, location: Path) -> None:
-    """Workers load ``location`` from their next task (generation bumped in storage); a
-    run in progress finishes on the version it started with. Without any store here no
-    worker ever ran here: one started later reads the current version's folder."""
-    from kubestack_ai.workers.settings import Settings  # noqa: PLC0415
-
-    settings = Settings.from_env()
-    db = settings.home / "ksa.db"
-    gen: int | None = None
-    if not settings.database_url:
-        if not db.exists():
-            return
-        from kubestack_ai.storage.sqlite_write import record_reload  # noqa: PLC0415
-
-        gen = record_reload(db, plugin_id, str(location))
-    if gen is None:
-        from kubestack_ai.ksa.store import open_store  # noqa: PLC0415
-        from kubestack_ai.storage import StorageError  # noqa: PLC0415
-
-        try:
-            store = open_store()
-            try:
-                gen = store.record_reload(plugin_id, str(location)).generation
-            finally:
-                store.dispose()
-        except (StorageError, CliError) as e:
-            print(f"ksa: warning: workers not told about {plugin_id}: {e}", file=sys.stderr)
-            return
-    print(f"{plugin_id}: workers load {location} before their next task (generation {gen})")
 
 
 # -- publisher ----------------------------------------------------------------------------
@@ -196,7 +104,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     from kubestack_ai.plugins.manifest import parse_yaml  # noqa: PLC0415
     from kubestack_ai.plugins.validate import validate_plugin  # noqa: PLC0415
 
-    key = _signing_key(args.key)
+    key = ic.signing_key(args.key)
     folder = Path(args.plugin_dir).absolute()
     index_dir = Path(args.index)
     from kubestack_ai.plugins.catalogue import BUILTINS  # noqa: PLC0415
@@ -236,7 +144,7 @@ def cmd_rate(args: argparse.Namespace) -> int:
     from kubestack_ai.plugins.errors import PluginIndexError  # noqa: PLC0415
     from kubestack_ai.plugins.index import publish  # noqa: PLC0415
 
-    key = _signing_key(args.key)
+    key = ic.signing_key(args.key)
     try:
         r = publish.rate(Path(args.index), args.id, args.version, args.score, args.review, key,
                          args.days)
@@ -250,7 +158,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
     from kubestack_ai.plugins.errors import PluginIndexError  # noqa: PLC0415
     from kubestack_ai.plugins.index import publish  # noqa: PLC0415
 
-    key = _signing_key(args.key)
+    key = ic.signing_key(args.key)
     try:
         doc = publish.load(Path(args.index))
         publish.save(Path(args.index), doc, key, args.days)
@@ -266,10 +174,10 @@ def cmd_sign(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from kubestack_ai.plugins.index.document import search  # noqa: PLC0415
 
-    home = _home()
+    home = ic.home()
     seen: set[str] = set()
     rows = []
-    for ix in _indexes(args, home, _keys(home)):
+    for ix in ic.indexes(args, home, ic.keys(home)):
         for r in search(ix.doc, args.term):
             if r["id"] not in seen:
                 seen.add(r["id"])
@@ -289,15 +197,6 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _confirm(yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise CliError("not installed: confirm with --yes (no terminal to ask on)", 1)
-    if input("install? [y/N] ").strip().lower() not in ("y", "yes"):
-        raise CliError("not installed: declined", 1)
-
-
 def _install(args: argparse.Namespace, wanted: str, indexes: list[TrustedIndex],
              home: Path, keys: dict[str, PublicKey]) -> None:
     from kubestack_ai.plugins.errors import PluginIndexError  # noqa: PLC0415
@@ -308,7 +207,7 @@ def _install(args: argparse.Namespace, wanted: str, indexes: list[TrustedIndex],
     t0 = time.perf_counter()
     try:
         pid, spec = parse_wanted(wanted)
-        steps = install.plan(indexes, pid, spec, _have(home), keys, home)
+        steps = install.plan(indexes, pid, spec, ic.have(home), keys, home)
     except PluginIndexError as e:
         raise CliError(str(e), 1) from None
     for s in steps:
@@ -317,17 +216,17 @@ def _install(args: argparse.Namespace, wanted: str, indexes: list[TrustedIndex],
               f"{s.entry['key']}, sha256 {s.entry['sha256'][:16]}... verified{state}")
         for line in render(s.scan):
             print("  " + line)
-    _confirm(args.yes)
+    ic.confirm(args.yes)
     for s, dest in install.apply(steps, home):
         print(f"installed {s.plugin_id} {s.version} in {dest}")
-        notify_workers(s.plugin_id, dest)
+        ic.notify_workers(s.plugin_id, dest)
     print(f"({(time.perf_counter() - t0) * 1000:.0f} ms)", file=sys.stderr)
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    home = _home()
-    keys = _keys(home)
-    _install(args, args.wanted, _indexes(args, home, keys), home, keys)
+    home = ic.home()
+    keys = ic.keys(home)
+    _install(args, args.wanted, ic.indexes(args, home, keys), home, keys)
     return 0
 
 
@@ -347,8 +246,8 @@ def _outdated(indexes: list[TrustedIndex], home: Path) -> list[tuple[str, str, s
 
 
 def cmd_outdated(args: argparse.Namespace) -> int:
-    home = _home()
-    rows = _outdated(_indexes(args, home, _keys(home)), home)
+    home = ic.home()
+    rows = _outdated(ic.indexes(args, home, ic.keys(home)), home)
     if not rows:
         print("every installed plugin is at the index's latest version")
         return 0
@@ -357,9 +256,9 @@ def cmd_outdated(args: argparse.Namespace) -> int:
 
 
 def cmd_update(args: argparse.Namespace) -> int:
-    home = _home()
-    keys = _keys(home)
-    indexes = _indexes(args, home, keys)
+    home = ic.home()
+    keys = ic.keys(home)
+    indexes = ic.indexes(args, home, keys)
     rows = [r for r in _outdated(indexes, home) if args.id in (None, r[0])]
     if not rows:
         print(f"{args.id or 'every installed plugin'}: already at the index's latest version")
@@ -375,9 +274,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from kubestack_ai.plugins.index.install import find_in  # noqa: PLC0415
     from kubestack_ai.plugins.index.trust import check_version_signature  # noqa: PLC0415
 
-    home = _home()
-    keys = _keys(home)
-    find = find_in(_indexes(args, home, keys))
+    home = ic.home()
+    keys = ic.keys(home)
+    find = find_in(ic.indexes(args, home, keys))
     ids = installed_ids = inst.installed(home)
     if args.id is not None:
         if args.id not in installed_ids:
@@ -407,7 +306,7 @@ def rollback_installed(plugin_id: str) -> bool:
     from kubestack_ai.plugins.errors import PluginIndexError  # noqa: PLC0415
     from kubestack_ai.plugins.index import installed as inst  # noqa: PLC0415
 
-    home = _home()
+    home = ic.home()
     if inst.read_meta(home, plugin_id) is None:
         return False
     try:
@@ -415,5 +314,5 @@ def rollback_installed(plugin_id: str) -> bool:
     except PluginIndexError as e:
         raise CliError(str(e), 1) from None
     print(f"{plugin_id}: rolled back {old} -> {new}")
-    notify_workers(plugin_id, inst.version_dir(home, plugin_id, new))
+    ic.notify_workers(plugin_id, inst.version_dir(home, plugin_id, new))
     return True
