@@ -4,7 +4,6 @@ index (the logic: plugins/index/canary.py; docs/index.md)."""
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 from typing import Any
 
@@ -138,22 +137,17 @@ def report(plugin_id: str) -> dict[str, Any]:
     from kubestack_ai.plugins.index import canary  # noqa: PLC0415
     from kubestack_ai.storage import StorageError  # noqa: PLC0415
 
-    state = canary.read(ic.home(), plugin_id)
-    if state is None:
-        raise CliError(f"{plugin_id}: no canary was run (`ksa plugin canary {plugin_id} "
-                       "--version V`)", 2)
-    start = canary._t(state["started_at"])
-    stop = canary._t(state["ended_at"]) if state.get("ended_at") else dt.datetime.now(dt.UTC)
-    # the canary targets' runs before it began, on the current version, as long again
-    since = start - max(stop - start, dt.timedelta(hours=1))
     store = open_store()
     try:
-        runs = store.plugin_runs(plugin_id, since)
+        r = canary.report(ic.home(), plugin_id, lambda since: store.plugin_runs(plugin_id, since))
     except StorageError as e:
         raise CliError(f"storage: {e}", 1) from None
     finally:
         store.dispose()
-    return canary.compare(state, canary.from_records(runs))
+    if r is None:
+        raise CliError(f"{plugin_id}: no canary was run (`ksa plugin canary {plugin_id} "
+                       "--version V`)", 2)
+    return r
 
 
 def _ms(v: float | None) -> str:

@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,6 +162,20 @@ def compare(state: dict[str, Any], runs: Iterable[Run]) -> dict[str, Any]:
             "ended_at": state.get("ended_at"), "reason": state.get("reason", ""),
             "current": sides[cur].as_dict(), "canary": sides[new].as_dict(),
             "only_current": only[cur], "only_canary": only[new]}
+
+
+def report(home: Path, plugin_id: str,
+           runs_since: Callable[[dt.datetime], Iterable[Any]]) -> dict[str, Any] | None:
+    """The comparison of the plugin's last canary (None: it never had one), from the
+    stored runs ``runs_since(t)`` gives: the canary period, and as long again before it
+    (at least an hour), where the canary targets ran the current version."""
+    state = read(home, plugin_id)
+    if state is None:
+        return None
+    start = _t(state["started_at"])
+    stop = _t(state["ended_at"]) if state.get("ended_at") else dt.datetime.now(dt.UTC)
+    since = start - max(stop - start, dt.timedelta(hours=1))
+    return compare(state, from_records(runs_since(since)))
 
 
 def abort_reason(state: dict[str, Any], report: dict[str, Any]) -> str | None:
