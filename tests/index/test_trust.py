@@ -183,3 +183,10 @@ def test_published_version_never_changes(env: Env) -> None:
     assert (code, err.strip()) == (1, "ksa: error: fx 1.0.0 is already in the index with other "
                                       "content: a published version never changes; publish a "
                                       "new version")
+
+
+def test_artifact_path_outside_the_index(env: Env) -> None:
+    env.publish("fx")
+    _resign_entry(env, lambda e: e.update(artifact="../../etc/passwd"))
+    assert refused(env) == ("ksa: error: fx: artifact '../../etc/passwd' is not a path inside "
+                            "the index: refused")

@@ -282,6 +282,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if args.id not in installed_ids:
             raise CliError(f"{args.id} was not installed from an index", 2)
         ids = {args.id: installed_ids[args.id]}
+    if not ids:
+        print("no plugin here was installed from an index")
+        return 0
     failed = 0
     for pid, version in ids.items():
         found = find(pid)

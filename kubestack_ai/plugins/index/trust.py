@@ -103,7 +103,11 @@ class TrustedIndex:
 
     def artifact(self, e: dict[str, Any], plugin_id: str) -> bytes:
         """The artifact's bytes, checked against the size and SHA-256 the index signed."""
-        data = self.source.read(e["artifact"], MAX_ARTIFACT_BYTES)
+        rel = str(e["artifact"])
+        if rel.startswith("/") or "://" in rel or ".." in rel.split("/"):
+            raise ArtifactError(f"{plugin_id}: artifact {rel!r} is not a path inside the index: "
+                                "refused")
+        data = self.source.read(rel, MAX_ARTIFACT_BYTES)
         assert data is not None
         digest = hashlib.sha256(data).hexdigest()
         if digest != e["sha256"]:
