@@ -204,7 +204,7 @@ class FleetScheduler(beat.Scheduler):
 
             settings = self.app.ksa_settings
             url = settings.database_url or default_url({"KSA_HOME": str(settings.home)})
-            self.notifier = Notifier(Store(url), config)
+            self.notifier = Notifier(Store(url), config, home=settings.home)
             log.info("beat: notifications to %d Alertmanager(s), %d webhook(s)",
                      len(config.alertmanager), len(config.webhook))
 
