@@ -212,8 +212,10 @@ def open_index(url: str, keys: dict[str, PublicKey], seen: SeenSerials,
     kid = check_signature(raw, sig, keys, url)
     doc = document.parse(raw, url)
     digest = hashlib.sha256(raw).hexdigest()
-    check_fresh(doc, digest, url, seen.load(), now or dt.datetime.now(dt.UTC))
-    seen.remember(url, doc["serial"], digest)
+    known = seen.load()
+    check_fresh(doc, digest, url, known, now or dt.datetime.now(dt.UTC))
+    if known.get(url) != {"serial": doc["serial"], "sha256": digest}:
+        seen.remember(url, doc["serial"], digest)
     return TrustedIndex(url, doc, src, kid)
 
 
