@@ -8,8 +8,11 @@
                  a safe unpack
     scan.py      what a plugin's code may do, read with ``ast`` (file and line each)
     resolve.py   ``requires`` resolved transitively from the index
+    install.py   an install plan verified in memory (signature, hash, files, manifest,
+                 scan), then written
     installed.py plugins installed side by side: ``$KSA_HOME/plugins/ID/VERSION/``
     publish.py   the publisher's side: add a plugin version, rate it, sign the index
+    canary.py    A/B trial of a version: the stable share, the comparison, self-abort
 
 The full account is docs/index.md. Errors are the ``PluginIndexError`` branch of
 plugins/errors.py; every refusal is one line saying which rule refused and how to allow.
