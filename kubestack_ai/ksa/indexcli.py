@@ -67,11 +67,24 @@ def signing_key(path: str) -> Any:
 
 
 def have(home: Path) -> dict[str, str]:
-    """What requirements can be met by here: the builtins and the installed versions."""
+    """What requirements can be met by here: the builtins, the plugin folders' manifests
+    (KSA_PLUGIN_PATH, /etc/kubestack-ai/plugins; read, not run) and the versions
+    installed from an index (current ones)."""
     from kubestack_ai.plugins.catalogue import BUILTINS  # noqa: PLC0415
-    from kubestack_ai.plugins.index.installed import installed  # noqa: PLC0415
+    from kubestack_ai.plugins.discovery import (  # noqa: PLC0415
+        any_external,
+        discover_plugins,
+        plugin_dirs,
+    )
+    from kubestack_ai.plugins.index.installed import current_dir, installed  # noqa: PLC0415
 
     have = {pid: str(b["info"]["version"]) for pid, b in BUILTINS.items()}
+    dirs = [d for d in plugin_dirs() if d != current_dir(home).absolute()]
+    if any_external(dirs, entry_points=False):
+        for d in dirs:
+            for found in discover_plugins(d).found:
+                if found.manifest is not None:
+                    have.setdefault(found.name, found.manifest.version)
     have.update(installed(home))
     return have
 

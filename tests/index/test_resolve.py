@@ -62,3 +62,15 @@ def test_missing_dependency_and_pinned_version(env: Env) -> None:
     code, _, err = env.install("a==2.0")
     assert err.strip() == ("ksa: error: cannot install a: a==2.0: no version of a satisfies "
                            "==2.0 (the index has 1.0.0)")
+
+
+def test_a_plugin_folder_meets_a_requirement(env: Env, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.external.util import write_plugin
+
+    folder = tmp_path / "folder-plugins"
+    write_plugin(folder, "local", "3.0.0")
+    monkeypatch.setenv("KSA_PLUGIN_PATH", str(folder))
+    env.publish("a", "1.0.0", requires=("local >= 3.0",))
+    code, out, err = env.install("a")
+    assert code == 0, err
+    assert [ln.split()[1] for ln in out.splitlines() if ln.startswith("installed ")] == ["a"]
