@@ -132,3 +132,16 @@ def test_first_index_that_has_the_plugin_wins(env: Env, tmp_path) -> None:  # ty
     assert code == 0, err
     assert "installed fx 1.0.0" in out
     assert folder.is_dir()
+
+
+def test_a_changed_leftover_version_folder_is_replaced(env: Env) -> None:
+    env.publish("fx")
+    assert env.install("fx")[0] == 0
+    d = env.home / "plugins" / "fx"
+    (d / "installed.json").unlink()  # the record lost, a changed folder left behind
+    (d / "1.0.0" / "plugin.py").write_text("import os\nos.system('id')\n")
+    code, _, err = env.install("fx")
+    assert code == 0, err
+    assert "os.system" not in (d / "1.0.0" / "plugin.py").read_text()
+    assert env.ksa("plugin", "verify", "--index", env.url)[0] == 0
+    assert sorted(p.name for p in d.iterdir()) == ["1.0.0", "installed.json"]

@@ -96,11 +96,13 @@ def commit(home: Path, plugin_id: str, version: str, staged: Path | None,
     folder."""
     dest = version_dir(home, plugin_id, version)
     if staged is not None:
-        if dest.exists():
-            shutil.rmtree(staged.parent)
+        if dest.exists() and file_hashes(dest) == record["files"]:
+            shutil.rmtree(staged.parent)  # the same files are there already
         else:
+            if dest.exists():  # a folder that is not what the index signed: replaced
+                os.rename(dest, staged.parent / "old")
             os.rename(staged, dest)
-            os.rmdir(staged.parent)
+            shutil.rmtree(staged.parent)
     meta = read_meta(home, plugin_id) or {"history": [], "versions": {}}
     meta["versions"][version] = record
     if not current:
