@@ -145,3 +145,13 @@ def test_a_changed_leftover_version_folder_is_replaced(env: Env) -> None:
     assert "os.system" not in (d / "1.0.0" / "plugin.py").read_text()
     assert env.ksa("plugin", "verify", "--index", env.url)[0] == 0
     assert sorted(p.name for p in d.iterdir()) == ["1.0.0", "installed.json"]
+
+
+def test_reinstalling_a_changed_installed_version_writes_it_again(env: Env) -> None:
+    env.publish("fx")
+    assert env.install("fx")[0] == 0
+    f = env.home / "plugins" / "fx" / "1.0.0" / "plugin.py"
+    f.write_text(f.read_text() + "\nimport ctypes\n")
+    code, out, err = env.install("fx")
+    assert code == 0, err
+    assert "already installed" not in out and "ctypes" not in f.read_text()

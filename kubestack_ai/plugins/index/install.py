@@ -19,7 +19,7 @@ from packaging.specifiers import SpecifierSet
 from ..errors import ArtifactError, ManifestError, ScanMismatchError
 from . import installed as inst
 from .keys import PublicKey
-from .pack import read_members, write_folder
+from .pack import file_hashes, read_members, write_folder
 from .resolve import Versions, resolve
 from .scan import scan_files
 from .trust import TrustedIndex, check_version_signature
@@ -63,8 +63,10 @@ def plan(indexes: Sequence[TrustedIndex], plugin_id: str, spec: SpecifierSet,
         ix, versions = found
         step = Step(pid, version, ix, versions[version])
         meta = inst.read_meta(home, pid)
-        step.present = bool(meta and version in meta.get("versions", {})
-                            and inst.version_dir(home, pid, version).is_dir())
+        folder = inst.version_dir(home, pid, version)
+        # there, and still what the index signed (a changed folder is written again)
+        step.present = bool(meta and version in meta.get("versions", {}) and folder.is_dir()
+                            and file_hashes(folder) == step.entry["files"])
         verify_step(step, keys)
         steps.append(step)
     return steps
