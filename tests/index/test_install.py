@@ -155,3 +155,17 @@ def test_reinstalling_a_changed_installed_version_writes_it_again(env: Env) -> N
     code, out, err = env.install("fx")
     assert code == 0, err
     assert "already installed" not in out and "ctypes" not in f.read_text()
+
+
+def test_rollback_to_a_changed_version_is_refused(env: Env) -> None:
+    env.publish("fx", "1.0.0")
+    env.publish("fx", "2.0.0")
+    assert env.install("fx==1.0.0")[0] == 0
+    assert env.install("fx")[0] == 0
+    old = env.home / "plugins" / "fx" / "1.0.0"
+    (old / "extra.py").write_text("x = 1\n")
+    code, _, err = env.ksa("plugin", "rollback", "fx")
+    assert (code, err.strip()) == (1, f"ksa: error: fx 1.0.0 ({old}): files differ from the "
+                                      "signed index (not in the index: extra.py): not rolled "
+                                      "back; `ksa plugin install fx==1.0.0` writes it again")
+    assert (env.home / "plugins" / ".current" / "fx").readlink().as_posix() == "../fx/2.0.0"

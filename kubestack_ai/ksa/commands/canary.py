@@ -122,6 +122,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
         meta = inst.read_meta(home, pid)
         assert meta is not None
         v = state["version"]
+        inst.check_recorded(home, pid, v, "promoted")
         dest = inst.commit(home, pid, v, None, meta["versions"][v])
         canary.end(home, pid, "promoted", "promoted by ksa plugin promote")
     except PluginIndexError as e:

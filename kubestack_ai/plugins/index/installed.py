@@ -135,11 +135,32 @@ def rollback(home: Path, plugin_id: str) -> tuple[str, str]:
     if len(history) < 2:
         raise PluginIndexError(f"{plugin_id}: no earlier installed version to roll back to "
                                f"({meta['current']} is the only one)")
+    prev = history[-2]
+    _check_recorded(home, plugin_id, prev, meta, "rolled back")
     old = history.pop()
     meta["current"] = history[-1]
     _write_meta(home, plugin_id, meta)
     _point(home, plugin_id, history[-1])
     return old, history[-1]
+
+
+def _check_recorded(home: Path, plugin_id: str, version: str, meta: dict[str, Any],
+                    what: str) -> None:
+    """A version's folder against the hashes it was verified by at install."""
+    folder = version_dir(home, plugin_id, version)
+    try:
+        check_files(file_hashes(folder), meta["versions"][version]["files"],
+                    f"{plugin_id} {version} ({folder})")
+    except PluginIndexError as e:
+        raise PluginIndexError(f"{e}: not {what}; `ksa plugin install {plugin_id}=={version}` "
+                               "writes it again") from None
+
+
+def check_recorded(home: Path, plugin_id: str, version: str, what: str) -> None:
+    meta = read_meta(home, plugin_id)
+    if meta is None or version not in meta["versions"]:
+        raise PluginIndexError(f"{plugin_id} {version} was not installed from an index")
+    _check_recorded(home, plugin_id, version, meta, what)
 
 
 def verify(home: Path, plugin_id: str, expected: dict[str, str]) -> None:
