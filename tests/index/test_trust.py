@@ -190,3 +190,14 @@ def test_artifact_path_outside_the_index(env: Env) -> None:
     _resign_entry(env, lambda e: e.update(artifact="../../etc/passwd"))
     assert refused(env) == ("ksa: error: fx: artifact '../../etc/passwd' is not a path inside "
                             "the index: refused")
+
+
+def test_keygen_private_half_is_0600_and_never_overwritten(env: Env) -> None:
+    import stat
+
+    assert stat.S_IMODE(env.key.stat().st_mode) == 0o600
+    before = env.key.read_bytes()
+    code, _, err = env.ksa("index", "keygen", str(env.key.with_suffix("")))
+    assert (code, err.strip()) == (1, f"ksa: error: {env.key} exists: a key is never "
+                                      "overwritten (choose another name)")
+    assert env.key.read_bytes() == before
