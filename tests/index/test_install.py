@@ -144,7 +144,7 @@ def test_a_changed_leftover_version_folder_is_replaced(env: Env) -> None:
     assert code == 0, err
     assert "os.system" not in (d / "1.0.0" / "plugin.py").read_text()
     assert env.ksa("plugin", "verify", "--index", env.url)[0] == 0
-    assert sorted(p.name for p in d.iterdir()) == ["1.0.0", "installed.json"]
+    assert sorted(p.name for p in d.iterdir()) == [".lock", "1.0.0", "installed.json"]
 
 
 def test_reinstalling_a_changed_installed_version_writes_it_again(env: Env) -> None:

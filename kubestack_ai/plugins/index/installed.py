@@ -15,10 +15,13 @@ back to the version installed before the current one.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,11 +92,28 @@ def staging(home: Path, plugin_id: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=".staging-", dir=parent)) / "plugin"
 
 
+@contextlib.contextmanager
+def _locked(home: Path, plugin_id: str) -> Iterator[None]:
+    """One change of a plugin's versions at a time (two installs at once)."""
+    folder = plugins_root(home) / plugin_id
+    _mkdir(plugins_root(home))
+    _mkdir(folder)
+    with open(folder / ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
 def commit(home: Path, plugin_id: str, version: str, staged: Path | None,
            record: dict[str, Any], current: bool = True) -> Path:
     """Move a verified, unpacked version into place (kept if already there) and make it
     current (unless ``current`` is False: a canary's version waits beside). Returns its
     folder."""
+    with _locked(home, plugin_id):
+        return _commit(home, plugin_id, version, staged, record, current)
+
+
+def _commit(home: Path, plugin_id: str, version: str, staged: Path | None,
+            record: dict[str, Any], current: bool) -> Path:
     dest = version_dir(home, plugin_id, version)
     if staged is not None:
         if dest.exists() and file_hashes(dest) == record["files"]:
@@ -128,9 +148,15 @@ def _point(home: Path, plugin_id: str, version: str) -> None:
 
 def rollback(home: Path, plugin_id: str) -> tuple[str, str]:
     """Make the version installed before the current one current; (old, new)."""
-    meta = read_meta(home, plugin_id)
-    if meta is None:
+    if read_meta(home, plugin_id) is None:
         raise PluginIndexError(f"{plugin_id} was not installed from an index")
+    with _locked(home, plugin_id):
+        return _rollback(home, plugin_id)
+
+
+def _rollback(home: Path, plugin_id: str) -> tuple[str, str]:
+    meta = read_meta(home, plugin_id)
+    assert meta is not None
     history = meta["history"]
     if len(history) < 2:
         raise PluginIndexError(f"{plugin_id}: no earlier installed version to roll back to "
