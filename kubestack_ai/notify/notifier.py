@@ -18,6 +18,11 @@ has its alert resolved on the next poll and is forgotten: nothing more is sent a
 The first poll after start learns the current statuses without posting transitions to
 webhooks (a restart is not a change); Alertmanager gets the active alerts at once (its
 alerts are idempotent).
+
+- Canaries (given ``home``, $KSA_HOME): a plugin canary that ended itself
+  (plugins/index/canary.py, ``auto-aborted``) is posted once to the webhooks
+  (``event: canary_auto_aborted``) and sent to Alertmanager as ``KsaCanaryAborted``
+  (lasting an hour); those that ended before the first poll are learnt, not posted.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -46,8 +52,11 @@ _RANK = {str(s): int(s) for s in Status}
 
 class Notifier:
     def __init__(self, store: Store, config: NotifyConfig, *, sender: Sender | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, home: Path | None = None) -> None:
         self.store = store
+        self.home = home
+        self._canaries: set[tuple[str, str]] | None = None
+        """(plugin id, ended_at) of the self-ended canaries already known."""
         self.config = config
         self.sender = sender or Sender(config.timeout)
         self._clock = clock
@@ -102,6 +111,7 @@ class Notifier:
                 t = self._known[key]
                 if mono - self._hooked.setdefault(key, mono) >= self.config.repeat:
                     queued += self._webhook(t, t.status, repeat=True)
+        fire += self._canary_alerts(now)
         if fire:
             queued += self._post_alerts(fire)
         return queued
@@ -124,6 +134,50 @@ class Notifier:
                 out.append({"labels": labels, "annotations": {
                     "summary": f"{labels['type']} target {labels['target']} left the fleet"},
                     "endsAt": now.isoformat()})
+        return out
+
+    def _canary_alerts(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """Canaries that ended themselves since the last poll: webhooks posted here, the
+        Alertmanager alerts returned."""
+        if self.home is None:
+            return []
+        from kubestack_ai.plugins.errors import PluginError  # noqa: PLC0415
+        from kubestack_ai.plugins.index import canary  # noqa: PLC0415
+
+        ended = []
+        for f in sorted((self.home / "plugins").glob(f"*/{canary.FILE}")):
+            try:
+                state = canary.read(self.home, f.parent.name)
+            except PluginError as e:
+                log.warning("notify: %s", e)
+                continue
+            if state and state.get("state") == "auto-aborted":
+                ended.append(state)
+        keys = {(c["plugin_id"], str(c.get("ended_at"))) for c in ended}
+        if self._canaries is None:  # the first poll learns, as it does statuses
+            self._canaries = keys
+            return []
+        out = []
+        for c in ended:
+            key = (c["plugin_id"], str(c.get("ended_at")))
+            if key in self._canaries:
+                continue
+            self._canaries.add(key)
+            url = (f"{self.config.web_url.rstrip('/')}/plugins/{quote(c['plugin_id'])}/canary"
+                   if self.config.web_url else None)
+            body = {"event": "canary_auto_aborted", "plugin_id": c["plugin_id"],
+                    "version": c["version"], "current_version": c["current_version"],
+                    "ended_at": c.get("ended_at"), "reason": c.get("reason", ""), "url": url}
+            for receiver in self.config.webhook:
+                self.sender.post(receiver, body, f"canary {c['plugin_id']} ended itself",
+                                 retries=self.config.retries)
+            out.append({"labels": {"alertname": "KsaCanaryAborted", "plugin": c["plugin_id"],
+                                   "version": c["version"], "severity": "warning"},
+                        "annotations": {"summary": f"canary {c['plugin_id']} {c['version']} "
+                                                   "ended itself",
+                                        "description": c.get("reason", "")},
+                        "startsAt": now.isoformat(),
+                        "endsAt": (now + dt.timedelta(hours=1)).isoformat()})
         return out
 
     def _troubled(self, t: TargetRecord) -> bool:

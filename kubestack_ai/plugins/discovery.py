@@ -97,6 +97,9 @@ def plugin_dirs(configured: Iterable[str | Path] = (),
     dirs: list[Path] = [DEFAULT_PLUGIN_DIR] if include_default else []
     dirs += [Path(p) for p in env.get(PLUGIN_PATH_ENV, "").split(os.pathsep) if p]
     dirs += [Path(p) for p in configured]
+    installed = Path(env.get("KSA_HOME") or Path.home() / ".ksa", "plugins", ".current")
+    if include_default and installed.is_dir():
+        dirs.append(installed)  # plugins installed from an index (plugins/index/installed.py)
     seen: set[Path] = set()
     out = []
     for d in dirs:

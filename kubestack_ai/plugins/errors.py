@@ -20,6 +20,11 @@
     ├── DependencyError                 a ``requires`` that cannot be met
     │   └── DependencyCycleError        plugins that require each other
     ├── ReloadError                     a hot reload or rollback failed; the old version serves
+    ├── PluginIndexError                a plugin index, or what it lists, refused (plugins/index/)
+    │   ├── IndexTrustError             unsigned, unknown key, bad signature, expired, replayed
+    │   ├── ArtifactError               an artifact whose hash, files or manifest do not match
+    │   ├── ScanMismatchError           the scan recomputed at install differs from the index's
+    │   └── ResolveError                requires that cannot be met from the index (cycle, range)
     ├── PrepareError                    mysql: the server's status or variables unreadable
     ├── NotPrepared                     mysql: a check ran though prepare() read nothing
     ├── ActionError                     kafka: an allowed action that cannot be done
@@ -174,6 +179,26 @@ class DependencyCycleError(DependencyError):
         self.cycle = tuple(cycle)
         super().__init__(plugin_id, location,
                          "dependency cycle: " + " -> ".join(cycle) + " (refused)")
+
+
+class PluginIndexError(PluginError):
+    """A plugin index, an artifact or an install plan refused; nothing was installed."""
+
+
+class IndexTrustError(PluginIndexError):
+    pass
+
+
+class ArtifactError(PluginIndexError):
+    pass
+
+
+class ScanMismatchError(PluginIndexError):
+    pass
+
+
+class ResolveError(PluginIndexError):
+    pass
 
 
 class ReloadError(PluginError):

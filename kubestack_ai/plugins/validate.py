@@ -34,6 +34,7 @@ class ValidationReport:
     manifest: Manifest | None = None
     info: PluginInfo | None = None
     categories: tuple[str, ...] = ()
+    middleware_type: str | None = None
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
 
@@ -137,6 +138,7 @@ def _check_plugin(report: ValidationReport, plugin: Any, manifest: Manifest | No
                   file: str, timeout: float) -> None:
     if isinstance(plugin, MiddlewarePlugin):
         report.categories = plugin.categories()
+        report.middleware_type = plugin.middleware_type()
         if not report.categories:
             report.problems.append(Problem(file, "entry", "the plugin has no @category "
                                            "check: diagnose would find nothing"))

@@ -214,7 +214,8 @@ class FleetScheduler(beat.Scheduler):
             from kubestack_ai.notify import Notifier  # noqa: PLC0415
             from kubestack_ai.storage import Store  # noqa: PLC0415
 
-            self.notifier = Notifier(Store(self._store_url()), config)
+            settings = self.app.ksa_settings
+            self.notifier = Notifier(Store(self._store_url()), config, home=settings.home)
             log.info("beat: notifications to %d Alertmanager(s), %d webhook(s)",
                      len(config.alertmanager), len(config.webhook))
 

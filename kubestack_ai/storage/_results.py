@@ -136,6 +136,15 @@ class ResultsMixin(FleetMixin):
         rows = self._tx(lambda s: list(s.scalars(q)), what="history")
         return [_record(r) for r in rows]
 
+    def plugin_runs(self, plugin_id: str, since: dt.datetime,
+                    limit: int = 100_000) -> list[RunRecord]:
+        """Runs of one plugin started at or after ``since``, oldest first (a canary's
+        comparison: each result names the plugin version that ran)."""
+        q = (select(RunRow).where(RunRow.plugin_id == plugin_id, RunRow.started_at >= since)
+             .order_by(RunRow.started_at, RunRow.id).limit(limit))
+        rows = self._tx(lambda s: list(s.scalars(q)), what="plugin_runs")
+        return [_record(r) for r in rows]
+
     def get_run(self, run_id: str) -> RunRecord | None:
         q = select(RunRow).where(RunRow.run_id == short_key(run_id))
         row = self._tx(lambda s: s.scalar(q), what="get_run")

@@ -148,6 +148,35 @@ class HistoryApi(Base):
         self.write({"key": key, "runs": runs})
 
 
+class CanaryPage(Base):
+    """A plugin's canary: the current and the canary version side by side (the same
+    comparison as ``ksa plugin compare``; plugins/index/canary.py)."""
+
+    def initialize(self, store: Store, auth: WebAuth, home: Path | None = None) -> None:
+        super().initialize(store, auth)
+        self.home = home
+
+    async def report(self, plugin_id: str) -> dict[str, Any]:
+        from kubestack_ai.plugins.index import canary  # noqa: PLC0415
+
+        home = self.home
+        if home is None:
+            raise tornado.web.HTTPError(404, reason="no KSA_HOME: canaries are not known here")
+        data = await self.read(lambda: canary.report(
+            home, plugin_id, lambda since: self.store.plugin_runs(plugin_id, since)))
+        if data is None:
+            raise tornado.web.HTTPError(404, reason=f"plugin {plugin_id!r} has had no canary")
+        return data
+
+    async def get(self, plugin_id: str) -> None:
+        self.render("canary.html", c=await self.report(plugin_id), refresh=REFRESH)
+
+
+class CanaryApi(CanaryPage):
+    async def get(self, plugin_id: str) -> None:
+        self.write(await self.report(plugin_id))
+
+
 class Metrics(Base):
     def prepare(self) -> None:  # its own optional token, not the pages' credentials
         if not self.auth.allows_metrics(self.request.headers.get("Authorization")):
@@ -173,7 +202,8 @@ class Health(Base):
         self.write("ok\n")
 
 
-def make_app(store: Store, auth: WebAuth | None = None) -> tornado.web.Application:
+def make_app(store: Store, auth: WebAuth | None = None,
+             home: Path | None = None) -> tornado.web.Application:
     kw = {"store": store, "auth": auth or WebAuth()}
     return tornado.web.Application(
         [
@@ -182,6 +212,8 @@ def make_app(store: Store, auth: WebAuth | None = None) -> tornado.web.Applicati
             (r"/api/targets", FleetApi, kw),
             (r"/api/targets/(.+)/history", HistoryApi, kw),
             (r"/api/targets/(.+)", TargetApi, kw),
+            (r"/plugins/([^/]+)/canary", CanaryPage, {**kw, "home": home}),
+            (r"/api/plugins/([^/]+)/canary", CanaryApi, {**kw, "home": home}),
             (r"/metrics", Metrics, {**kw, "snapshots": metrics.Snapshots(store)}),
             (r"/healthz", Health, kw),
         ],

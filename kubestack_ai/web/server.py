@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from pathlib import Path
 
 from tornado.httpserver import HTTPServer
 
@@ -27,12 +28,13 @@ def port_free(host: str, port: int) -> bool:
 
 
 def serve(store: Store, host: str = "127.0.0.1", port: int = 8080,
-          auth: WebAuth | None = None, hosts: AllowedHosts | None = None) -> None:
+          auth: WebAuth | None = None, hosts: AllowedHosts | None = None,
+          home: Path | None = None) -> None:
     """Serve until interrupted, to the Host names in ``hosts`` only (by default: the bind
     address and localhost; see hosts.py). Raises WebError when the address cannot be used."""
     auth = auth or WebAuth()
     auth.check_bind(host)
-    server = HTTPServer((hosts or AllowedHosts(host)).guard(make_app(store, auth)),
+    server = HTTPServer((hosts or AllowedHosts(host)).guard(make_app(store, auth, home)),
                         xheaders=False)
 
     async def main() -> None:

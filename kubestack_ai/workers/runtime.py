@@ -9,6 +9,7 @@ that thread, which a sandbox thread would not receive.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import resource
 import time
@@ -35,6 +36,7 @@ from kubestack_ai.plugins import (
     register_interrupt,
 )
 from kubestack_ai.plugins.execution import ActionRecord, redact
+from kubestack_ai.plugins.index import canary
 from kubestack_ai.plugins.models import Severity, utcnow
 from kubestack_ai.storage import AuditLog
 
@@ -114,8 +116,15 @@ def action_envelope(task_id: str, rec: ActionRecord, audit_id: Any,
 
 class Runtime:
     def __init__(self, specs: Mapping[str, PluginSpec], store: SafeStore,
-                 cache_ttl: float, last_states: Path | None = None) -> None:
+                 cache_ttl: float, last_states: Path | None = None,
+                 home: Path | None = None) -> None:
         self.specs = specs
+        self.home = home
+        """$KSA_HOME: where a plugin's canary state lives (None: no canaries)."""
+        self.canaries: dict[str, tuple[int | None, dict[str, Any] | None]] = {}
+        """Plugin id -> (the generation it was read at, its canary state)."""
+        self.canary_managers: dict[str, tuple[str, PluginManager]] = {}
+        self.canary_checked: dict[str, float] = {}
         self.store = store
         self.cache_ttl = cache_ttl
         self.manager = PluginManager(sandbox=Sandbox(threaded=False))
@@ -276,9 +285,11 @@ class Runtime:
             result = _stopped(t, spec, t0, cats, "timed_out",
                               "stopped at the soft time limit (waiting for storage)")
         else:
-            result = self._run(spec, config, t, DiagnoseOptions(categories=cats,
-                                                                 history=history))
-        return self._store_run(task_id, t, spec, cats, result, cache_ttl, storage_error)
+            opts = DiagnoseOptions(categories=cats, history=history)
+            result = self._run_canary(spec, config, t, opts)
+        out = self._store_run(task_id, t, spec, cats, result, cache_ttl, storage_error)
+        self._check_canary(spec.plugin_id)
+        return out
 
     def _store_run(self, task_id: str, t: MiddlewareTarget, spec: PluginSpec,
                    cats: tuple[str, ...], result: DiagnosticResult, cache_ttl: float | None,
@@ -380,12 +391,81 @@ class Runtime:
             return None, f"target type {t.type!r} sent to the {mtype!r} task"
         return t, ""
 
+    # -- canary (plugins/index/canary.py) -------------------------------------------------
+
+    def _canary_state(self, pid: str) -> dict[str, Any] | None:
+        """The plugin's running canary, read again when its stored generation moved."""
+        if self.home is None:
+            return None
+        gen = self.generations.get(pid)
+        seen = self.canaries.get(pid)
+        if seen is None or seen[0] != gen:
+            try:
+                state = canary.read(self.home, pid)
+            except PluginError as e:
+                log.warning("plugin %s: canary state not read: %s", pid, e)
+                state = None
+            state = state if canary.active(state) else None
+            self.canaries[pid] = (gen, state)
+            old = self.canary_managers.get(pid)
+            if old is not None and (state is None or old[0] != state["version"]):
+                del self.canary_managers[pid]
+                old[1].stop_all()
+        return self.canaries[pid][1]
+
+    def _run_canary(self, spec: PluginSpec, config: PluginConfig, t: MiddlewareTarget,
+                    options: DiagnoseOptions) -> DiagnosticResult:
+        """The run on the canary version when the target is in its share, else as ever."""
+        pid = spec.plugin_id
+        state = self._canary_state(pid)
+        if state is None or not canary.chosen(pid, t.key, float(state["share"])):
+            return self._run(spec, config, t, options)
+        version = str(state["version"])
+        have = self.canary_managers.get(pid)
+        if have is None:
+            m = PluginManager(sandbox=Sandbox(threaded=False))
+            try:
+                m.load_path(state["location"], config)
+            except PluginError as e:
+                log.error("plugin %s: canary %s cannot be loaded: %s", pid, version, e)
+                failed = _stopped(t, spec, time.perf_counter(), options.categories, "failed",
+                                  f"canary {version} cannot be loaded: {e}")
+                return failed.model_copy(update={"plugin_version": version})
+            have = self.canary_managers[pid] = (version, m)
+        return self._run(spec, config, t, options, manager=have[1])
+
+    def _check_canary(self, pid: str) -> None:
+        """End a canary whose failure rate exceeds the current version's by its margin
+        (at most once per ``check_seconds`` in each child)."""
+        state = self.canaries.get(pid, (None, None))[1]
+        if state is None or self.home is None:
+            return
+        now = time.monotonic()
+        if now - self.canary_checked.get(pid, -1e9) < float(state.get("check_seconds", 30)):
+            return
+        self.canary_checked[pid] = now
+        since = dt.datetime.fromisoformat(state["started_at"].replace("Z", "+00:00"))
+        runs, err = self.store.call("plugin_runs", lambda s: s.plugin_runs(pid, since))
+        if err is not None or runs is None:
+            return
+        reason = canary.abort_reason(state, canary.compare(state, canary.from_records(runs)))
+        if reason is None:
+            return
+        try:
+            canary.end(self.home, pid, "auto-aborted", reason)
+        except PluginError:
+            return  # another child ended it first
+        log.warning("plugin %s: canary %s ended itself: %s", pid, state["version"], reason)
+        self.store.call("request_reload", lambda s: s.request_reload(pid))
+
     def _run(self, spec: PluginSpec, config: PluginConfig, target: MiddlewareTarget,
-             options: DiagnoseOptions) -> DiagnosticResult:
+             options: DiagnoseOptions, manager: PluginManager | None = None
+             ) -> DiagnosticResult:
         t0 = time.perf_counter()
         try:
             with memory_cap(config.memory_limit_mb):
-                result = self.manager.diagnose(target, options, timeout=config.timeouts.diagnose)
+                result = (manager or self.manager).diagnose(target, options,
+                                                            timeout=config.timeouts.diagnose)
         except SoftTimeLimitExceeded:
             # the soft limit fired outside a category (connect, prepare's caller...)
             return _stopped(target, spec, t0, options.categories, "timed_out",

@@ -55,7 +55,7 @@ def runtime(app: Celery) -> Runtime:
         store = SafeStore(settings.database_url, spool=settings.spool_dir,
                           timeout=task_storage_timeout(settings.storage_timeout, app.ksa_specs))
         _runtime = Runtime(app.ksa_specs, store, settings.cache_ttl,
-                           last_states=settings.home / LAST_STATES)
+                           last_states=settings.home / LAST_STATES, home=settings.home)
         _runtime_pid = os.getpid()
     return _runtime
 

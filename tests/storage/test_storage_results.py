@@ -99,6 +99,16 @@ def test_completed_redelivery_supersedes_a_recorded_kill_when_asked(store: Store
     assert store.get_run("task-1").outcome == "completed"  # type: ignore[union-attr]
 
 
+def test_plugin_runs_since_oldest_first(store: Store, make_result) -> None:
+    """A canary's comparison reads one plugin's runs since its start (plugins/index)."""
+    for i in (2, 0, 3):
+        store.record_run(f"pr-{i}", TK, PID, (), make_result(at=T0 + dt.timedelta(minutes=i)),
+                         ttl=None)
+    store.record_run("pr-other", TK, "other-plugin", (), make_result(at=T0), ttl=None)
+    runs = store.plugin_runs(PID, T0 + dt.timedelta(minutes=1))
+    assert [r.run_id for r in runs] == ["pr-2", "pr-3"]
+
+
 def test_history_newest_first_with_limit(store: Store, make_result) -> None:
     for i in (2, 0, 4, 1, 3):  # recorded out of order: ordered by start time
         store.record_run(f"run-{i}", TK, PID, (), make_result(at=T0 + dt.timedelta(minutes=i)),

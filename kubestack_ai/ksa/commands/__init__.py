@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from kubestack_ai.ksa.commands import action, diagnose, fleet, flower, plugin, results, serve
+from kubestack_ai.ksa.commands import action, diagnose, fleet, flower, index, plugin, results, serve
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
     plugin.register,
@@ -15,4 +15,5 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore
     fleet.register,
     serve.register,
     flower.register,
+    index.register,
 ]

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kubestack_ai.ksa.commands import plugin_state
+from kubestack_ai.ksa.commands import index, plugin_state
 from kubestack_ai.ksa.output import CliError, dump_json, table
 
 if TYPE_CHECKING:  # the framework (pydantic) is imported when a command runs
@@ -60,6 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         toggles.append(t)
     for cmd in (ls, info, val, rel, *toggles):
         add_plugin_dir_option(cmd, default=argparse.SUPPRESS)
+    index.register_plugin_actions(psub)  # search, install, outdated, update, verify
     plugin_state.import_worker_modules()
 
 
@@ -348,6 +349,8 @@ def builtin_manifest(entry: Any) -> dict[str, Any]:
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Through storage: this process has no earlier version loaded, the workers'
     children load the stored location from their next task (generation moved)."""
+    if index.rollback_installed(args.id):  # installed from an index: its previous version
+        return 0
     ids = known_ids(args)
     if args.id not in ids:
         raise CliError(f"unknown plugin {args.id!r} (known: {', '.join(ids)})", 2)

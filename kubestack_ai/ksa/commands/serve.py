@@ -63,7 +63,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"ksa serve: http://{args.host}:{args.port}/ (storage {store.masked_url})",
           file=sys.stderr, flush=True)
     try:
-        serve(store, args.host, args.port, auth, hosts)  # type: ignore[arg-type]
+        from kubestack_ai.workers.settings import Settings  # noqa: PLC0415
+
+        serve(store, args.host, args.port, auth, hosts,  # type: ignore[arg-type]
+              home=Settings.from_env().home)
     except WebError as e:
         raise CliError(f"serve: {e}", 2) from None
     return 0

@@ -1,0 +1,1 @@
+{"signatures": [{"keyid": "f950912516024ca5", "sig": "l5OCTyyJlC9/f200tdfmy5ch6qNmQGAMGqqyC0sdX6WN19Z0lbQvWopnlPBOLjFrqVCm0z4Lw3reO0IdFCLWDw=="}]}
