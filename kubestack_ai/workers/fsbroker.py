@@ -68,7 +68,8 @@ class Channel(filesystem.Channel):
         return Path(self.transport_options.get("quarantine_folder")
                     or self._broker / "quarantine")
 
-    def _put(self, queue: Any, payload: Any, **kwargs: Any) -> None:
+    # (kombu names the second argument "message" in one base class, "payload" in the other)
+    def _put(self, queue: Any, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
         name = f"{int(round(time.monotonic() * 1000))}_{os.urandom(16).hex()}.{queue}.msg"
         tmp = self.tmp_folder / name
         final = os.path.join(self.data_folder_out, name)
