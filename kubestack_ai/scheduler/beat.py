@@ -69,7 +69,7 @@ def require_producer_batch() -> None:
     """beat publishes a tick's jobs with ``Producer.batch`` (kombu >= 5.7): on an older
     kombu it would send nothing, so it does not start (SystemExit: a line, no traceback)."""
     import kombu  # noqa: PLC0415
-    from kombu import Producer  # noqa: PLC0415
+    from kombu.messaging import Producer  # noqa: PLC0415
 
     if not hasattr(Producer, "batch"):
         raise SystemExit(f"beat: kombu {kombu.__version__} has no Producer.batch, which beat "
