@@ -40,8 +40,8 @@ log = get_logger(__name__)
 
 ALIAS = "ksafs"
 STALE_TMP = 600.0
-"""Seconds after which a file left in broker/tmp (its writer died before the rename)
-is removed when a transport starts."""
+"""Seconds after which a file left in broker/tmp or broker/processed (a process died
+mid-way) is dealt with when a transport starts (see ``_sweep``)."""
 
 kombu.transport.TRANSPORT_ALIASES[ALIAS] = f"{__name__}:Transport"
 
@@ -107,6 +107,8 @@ class Channel(filesystem.Channel):
                 raw = claimed.read_bytes()
                 if not self.store_processed:
                     claimed.unlink()
+            except FileNotFoundError:
+                continue  # swept back to the queue meanwhile (see _sweep): read it there
             except OSError as exc:
                 raise ChannelError(f"Cannot read {claimed} from the queue: {exc}") from exc
             if not raw:
@@ -153,11 +155,15 @@ class Transport(filesystem.Transport):
         data_in = opts.get("data_folder_in")
         if data_in:
             tmp = Path(opts.get("tmp_folder") or Path(data_in).parent / "tmp")
-            _remove_stale(tmp)
+            _sweep(tmp, None)
+            if opts.get("processed_folder") and not opts.get("store_processed"):
+                _sweep(Path(opts["processed_folder"]), Path(data_in))
 
 
-def _remove_stale(folder: Path) -> None:
-    """Files a writer left in broker/tmp before its rename (it died): never messages."""
+def _sweep(folder: Path, back_to: Path | None) -> None:
+    """Files older than STALE_TMP in broker/tmp (their writer died before the rename:
+    never a message) are removed; in the processed folder (their consumer died between
+    its claim and its read) they go back to the queue (``back_to``)."""
     try:
         entries = list(folder.iterdir())
     except FileNotFoundError:
@@ -165,7 +171,15 @@ def _remove_stale(folder: Path) -> None:
     cutoff = time.time() - STALE_TMP
     for p in entries:
         try:
-            if p.stat().st_mtime < cutoff:
+            # ctime: a rename sets it, so a message queued long ago and claimed just now
+            # counts from its claim
+            if p.stat().st_ctime >= cutoff:
+                continue
+            if back_to is None:
                 p.unlink()
+            else:
+                os.rename(p, back_to / p.name)
+                log.warning("broker: %s was claimed by a consumer that died before reading "
+                            "it: back in %s", p.name, back_to)
         except OSError:
             pass

@@ -166,3 +166,33 @@ def test_a_failed_write_leaves_no_message_file(tmp_path: Path,
     assert list((broker / "queue").iterdir()) == []
     assert list((broker / "tmp").iterdir()) == []
     conn.release()
+
+
+def test_a_claim_whose_consumer_died_goes_back_to_the_queue(tmp_path: Path) -> None:
+    """A consumer killed between its claim (rename into processed/) and its read: the
+    next transport to start puts the message back; a writer killed before its rename
+    leaves a file in tmp/ that is removed. Both only once older than STALE_TMP (by
+    ctime, which a rename sets and a test cannot set back: the limit is lowered)."""
+    from kubestack_ai.workers import fsbroker
+
+    conn, ch = _channel(tmp_path)
+    ch._put("q", {"body": "kept", "id": "one"})
+    broker = tmp_path / "broker"
+    [msg] = list((broker / "queue").iterdir())
+    os.rename(msg, broker / "processed" / msg.name)  # claimed, never read
+    (broker / "tmp" / "x.q.msg").write_bytes(b'{"body": "ha')  # never renamed
+    conn.release()
+    conn, ch = _channel(tmp_path)  # young: a claim or a write in progress, left alone
+    assert [p.name for p in (broker / "processed").iterdir()] == [msg.name]
+    assert [p.name for p in (broker / "tmp").iterdir()] == ["x.q.msg"]
+    conn.release()
+    real = fsbroker.STALE_TMP
+    fsbroker.STALE_TMP = -1.0
+    try:
+        conn, ch = _channel(tmp_path)
+    finally:
+        fsbroker.STALE_TMP = real
+    assert list((broker / "processed").iterdir()) == []
+    assert list((broker / "tmp").iterdir()) == []
+    assert ch._get("q")["id"] == "one"
+    conn.release()
