@@ -55,6 +55,8 @@ def transport_url(settings: Settings) -> str:
 class Channel(filesystem.Channel):
     """kombu's filesystem channel with atomic puts and claims, and bad files set aside."""
 
+    _claim_folder_made = False
+
     @property
     def _broker(self) -> Path:
         return Path(self.data_folder_in).parent
@@ -75,7 +77,7 @@ class Channel(filesystem.Channel):
         final = os.path.join(self.data_folder_out, name)
         try:
             self.tmp_folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # as kombu's
             try:
                 data = dumps(payload).encode()  # type: ignore[no-untyped-call]
                 view = memoryview(data)
@@ -92,6 +94,10 @@ class Channel(filesystem.Channel):
     def _get(self, queue: Any, timeout: Any = None) -> Any:
         suffix = f".{queue}.msg"
         claimed_in = Path(self.processed_folder)
+        if not self._claim_folder_made:
+            # a missing folder would read as "another consumer was first" for every file
+            claimed_in.mkdir(parents=True, exist_ok=True)
+            self._claim_folder_made = True
         for name in sorted(os.listdir(self.data_folder_in)):
             if name.partition(".")[2] != suffix[1:]:
                 continue
