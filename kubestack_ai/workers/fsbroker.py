@@ -90,6 +90,9 @@ class Channel(filesystem.Channel):
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise ChannelError(f"Cannot add a message to {self.data_folder_out}: {exc}") from exc
+        except BaseException:  # SystemExit from a SIGTERM handler mid-write: not sent
+            tmp.unlink(missing_ok=True)
+            raise
 
     def _get(self, queue: Any, timeout: Any = None) -> Any:
         suffix = f".{queue}.msg"
