@@ -72,6 +72,17 @@ BATCH = 500
 """Messages (and their sent events) buffered per pipelined round trip."""
 
 
+def require_producer_batch() -> None:
+    """beat publishes a tick's jobs with ``Producer.batch`` (kombu >= 5.7): on an older
+    kombu it would send nothing, so it does not start (SystemExit: a line, no traceback)."""
+    import kombu  # noqa: PLC0415
+    from kombu.messaging import Producer  # noqa: PLC0415
+
+    if not hasattr(Producer, "batch"):
+        raise SystemExit(f"beat: kombu {kombu.__version__} has no Producer.batch, which beat "
+                         "publishes with: install kombu>=5.7 (pip install 'kombu>=5.7,<6')")
+
+
 def make_lock(app: Any) -> BeatLock:
     settings = app.ksa_settings
     if settings.broker_is_redis:
@@ -119,6 +130,7 @@ def fleet_jobs(fleet: Any) -> Iterator[Job]:
 
 class FleetScheduler(beat.Scheduler):
     def __init__(self, app: Any, *args: Any, fleet: str | None = None, **kwargs: Any) -> None:
+        require_producer_batch()
         self.fleet_path: Path | None = None
         path = fleet or app.ksa_settings.fleet
         if path:

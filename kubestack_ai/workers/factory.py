@@ -15,6 +15,7 @@ from kubestack_ai.plugins.logcontext import get_logger
 from kubestack_ai.plugins.redaction import install_log_redaction
 
 from .catalog import discover, task_types
+from .fsbroker import transport_url
 from .limits import broker_options, longest_hard_limit
 from .settings import Settings, mask_url
 
@@ -29,7 +30,7 @@ def create_app(settings: Settings | None = None) -> Celery:
     if settings.result_backend.startswith("file://"):
         (settings.home / "results").mkdir(parents=True, exist_ok=True)
 
-    app = Celery("workers", broker=settings.broker_url, backend=settings.result_backend,
+    app = Celery("workers", broker=transport_url(settings), backend=settings.result_backend,
                  set_as_current=True, amqp="kubestack_ai.workers.redact:RedactingAMQP",
                  task_cls="kubestack_ai.workers.redact:RedactingTask")
     app.conf.update(

@@ -42,12 +42,15 @@ def visibility_floor(longest_hard_limit: float, prefetch: int) -> float:
 def broker_options(settings: Settings, longest_hard_limit: float) -> dict[str, Any]:
     if settings.broker_is_filesystem:
         d = settings.broker_dir
-        for sub in ("queue", "processed", "control"):
+        for sub in ("queue", "processed", "control", "tmp", "quarantine"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         # control: the fanout exchange table (remote control, events); kombu's default
-        # is ./control in whatever directory the process was started from
+        # is ./control in whatever directory the process was started from. tmp: messages
+        # being written; processed: claimed ones being read; quarantine: files that were
+        # no message (workers/fsbroker.py). All on one filesystem: renames are atomic.
         return {"data_folder_in": str(d / "queue"), "data_folder_out": str(d / "queue"),
                 "processed_folder": str(d / "processed"), "control_folder": str(d / "control"),
+                "tmp_folder": str(d / "tmp"), "quarantine_folder": str(d / "quarantine"),
                 "store_processed": False, "polling_interval": 0.1}
     floor = visibility_floor(longest_hard_limit, settings.prefetch)
     vis = settings.visibility_timeout

@@ -115,3 +115,48 @@ def test_ksa_run_goes_on_when_the_web_port_is_taken(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-3000:]
     assert f"warning: web view not started: 127.0.0.1:{port} is in use" in err
+
+
+def _children(pid: int) -> dict[int, str]:
+    out = subprocess.run(["pgrep", "-a", "-P", str(pid)], capture_output=True, text=True)
+    return {int(line.split()[0]): line for line in out.stdout.splitlines()}
+
+
+def _worker_pid(pid: int) -> int | None:
+    return next((p for p, cmd in _children(pid).items() if " worker " in cmd), None)
+
+
+def test_ksa_run_restarts_a_worker_that_died(tmp_path: Path) -> None:
+    """The worker killed under ``ksa run``: the terminal says so, a new worker starts
+    after the back-off, and the fleet's runs go on; ksa run itself does not stop."""
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("defaults: {interval: 1, health_interval: 0}\n"
+                     "targets:\n  - {name: a, type: tcp, endpoints: ['127.0.0.1:6379']}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KSA_")}
+    env["KSA_HOME"] = str(tmp_path / "home")
+    home = tmp_path / "home"
+    log = tmp_path / "run.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "kubestack_ai.ksa", "run", "--fleet",
+                                 str(fleet), "-c", "1", "--no-web"],
+                                env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        _wait(lambda: len(_history(home, "tcp:a")) >= 1, 45, "a first run of a")
+        first = _worker_pid(proc.pid)
+        assert first is not None, _children(proc.pid)
+        os.kill(first, signal.SIGKILL)
+        _wait(lambda: "ksa run: worker exited" in log.read_text(), 10, "the exit line")
+        assert "ksa run: worker exited (signal SIGKILL): restarting in 2 s" in log.read_text()
+        assert proc.poll() is None, log.read_text()[-3000:]
+        _wait(lambda: _worker_pid(proc.pid) not in (None, first), 10, "a new worker")
+        before = len(_history(home, "tcp:a"))
+        _wait(lambda: len(_history(home, "tcp:a")) > before + 1, 45, "runs after the restart")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert rc == 0, log.read_text()[-3000:]
+    assert log.read_text().count("exited (") == 1, log.read_text()[-3000:]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 from kubestack_ai.ksa.output import CliError
 from kubestack_ai.ksa.runlines import RunLines
 from kubestack_ai.ksa.store import open_store_when_up
+from kubestack_ai.ksa.supervise import Supervisor
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -85,13 +85,14 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{mask_url(settings.database_url or str(settings.home / 'ksa.db'))}",
           file=sys.stderr, flush=True)
     web_cmd = _web_cmd(args)
-    web = subprocess.Popen(web_cmd, env=env, stdout=sys.stderr) if web_cmd else None
-    if web is not None:
+    # the processes' own output goes to stderr: stdout has the run lines only
+    sup = Supervisor(env, stdout=sys.stderr)
+    if web_cmd is not None:
+        sup.start("web view", web_cmd)
         print(f"ksa run: web view on http://{args.web_host}:{args.web_port}/ "
               "(fleet, targets, /api/targets, /metrics)", file=sys.stderr, flush=True)
-    # the processes' own output goes to stderr: stdout has the run lines only
-    procs = [(c[c.index("--loglevel") - 1], subprocess.Popen(c, env=env, stdout=sys.stderr))
-             for c in cmds]
+    for c in cmds:
+        sup.start(c[c.index("--loglevel") - 1], c)
     lines = RunLines(store)
     stopping = False
 
@@ -101,32 +102,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    rc = 0
     try:
+        # only Ctrl-C or SIGTERM ends the run: a process that exits is started again
         while not stopping:
-            for what, p in procs:
-                if p.poll() is not None:
-                    rc = p.returncode or 1
-                    print(f"ksa run: {what} exited with {p.returncode}", file=sys.stderr)
-                    stopping = True
-            if web is not None and web.poll() is not None:
-                # the view is a convenience: the fleet's diagnoses go on without it
-                print(f"ksa run: warning: the web view exited with {web.returncode}",
-                      file=sys.stderr, flush=True)
-                web = None
+            sup.poll()
             for line in lines.poll():
                 print(line, flush=True)
             time.sleep(0.5)
     finally:
-        if web is not None:
-            procs.append(("web", web))
-        for _, p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for _, p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-    return rc
+        sup.stop()
+    return 0
