@@ -9,7 +9,6 @@ With none, the plugin is refused: it may have been disabled (fail closed).
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
@@ -43,6 +42,7 @@ class LastStates:
         if self.path is None:
             return
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path.with_suffix(".lock"), "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # read-modify-write by several children
                 states = self._read()
@@ -61,13 +61,14 @@ class LastStates:
     def _read(self) -> dict[str, bool]:
         if self.path is None:
             return {}
-        with contextlib.suppress(FileNotFoundError):
-            try:
-                with open(self.path) as f:
-                    data = json.load(f)
-            except (OSError, ValueError) as e:
-                log.warning("last plugin states in %s unreadable (%s): none known", self.path, e)
-                return {}
-            if isinstance(data, dict):
-                return {str(k): v for k, v in data.items() if isinstance(v, bool)}
+        try:
+            with open(self.path) as f:
+                data = json.load(f)
+        except FileNotFoundError:
+            return {}  # none read on this machine yet
+        except (OSError, ValueError) as e:
+            log.warning("last plugin states in %s unreadable (%s): none known", self.path, e)
+            return {}
+        if isinstance(data, dict):
+            return {str(k): v for k, v in data.items() if isinstance(v, bool)}
         return {}

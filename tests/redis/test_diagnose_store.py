@@ -85,11 +85,22 @@ def test_second_diagnose_judges_counters_against_the_first(servers: Servers,
 
 def test_a_broken_store_costs_a_warning_not_the_diagnosis(servers: Servers,
                                                           env: dict[str, str]) -> None:
+    """A store that cannot be opened: the plugin's state (it may be disabled) is the last
+    one read on this machine; never read here, the plugin is refused (fail closed, issue
+    20 item 8) unless --force."""
     srv = servers.start()
     broken = {**env, "KSA_DATABASE_URL": "sqlite:////dev/null/not-a-dir/ksa.db"}
     p = ksa(broken, "diagnose", "redis", srv.addr, "-c", "memory")
+    assert p.returncode == 3, p.stderr
+    assert ("plugin 'redis-diagnostics': its state (enabled or disabled) cannot be read from "
+            "storage") in p.stderr and "was never read on this machine" in p.stderr
+    assert "--force runs it anyway" in p.stderr and "Traceback" not in p.stderr
+    p = ksa(env, "diagnose", "redis", srv.addr, "-c", "memory")  # a store that answers
+    assert p.returncode == 0, p.stderr
+    p = ksa(broken, "diagnose", "redis", srv.addr, "-c", "memory")
     assert p.returncode == 0, p.stderr
     assert "HEALTHY" in p.stdout
+    assert "going by the last one read here (enabled)" in p.stderr
     assert "ksa: warning: storage: history not read" in p.stderr
     assert "Traceback" not in p.stderr
 

@@ -64,6 +64,13 @@ def test_ksa_run_starts_while_storage_is_down_spools_and_migrates_when_it_is_bac
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("KSA_")}
     env.update(KSA_HOME=str(home), KSA_DATABASE_URL=pg.url, KSA_STORAGE_TIMEOUT="2")
+    # the plugin's state was read on this machine before (fail closed: a plugin whose
+    # state was never read, it may be disabled, is refused until storage answers)
+    seed = {k: v for k, v in env.items() if k != "KSA_DATABASE_URL"}
+    subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", "diagnose", "tcp",
+                    "127.0.0.1:6379", "--no-store"], env=seed, cwd=str(ROOT),
+                   capture_output=True, timeout=60, check=True)
+    assert (home / "plugin-states.json").exists()
     port = free_port()
     log = tmp_path / "run.log"
     with open(log, "wb") as err:

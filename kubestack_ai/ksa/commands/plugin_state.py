@@ -127,13 +127,31 @@ def read_states() -> tuple[dict[str, Any], str | None]:
 
 
 def disabled_refusal(plugin_id: str) -> str | None:
-    """Why this plugin must not run here (stored disabled, or its state unreadable: a
-    ksa process has no earlier state to go by, so it fails closed), or None."""
+    """Why this plugin must not run here (stored disabled, or its state unreadable and
+    never read on this machine before: it fails closed), or None.
+
+    The state read is kept where the workers keep theirs (``$KSA_HOME/plugin-states.json``),
+    so that a storage outage leaves this machine's ``ksa`` and workers going by the last
+    state any of them read, as the workers' children do."""
+    from kubestack_ai.workers.laststate import FILE_NAME, LastStates  # noqa: PLC0415
+
+    last = LastStates(Settings.from_env().home / FILE_NAME)
     states, err = read_states()
     if err is not None:
-        return (f"plugin {plugin_id!r}: its state (enabled or disabled) cannot be read "
-                f"from storage ({err}); refused, as a disabled plugin is")
+        known = last.get(plugin_id)
+        if known is None:
+            return (f"plugin {plugin_id!r}: its state (enabled or disabled) cannot be read "
+                    f"from storage ({err}) and was never read on this machine; refused, as "
+                    "a disabled plugin is")
+        print(f"ksa: warning: plugin {plugin_id!r}: its state cannot be read from storage "
+              f"({err}); going by the last one read here ("
+              f"{'enabled' if known else 'disabled'})", file=sys.stderr)
+        if known:
+            return None
+        return (f"plugin {plugin_id!r} is disabled (the last state read here; storage "
+                f"cannot be read now): `ksa plugin enable {plugin_id}` enables it")
     rec = states.get(plugin_id)
+    last.put(plugin_id, rec is None or bool(rec.enabled))
     if rec is None or rec.enabled:
         return None
     return (f"plugin {plugin_id!r} is disabled (generation {rec.generation}): "
