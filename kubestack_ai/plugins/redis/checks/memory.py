@@ -153,11 +153,15 @@ def _expired_not_reclaimed(v: NodeView, keys: int, expires: int) -> None:
         if v.config.get(setting):
             ev[setting] = v.config[setting]
     estimate = stale_perc
-    if sample is not None and not sample.error and sample.scanned:
+    # SCAN returns no expired key: a scan that met only expired ones counted no live
+    # key, and its reclaims alone are the estimate (100%)
+    if sample is not None and not sample.error and (sample.scanned
+                                                    or sample.expired_during_scan > 0):
         rate = v.rate("expired_keys")
         background = (rate.per_second or 0.0) * sample.seconds
         reclaimed = max(sample.expired_during_scan - background, 0.0)
-        sampled_pct = 100.0 * reclaimed / (sample.scanned + reclaimed)
+        met = sample.scanned + reclaimed
+        sampled_pct = 100.0 * reclaimed / met if met else 0.0
         ev.update(scan_keys=sample.scanned, scan_expired_reclaimed=round(reclaimed),
                   scan_stale_pct=round(sampled_pct, 1), **rate.evidence())
         v.metric("expired_stale_pct_sampled", round(sampled_pct, 1))
