@@ -143,3 +143,127 @@ def test_appendfsync_always_is_one_finding_with_its_latency_events(servers: Serv
     r = manager.diagnose(target(quiet.addr), DiagnoseOptions(
         categories=("persistence", "performance")))
     assert "redis.performance.aof_latency" not in codes(r)
+
+
+# -- item 1: big keys anywhere in the keyspace ------------------------------------------------
+
+BUDGET = 500
+
+
+def _first_walked(c, budget: int) -> set[str]:  # type: ignore[no-untyped-def]
+    """The keys a walk from cursor 0 meets within ``budget`` keys (batches of 100)."""
+    seen: set[str] = set()
+    cursor = 0
+    while True:
+        cursor, batch = c.scan(cursor, count=100)
+        seen.update(batch)
+        if cursor == 0 or len(seen) >= budget:
+            return seen
+
+
+def _late_name(c, prefix: str, budget: int) -> str:  # type: ignore[no-untyped-def]
+    """A key name that a walk from cursor 0 does not meet within ``budget`` keys: where
+    a bounded sample starting at 0 never looks (its bucket does not move as it grows)."""
+    for i in range(500):
+        name = f"{prefix}:{i}"
+        c.set(name, "x")
+        if name not in _first_walked(c, budget):
+            c.delete(name)
+            return name
+        c.delete(name)
+    raise AssertionError("no name outside the first walk")
+
+
+def _keyspace(c, big: bool) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """10,000 small keys and, when ``big``, a 20,000-element list and a 6,000-field hash
+    placed where a walk from cursor 0 does not reach within the budget."""
+    _fill(c, 10_000, "small")
+    lst, hsh = _late_name(c, "queue", BUDGET), _late_name(c, "profile", BUDGET)
+    if big:
+        for start in range(0, 20_000, 5000):
+            c.rpush(lst, *range(start, start + 5000))
+        c.hset(hsh, mapping={f"f{i}": i for i in range(6000)})
+    return lst, hsh
+
+
+def _runs(manager, addr: str, n: int, **th: float) -> list:  # type: ignore[no-untyped-def]
+    """``n`` runs, each given the metrics of the ones before as history (as the
+    scheduler gives them, oldest first, at most 10)."""
+    t = target(addr, thresholds={"bigkeys_scan_keys": BUDGET, "bigkeys_elements_warning": 5000,
+                                 "bigkeys_full_scan_keys": 0, **th})
+    history: list[Snapshot] = []
+    out = []
+    for _ in range(n):
+        r = manager.diagnose(t, DiagnoseOptions(categories=("memory",),
+                                                history=tuple(history[-10:])))
+        history.append(Snapshot(at=utcnow(), metrics=r.metrics))
+        out.append(r)
+    return out
+
+
+def test_big_keys_anywhere_are_found_by_the_resumed_walk_and_kept(servers: Servers,
+                                                                   manager) -> None:
+    srv = servers.start()
+    with srv.client() as c:
+        lst, hsh = _keyspace(c, big=True)
+    runs = _runs(manager, srv.addr, 26)  # 10,002 keys / 500 a run: one pass in 21 runs
+    found = [{k["key"] for k in f.evidence["by_elements"]} if f else set()
+             for f in (codes(r).get("redis.memory.big_keys") for r in runs)]
+    first = next(i for i, keys in enumerate(found) if keys == {lst, hsh})
+    assert first <= 21, found
+    # once seen, never lost: re-measured every run while the walk is elsewhere
+    assert all(keys == {lst, hsh} for keys in found[first:]), found
+    f = codes(runs[-1])["redis.memory.big_keys"]
+    assert f.evidence["known_big_keys_remeasured"] >= 1 or f.evidence["keys_sampled"] >= BUDGET
+    assert f.evidence["keys_sampled"] <= BUDGET + 100  # the budget holds
+    assert "last_full_pass" in f.evidence and "walked since" in f.title
+    assert 0 < f.evidence["coverage_pct"] <= 100
+    # coverage grows run by run, and a pass reaches the whole keyspace
+    covers = [r.metrics["bigkeys_coverage_pct"] for r in runs[:21]]
+    assert covers[:5] == sorted(covers[:5]) and max(covers) == 100.0
+    # deleted, it leaves the finding at the next run
+    with srv.client() as c:
+        c.unlink(lst)
+    more = manager.diagnose(target(srv.addr, thresholds={
+        "bigkeys_scan_keys": BUDGET, "bigkeys_elements_warning": 5000}), DiagnoseOptions(
+        categories=("memory",), history=(Snapshot(at=utcnow(), metrics=runs[-1].metrics),)))
+    assert [k["key"] for k in codes(more)["redis.memory.big_keys"].evidence["by_elements"]] == [hsh]
+
+
+def test_big_keys_look_alike_of_small_keys_stays_quiet_over_a_pass(servers: Servers,
+                                                                    manager) -> None:
+    srv = servers.start()
+    with srv.client() as c:
+        _keyspace(c, big=False)
+        c.rpush("queue:small", *range(4000))  # long, not long enough (5,000)
+    runs = _runs(manager, srv.addr, 22)
+    assert not any("redis.memory.big_keys" in codes(r) for r in runs)
+    assert max(r.metrics["bigkeys_coverage_pct"] for r in runs) == 100.0
+
+
+def test_a_keyspace_within_the_budget_is_walked_whole_every_run(servers: Servers,
+                                                                 manager) -> None:
+    srv = servers.start()
+    with srv.client() as c:
+        _fill(c, 1500, "small")
+        c.rpush("queue", *range(6000))
+    for r in _runs(manager, srv.addr, 2, bigkeys_scan_keys=2000):
+        f = codes(r)["redis.memory.big_keys"]
+        assert f.evidence["complete_scan"] is True and f.evidence["coverage_pct"] == 100.0
+        assert f.evidence["keys_sampled"] == 1501 and "walked" not in f.title
+
+
+def test_one_off_diagnosis_walks_a_keyspace_up_to_the_documented_size(servers: Servers,
+                                                                      manager) -> None:
+    srv = servers.start()
+    with srv.client() as c:
+        lst, hsh = _keyspace(c, big=True)
+    t = target(srv.addr, thresholds={"bigkeys_elements_warning": 5000})
+    f = codes(manager.diagnose(t, MEMORY))["redis.memory.big_keys"]
+    assert {k["key"] for k in f.evidence["by_elements"]} == {lst, hsh}
+    assert f.evidence["complete_scan"] is True and f.evidence["keys_sampled"] == 10_002
+    # above the documented size, a one-off run is a bounded sample that says so
+    small = target(srv.addr, thresholds={"bigkeys_elements_warning": 5000,
+                                         "bigkeys_full_scan_keys": 5000})
+    r = manager.diagnose(small, MEMORY)
+    assert r.metrics["keys_sampled"] < 10_002 and r.metrics["bigkeys_coverage_pct"] < 100

@@ -256,16 +256,16 @@ def _latency_events(v: NodeView) -> None:
         _aof_latency(v, aof, limit)
 
 
-def latency_events(v: NodeView) -> list[dict[str, object]]:
+def latency_events(v: NodeView) -> list[dict[str, Any]]:
     """Each LATENCY LATEST event with its samples in the window (``count_in_window``,
     ``avg_ms_in_window``, ``max_ms_in_window``), once per node and run."""
-    def make() -> list[dict[str, object]]:
+    def make() -> list[dict[str, Any]]:
         since = v.data.fetched_at - v.t("rate_window_seconds")
-        out: list[dict[str, object]] = []
+        out: list[dict[str, Any]] = []
         for event, at, latest, worst in (e[:4] for e in v.data.latency if len(e) >= 4):
             samples = v.data.latency_history.get(str(event)) or [(int(at), int(latest))]
             recent = [ms for ts, ms in samples if ts >= since]
-            ev: dict[str, object] = {
+            ev: dict[str, Any] = {
                 "event": str(event), "latest_at": iso_utc(int(at)), "latest_ms": int(latest),
                 "max_ms_since_reset": int(worst), "window_seconds": v.t("rate_window_seconds"),
                 "count_in_window": len(recent), "samples_since_reset": len(samples),
@@ -278,13 +278,13 @@ def latency_events(v: NodeView) -> list[dict[str, object]]:
     return v.memo("latency_events", make)
 
 
-def _aof_latency(v: NodeView, events: list[dict[str, object]], limit: float) -> None:
+def _aof_latency(v: NodeView, events: list[dict[str, Any]], limit: float) -> None:
     """The monitor records only events above its threshold: AOF waits below our 100 ms
     still mean a disk the AOF waits on (LATENCY DOCTOR's advice). One finding for the
     cause, every AOF event in its evidence; with appendfsync always, that is the cause."""
-    events = sorted(events, key=lambda e: -int(e["count_in_window"]))  # type: ignore[call-overload]
-    count = sum(int(e["count_in_window"]) for e in events)  # type: ignore[call-overload]
-    worst = max(int(e["max_ms_in_window"]) for e in events)  # type: ignore[call-overload]
+    events = sorted(events, key=lambda e: -int(e["count_in_window"]))
+    count = sum(int(e["count_in_window"]) for e in events)
+    worst = max(int(e["max_ms_in_window"]) for e in events)
     policy = v.config.get("appendfsync")
     many = count >= v.t("aof_latency_events_warning") or worst >= limit
     names = ", ".join(str(e["event"]) for e in events)
