@@ -267,3 +267,43 @@ def test_one_off_diagnosis_walks_a_keyspace_up_to_the_documented_size(servers: S
                                          "bigkeys_full_scan_keys": 5000})
     r = manager.diagnose(small, MEMORY)
     assert r.metrics["keys_sampled"] < 10_002 and r.metrics["bigkeys_coverage_pct"] < 100
+
+
+# -- item 7: nodes that disagree about slots -------------------------------------------------
+
+CLUSTER = DiagnoseOptions(categories=("cluster",))
+
+
+def test_slots_a_node_lost_are_named_from_its_own_view(servers: Servers, manager) -> None:
+    from .util import start_cluster
+
+    nodes = start_cluster(servers, 3, 0)
+    t = target(nodes[0].addr, mode="cluster")
+    # the look-alike first: a healthy cluster, every node agreeing
+    r = manager.diagnose(t, CLUSTER)
+    assert not {"redis.cluster.slots_uncovered", "redis.cluster.nodes_disagree"} & set(codes(r))
+
+    with nodes[1].client() as c:
+        mine = next(n for n in c.execute_command("CLUSTER NODES").values()
+                    if "myself" in n["flags"])
+        lo = int(mine["slots"][0][0])
+        c.execute_command("CLUSTER DELSLOTS", *range(lo, lo + 100))  # its peers don't know
+    wait_for(lambda: manager.diagnose(t, CLUSTER).metrics["cluster_slots_assigned"] < 16384,
+             10, "the node to count 16284 slots")
+    f = codes(manager.diagnose(t, CLUSTER))["redis.cluster.slots_uncovered"]
+    assert f.severity is Severity.CRITICAL
+    assert f.evidence["differing_nodes"] == [nodes[1].addr] and f.evidence["nodes_agree"] is False
+    view = f.evidence["by_node"][nodes[1].addr]
+    assert view == {"cluster_slots_assigned": 16284, "unassigned": [f"{lo}-{lo + 99}"]}
+    assert f.evidence["unassigned"] == []  # no slot is unassigned in every view
+    assert nodes[1].addr in f.title and f"{lo}-{lo + 99}" in f.title
+
+    # slots no node serves, in every view: named as such, and the nodes agree
+    with nodes[1].client() as c:
+        c.execute_command("CLUSTER ADDSLOTS", *range(lo, lo + 100))
+    for n in nodes:  # every node forgets the owner of the last four slots
+        with n.client() as c:
+            c.execute_command("CLUSTER DELSLOTS", 16380, 16381, 16382, 16383)
+    f = codes(manager.diagnose(t, CLUSTER))["redis.cluster.slots_uncovered"]
+    assert f.evidence["unassigned"] == ["16380-16383"] and f.evidence["nodes_agree"] is True
+    assert "assigned to no node: 16380-16383" in f.title
