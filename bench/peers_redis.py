@@ -212,6 +212,52 @@ def big_keys(srv: Server) -> None:
         pipe.execute()
 
 
+def _late(c: redis.Redis, prefix: str, budget: int = 2000) -> str:
+    """A key name a SCAN from cursor 0 does not meet within ``budget`` keys (where a
+    sample that always starts at 0 never looks)."""
+    for i in range(500):
+        name = f"{prefix}:{i}"
+        c.set(name, "x")
+        seen: set[str] = set()
+        cursor = 0
+        while True:
+            cursor, batch = c.scan(cursor, count=100)
+            seen.update(batch)
+            if cursor == 0 or len(seen) >= budget:
+                break
+        c.delete(name)
+        if name not in seen:
+            return name
+    raise RuntimeError("no late key name")
+
+
+def big_keys_anywhere(srv: Server) -> None:
+    """Issue 24 item 1: 10,000 small keys, a 2,000,000-element list and a 500,000-field
+    hash, both where the first 2,000 keys of a SCAN from 0 do not reach."""
+    with srv.client() as c:
+        pipe = c.pipeline(transaction=False)
+        for i in range(10_000):
+            pipe.set(f"k:{i}", "v" * 20)
+        pipe.execute()
+        lst, hsh = _late(c, "events"), _late(c, "profile")
+        for i in range(0, 2_000_000, 20_000):
+            pipe.rpush(lst, *range(i, i + 20_000))
+        for i in range(0, 500_000, 20_000):
+            pipe.hset(hsh, mapping={f"f{j}": j for j in range(i, i + 20_000)})
+        pipe.execute()
+
+
+def all_expired(srv: Server) -> None:
+    """Issue 24 item 2: active expiry stalled and every key logically expired."""
+    with srv.client() as c:
+        c.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+        pipe = c.pipeline(transaction=False)
+        for i in range(3000):
+            pipe.set(f"ttl:{i}", "v" * 100, px=50)
+        pipe.execute()
+    time.sleep(0.3)
+
+
 def small_keys(srv: Server) -> None:
     with srv.client() as c:
         pipe = c.pipeline(transaction=False)
@@ -361,6 +407,11 @@ SCENARIOS = [
     Scenario("10. 1,000 keys expired but not reclaimed (active expiry stalled)", [],
              stale_expired, {ALERTS: "", MD: ""}, r"expired", ("memory",)),
     Scenario("10'. look-alike: 1,000 keys with an hour to live", [], fresh_ttls,
+             {ALERTS: "", MD: ""}, r"expired", ("memory",)),
+    Scenario("24.1 big keys outside the first 2,000 keys: 10,000 keys, a 2M-element list, "
+             "a 500k-field hash", [], big_keys_anywhere, {BK: "", MK: "", MD: "", ALERTS: ""},
+             r"big_?keys", ("memory",)),
+    Scenario("24.2 3,000 keys, every one expired but not reclaimed", [], all_expired,
              {ALERTS: "", MD: ""}, r"expired", ("memory",)),
     Scenario("15. fragmentation after deleting 90% of 200,000 keys", [], fragment,
              {MD: "", ALERTS: ""}, r"fragmentation|allocator|rss_overhead|peak|swapping",
