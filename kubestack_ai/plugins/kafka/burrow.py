@@ -19,13 +19,14 @@ commit (issue 24). A commit at or past the mark as it stood one commit interval
 (``interval``: the consumers' auto.commit.interval.ms, 5 s by default) before the reading
 (interpolated between the two readings; the previous one's when they are closer) is
 caught up: lag 0, as Burrow records a commit at or past the last high-water mark it
-refreshed. A group with active members commits
-even when idle (auto-commit re-commits its position), so a reading of it at least one
-commit interval after its last recorded commit stands for a commit (readings closer than
-that, in-run, record only offsets that moved: a reading between two commits is no
-commit, and its lag, higher than at either, would break the trend); a group without members commits nothing, so an unchanged offset adds nothing and
-the ring keeps its last real commits, with their times, for STOP to judge. The ring (not
-the raw readings) is carried to the next run in ``run.metrics["offsets"]``.
+refreshed. A group with active members commits even when idle (auto-commit re-commits
+its position), so a reading of it at least one commit interval after its last recorded
+commit stands for a commit; readings closer than that (in-run) record only offsets that
+moved: a reading between two commits is no commit, and its lag, higher than at either,
+would break the trend. A group without members commits nothing, so an unchanged offset
+adds nothing and the ring keeps its last real commits, with their times, for STOP to
+judge. The ring (not the raw readings) is carried to the next run in
+``run.metrics["offsets"]``.
 
 The rules, for one partition, over its ring (oldest first):
   1. current lag <= allowed lag: OK.
