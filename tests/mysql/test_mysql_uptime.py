@@ -73,11 +73,12 @@ def test_logins_refused_in_the_first_seconds_of_a_server_are_recent(
 
 
 def _seed(inst: Instance, bad: bool) -> None:
-    """120 logins (10 of them refused for a wrong password when ``bad``), 120 temporary
+    """30 logins (5 of them refused for a wrong password when ``bad``), 120 temporary
     tables (on disk when ``bad``: a 1 kB tmp_table_size) and 30 joins (without an index
-    when ``bad``)."""
-    for i in range(120):
-        if bad and i % 12 == 0:
+    when ``bad``). The ratios are judged from 20 connections (min_connections_for_ratios,
+    100 by default) to keep the test short."""
+    for i in range(30):
+        if bad and i % 6 == 0:
             with pytest.raises(pymysql.err.OperationalError):
                 inst.connect("root", "wrong-password")
             continue
@@ -104,7 +105,8 @@ def test_lifetime_ratios_are_judged_over_the_window(manager: PluginManager, fres
              "INSERT INTO app.b_indexed SELECT id, k FROM app.a")
     _seed(inst, bad=True)
     time.sleep(2.1)  # older than the window (1 s here), with nothing since
-    old = target(inst.endpoint, thresholds={"rate_window_seconds": 1})
+    old = target(inst.endpoint, thresholds={"rate_window_seconds": 1,
+                                            "min_connections_for_ratios": 20})
     r = diagnose(manager, old, "connection", "performance")
     # the lifetime shares are bad, and say so, as infos: nothing shows they still are
     for code in RATIOS[:3]:
@@ -115,13 +117,14 @@ def test_lifetime_ratios_are_judged_over_the_window(manager: PluginManager, fres
 
     snap = Snapshot(at=utcnow(), metrics=r.metrics)
     _seed(inst, bad=True)
-    t = target(inst.endpoint, thresholds={"rate_window_seconds": 600})
+    t = target(inst.endpoint, thresholds={"rate_window_seconds": 600,
+                                          "min_connections_for_ratios": 20})
     r = diagnose(manager, t, "connection", "performance", history=(snap,))
     for code in RATIOS:
         f = finding(r, code)
         assert f.severity is Severity.WARNING, f.title
         assert f.evidence["window_source"] == "history", f.evidence
-    assert finding(r, RATIOS[0]).evidence["aborted_connects_in_window"] == 10
+    assert finding(r, RATIOS[0]).evidence["aborted_connects_in_window"] == 5
     assert finding(r, RATIOS[3]).evidence["joins_in_window"] >= 30
 
     # the look-alike: the same traffic, healthy (thread cache on, right passwords, tmp
