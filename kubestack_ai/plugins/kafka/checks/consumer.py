@@ -192,7 +192,9 @@ def status_findings(results: Mapping[str, tuple[str, dict[TP, str]]], state: bur
         if status == OK:
             continue
         src = source.get(g, "history")
-        if src == "history":
+        if src.startswith("history"):
+            # the ring holds commits of an earlier run: it spans at least the time
+            # between runs, whatever this run's samples added
             sev = Severity.CRITICAL if status in ERR_STATUSES else Severity.WARNING
         else:
             # a window of a second or two cannot tell a stall from a commit interval;
