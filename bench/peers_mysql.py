@@ -141,6 +141,31 @@ def refuse(inst: Instance) -> None:
         c.close()
 
 
+def ratios(inst: Instance) -> None:
+    """120 logins, 10 of them with a wrong password; 120 GROUP BYs with a 1 kB
+    tmp_table_size (on disk); 30 joins without an index (issue 24 item 6's counters)."""
+    for i in range(120):
+        try:
+            inst.connect("root", "wrong-password" if i % 12 == 0 else None).close()
+        except pymysql.err.OperationalError:
+            pass
+    with inst.connect() as c, c.cursor() as cur:
+        cur.execute("SET SESSION tmp_table_size=1024, max_heap_table_size=16384")
+        for _ in range(120):
+            cur.execute("SELECT v, COUNT(*) FROM rt.a GROUP BY v ORDER BY COUNT(*) DESC")
+        for _ in range(30):
+            cur.execute("SELECT COUNT(*) FROM rt.a JOIN rt.b USING (k)")
+
+
+RATIOS_SETUP = ["CREATE DATABASE IF NOT EXISTS rt",
+                "CREATE TABLE IF NOT EXISTS rt.a (id INT PRIMARY KEY, k INT, v VARCHAR(64))",
+                "CREATE TABLE IF NOT EXISTS rt.b (id INT PRIMARY KEY, k INT)",
+                "REPLACE INTO rt.a SELECT seq, seq % 50, CONCAT('v-', seq) FROM rt.seq_1_to_400",
+                "REPLACE INTO rt.b SELECT id, k FROM rt.a"]
+RATIOS_OURS = r"aborted_connects|thread_cache|tmp_tables_on_disk|joins_without"
+RATIOS_MT = r"Aborted connections|Temporary tables created on disk|Joins performed|thread cache"
+
+
 def dumps(inst: Instance) -> None:
     for _ in range(12):
         subprocess.run([DUMP, "-h127.0.0.1", f"-P{inst.port}", "-uroot", "oneoff"],
@@ -198,6 +223,12 @@ DUR_VA = r"sync_binlog|flush_log_at_trx_commit|doublewrite|expire_logs"
 DUR_MT = r"sync_binlog|flush_log|doublewrite|binlog|expire"
 
 SCENARIOS = [
+    Scenario("24.6 logins refused in the first seconds of a server's life", "fresh",
+             ["CREATE USER 'filler'@'localhost' IDENTIFIED BY 'Fill-pw-6'"], act=refuse,
+             peers={"mysqltuner": r"connection|Aborted",
+                    "pt-variable-advisor": r"max_connections"},
+             ours=r"connection\.(refused|usage|max_used)",
+             note="ours: ksa diagnose with no history"),
     Scenario("1. accounts: ''@'%', 'report'@'%' without password holding SELECT, PROCESS "
              "on *.*, 'root'@'10.0.0.%'", "durable", ACCOUNTS, ACCOUNTS_DROP,
              peers={"mysqltuner": MT_ACCOUNTS}, ours=r"\.security\.(?!skip)", security=True),
@@ -266,13 +297,26 @@ SCENARIOS = [
              with_history=True, note="ours: with the previous run as history"),
     Scenario("13'. look-alike: the same lifetime count, nothing since (ksa diagnose with no "
              "history: two readings 1 s apart)", "weak", cleanup=["DROP DATABASE wf"],
-             peers={"mysqltuner": r"wait|free"}, ours=r"wait_free"),
+             peers={"mysqltuner": r"wait|free"}, ours=r"wait_free",
+             thresholds={"rate_window_seconds": 30},
+             note="ours: rate_window_seconds=30 (default 900): a server up for longer, whose "
+                  "start is not the window"),
     Scenario("17. 20 joins without an index on a server up for minutes", "ps",
              ["CREATE DATABASE jn", "CREATE TABLE jn.a (x INT)", "CREATE TABLE jn.b (x INT)",
               "INSERT INTO jn.a VALUES (1), (2)", "INSERT INTO jn.b VALUES (1), (2)",
               *["SELECT COUNT(*) FROM jn.a JOIN jn.b ON jn.a.x = jn.b.x"] * 20],
              ["DROP DATABASE jn"], peers={"mysqltuner": r"Joins"},
              ours=r"joins_without_indexes"),
+    Scenario("24.6b failed logins 8 %, tmp tables on disk, 30 joins without an index, "
+             "between two runs", "ps", RATIOS_SETUP, act=ratios,
+             peers={"mysqltuner": RATIOS_MT}, ours=RATIOS_OURS, with_history=True,
+             thresholds={"rate_window_seconds": 600},
+             note="ours: with the previous run as history"),
+    Scenario("24.6b' the same lifetime ratios, no history, on a server older than the window",
+             "ps", act=ratios, cleanup=["DROP DATABASE rt"],
+             peers={"mysqltuner": RATIOS_MT}, ours=RATIOS_OURS,
+             thresholds={"rate_window_seconds": 30},
+             note="ours: rate_window_seconds=30 (default 900): ksa diagnose with no history"),
     Scenario("18. an idle transaction blocking a writer for 3 s", "ps",
              ["CREATE DATABASE blk", "CREATE TABLE blk.t (id INT PRIMARY KEY, v INT)",
               "INSERT INTO blk.t VALUES (1, 0)"], ["DROP DATABASE blk"], act=blocking,
@@ -306,6 +350,9 @@ def main() -> None:
         insts["weak"] = Instance("weak", tmp, template, WEAK_ARGS)
         insts["durable"] = Instance("durable", tmp, template, DURABLE_ARGS)
         insts["ps"] = Instance("ps", tmp, template, ["--performance-schema=ON"])
+        # issue 24 item 6: a server seconds old when its first scenario runs
+        insts["fresh"] = Instance("fresh", tmp, template, ["--max-connections=10",
+                                                          "--skip-name-resolve=OFF"])
         for i in insts.values():
             i.wait()
         print("| scenario | mysqltuner 1.9.9 (patched) | pt-variable-advisor 3.2.1 | "

@@ -6,6 +6,9 @@ happening. A check therefore judges the counter's *increase over a window*:
 
 - from stored history (``run.history`` snapshots, one per earlier run) when one of the
   same server life lies within ``window_seconds``;
+- else, when the server has been up for less than ``window_seconds``, from its start:
+  "since start" is then recent, and the lifetime total is the increase over the uptime
+  (three logins refused in a server's first minute are three in the last minute);
 - else from a second reading a short in-run interval after the first (the plugin takes
   it: :func:`second_reading`), as the Kafka plugin does for consumer lag.
 
@@ -118,7 +121,8 @@ class Rate:
     delta: float | None
     seconds: float | None
     source: str
-    """``history``, ``in-run`` (the window starts at a reading of this run), or ``none``."""
+    """``history``, ``in-run`` (the window starts at a reading of this run), ``uptime``
+    (the server started within the window: the window is its uptime), or ``none``."""
     last_moved: float | None
     """Unix time of the first reading that showed the current total after a lower one;
     None when no reading shows the counter rising (it last moved before we looked)."""
@@ -155,6 +159,8 @@ class Rate:
     def window_text(self) -> str:
         if self.seconds is None:
             return "since start"
+        if self.source == "uptime":
+            return f"in the {self.seconds:.0f}s since the server started"
         return f"in the last {self.seconds:.1f}s"
 
     def evidence(self, prefix: str | None = None) -> dict[str, Any]:
@@ -214,6 +220,11 @@ def counter_rate(name: str, now: Reading, earlier: Sequence[Reading], *,
     started = now.started_at
     in_window = [r for r in chain if now.at - r.at <= window_seconds]
     if not in_window:
+        if now.uptime is not None and now.uptime <= window_seconds:
+            # the server started within the window: its lifetime total (or what it
+            # counted since a reset, later still) is recent
+            return Rate(name, total, total, max(now.uptime, 1.0), "uptime", last_moved,
+                        observed, reset, started)
         return Rate(name, total, None, None, "none", last_moved, observed, reset, started)
     first = in_window[0]
     v0 = first.value(name)

@@ -116,7 +116,10 @@ def tls_only_front(tmp_path_factory: pytest.TempPathFactory,
 @pytest.fixture
 def manager() -> Iterator[PluginManager]:
     m = PluginManager()
-    m.load_builtin("kafka-diagnostics", PluginConfig(thresholds={"lag_sample_seconds": 0.4}))
+    # the test consumers commit every 0.1-0.2 s (TimerConsumer) and are up to ~0.3 s behind
+    # the log when they do: the plugin is told a commit interval that covers both
+    m.load_builtin("kafka-diagnostics", PluginConfig(thresholds={
+        "lag_sample_seconds": 0.4, "burrow_commit_interval_seconds": 0.4}))
     yield m
     m.stop_all()
 

@@ -46,12 +46,13 @@ def test_group_without_members_still_reports_its_lag(broker, manager) -> None:
     assert r.metrics["partition_lag"][group] == {f"{topic}:0": 3, f"{topic}:1": 0}
     empty = codes(r)["kafka.consumer.group_empty"]
     assert empty.evidence["lag_by_group"][group] == 3
-    # one commit seen is not a window: not judged (Burrow's minimum-complete), and not
-    # sampled in-run either (a group without members commits nothing in a second)
-    assert r.metrics["group_status"][group] == "OK"
+    # a group without members never commits again: its one commit is judged at once, as
+    # Burrow does (issue 24 item 4), and not sampled in-run (it commits nothing in a second)
+    assert r.metrics["group_status"][group] == "STOP"
     assert group in r.metrics["judged_without_history"]
-    assert not [f for f in r.findings if f.code.startswith("kafka.consumer.group_")
-                and f.evidence.get("group") == group]
+    stop = [f for f in r.findings if f.code == "kafka.consumer.group_stop"
+            and f.evidence.get("group") == group]
+    assert len(stop) == 1 and stop[0].severity is Severity.WARNING
 
 
 def test_caught_up_group_is_ok_and_not_sampled(broker, manager) -> None:

@@ -53,12 +53,23 @@ def test_missing_password_says_none_was_given(secured, manager):
     assert "(no password was given)" in f.evidence["error"]
 
 
+def _healthy_but_for_refused_logins(r) -> None:  # type: ignore[no-untyped-def]
+    """The logins the tests above had refused are error replies of a server younger than
+    the rate window, so recent (issue 24): a warning about them, and nothing else."""
+    assert not r.errors, r.errors
+    for f in r.findings:
+        if f.code == "redis.performance.error_replies" and f.evidence["error"] in (
+                "WRONGPASS", "NOAUTH"):
+            continue
+        assert f.severity is Severity.INFO, f
+
+
 def test_password_from_a_file_reference(secured, manager, tmp_path, monkeypatch):
     monkeypatch.setenv("KSA_SECRET_DIRS", str(tmp_path))  # an allowed secret directory
     (tmp_path / "pw").write_text(PASSWORD + "\n")
     t = target(secured.addr, auth=Auth(password=f"file:{tmp_path / 'pw'}"))
     r = manager.diagnose(t)
-    assert r.status is Status.HEALTHY, r.findings
+    _healthy_but_for_refused_logins(r)
     plugin = manager.registry.get("redis-diagnostics")
     assert all(PASSWORD not in key for key in plugin._cache._clients)
 
@@ -67,7 +78,7 @@ def test_acl_user_without_config_permission_is_told_what_to_grant(secured, manag
     monkeypatch.setenv("KSA_TEST_DIAG_PW", "diag-pw")
     t = target(secured.addr, auth=Auth(username="diag", password="env:KSA_TEST_DIAG_PW"))
     r = manager.diagnose(t)
-    assert r.status is Status.HEALTHY, (r.findings, r.errors)
+    _healthy_but_for_refused_logins(r)
     f = codes(r)["redis.performance.permission_missing"]
     assert f.evidence["acl"] == "+config|get"
     assert "no permissions to run the 'config|get' command" in f.evidence["error"]

@@ -54,8 +54,9 @@ def test_second_diagnose_judges_counters_against_the_first(servers: Servers,
     _evict(srv, "a", 600)
     rc, first = diagnose(env, srv.addr)
     ev = finding(first, "redis.memory.evictions")
-    # no history yet: the lifetime count is an info, judged over the in-run window
-    assert rc == 0 and ev["severity"] == "info" and ev["evidence"]["window_source"] == "in-run"
+    # no history yet, and the server started within the window: its evictions since
+    # start are recent (issue 24 item 6), a warning over its uptime
+    assert rc == 1 and ev["severity"] == "warning" and ev["evidence"]["window_source"] == "uptime"
 
     # the quiet look-alike: nothing evicted since the stored run
     rc, quiet = diagnose(env, srv.addr)
@@ -77,7 +78,7 @@ def test_second_diagnose_judges_counters_against_the_first(servers: Servers,
     assert p.returncode == 0, p.stderr
     runs = json.loads(p.stdout)
     assert len(runs) == 3  # the --no-store run is not among them
-    assert [r["status"] for r in runs] == ["warning", "healthy", "healthy"]  # newest first
+    assert [r["status"] for r in runs] == ["warning", "healthy", "warning"]  # newest first
     assert all(r["plugin_id"] == "redis-diagnostics" for r in runs)
     p = ksa(env, "results")
     assert p.returncode == 0 and key in p.stdout

@@ -22,7 +22,10 @@ def test_a_real_counter_in_run_reset_and_restart(servers: Servers) -> None:
     srv = servers.start()
     with srv.client() as c:
         first = read(c)
-        assert counter_rate("total_commands_processed", first, []).needs_sample
+        # a server younger than the window: its start is the window (issue 24 item 6)
+        young = counter_rate("total_commands_processed", first, [])
+        assert young.source == "uptime" and young.delta == young.total
+        assert counter_rate("total_commands_processed", first, [], window_seconds=-1).needs_sample
         for i in range(50):
             c.set(f"rate:{i}", i)
         second = second_reading(lambda: read(c), 0.2, Deadline(10))
@@ -36,7 +39,8 @@ def test_a_real_counter_in_run_reset_and_restart(servers: Servers) -> None:
 
         c.config_resetstat()
         after_reset = read(c)
-        r2 = counter_rate("total_commands_processed", after_reset, [first, second])
+        r2 = counter_rate("total_commands_processed", after_reset, [first, second],
+                          window_seconds=-1)
         assert r2.reset and r2.needs_sample and r2.delta is None
     # another server process (what a restart is to the counters): a new run_id and a
     # counter that is higher than before, which must still not make a window
@@ -48,4 +52,5 @@ def test_a_real_counter_in_run_reset_and_restart(servers: Servers) -> None:
         restarted = read(c2)
     assert restarted.life != first.life
     r3 = counter_rate("total_commands_processed", restarted, [first, second])
-    assert r3.reset and r3.needs_sample
+    # the window is the new life's uptime, never one across the two lives
+    assert r3.reset and r3.source == "uptime" and r3.delta == r3.total

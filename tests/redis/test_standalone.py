@@ -56,8 +56,17 @@ def test_tiny_maxmemory_filled_until_it_evicts(servers: Servers, manager) -> Non
         assert c.info("stats")["evicted_keys"] > 0
         # room again: the evictions are history
         c.config_set("maxmemory", "100mb")
+    # a server younger than the window: its evictions since start are recent (issue 24)
     r = manager.diagnose(t, DiagnoseOptions(categories=("memory",)))
     ev = codes(r)["redis.memory.evictions"]
+    assert ev.severity is Severity.WARNING and "since the server started" in ev.title, ev
+    assert ev.evidence["evicted_keys"] == ev.evidence["evicted_keys_in_window"] > 0
+    assert ev.evidence["window_source"] == "uptime"
+    # past the window (1 s here), with no new eviction: the lifetime count is an info
+    time.sleep(2.1)
+    old = manager.diagnose(target(srv.addr, thresholds={"rate_window_seconds": 1}),
+                           DiagnoseOptions(categories=("memory",)))
+    ev = codes(old)["redis.memory.evictions"]
     assert ev.severity is Severity.INFO, ev
     assert ev.evidence["evicted_keys"] == r.metrics["evicted_keys"] > 0
     assert ev.evidence["evicted_keys_in_window"] == 0
@@ -89,13 +98,14 @@ def test_tiny_maxmemory_filled_until_it_evicts(servers: Servers, manager) -> Non
     with srv.client() as c:
         c.config_set("maxmemory", "100mb")
     other = Snapshot(at=utcnow(), metrics={**r.metrics, "run_id": "0" * 40})
-    r4 = manager.diagnose(t, DiagnoseOptions(categories=("memory",), history=(other,)))
+    t1 = target(srv.addr, thresholds={"rate_window_seconds": 1})  # the server is older
+    r4 = manager.diagnose(t1, DiagnoseOptions(categories=("memory",), history=(other,)))
     ev = codes(r4)["redis.memory.evictions"]
     assert ev.evidence["window_source"] == "in-run" and ev.evidence["window_reset"] is True
     assert ev.severity is Severity.INFO
     # a snapshot older than the window is history, not a rate
     old = Snapshot(at=utcnow() - dt.timedelta(hours=2), metrics=r.metrics)
-    r5 = manager.diagnose(t, DiagnoseOptions(categories=("memory",), history=(old,)))
+    r5 = manager.diagnose(t1, DiagnoseOptions(categories=("memory",), history=(old,)))
     ev = codes(r5)["redis.memory.evictions"]
     assert ev.severity is Severity.INFO and ev.evidence["window_source"] == "in-run"
 
@@ -345,10 +355,11 @@ def test_maxclients_reached_rejects_connections(servers: Servers, manager) -> No
         t = target(srv.addr, name="full")
         r = manager.diagnose(t, DiagnoseOptions(categories=("connection",)))
         found = codes(r)
-        # rejected before this run and not since: the lifetime count is an info
-        assert found["redis.connection.rejected"].severity is Severity.INFO
+        # rejected in the seconds since the server started: recent, a warning (issue 24)
+        assert found["redis.connection.rejected"].severity is Severity.WARNING
         assert found["redis.connection.rejected"].evidence["rejected_connections"] == 2
-        assert found["redis.connection.rejected"].evidence["rejected_connections_in_window"] == 0
+        assert found["redis.connection.rejected"].evidence["window_source"] == "uptime"
+        assert found["redis.connection.rejected"].evidence["rejected_connections_in_window"] == 2
         assert found["redis.connection.clients_high"].evidence["maxclients"] == 8
         assert r.metrics["rejected_connections"] == 2
         # rejected again since a stored run: a warning with the count in the window

@@ -10,13 +10,23 @@ at or past the high-water mark Burrow saw a little earlier.
 
 OffsetFetch gives the committed offset, not its time, so our ring is built from readings:
 each run (and each in-run sample) reads the committed offsets and the high-water marks
-together. A commit is recorded at the reading where it is first seen; its lag is taken
-against the high-water mark of the *previous* reading (the last one known before the
-commit could have happened), as Burrow's would be. A group with active members commits
-even when idle (auto-commit re-commits its position), so each reading of it stands for a
-commit; a group without members commits nothing, so an unchanged offset adds nothing and
-the ring keeps its last real commits, with their times, for STOP to judge. The ring (not
-the raw readings) is carried to the next run in ``run.metrics["offsets"]``.
+together. A commit is recorded at the reading where it is first seen, with its lag
+against this reading's high-water mark, so that the lags of a ring are comparable
+whatever the time between readings (0.5 s in-run, minutes between runs): a lag taken
+against the previous reading's mark instead is that lag less the messages produced
+since, and it fell at every first reading after a gap, hiding lag that grew at every
+commit (issue 24). A commit at or past the mark as it stood one commit interval
+(``interval``: the consumers' auto.commit.interval.ms, 5 s by default) before the reading
+(interpolated between the two readings; the previous one's when they are closer) is
+caught up: lag 0, as Burrow records a commit at or past the last high-water mark it
+refreshed. A group with active members commits even when idle (auto-commit re-commits
+its position), so a reading of it at least one commit interval after its last recorded
+commit stands for a commit; readings closer than that (in-run) record only offsets that
+moved: a reading between two commits is no commit, and its lag, higher than at either,
+would break the trend. A group without members commits nothing, so an unchanged offset
+adds nothing and the ring keeps its last real commits, with their times, for STOP to
+judge. The ring (not the raw readings) is carried to the next run in
+``run.metrics["offsets"]``.
 
 The rules, for one partition, over its ring (oldest first):
   1. current lag <= allowed lag: OK.
@@ -27,8 +37,11 @@ The rules, for one partition, over its ring (oldest first):
      STALL: every committed offset the same;
      WARN: lag never decreases from one commit to the next.
   4. otherwise OK.
-A ring with fewer than ``minimum`` commits is not complete enough: OK (Burrow's
-``minimum-complete``). A group takes its worst partition; STOP, STALL and REWIND are errors.
+Burrow judges whatever its ring holds and reports the ring's ``complete`` fraction beside
+the status. A group with members fills its ring by committing: one with fewer than
+``minimum`` commits is sampled in-run and not judged before. A group without members
+(Empty) never commits again: its ring, however short, is judged at once (one commit
+that lags is STOP). A group takes its worst partition; STOP, STALL and REWIND are errors.
 """
 
 from __future__ import annotations
@@ -105,6 +118,22 @@ def consume_rate(window: Sequence[Entry]) -> float | None:
     return moved / (window[-1].at - window[0].at) if moved > 0 else 0.0
 
 
+def commit_lag(offset: int, hwm: int, at: float, prev_hwm: int | None, prev_at: float,
+               interval: float) -> int:
+    """The lag of a commit first seen at a reading (time ``at``, high-water mark ``hwm``):
+    0 when it reaches the mark as it stood one commit ``interval`` earlier (interpolated
+    from the previous reading's; that one itself when it is more recent), else
+    ``hwm - offset``."""
+    if prev_hwm is not None:
+        gap = at - prev_at
+        ref = float(prev_hwm)
+        if gap > max(interval, 0.0):
+            ref += (hwm - prev_hwm) * (gap - interval) / gap
+        if offset >= ref:
+            return 0
+    return max(0, hwm - offset)
+
+
 # -- the rings, kept from run to run -----------------------------------------------------
 
 
@@ -127,11 +156,12 @@ class State:
     """group -> last commit time, for groups reported expired (reported once)."""
 
     def observe(self, sample: Sample, members: Mapping[str, int], window: int,
-                only: Iterable[str] | None = None) -> dict[str, dict[TP, list[int | None]]]:
+                only: Iterable[str] | None = None, interval: float = 5.0,
+                ) -> dict[str, dict[TP, list[int | None]]]:
         """Add one reading: a commit per partition whose offset moved (or, for a group
-        with members, every partition: it re-commits on its timer), with its lag against
-        the high-water mark of the previous reading. Returns the high-water marks seen
-        (previous and this reading's) per partition: Burrow's recent broker offsets."""
+        with members, every partition: it re-commits on its timer), with its lag
+        (:func:`commit_lag`). Returns the high-water marks seen (previous and this
+        reading's) per partition: Burrow's recent broker offsets."""
         seen: dict[str, dict[TP, list[int | None]]] = {}
         groups = sample.committed if only is None else {g: sample.committed.get(g, {})
                                                          for g in only}
@@ -148,9 +178,12 @@ class State:
                     tr.commits.append(Entry(sample.at, off, max(0, hw - off)))
                     seen.setdefault(g, {})[tp] = [hw]
                     continue
-                known = tr.hwm if tr.hwm is not None else hw
-                if (off != tr.offset or active) and known is not None:
-                    tr.commits.append(Entry(sample.at, off, max(0, known - off)))
+                mark = hw if hw is not None else tr.hwm
+                recommit = active and (not tr.commits
+                                       or sample.at - tr.commits[-1].at >= 0.9 * interval)
+                if (off != tr.offset or recommit) and mark is not None:
+                    lag = commit_lag(off, mark, sample.at, tr.hwm, tr.at, interval)
+                    tr.commits.append(Entry(sample.at, off, lag))
                     del tr.commits[:-window]
                 seen.setdefault(g, {})[tp] = [tr.hwm, hw]
                 tr.offset, tr.at = off, sample.at

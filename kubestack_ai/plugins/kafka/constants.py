@@ -13,8 +13,13 @@ DEFAULTS: dict[str, float] = {
     # Burrow (linkedin/Burrow core/internal/evaluator/caching.go and its storage module)
     "burrow_allowed_lag": 0,        # Burrow: lag 0 is "caught up" (rule 1, isLagAlwaysNotZero)
     "burrow_window": 10,            # commits kept per partition (Burrow's intervals, default 10)
-    "burrow_min_entries": 3,        # fewer commits than this: not complete enough, OK (Burrow's
-                                    # minimum-complete; 3 is the fewest that can show a trend)
+    "burrow_min_entries": 3,        # a group with members and fewer commits than this is
+                                    # sampled in-run before it is judged (3 is the fewest that
+                                    # can show a trend); an Empty group is judged at once
+    "burrow_commit_interval_seconds": 5.0,  # the consumers' commit interval (Kafka's
+                                    # auto.commit.interval.ms): a group with members re-commits
+                                    # this often, and a commit at or past the high-water mark
+                                    # of one interval before the reading is caught up (lag 0)
     "expire_group_seconds": 604_800,  # Burrow's expire-group: 7 days without a commit
     # in-run sampling window, for lagging groups with members and no ring yet (ours:
     # three readings in a second give two commit intervals to compare)

@@ -36,6 +36,7 @@ DEFAULTS: dict[str, float] = {
     "tmp_disk_tables_pct": 25,
     "sort_merge_passes_pct": 10,
     "joins_without_index_per_day": 250,
+    "joins_without_index_min": 25,  # joins in the window before a per-day rate is judged
     "table_cache_hit_pct": 20,
     "open_files_pct": 85,
     "table_locks_immediate_pct": 95,

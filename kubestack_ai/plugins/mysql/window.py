@@ -13,15 +13,19 @@ server started) or a counter that went down (FLUSH STATUS) starts a new window.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from ..base import Run
 from ..models import Severity
 from ..rates import Rate, Reading, counter_rate, readings
 
-# the status variables of the second in-run reading
+# the status variables of the second in-run reading (every counter judged here: one a
+# second reading lacks would read as 0, a reset)
 SAMPLED = ("Connection_errors_max_connections", "Aborted_connects",
-           "Innodb_buffer_pool_wait_free", "Uptime")
+           "Innodb_buffer_pool_wait_free", "Connections", "Threads_created",
+           "Created_tmp_tables", "Created_tmp_disk_tables", "Select_full_join",
+           "Select_range_check", "Uptime")
 UPTIME = "server.uptime_s"  # the metric every run stores the uptime under
 
 
@@ -88,3 +92,53 @@ def report(run: Run, code: str, rate: Rate, what: str, evidence: dict[str, Any],
                 f"{rate.last_moved_text()})"
                 + (f"; none in the last {rate.seconds:.0f} s" if rate.seconds is not None else ""),
                 evidence=evidence, suggestion=suggestion)
+
+
+@dataclass(frozen=True)
+class Share:
+    """Counter ``part`` against counter ``whole`` over one window (MySQLTuner's lifetime
+    ratios, judged as rates): ``part``/``whole`` are the increases in the window, None
+    when no window could be had (then only the lifetime totals are known)."""
+
+    part: Rate
+    whole: Rate
+
+    @property
+    def judged(self) -> bool:
+        return not (self.part.needs_sample or self.whole.needs_sample)
+
+    @property
+    def in_window(self) -> tuple[float, float]:
+        return float(self.part.delta or 0.0), float(self.whole.delta or 0.0)
+
+    def pct(self) -> float:
+        part, whole = self.in_window
+        return round(100.0 * part / whole, 2) if whole else 0.0
+
+    def lifetime_pct(self) -> float:
+        return round(100.0 * self.part.total / self.whole.total, 2) if self.whole.total else 0.0
+
+    def evidence(self, part: str, whole: str) -> dict[str, Any]:
+        """Both counters' lifetime totals and, when judged, their increases in the window."""
+        ev: dict[str, Any] = {part: int(self.part.total), whole: int(self.whole.total),
+                              "lifetime_pct": self.lifetime_pct()}
+        if self.judged:
+            ev.update({f"{part}_in_window": int(self.in_window[0]),
+                       f"{whole}_in_window": int(self.in_window[1]), "pct": self.pct(),
+                       "window_seconds": round(self.part.seconds or 0.0, 1),
+                       "window_source": self.part.source})
+        else:
+            ev["window"] = "none: no stored run within rate_window_seconds"
+        return ev
+
+    def window_text(self) -> str:
+        if not self.judged:
+            return "since start"
+        if self.part.source == "uptime":
+            return f"in the {self.part.seconds or 0:.0f} s since the server started"
+        return f"in the last {self.part.seconds or 0:.0f} s"
+
+
+def share(run: Run, part: tuple[str, str], whole: tuple[str, str]) -> Share:
+    """Two counters (metric name, status name) over the same window."""
+    return Share(counter(run, *part), counter(run, *whole))

@@ -70,9 +70,13 @@ DEFAULTS: dict[str, float] = {
     # expired keys not reclaimed (beyond the peers)
     "expired_stale_pct_warning": 25.0,  # activeExpireCycle's own "stale" target is 10 %
     "expires_share_min": 0.05,  # judge reclaim only when >= 5 % of the keys have a TTL
-    # big keys: a bounded SCAN like redis-cli --memkeys, never a full walk
+    # big keys: redis-cli --memkeys spread over runs (keyscan.py): a resumed SCAN of at
+    # most this many keys / ms a run; a keyspace this small is walked whole every run
     "bigkeys_scan_keys": 2000,
     "bigkeys_scan_ms": 200,
+    # without history (a one-off diagnosis): a keyspace up to this size is walked whole
+    # (~0.5 s per 10,000 keys on loopback), within a quarter of the time left
+    "bigkeys_full_scan_keys": 50_000,
     "bigkeys_bytes_warning": 10 * MB,
     "bigkeys_elements_warning": 1_000_000,
     "top_n": 5,

@@ -33,7 +33,7 @@ from .constants import (
     NODE_TIMEOUT,
     TARGET_OPTIONS,
 )
-from .keyscan import sample_keys
+from .keyscan import previous_state, scan_run
 from .topology import Connector, Topology, is_local
 from .view import NodeView, flush, wants_second_reading
 
@@ -139,11 +139,26 @@ class RedisPlugin(MiddlewarePlugin):
         if "memory" not in run.categories or max_keys <= 0:
             return
         budget = run.threshold("bigkeys_scan_ms", DEFAULTS["bigkeys_scan_ms"]) / 1000.0
+        # without history (a one-off diagnosis) no later run resumes the walk: a keyspace
+        # up to bigkeys_full_scan_keys is walked whole, in at most a quarter of the time left
+        alone = not run.history
+        full = int(run.threshold("bigkeys_full_scan_keys", DEFAULTS["bigkeys_full_scan_keys"]))
+        label = topo.mode is not Mode.STANDALONE
         for addr, d in topo.data.items():
             if str(d.info.get("role", "master")) != "master" or run.deadline.expired:
                 continue
-            d.keys = sample_keys(self._conn.client(addr), max_keys=max_keys,
-                                 max_seconds=min(budget, run.deadline.remaining() / 4))
+            client = self._conn.client(addr)
+            try:
+                dbsize = int(client.dbsize())  # of the db SCAN walks (the target's)
+            except Exception as e:  # refused (ACL): walked as a large keyspace
+                log.info("redis-diagnostics %s: DBSIZE on %s: %s", run.target.name, addr, e)
+                dbsize = 1 << 62
+            whole = max(max_keys, full) if alone else max_keys
+            seconds = run.deadline.remaining() / 4
+            d.keys = scan_run(client, previous_state(
+                run.history, addr if label else None), run_id=str(d.info.get("run_id", "")),
+                dbsize=dbsize, now=time.time(), max_keys=max_keys, whole_keys=whole,
+                max_seconds=seconds if dbsize <= whole else min(budget, seconds))
 
     def _second_reading(self, run: Run, topo: Topology) -> None:
         """Read INFO again ``rate_sample_seconds`` later on the nodes where a counter

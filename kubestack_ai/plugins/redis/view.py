@@ -139,6 +139,10 @@ class NodeView:
             self.run.history, life_key="run_id", uptime_key="uptime_in_seconds",
             select=self._select))
 
+    def memo(self, key: Any, make: Callable[[], T]) -> T:
+        """``make()``, computed once per node and run under ``key``."""
+        return self._memo(key, make)
+
     def _memo(self, key: Any, make: Callable[[], T]) -> T:
         memo = self.data.memo
         if key not in memo:
@@ -160,10 +164,14 @@ class NodeView:
             # INFO errorstats lists only the prefixes seen since start: a reading of this
             # server without one counted 0 of them (not "unknown", which ends a window)
             first, past = _zero(first, name), [_zero(r, name) for r in past]
-        if self.data.second is None:
-            return counter_rate(name, first, past, window_seconds=window)
-        return counter_rate(name, self.reading(second=True), [*past, first],
-                            window_seconds=window, in_run_since=first.at)
+        r = counter_rate(name, first, past, window_seconds=window)
+        if self.data.second is None or r.source == "uptime":
+            return r  # a server younger than the window: its start is the window
+        second = self.reading(second=True)
+        # the in-run window is the sampling interval, whatever rate_window_seconds says
+        return counter_rate(name, second, [*past, first],
+                            window_seconds=max(window, second.at - first.at + 1.0),
+                            in_run_since=first.at)
 
     def counter_finding(self, name: str, code: str, what: str, evidence: dict[str, Any],
                         suggestion: str, moving: Severity = Severity.WARNING) -> Rate | None:
@@ -221,12 +229,21 @@ def wants_second_reading(v: NodeView) -> bool:
             if rated and isinstance(value, (int, float)) and value > 0 \
                     and v.rate(name).needs_sample:
                 return True
+    if "performance" in cats and _hit_rate_low_since_start(v) \
+            and v.rate("keyspace_hits").needs_sample:
+        return True  # a low lifetime hit rate: judge the lookups of the next second
     if "memory" in cats:
         ratio = float(v.i("mem_fragmentation_ratio", 0))
         if 0 < ratio < v.t("fragmentation_ratio_min") \
                 and int(v.i("used_memory")) >= v.t("swap_min_bytes"):
             return True
     return False
+
+
+def _hit_rate_low_since_start(v: NodeView) -> bool:
+    hits, misses = int(v.i("keyspace_hits")), int(v.i("keyspace_misses"))
+    return hits + misses >= v.t("hit_rate_min_lookups") \
+        and hits < v.t("hit_rate_min") * (hits + misses)
 
 
 def flush(run: Run, views: list[NodeView]) -> None:

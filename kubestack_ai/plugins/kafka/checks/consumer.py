@@ -146,21 +146,24 @@ def _duration(seconds: float) -> str:
 
 def evaluate(state: burrow.State, current: Mapping[str, Mapping[TP, int]], now: float,
              allowed: float, minimum: int,
-             recent: Mapping[str, Mapping[TP, list[int | None]]]
+             recent: Mapping[str, Mapping[TP, list[int | None]]],
+             members: Mapping[str, int] | None = None,
              ) -> dict[str, tuple[str, dict[TP, str]]]:
-    """Burrow status per group (worst partition) and per partition, over the rings."""
+    """Burrow status per group (worst partition) and per partition, over the rings. A
+    group without members never commits again: its ring is judged however short."""
     out: dict[str, tuple[str, dict[TP, str]]] = {}
     for g, parts in current.items():
         tracks = state.groups.get(g)
         if tracks is None:
             continue
+        need = minimum if members is None or members.get(g, 0) > 0 else 1
         per: dict[TP, str] = {}
         for tp, lag in parts.items():
             tr = tracks.get(tp)
             if tr is None:
                 continue
             per[tp] = burrow.partition_status(tr.commits, lag, now, allowed,
-                                              recent.get(g, {}).get(tp, ()), minimum)
+                                              recent.get(g, {}).get(tp, ()), need)
         out[g] = (burrow.worst(per.values()), per)
     return out
 
@@ -183,13 +186,15 @@ def time_behind(state: burrow.State, lags: Mapping[str, Mapping[TP, int]]) -> di
 
 def status_findings(results: Mapping[str, tuple[str, dict[TP, str]]], state: burrow.State,
                     lags: Mapping[str, Mapping[TP, int]], source: Mapping[str, str],
-                    now: float) -> list[F]:
+                    now: float, window_len: int = 10) -> list[F]:
     out: list[F] = []
     for g, (status, per) in sorted(results.items()):
         if status == OK:
             continue
         src = source.get(g, "history")
-        if src == "history":
+        if src.startswith("history"):
+            # the ring holds commits of an earlier run: it spans at least the time
+            # between runs, whatever this run's samples added
             sev = Severity.CRITICAL if status in ERR_STATUSES else Severity.WARNING
         else:
             # a window of a second or two cannot tell a stall from a commit interval;
@@ -202,7 +207,8 @@ def status_findings(results: Mapping[str, tuple[str, dict[TP, str]]], state: bur
             detail[tp_name(tp)] = {"offsets": [e.offset for e in w], "lags": [e.lag for e in w],
                                    "commit_times": [round(e.at, 3) for e in w],
                                    "span_s": round(w[-1].at - w[0].at, 3),
-                                   "since_last_commit_s": round(now - w[-1].at, 3)}
+                                   "since_last_commit_s": round(now - w[-1].at, 3),
+                                   "complete": round(min(len(w) / window_len, 1.0), 2)}
         out.append(F(_STATUS_CODE[status], sev,
                      f"Group {g} {_STATUS_TEXT[status]} ({status})",
                      {"group": g, "status": status, "window": src,
@@ -287,9 +293,10 @@ class ConsumerChecks:
         allowed = th(run, "burrow_allowed_lag")
         window_len = max(2, int(th(run, "burrow_window")))
         minimum = max(1, int(th(run, "burrow_min_entries")))
+        interval = th(run, "burrow_commit_interval_seconds")
         state = previous_state(run)
         tracked_before = set(state.groups)
-        recent = state.observe(first, members, window_len)
+        recent = state.observe(first, members, window_len, interval=interval)
 
         def ring(g: str, tp: TP) -> int:
             tr = state.groups.get(g, {}).get(tp)
@@ -313,7 +320,8 @@ class ConsumerChecks:
                     self._wire, cluster, coord, flavor, run.deadline, short,  # type: ignore[attr-defined]
                     known={g: list(first.committed.get(g, {})) for g in short},
                     latest=run.data.get("latest"))
-                for g, parts in state.observe(last, members, window_len, short).items():
+                for g, parts in state.observe(last, members, window_len, short,
+                                              interval).items():
                     for tp, hws in parts.items():
                         recent.setdefault(g, {}).setdefault(tp, []).extend(hws)
             current = {**lags, **{g: last.lag(g) for g in short}}
@@ -323,7 +331,7 @@ class ConsumerChecks:
         now = time.time()
         expired = self._expire(run, state, current, now)
         results = evaluate(state, {g: v for g, v in current.items() if g not in expired},
-                           now, allowed, minimum, recent)
+                           now, allowed, minimum, recent, members)
         behind = time_behind(state, current)
         statuses = {g: s for g, (s, _) in results.items()}
         statuses.update(dict.fromkeys(expired, "EXPIRED"))
@@ -332,7 +340,7 @@ class ConsumerChecks:
         run.metric("group_time_behind_s", dict(sorted(behind.items())))
         without = sorted(g for g in current if source.get(g) in ("new", "in-run"))
         run.metric("judged_without_history", without)
-        emit(run, status_findings(results, state, current, source, now))
+        emit(run, status_findings(results, state, current, source, now, window_len))
         dropped = state.keep(current, int(th(run, "max_tracked_partitions")), allowed)
         run.metric("untracked_groups", dropped)
         if dropped:

@@ -115,25 +115,32 @@ class ConnectionChecks:
                       f"Logins refused at max_connections ({counter})", evidence, fix)
 
     def _aborted(self, run: Run) -> None:
+        """Failed connection attempts (MySQLTuner's aborted connects share), judged over
+        the window like every counter (window.py): a lifetime share alone is an info."""
         conns = status(run, "Connections", 0) or 0
-        aborted = status(run, "Aborted_connects", 0) or 0
         clients = status(run, "Aborted_clients", 0) or 0
         run.metric("connection.connections", int(conns))
-        run.metric("connection.aborted_connects", int(aborted))
+        run.metric("connection.aborted_connects", int(status(run, "Aborted_connects", 0) or 0))
         run.metric("connection.aborted_clients", int(clients))
-        if conns < th(run, "min_connections_for_ratios"):
-            return
-        share = pct(aborted, conns)
-        if share > th(run, "aborted_connects_pct"):
-            run.finding("mysql.connection.aborted_connects", Severity.WARNING,
-                        f"{share}% of connection attempts failed",
-                        evidence={"aborted_connects": int(aborted), "connections": int(conns),
-                                  "pct": share},
-                        suggestion="Look for clients with wrong credentials or timeouts "
-                        "(log_warnings=2 / log_error_verbosity=3 logs them); raise "
-                        "connect_timeout for slow networks.")
+        s = window.share(run, ("connection.aborted_connects", "Aborted_connects"),
+                         ("connection.connections", "Connections"))
+        limit = th(run, "aborted_connects_pct")
+        fix = ("Look for clients with wrong credentials or timeouts (log_warnings=2 / "
+               "log_error_verbosity=3 logs them); raise connect_timeout for slow networks.")
+        ev = {**s.evidence("aborted_connects", "connections"), "threshold_pct": limit}
+        if s.judged:
+            if s.in_window[1] >= th(run, "min_connections_for_ratios") and s.pct() > limit:
+                run.finding("mysql.connection.aborted_connects", Severity.WARNING,
+                            f"{s.pct()}% of connection attempts failed {s.window_text()}",
+                            evidence=ev, suggestion=fix)
+        elif conns >= th(run, "min_connections_for_ratios") and s.lifetime_pct() > limit:
+            run.finding("mysql.connection.aborted_connects", Severity.INFO,
+                        f"{s.lifetime_pct()}% of connection attempts failed since start; no "
+                        "window to judge whether they still do", evidence=ev,
+                        suggestion="Run again: history from this run gives the rate. " + fix)
         share_c = pct(clients, conns)
-        if share_c > th(run, "aborted_clients_pct"):
+        if conns >= th(run, "min_connections_for_ratios") and \
+                share_c > th(run, "aborted_clients_pct"):
             run.finding("mysql.connection.aborted_clients", Severity.INFO,
                         f"{share_c}% of connections ended without a proper close",
                         evidence={"aborted_clients": int(clients), "connections": int(conns)},
@@ -141,18 +148,28 @@ class ConnectionChecks:
                         "explicitly, size pool idle timeouts below wait_timeout.")
 
     def _thread_cache(self, run: Run) -> None:
-        conns = status(run, "Connections", 0) or 0
-        created = status(run, "Threads_created", 0) or 0
-        if conns < th(run, "min_connections_for_ratios"):
-            return
-        hit = round(100.0 - pct(created, conns), 2)
+        """New threads per connection over the window (MySQLTuner's thread cache hit rate)."""
+        run.metric("connection.threads_created", int(status(run, "Threads_created", 0) or 0))
+        s = window.share(run, ("connection.threads_created", "Threads_created"),
+                         ("connection.connections", "Connections"))
+        if s.judged:
+            if s.in_window[1] < th(run, "min_connections_for_ratios"):
+                return
+            hit = round(100.0 - s.pct(), 2)
+        else:
+            hit = round(100.0 - s.lifetime_pct(), 2)
+            if s.whole.total < th(run, "min_connections_for_ratios"):
+                return
         run.metric("connection.thread_cache_hit_pct", hit)
         if hit <= th(run, "thread_cache_hit_pct"):
             size = var_num(run, "thread_cache_size")
-            run.finding("mysql.connection.thread_cache_low", Severity.WARNING,
-                        f"Thread cache hit rate {hit}%",
-                        evidence={"threads_created": int(created), "connections": int(conns),
-                                  "thread_cache_size": size},
+            run.finding("mysql.connection.thread_cache_low",
+                        Severity.WARNING if s.judged else Severity.INFO,
+                        f"Thread cache hit rate {hit}% {s.window_text()}"
+                        + ("" if s.judged else "; no window to judge whether it still is"),
+                        evidence={**s.evidence("threads_created", "connections"),
+                                  "thread_cache_hit_pct": hit, "thread_cache_size": size,
+                                  "threshold_pct": th(run, "thread_cache_hit_pct")},
                         suggestion=f"SET GLOBAL thread_cache_size={max(int((size or 0) * 2), 64)}; "
                         "(and in my.cnf).")
 

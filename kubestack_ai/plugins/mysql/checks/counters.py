@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...base import Run
 from ...models import Severity
+from .. import window
 from .common import on, pct, series, status, th, var, var_num
 
 
@@ -45,17 +46,8 @@ class CounterChecks:
         for k in ("Created_tmp_disk_tables", "Sort_merge_passes", "Select_full_join",
                   "Select_scan", "Select_range_check"):
             run.metric(f"performance.{k.lower()}", int(s[k]))
-        tmp = pct(s["Created_tmp_disk_tables"], s["Created_tmp_tables"])
-        if s["Created_tmp_tables"] >= 100 and tmp > th(run, "tmp_disk_tables_pct"):
-            run.finding("mysql.performance.tmp_tables_on_disk", Severity.WARNING,
-                        f"{tmp}% of temporary tables went to disk",
-                        evidence={"created_tmp_disk_tables": int(s["Created_tmp_disk_tables"]),
-                                  "created_tmp_tables": int(s["Created_tmp_tables"]),
-                                  "tmp_table_size": var_num(run, "tmp_table_size"),
-                                  "max_heap_table_size": var_num(run, "max_heap_table_size")},
-                        suggestion="Raise tmp_table_size and max_heap_table_size together (the "
-                        "smaller one wins), e.g. SET GLOBAL tmp_table_size=67108864; SET GLOBAL "
-                        "max_heap_table_size=67108864; avoid BLOB/TEXT in GROUP BY/ORDER BY.")
+        run.metric("performance.created_tmp_tables", int(s["Created_tmp_tables"]))
+        self._tmp_tables(run)
         sorts = s["Sort_scan"] + s["Sort_range"]
         merge = pct(s["Sort_merge_passes"], sorts)
         if sorts >= 100 and merge > th(run, "sort_merge_passes_pct"):
@@ -66,23 +58,7 @@ class CounterChecks:
                                   var_num(run, "sort_buffer_size")},
                         suggestion="Raise sort_buffer_size for the sessions that sort "
                         "(SET SESSION sort_buffer_size=...), or index the ORDER BY columns.")
-        joins = s["Select_full_join"] + s["Select_range_check"]
-        # a per-day figure from at least one day of uptime: never extrapolated from
-        # minutes (20 joins in 2 s of uptime are not "864000 a day")
-        days = s["Uptime"] / 86400.0
-        per_day = round(joins / days, 1) if days >= 1 else None
-        run.metric("performance.joins_without_index_per_day", per_day)
-        if per_day is not None and per_day > th(run, "joins_without_index_per_day"):
-            run.finding("mysql.performance.joins_without_indexes", Severity.WARNING,
-                        f"{per_day:g} joins a day run without indexes ({int(joins)} in "
-                        f"{days:.1f} days of uptime)",
-                        evidence={"select_full_join": int(s["Select_full_join"]),
-                                  "select_range_check": int(s["Select_range_check"]),
-                                  "joins_per_day": per_day, "uptime_seconds": int(s["Uptime"]),
-                                  "uptime_days": round(days, 2)},
-                        suggestion="Index the join columns of the statements in "
-                        "mysql.performance.full_table_scans (EXPLAIN: type=ALL on the joined "
-                        "table); raising join_buffer_size only hides it.")
+        self._joins(run)
         locks = s["Table_locks_immediate"] + s["Table_locks_waited"]
         immediate = 100.0 - pct(s["Table_locks_waited"], locks)
         if locks >= 1000 and immediate < th(run, "table_locks_immediate_pct"):
@@ -92,6 +68,57 @@ class CounterChecks:
                                   "table_locks_immediate": int(s["Table_locks_immediate"])},
                         suggestion="Table locks wait on MyISAM/Aria tables: ALTER TABLE ... "
                         "ENGINE=InnoDB for the busy ones.")
+
+    def _tmp_tables(self, run: Run) -> None:
+        """Temporary tables that went to disk, over the window (window.py)."""
+        sh = window.share(run, ("performance.created_tmp_disk_tables", "Created_tmp_disk_tables"),
+                          ("performance.created_tmp_tables", "Created_tmp_tables"))
+        judged = sh.judged
+        tmp, made = (sh.pct(), sh.in_window[1]) if judged else (sh.lifetime_pct(),
+                                                                sh.whole.total)
+        if made < 100 or tmp <= th(run, "tmp_disk_tables_pct"):
+            return
+        run.finding("mysql.performance.tmp_tables_on_disk",
+                    Severity.WARNING if judged else Severity.INFO,
+                    f"{tmp}% of temporary tables went to disk {sh.window_text()}"
+                    + ("" if judged else "; no window to judge whether they still do"),
+                    evidence={**sh.evidence("created_tmp_disk_tables", "created_tmp_tables"),
+                              "threshold_pct": th(run, "tmp_disk_tables_pct"),
+                              "tmp_table_size": var_num(run, "tmp_table_size"),
+                              "max_heap_table_size": var_num(run, "max_heap_table_size")},
+                    suggestion="Raise tmp_table_size and max_heap_table_size together (the "
+                    "smaller one wins), e.g. SET GLOBAL tmp_table_size=67108864; SET GLOBAL "
+                    "max_heap_table_size=67108864; avoid BLOB/TEXT in GROUP BY/ORDER BY.")
+
+    def _joins(self, run: Run) -> None:
+        """Joins without indexes a day, from their rate over the window (window.py); at
+        least ``joins_without_index_min`` of them in it, so that a handful of joins in a
+        few seconds is not extrapolated to a day."""
+        full = window.counter(run, "performance.select_full_join", "Select_full_join")
+        check = window.counter(run, "performance.select_range_check", "Select_range_check")
+        if full.needs_sample or check.needs_sample or not full.seconds:
+            run.metric("performance.joins_without_index_per_day", None)
+            return
+        joins = (full.delta or 0.0) + (check.delta or 0.0)
+        per_day = round(joins / full.seconds * 86400.0, 1)
+        run.metric("performance.joins_without_index_per_day", per_day)
+        if per_day <= th(run, "joins_without_index_per_day") or \
+                joins < th(run, "joins_without_index_min"):
+            return
+        when = (f"in the {full.seconds:.0f} s since the server started" if full.source == "uptime"
+                else f"in the last {full.seconds:.0f} s")
+        run.finding("mysql.performance.joins_without_indexes", Severity.WARNING,
+                    f"{per_day:g} joins a day run without indexes ({int(joins)} {when})",
+                    evidence={"select_full_join": int(full.total),
+                              "select_range_check": int(check.total),
+                              "joins_in_window": int(joins), "joins_per_day": per_day,
+                              "window_seconds": round(full.seconds, 1),
+                              "window_source": full.source,
+                              "threshold_per_day": th(run, "joins_without_index_per_day"),
+                              "threshold_in_window": th(run, "joins_without_index_min")},
+                    suggestion="Index the join columns of the statements in "
+                    "mysql.performance.full_table_scans (EXPLAIN: type=ALL on the joined "
+                    "table); raising join_buffer_size only hides it.")
 
     def _server_limits(self, run: Run) -> None:
         hits = status(run, "Table_open_cache_hits")

@@ -81,17 +81,7 @@ def check(run: Run, topo: Topology) -> None:
     assigned = min((int(ci.get("cluster_slots_assigned", 0)) for ci in views.values()),
                    default=SLOTS)
     run.metric("cluster_slots_assigned", assigned)
-    if assigned < SLOTS:
-        covered: set[int] = set()
-        for n in layout.values():
-            covered |= _slot_set(n.get("slots", []))
-        missing = set(range(SLOTS)) - covered
-        run.finding("redis.cluster.slots_uncovered", C,
-                    f"Only {assigned} of {SLOTS} slots are assigned; not served: "
-                    f"{', '.join(slot_ranges(missing, 5))}",
-                    evidence={"cluster_slots_assigned": assigned, "slots_total": SLOTS,
-                              "unassigned": slot_ranges(missing)},
-                    suggestion="Assign the missing slots (redis-cli --cluster fix).")
+    _slot_views(run, views, seen_nodes, layout)
     if worst.get("cluster_slots_fail"):
         run.finding("redis.cluster.slots_fail", C,
                     f"{worst['cluster_slots_fail']} slots are served by failed nodes",
@@ -107,6 +97,66 @@ def check(run: Run, topo: Topology) -> None:
     _replica_coverage(run, topo)
     _open_slots(run, topo, seen_nodes)
     _failovers(run, topo, views, seen_nodes)
+
+
+def _owners(nodes: dict[str, dict[str, Any]]) -> dict[int, str]:
+    """slot -> the address that serves it, in one node's CLUSTER NODES."""
+    out: dict[int, str] = {}
+    for addr, n in nodes.items():
+        for slot in _slot_set(n.get("slots", [])):
+            out[slot] = addr
+    return out
+
+
+def _slot_views(run: Run, views: dict[str, dict[str, Any]],
+                seen_nodes: dict[str, dict[str, dict[str, Any]]],
+                layout: dict[str, dict[str, Any]]) -> None:
+    """Slot coverage from each node's own view (CLUSTER NODES), never one node's ranges
+    beside another's count; the nodes whose slot map differs from the others' are named
+    (``redis-cli --cluster check``: "Nodes don't agree about configuration")."""
+    maps = {addr: _owners(seen_nodes[addr]) for addr in views if seen_nodes.get(addr)}
+    if not maps:
+        maps = {"": _owners(layout)}
+    counts: dict[tuple[tuple[int, str], ...], list[str]] = {}
+    for addr, owners in maps.items():
+        counts.setdefault(tuple(sorted(owners.items())), []).append(addr)
+    agreed = max(counts.values(), key=len) if len(counts) > 1 else []
+    differing = sorted(a for a in maps if a not in agreed) if len(counts) > 1 else []
+    uncovered = {addr: set(range(SLOTS)) - set(owners) for addr, owners in maps.items()}
+    uncovered = {a: m for a, m in uncovered.items() if m}
+    assigned = {a: int(views[a].get("cluster_slots_assigned", SLOTS)) for a in views}
+    short = {a: n for a, n in assigned.items() if n < SLOTS}
+    if uncovered or short:
+        per_view: dict[str, dict[str, Any]] = {
+            a: {"cluster_slots_assigned": assigned.get(a, SLOTS - len(uncovered.get(a, ()))),
+                "unassigned": slot_ranges(uncovered.get(a, set()))}
+            for a in sorted(set(uncovered) | set(short))}
+        everywhere = set.intersection(*uncovered.values()) if len(uncovered) == len(maps) \
+            else set()
+        if everywhere:
+            title = (f"{len(everywhere)} of {SLOTS} slots are assigned to no node: "
+                     f"{', '.join(slot_ranges(everywhere, 5))}")
+        else:
+            worst = max(per_view, key=lambda a: len(uncovered.get(a, ())))
+            title = (f"{worst} sees {len(uncovered.get(worst, ()))} of {SLOTS} slots unassigned "
+                     f"({', '.join(per_view[worst]['unassigned'][:5])}) that "
+                     f"{len(maps) - len(uncovered)} other node(s) still route to a node")
+        run.finding("redis.cluster.slots_uncovered", C, title,
+                    evidence={"cluster_slots_assigned": min(assigned.values(), default=SLOTS),
+                              "slots_total": SLOTS, "unassigned": slot_ranges(everywhere),
+                              "by_node": per_view, "nodes_agree": not differing,
+                              "differing_nodes": differing},
+                    suggestion="Assign the missing slots (redis-cli --cluster fix); a node "
+                               "that lost slots its peers still route to it (CLUSTER DELSLOTS, "
+                               "a reset) answers their keys with CLUSTERDOWN: give them back "
+                               "with CLUSTER ADDSLOTS on that node or CLUSTER SETSLOT ... NODE.")
+    elif differing:
+        run.finding("redis.cluster.nodes_disagree", W,
+                    f"Nodes don't agree about the slot configuration: {', '.join(differing)} "
+                    "see other owners than the rest",
+                    evidence={"differing_nodes": differing, "agreeing_nodes": sorted(agreed)},
+                    suggestion="Usually transient during a failover or resharding; if it "
+                               "stays, redis-cli --cluster fix.")
 
 
 def _cluster_view_of(addr: str, seen_nodes: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ...models import Severity
+from ...rates import iso_utc
 from ..constants import MB
-from ..keyscan import biggest
+from ..keyscan import STATE_METRIC, KeySample, biggest, coverage_pct, remember
 from ..view import NodeView
 
 W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
@@ -153,11 +154,15 @@ def _expired_not_reclaimed(v: NodeView, keys: int, expires: int) -> None:
         if v.config.get(setting):
             ev[setting] = v.config[setting]
     estimate = stale_perc
-    if sample is not None and not sample.error and sample.scanned:
+    # SCAN returns no expired key: a scan that met only expired ones counted no live
+    # key, and its reclaims alone are the estimate (100%)
+    if sample is not None and not sample.error and (sample.scanned
+                                                    or sample.expired_during_scan > 0):
         rate = v.rate("expired_keys")
         background = (rate.per_second or 0.0) * sample.seconds
         reclaimed = max(sample.expired_during_scan - background, 0.0)
-        sampled_pct = 100.0 * reclaimed / (sample.scanned + reclaimed)
+        met = sample.scanned + reclaimed
+        sampled_pct = 100.0 * reclaimed / met if met else 0.0
         ev.update(scan_keys=sample.scanned, scan_expired_reclaimed=round(reclaimed),
                   scan_stale_pct=round(sampled_pct, 1), **rate.evidence())
         v.metric("expired_stale_pct_sampled", round(sampled_pct, 1))
@@ -172,7 +177,8 @@ def _expired_not_reclaimed(v: NodeView, keys: int, expires: int) -> None:
 
 
 def _big_keys(v: NodeView) -> None:
-    """The biggest keys of a bounded SCAN sample (redis-cli --memkeys / --bigkeys)."""
+    """The biggest keys of this run's share of the keyspace walk, and the big keys found
+    by earlier runs measured again (redis-cli --memkeys / --bigkeys, over runs)."""
     sample = v.data.keys
     if sample is None:
         return
@@ -181,8 +187,20 @@ def _big_keys(v: NodeView) -> None:
     by_bytes, by_elements = biggest(sample, top_n)
     big = [k for k in by_bytes if k.bytes >= v.t("bigkeys_bytes_warning")]
     long = [k for k in by_elements if k.elements >= v.t("bigkeys_elements_warning")]
-    base = {"keys_sampled": sample.scanned, "complete_scan": sample.complete,
-            "scan_seconds": round(sample.seconds, 3)}
+    cover = coverage_pct(sample)
+    base: dict[str, object] = {"keys_sampled": sample.scanned, "complete_scan": sample.complete,
+                               "scan_seconds": round(sample.seconds, 3),
+                               "coverage_pct": round(cover, 1), "keys": sample.dbsize,
+                               "known_big_keys_remeasured": sample.remeasured}
+    state = sample.state
+    if state is not None:
+        remember(state, [*big, *long])
+        v.metric(STATE_METRIC, state.encode())
+        v.metric("bigkeys_coverage_pct", round(cover, 1))
+        base["covered_since"] = iso_utc(state.pass_started)
+        if state.last_complete is not None and state.last_complete_started is not None:
+            base["last_full_pass"] = {"started": iso_utc(state.last_complete_started),
+                                      "completed": iso_utc(state.last_complete)}
     if sample.error:
         v.finding("redis.memory.bigkeys_incomplete", INFO,
                   "The big-keys sample stopped early", {**base, "error": sample.error},
@@ -192,8 +210,7 @@ def _big_keys(v: NodeView) -> None:
         first = (big or long)[0]
         size = (f"{first.bytes / MB:.1f} MB" if big else f"{first.elements} elements")
         v.finding("redis.memory.big_keys", W,
-                  f"Big key {first.key!r} ({first.type}, {size})"
-                  + ("" if sample.complete else f" among {sample.scanned} keys sampled"),
+                  f"Big key {first.key!r} ({first.type}, {size})" + _coverage_text(sample, cover),
                   {**base, "by_bytes": [k.as_evidence() for k in big],
                    "by_elements": [k.as_evidence() for k in long],
                    "threshold_bytes": v.t("bigkeys_bytes_warning"),
@@ -202,6 +219,17 @@ def _big_keys(v: NodeView) -> None:
                   "time-sliced keys); delete them with UNLINK, never DEL, to avoid a stall.")
     elif by_bytes:
         v.metric("biggest_keys", [k.as_evidence() for k in by_bytes])
+
+
+def _coverage_text(sample: KeySample, cover: float) -> str:
+    if sample.complete:
+        return ""
+    state = sample.state
+    if state is None:
+        return f" among {sample.scanned} keys sampled"
+    if state.cursor == 0 and state.last_complete is not None:
+        return f"; the whole keyspace walked since {iso_utc(state.pass_started)}"
+    return f"; {cover:.0f}% of the keyspace walked since {iso_utc(state.pass_started)}"
 
 
 def _doctor(v: NodeView, used: int) -> None:

@@ -41,23 +41,30 @@ def _ops_rate(v: NodeView) -> None:
 
 
 def _hit_rate(v: NodeView) -> None:
+    """The hit rate of the lookups within the window (rates.py: stored history, the
+    server's uptime when it started within the window, else the in-run second reading).
+    A lifetime ratio alone is a metric, never a finding: a cache warmed up weeks ago
+    says nothing about now."""
     hits, misses = int(v.i("keyspace_hits")), int(v.i("keyspace_misses"))
-    prev_h, prev_m = v.previous("keyspace_hits"), v.previous("keyspace_misses")
-    window = "since start"
-    if prev_h is not None and prev_m is not None:
-        dh, dm = hits - int(prev_h[1]), misses - int(prev_m[1])
-        if dh >= 0 and dm >= 0 and dh + dm >= v.t("hit_rate_min_lookups"):
-            hits, misses, window = dh, dm, "since the last run"
-    lookups = hits + misses
+    if hits + misses:
+        v.metric("hit_rate_since_start", round(hits / (hits + misses), 4))
+    rh, rm = v.rate("keyspace_hits"), v.rate("keyspace_misses")
+    if rh.needs_sample or rm.needs_sample or rh.delta is None or rm.delta is None:
+        return
+    dh, dm = int(rh.delta), int(rm.delta)
+    lookups = dh + dm
     if not lookups:
         return
-    rate = hits / lookups
+    rate = dh / lookups
     v.metric("hit_rate", round(rate, 4))
     if lookups >= v.t("hit_rate_min_lookups") and rate < v.t("hit_rate_min"):
+        window = rh.window_text()
         v.finding("redis.performance.hit_rate_low", W,
                   f"Keyspace hit rate {rate:.1%} {window}",
-                  {"keyspace_hits": hits, "keyspace_misses": misses, "hit_rate": round(rate, 4),
-                   "window": window, "threshold": v.t("hit_rate_min")},
+                  {"keyspace_hits": dh, "keyspace_misses": dm, "hit_rate": round(rate, 4),
+                   "window": window, "window_seconds": round(rh.seconds or 0.0, 1),
+                   "window_source": rh.source, "keyspace_hits_since_start": hits,
+                   "keyspace_misses_since_start": misses, "threshold": v.t("hit_rate_min")},
                   "Keys are read before they are written or after they expired/were "
                   "evicted: check TTLs, evictions and the client's key names.")
 
@@ -227,39 +234,75 @@ def _error_replies(v: NodeView) -> None:
 
 def _latency_events(v: NodeView) -> None:
     """LATENCY LATEST + HISTORY: an event's samples inside the window are judged (count,
-    average, worst); one older than the window is history, worth an info at most."""
-    since = v.data.fetched_at - v.t("rate_window_seconds")
+    average, worst); one older than the window is history, worth an info at most. The
+    AOF's events are one cause (a disk the writes wait on): one finding lists them."""
     limit = v.t("latency_event_ms_warning")
-    for event, at, latest, worst in (e[:4] for e in v.data.latency if len(e) >= 4):
-        event = str(event)
-        samples = v.data.latency_history.get(event) or [(int(at), int(latest))]
-        recent = [ms for ts, ms in samples if ts >= since]
-        ev: dict[str, object] = {
-            "event": event, "latest_at": iso_utc(int(at)), "latest_ms": int(latest),
-            "max_ms_since_reset": int(worst), "window_seconds": v.t("rate_window_seconds"),
-            "count_in_window": len(recent), "samples_since_reset": len(samples),
-            "threshold_ms": limit}
-        if recent:
-            ev.update(avg_ms_in_window=round(sum(recent) / len(recent), 1),
-                      max_ms_in_window=max(recent))
+    aof = []
+    for ev in latency_events(v):
+        event, recent = str(ev["event"]), ev.get("max_ms_in_window")
         advice = LATENCY_ADVICE.get(event, f"See LATENCY HISTORY {event}.")
-        if recent and max(recent) >= limit:
+        if event.startswith("aof") and recent is not None:
+            aof.append(ev)
+        elif recent is not None and recent >= limit:
             v.finding("redis.performance.latency_spike", W,
-                      f"Latency event {event}: {len(recent)} in the last "
-                      f"{v.t('rate_window_seconds'):g}s, up to {max(recent)} ms", ev, advice)
-        elif recent and event.startswith("aof"):
-            # the monitor records only events above its threshold: AOF waits below our
-            # 100 ms still mean a disk the AOF waits on (LATENCY DOCTOR's advice)
-            many = len(recent) >= v.t("aof_latency_events_warning")
-            v.finding("redis.performance.aof_latency", W if many else INFO,
-                      f"AOF latency event {event}: {len(recent)} in the last "
-                      f"{v.t('rate_window_seconds'):g}s, average {ev['avg_ms_in_window']} ms",
-                      {**ev, "threshold_events": v.t("aof_latency_events_warning")}, advice)
-        elif int(worst) >= limit:
+                      f"Latency event {event}: {ev['count_in_window']} in the last "
+                      f"{v.t('rate_window_seconds'):g}s, up to {recent} ms", ev, advice)
+        elif recent is None and int(ev["max_ms_since_reset"]) >= limit:
             v.finding("redis.performance.latency_spike", INFO,
-                      f"Latency event {event}: up to {worst} ms, the last at {ev['latest_at']} "
-                      "(none in the window)", ev,
+                      f"Latency event {event}: up to {ev['max_ms_since_reset']} ms, the last "
+                      f"at {ev['latest_at']} (none in the window)", ev,
                       "History, not a current problem; LATENCY RESET clears it.")
+    if aof:
+        _aof_latency(v, aof, limit)
+
+
+def latency_events(v: NodeView) -> list[dict[str, Any]]:
+    """Each LATENCY LATEST event with its samples in the window (``count_in_window``,
+    ``avg_ms_in_window``, ``max_ms_in_window``), once per node and run."""
+    def make() -> list[dict[str, Any]]:
+        since = v.data.fetched_at - v.t("rate_window_seconds")
+        out: list[dict[str, Any]] = []
+        for event, at, latest, worst in (e[:4] for e in v.data.latency if len(e) >= 4):
+            samples = v.data.latency_history.get(str(event)) or [(int(at), int(latest))]
+            recent = [ms for ts, ms in samples if ts >= since]
+            ev: dict[str, Any] = {
+                "event": str(event), "latest_at": iso_utc(int(at)), "latest_ms": int(latest),
+                "max_ms_since_reset": int(worst), "window_seconds": v.t("rate_window_seconds"),
+                "count_in_window": len(recent), "samples_since_reset": len(samples),
+                "threshold_ms": v.t("latency_event_ms_warning")}
+            if recent:
+                ev.update(avg_ms_in_window=round(sum(recent) / len(recent), 1),
+                          max_ms_in_window=max(recent))
+            out.append(ev)
+        return out
+    return v.memo("latency_events", make)
+
+
+def _aof_latency(v: NodeView, events: list[dict[str, Any]], limit: float) -> None:
+    """The monitor records only events above its threshold: AOF waits below our 100 ms
+    still mean a disk the AOF waits on (LATENCY DOCTOR's advice). One finding for the
+    cause, every AOF event in its evidence; with appendfsync always, that is the cause."""
+    events = sorted(events, key=lambda e: -int(e["count_in_window"]))
+    count = sum(int(e["count_in_window"]) for e in events)
+    worst = max(int(e["max_ms_in_window"]) for e in events)
+    policy = v.config.get("appendfsync")
+    many = count >= v.t("aof_latency_events_warning") or worst >= limit
+    names = ", ".join(str(e["event"]) for e in events)
+    if policy == "always":
+        advice = ("appendfsync always makes every write wait for the disk: CONFIG SET "
+                  "appendfsync everysec (at most a second of writes lost on a crash), or "
+                  "put the AOF on a faster disk if that second matters.")
+    else:
+        advice = " ".join(dict.fromkeys(LATENCY_ADVICE.get(str(e["event"]),
+                                                           f"See LATENCY HISTORY {e['event']}.")
+                                        for e in events))
+    v.finding("redis.performance.aof_latency", W if many else INFO,
+              f"The AOF waits on the disk: {count} latency events ({names}) in the last "
+              f"{v.t('rate_window_seconds'):g}s, up to {worst} ms"
+              + (" with appendfsync always" if policy == "always" else ""),
+              {"events": events, "count_in_window": count, "max_ms_in_window": worst,
+               "appendfsync": policy, "threshold_events": v.t("aof_latency_events_warning"),
+               "threshold_ms": limit}, advice)
 
 
 def _thp(v: NodeView) -> None:

@@ -6,6 +6,7 @@ import os
 
 from ...models import Severity
 from ..view import NodeView
+from .performance import latency_events
 
 W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
 
@@ -84,12 +85,19 @@ def _fsync(v: NodeView) -> None:
                       {"appendfsync": policy} if policy else {},
                       f"LATENCY DOCTOR: the disk is too slow for {setting}; use a faster "
                       "disk or no-appendfsync-on-rewrite yes.")
-    if policy == "always":
+    if policy == "always" and not _aof_waits_judged(v):
         v.finding("redis.persistence.appendfsync_always", INFO,
                   "appendfsync always: every write waits for the disk",
                   {"appendfsync": "always", "aof_enabled": 1},
                   "LATENCY DOCTOR: everysec loses at most a second of writes and does not "
                   "wait on the disk per write; keep always only if that second matters.")
+
+
+def _aof_waits_judged(v: NodeView) -> bool:
+    """The performance category judges this run's AOF latency events, and there are some:
+    its one finding (redis.performance.aof_latency) names appendfsync always as the cause."""
+    return "performance" in v.run.categories and any(
+        str(e["event"]).startswith("aof") and "max_ms_in_window" in e for e in latency_events(v))
 
 
 def _disk(v: NodeView) -> None:
