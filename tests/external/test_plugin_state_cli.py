@@ -110,7 +110,8 @@ def test_unreadable_plugin_state_refuses_the_plugin_unless_forced(env: dict[str,
     assert p.stderr.startswith(
         "ksa: error: plugin 'tcp-diagnostics': its state (enabled or disabled) cannot be read "
         "from storage (")
-    assert p.stderr.rstrip().endswith(") and was never read on this machine; refused, as a disabled plugin is; "
-                                     "--force runs it anyway")
+    assert p.stderr.rstrip().endswith(
+        ") and was never read on this machine; refused, as a disabled plugin is; "
+        "--force runs it anyway")
     p = ksa(env, "diagnose", "tcp", "127.0.0.1:1", "--force", "--no-store")
     assert p.returncode == 2 and "CRITICAL" in p.stdout, p.stdout + p.stderr
