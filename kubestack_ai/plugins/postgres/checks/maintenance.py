@@ -71,7 +71,7 @@ class MaintenanceChecks:
         for d in dbs:
             for kind, age, limit in (("xid", int(d["xid_age"]), freeze),
                                      ("mxid", int(d["mxid_age"]), mfreeze)):
-                share = pct(age, limit)
+                share = 100.0 * age / limit if limit else 0.0
                 sev = None
                 if age >= th(run, "xid_age_critical") or share >= th(run, "freeze_age_critical_pct"):
                     sev = Severity.CRITICAL
@@ -81,12 +81,13 @@ class MaintenanceChecks:
                     continue
                 what = "transaction ID" if kind == "xid" else "multixact"
                 ev: dict[str, Any] = {"database": d["datname"], f"{kind}_age": age,
-                                      "freeze_max_age": int(limit), "pct_of_freeze_max_age": share,
+                                      "freeze_max_age": int(limit),
+                                      "pct_of_freeze_max_age": round(share, 4),
                                       "left_before_hard_limit": HARD_LIMIT - age}
                 if d["datname"] == ident(run)["db"]:
                     ev["oldest_tables"] = closest
                 run.finding(f"postgres.maintenance.{kind}_wraparound", sev,
-                            f"Database {d['datname']}: {what} age {age:,} ({share}% of "
+                            f"Database {d['datname']}: {what} age {age:,} ({share:.1f}% of "
                             f"autovacuum_{'multixact_' if kind == 'mxid' else ''}freeze_max_age)",
                             evidence=ev,
                             suggestion=f"In {quote_ident(d['datname'])}, freeze the oldest "
@@ -171,10 +172,13 @@ class MaintenanceChecks:
             if share < warn:
                 continue
             seq = qualified(r["schema"], r["seq"])
-            fix = (f"ALTER TABLE {qualified(r['tbl_schema'], r['tbl'])} ALTER COLUMN "
-                   f"{quote_ident(r['col'])} TYPE bigint; ALTER SEQUENCE {seq} AS bigint;"
-                   if limited_by != "sequence" or r["seq_type"] != "bigint" and r["tbl"]
-                   else f"ALTER SEQUENCE {seq} AS bigint; -- or CYCLE, if wrapping is safe")
+            stmts = []
+            if r["tbl"] and str(r["col_type"]) in ("integer", "smallint"):
+                stmts.append(f"ALTER TABLE {qualified(r['tbl_schema'], r['tbl'])} ALTER COLUMN "
+                             f"{quote_ident(r['col'])} TYPE bigint;")
+            if r["seq_type"] != "bigint":
+                stmts.append(f"ALTER SEQUENCE {seq} AS bigint;")
+            fix = " ".join(stmts) or f"ALTER SEQUENCE {seq} CYCLE; -- only if reusing values is safe"
             near.append({"sequence": f"{r['schema']}.{r['seq']}", "last_value": int(r["last_value"]),
                          "max": top, "pct": share, "limited_by": limited_by,
                          "column": f"{r['tbl']}.{r['col']}" if r["tbl"] else None,
