@@ -165,6 +165,7 @@ def test_orphaned_prepared_transaction(manager: PluginManager, seeded: PgServer)
                    thresholds={"prepared_xact_warning_seconds": 1})
         f = finding(diagnose(manager, t, "maintenance"), "postgres.maintenance.prepared_xacts")
         assert [(x["gid"], x["database"]) for x in f.evidence["prepared"]] == [("ksa-orphan", DB)]
-        assert "ROLLBACK PREPARED 'ksa-orphan';" in f.suggestion
+        assert f"in \"{DB}\": ROLLBACK PREPARED 'ksa-orphan';" in f.suggestion
     finally:
-        sql(seeded, "ROLLBACK PREPARED 'ksa-orphan'")
+        with connect(seeded, dbname=DB) as c:
+            c.execute("ROLLBACK PREPARED 'ksa-orphan'")

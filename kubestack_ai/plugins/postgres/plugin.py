@@ -83,6 +83,7 @@ _SETTINGS = ("SELECT name, setting FROM pg_settings WHERE name IN ("
 BASE = [("ident", _IDENT), ("settings", _SETTINGS), ("counters", COUNTERS_SQL)]
 # counters that make a second reading worth its wait when they moved since start
 _SAMPLE_IF_MOVED = ("deadlocks", "temp_bytes", "xact_rollback", "checkpoints_req")
+_RATE_CATEGORIES = {"performance", "checkpoints"}
 
 
 class PrepareError(PluginError):
@@ -205,6 +206,8 @@ class PostgresPlugin(CheckpointChecks, SecurityChecks, DurabilityChecks, SchemaC
         past = readings(run.history, life_key="server.started", uptime_key="server.uptime_s",
                         select=_counters_of)
         run.data.update(reading=now, past=past)
+        if not _RATE_CATEGORIES & set(run.categories):
+            return
         window = run.threshold("rate_window_seconds", DEFAULTS["rate_window_seconds"])
         if not counter_rate("deadlocks", now, past, window_seconds=window).needs_sample:
             return

@@ -209,5 +209,6 @@ class MaintenanceChecks:
                     f"{len(xs)} prepared transaction(s) left open (oldest {age_text(oldest)}): "
                     "they hold locks and the xmin horizon",
                     evidence={"prepared": xs, "threshold_s": th(run, "prepared_xact_warning_seconds")},
-                    suggestion="If the transaction manager has forgotten them, in each database: "
-                    + " ".join(f"ROLLBACK PREPARED {quote_literal(x['gid'])};" for x in xs[:5]))
+                    suggestion="If the transaction manager has forgotten them: " + "; ".join(
+                        f"in {quote_ident(x['database'])}: ROLLBACK PREPARED "
+                        f"{quote_literal(x['gid'])};" for x in xs[:5]))
