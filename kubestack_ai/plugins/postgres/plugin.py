@@ -17,7 +17,7 @@ from typing import Any
 
 from ..base import MiddlewarePlugin, Run
 from ..deadline import Deadline
-from ..errors import ActionRefusedError, ConnectError, PluginError
+from ..errors import ActionRefusedError, ConnectError
 from ..execution import ActionSpec
 from ..logcontext import get_logger
 from ..models import MiddlewareTarget, PluginInfo
@@ -34,7 +34,7 @@ from .checks import (
     security,
 )
 from .checks.checkpoints import CheckpointChecks
-from .checks.common import COUNTERS, COUNTERS_SQL
+from .checks.common import COUNTERS, COUNTERS_SQL, ServerUnreadable
 from .checks.connection import ConnectionChecks
 from .checks.durability import DurabilityChecks
 from .checks.maintenance import MaintenanceChecks
@@ -84,10 +84,6 @@ BASE = [("ident", _IDENT), ("settings", _SETTINGS), ("counters", COUNTERS_SQL)]
 # counters that make a second reading worth its wait when they moved since start
 _SAMPLE_IF_MOVED = ("deadlocks", "temp_bytes", "xact_rollback", "checkpoints_req")
 _RATE_CATEGORIES = {"performance", "checkpoints"}
-
-
-class PrepareError(PluginError):
-    """The server's identity, settings or counters could not be read."""
 
 
 # categories are collected from the reversed MRO: the mixins are listed last-run first
@@ -147,14 +143,14 @@ class PostgresPlugin(CheckpointChecks, SecurityChecks, DurabilityChecks, SchemaC
 
     def main(self) -> Session:
         if self.target is None or self.target.endpoints[0] not in self._sessions:
-            raise PrepareError(f"{PLUGIN_ID}: not connected")
+            raise ServerUnreadable(f"{PLUGIN_ID}: not connected")
         return self._sessions[self.target.endpoints[0]]
 
     def get_metrics(self, deadline: Deadline) -> dict[str, Any]:
         with self.main().use() as s:
             got = s.batch([("counters", COUNTERS_SQL)], deadline)["counters"]
         if isinstance(got, QueryFailure):
-            raise PrepareError(f"cannot read the counters: {got}")
+            raise ServerUnreadable(f"cannot read the counters: {got}")
         return {f"counters.{k}": _num(v) for k, v in got[0].items()}
 
     # -- the run --------------------------------------------------------------------------
@@ -164,7 +160,7 @@ class PostgresPlugin(CheckpointChecks, SecurityChecks, DurabilityChecks, SchemaC
             base = s.batch(BASE, run.deadline)
             for key in ("ident", "settings", "counters"):
                 if isinstance(base[key], QueryFailure):
-                    raise PrepareError(f"cannot read the server's {key}: {base[key]}")
+                    raise ServerUnreadable(f"cannot read the server's {key}: {base[key]}")
             me = dict(base["ident"][0])  # type: ignore[index]
             run.data.update(ident=me, endpoint=s.endpoint, settings={
                 r["name"]: r["setting"] for r in base["settings"]})  # type: ignore[union-attr]

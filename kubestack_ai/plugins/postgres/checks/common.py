@@ -26,14 +26,15 @@ COUNTERS_SQL = (
 SYSTEM_SCHEMAS = "('pg_catalog', 'information_schema')"
 
 
-class NotPrepared(PluginError):
-    """prepare() could not read the server: its error is under ``_prepare``."""
+class ServerUnreadable(PluginError):
+    """postgres: the server's identity, settings or counters could not be read (by
+    prepare(); a check that runs after it failed raises it too)."""
 
 
 def ident(run: Run) -> dict[str, Any]:
     got = run.data.get("ident")
     if got is None:
-        raise NotPrepared("nothing was read from the server (see _prepare)")
+        raise ServerUnreadable("nothing was read from the server (see _prepare)")
     return got  # type: ignore[no-any-return]
 
 
