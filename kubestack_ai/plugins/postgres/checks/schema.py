@@ -21,14 +21,19 @@ def queries(run: Run) -> list[tuple[str, str]]:
         ("indexes", "SELECT n.nspname AS schema, t.relname AS tbl, c.relname AS idx, am.amname "
          "AS am, i.indkey::text AS keys, i.indnkeyatts AS nkeys, i.indclass::text AS opclasses, "
          "i.indoption::text AS options, i.indcollation::text AS collations, i.indisunique AS "
-         "is_unique, i.indisprimary AS is_primary, i.indisvalid AS is_valid, coalesce(pg_get_expr("
-         "i.indexprs, i.indrelid), '') AS exprs, coalesce(pg_get_expr(i.indpred, i.indrelid), '') "
-         "AS pred, pg_relation_size(c.oid) AS size, coalesce(s.idx_scan, 0) AS scans, "
-         "EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = c.oid AND k.contype IN "
-         "('p', 'u', 'x')) AS constraint_backed FROM pg_index i JOIN pg_class c ON c.oid = "
+         "is_unique, i.indisprimary AS is_primary, i.indisvalid AS is_valid, "
+         # pg_get_expr opens the table to name its columns: only where there is an expression
+         "CASE WHEN i.indexprs IS NULL THEN '' ELSE pg_get_expr(i.indexprs, i.indrelid) END AS "
+         "exprs, CASE WHEN i.indpred IS NULL THEN '' ELSE pg_get_expr(i.indpred, i.indrelid) END "
+         "AS pred, c.relpages::bigint * current_setting('block_size')::bigint AS size, "
+         "coalesce(s.idx_scan, 0) AS scans, "
+         "k.conindid IS NOT NULL AS constraint_backed FROM pg_index i JOIN pg_class c ON c.oid = "
          "i.indexrelid JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = "
          "t.relnamespace JOIN pg_am am ON am.oid = c.relam LEFT JOIN pg_stat_user_indexes s "
-         f"ON s.indexrelid = i.indexrelid WHERE {_NOT_SYSTEM}"),
+         # one hash join, not a scan of pg_constraint per index (it has no index on conindid)
+         "ON s.indexrelid = i.indexrelid LEFT JOIN (SELECT DISTINCT conindid FROM pg_constraint "
+         "WHERE contype IN ('p', 'u', 'x')) k ON k.conindid = c.oid "
+         f"WHERE {_NOT_SYSTEM}"),
         ("no_pk", "SELECT n.nspname AS schema, c.relname AS tbl, c.reltuples::bigint AS est_rows "
          "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN "
          "('r', 'p') AND NOT c.relispartition AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE "
