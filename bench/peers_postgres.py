@@ -1,3 +1,4 @@
+# ruff: noqa: E501 (the alert rules are quoted verbatim, one line each)
 """Side by side, per PostgreSQL scenario of issue 23: what check_postgres, the
 awesome-prometheus-alerts rules over postgres_exporter (evaluated by a real Prometheus),
 and PgHero's checks flag, and what postgres-diagnostics flags.
@@ -239,7 +240,7 @@ class Peers:
             "a.attnum) = (d.adrelid, d.adnum) WHERE NOT a.attisdropped AND a.attnum > 0 AND "
             "pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval%'").fetchall()
         out = []
-        for schema, table, col, ctype, default in rows:
+        for _schema, table, col, ctype, default in rows:
             seq = default.split("'")[1]
             last = c.execute(f"SELECT last_value FROM {seq}").fetchone()[0]
             top = 2147483647 if ctype == "integer" else 9223372036854775807
@@ -431,7 +432,7 @@ def run(peers: Peers, P: int, standby: Standby) -> None:
         time.sleep(1)
         return None
     ep = (f"127.0.0.1:{P}", f"127.0.0.1:{S}")
-    for name, setup in ((f"7. standby replay paused, 6+ s and some WAL behind (ours: replication_lag_seconds=5, PgHero's)", paused),
+    for name, setup in (("7. standby replay paused, 6+ s behind (ours and PgHero: 5 s)", paused),
                         ("7'. look-alike: the standby streaming, caught up", caught_up)):
         peers.scenario(name, setup, wait=3.5, cp=(("hot_standby_delay", f"--dbport={P},{S}",
                                                    "--dbhost=127.0.0.1,127.0.0.1", "--warning=1",),),
