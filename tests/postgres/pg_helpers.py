@@ -20,8 +20,11 @@ from tests.conftest import free_port
 from tests.pgserver import PgServer, _as_postgres
 
 # prepared transactions allowed; autovacuum slow to wake, so a seeded dead tuple count
-# stays as seeded while a test reads it
-SETTINGS = {"max_prepared_transactions": "10", "autovacuum_naptime": "600"}
+# stays as seeded while a test reads it; pg_stat_statements loaded; WAL archived (to
+# nowhere: a test makes the archive command fail and then succeed again)
+SETTINGS = {"max_prepared_transactions": "10", "autovacuum_naptime": "600",
+            "shared_preload_libraries": "pg_stat_statements", "archive_mode": "on",
+            "archive_command": "/bin/true"}
 
 
 def start_primary() -> PgServer:
