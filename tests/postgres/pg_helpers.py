@@ -24,7 +24,7 @@ from tests.pgserver import PgServer, _as_postgres
 # nowhere: a test makes the archive command fail and then succeed again)
 SETTINGS = {"max_prepared_transactions": "10", "autovacuum_naptime": "600",
             "shared_preload_libraries": "pg_stat_statements", "archive_mode": "on",
-            "archive_command": "/bin/true"}
+            "archive_command": "/bin/true", "deadlock_timeout": "100ms"}
 
 
 def start_primary() -> PgServer:

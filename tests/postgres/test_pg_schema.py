@@ -62,6 +62,7 @@ def seeded(pg: PgServer) -> PgServer:
             "CREATE TABLE steady (id int PRIMARY KEY)",
             "INSERT INTO steady SELECT generate_series(1, 30000)",
             "DELETE FROM steady WHERE id <= 100",
+            "ANALYZE steady",  # the look-alike of a table changed and never analyzed
             "SELECT pg_stat_force_next_flush()",
         ]:
             c.execute(s)
@@ -136,6 +137,13 @@ def test_dead_tuples_named_not_the_steady_table(result: DiagnosticResult) -> Non
     f = finding(result, "postgres.maintenance.dead_tuples")
     assert [(t["table"], t["n_dead_tup"]) for t in f.evidence["tables"]] == [("public.churn", 25000)]
     assert 'VACUUM (ANALYZE, VERBOSE) "public"."churn";' in f.suggestion
+
+
+def test_changed_and_never_analyzed_table_not_the_analyzed_one(result: DiagnosticResult) -> None:
+    f = finding(result, "postgres.maintenance.analyze_stale")
+    assert [(t["table"], t["n_mod_since_analyze"], t["since_analyze"])
+            for t in f.evidence["tables"]] == [("public.churn", 55000, "never")]
+    assert f.suggestion.startswith('ANALYZE (VERBOSE) "public"."churn";')
 
 
 def test_quiet_on_the_healthy_parts(result: DiagnosticResult) -> None:

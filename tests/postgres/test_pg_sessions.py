@@ -169,8 +169,12 @@ def test_requested_checkpoints_over_the_window(manager: PluginManager, pg: PgSer
     first = diagnose(manager, t, "checkpoints")
     again = diagnose(manager, t, "checkpoints", history=_history(first))
     assert "postgres.checkpoints.requested_high" not in codes(again)  # none in between
+    req0 = first.metrics["counters.checkpoints_req"]
     sql(pg, "CREATE TABLE IF NOT EXISTS ckp (v int)", "INSERT INTO ckp VALUES (1)", "CHECKPOINT",
         "INSERT INTO ckp VALUES (2)", "CHECKPOINT", "INSERT INTO ckp VALUES (3)", "CHECKPOINT")
+    # CHECKPOINT returns before the checkpointer reports its statistics
+    wait_until(lambda: sql(pg, "SELECT checkpoints_req FROM pg_stat_bgwriter")[0][0][0]
+               >= req0 + 3, what="the checkpoints to be counted")
     r = diagnose(manager, t, "checkpoints", history=_history(first))
     f = finding(r, "postgres.checkpoints.requested_high")
     assert f.evidence["checkpoints_req_in_window"] == 3

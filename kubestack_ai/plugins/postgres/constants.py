@@ -39,6 +39,7 @@ DEFAULTS: dict[str, float] = {
     "freeze_age_critical_pct": 95,
     "dead_tuples_min": 10000,  # awesome-prometheus-alerts: > 10,000 and >= 10%
     "dead_tuples_pct": 10,
+    "analyze_stale_seconds": 86400,  # check_postgres last_analyze warning: 1 day
     "bloat_warning_bytes": 1024**3,  # check_postgres bloat 1 GB / 5 GB wasted
     "bloat_critical_bytes": 5 * 1024**3,
     "sequence_warning_pct": 85,  # check_postgres sequence

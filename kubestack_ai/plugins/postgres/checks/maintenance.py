@@ -19,6 +19,7 @@ HARD_LIMIT = 2**31 - 1  # transaction IDs: the server stops assigning new ones n
 def queries(run: Run) -> list[tuple[str, str]]:
     dead, dead_pct = int(th(run, "dead_tuples_min")), th(run, "dead_tuples_pct")
     bloat = int(th(run, "bloat_warning_bytes"))
+    stale = int(th(run, "analyze_stale_seconds"))
     prep = int(th(run, "prepared_xact_warning_seconds"))
     return [
         ("db_ages", "SELECT datname, age(datfrozenxid) AS xid_age, mxid_age(datminmxid) AS "
@@ -29,11 +30,15 @@ def queries(run: Run) -> list[tuple[str, str]]:
         ("tables", "SELECT s.schemaname AS schema, s.relname AS tbl, s.n_live_tup, s.n_dead_tup, "
          "s.n_mod_since_analyze, s.last_vacuum, s.last_autovacuum, s.last_analyze, "
          "s.last_autoanalyze, extract(epoch FROM now() - greatest(s.last_vacuum, "
-         "s.last_autovacuum)) AS vacuum_age_s, c.relpages::bigint * current_setting("
+         "s.last_autovacuum)) AS vacuum_age_s, extract(epoch FROM now() - greatest("
+         "s.last_analyze, s.last_autoanalyze)) AS analyze_age_s, c.relpages::bigint * current_setting("
          "'block_size')::bigint AS size, "
          "c.reloptions::text AS reloptions FROM pg_stat_user_tables s JOIN pg_class c ON "
          f"c.oid = s.relid WHERE (s.n_dead_tup >= {dead} AND s.n_dead_tup >= {dead_pct / 100} "
-         "* (s.n_live_tup + s.n_dead_tup)) OR c.reloptions::text ~ "
+         "* (s.n_live_tup + s.n_dead_tup)) OR (s.n_mod_since_analyze >= "
+         f"{dead} AND s.n_mod_since_analyze >= {dead_pct / 100} * (s.n_live_tup + "
+         "s.n_dead_tup) AND coalesce(greatest(s.last_analyze, s.last_autoanalyze), "
+         f"'-infinity') < now() - interval '{stale} seconds') OR c.reloptions::text ~ "
          "'autovacuum_enabled=(false|off|no|0)' OR c.relpages::bigint * current_setting("
          "'block_size')::bigint * s.n_dead_tup "
          f"/ nullif(s.n_live_tup + s.n_dead_tup, 0) >= {bloat} ORDER BY s.n_dead_tup DESC "
@@ -103,6 +108,8 @@ class MaintenanceChecks:
         dead_min, dead_pct = th(run, "dead_tuples_min"), th(run, "dead_tuples_pct")
         bloat_w, bloat_c = th(run, "bloat_warning_bytes"), th(run, "bloat_critical_bytes")
         dead: list[dict[str, Any]] = []
+        unanalyzed: list[dict[str, Any]] = []
+        stale_s = th(run, "analyze_stale_seconds")
         off: list[dict[str, Any]] = []
         bloated: list[dict[str, Any]] = []
         for r in got:
@@ -124,6 +131,12 @@ class MaintenanceChecks:
                             "statement": f"ALTER TABLE {name} RESET (autovacuum_enabled);"})
             if n_dead >= dead_min and share >= dead_pct:
                 dead.append(entry)
+            mods = int(r["n_mod_since_analyze"])
+            if (mods >= dead_min and mods >= dead_pct / 100 * (live + n_dead)
+                    and (r["analyze_age_s"] is None or float(r["analyze_age_s"]) >= stale_s)):
+                unanalyzed.append({**entry, "n_mod_since_analyze": mods,
+                                   "since_analyze": age_text(r["analyze_age_s"]),
+                                   "statement": f"ANALYZE (VERBOSE) {name};"})
             waste = int(r["size"]) * n_dead / max(live + n_dead, 1)
             if waste >= bloat_w:
                 bloated.append({**entry, "wasted_bytes_estimate": int(waste),
@@ -137,6 +150,15 @@ class MaintenanceChecks:
                         suggestion=" ".join(t["statement"] for t in dead[:5]) + " If autovacuum "
                         "runs but cannot remove them, an old transaction or slot holds the "
                         "horizon back.")
+        if unanalyzed:
+            run.finding("postgres.maintenance.analyze_stale", Severity.INFO,
+                        f"{len(unanalyzed)} table(s) changed much since their last analyze "
+                        f"(worst {unanalyzed[0]['table']}: {unanalyzed[0]['n_mod_since_analyze']:,} "
+                        f"rows changed, analyzed {unanalyzed[0]['since_analyze']} ago)",
+                        evidence={"tables": unanalyzed, "threshold_rows": dead_min,
+                                  "threshold_s": stale_s},
+                        suggestion=" ".join(t["statement"] for t in unanalyzed[:5])
+                        + " The planner plans on old statistics until then.")
         if off:
             run.finding("postgres.maintenance.autovacuum_disabled", Severity.WARNING,
                         f"Autovacuum is disabled on {len(off)} table(s): "
