@@ -82,7 +82,8 @@ MAX_BACKENDS = 100
 
 # SQLSTATEs: insufficient_privilege; undefined_table / undefined_object / undefined_function
 PRIVILEGE_STATES = frozenset({"42501"})
-MISSING_STATES = frozenset({"42P01", "42704", "42883", "55000"})
+MISSING_STATES = frozenset({"42P01", "42704", "42883"})
+NOT_PRELOADED = "55000"  # object_not_in_prerequisite_state: pg_stat_statements not preloaded
 AUTH_STATES = frozenset({"28P01", "28000"})
 
 TARGET_OPTIONS: dict[str, dict[str, object]] = {

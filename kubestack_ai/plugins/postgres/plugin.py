@@ -115,7 +115,9 @@ class PostgresPlugin(CheckpointChecks, SecurityChecks, DurabilityChecks, SchemaC
 
     def _session(self, endpoint: str, deadline: Deadline, target: MiddlewareTarget) -> Session:
         s = self._sessions.get(endpoint)
-        if s is not None and s.target == target and s.alive():
+        # a call that overran its deadline may still be reading on it: leave it to that
+        # call (it closes the session when done) and open another
+        if s is not None and s.target == target and s.alive() and not s.busy.locked():
             return s
         if s is not None:
             s.release()

@@ -8,7 +8,7 @@ from typing import Any
 from ...base import Run, category
 from ...models import Severity
 from ..client import quote_ident
-from .common import backend, ident, pct, rows, setting_num, th
+from .common import backend, grant_monitor, ident, lacking, pct, rows, setting_num, th
 
 ACTIVITY_COLS = ("pid, usename, application_name, client_addr::text AS client_addr, datname, "
                  "state, wait_event_type, wait_event, query_start, xact_start, state_change, "
@@ -70,7 +70,6 @@ class ConnectionChecks:
                         "(PgBouncer) in front, or ALTER SYSTEM SET max_connections = "
                         f"{max(int(max_conn * 1.5), 20)}; (restart).")
         if not me["read_all_stats"]:
-            from .common import grant_monitor, lacking
             lacking(run, "connection", "other roles' session states and queries",
                     "pg_stat_activity hides them without pg_read_all_stats", grant_monitor(run))
         self._idle_in_xact(run)

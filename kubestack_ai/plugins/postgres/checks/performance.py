@@ -8,7 +8,8 @@ from typing import Any
 
 from ...base import Run, category
 from ...models import Severity
-from ..client import quote_ident
+from ..client import QueryFailure, quote_ident
+from ..constants import NOT_PRELOADED
 from .common import backend, ident, lacking, moving_evidence, pct, rate, rows, short, th
 from .connection import ACTIVITY_COLS
 
@@ -179,7 +180,7 @@ class PerformanceChecks:
                         f"{quote_ident(me['db'])}: CREATE EXTENSION pg_stat_statements;")
             return
         got = run.data["q"].get("top_statements")
-        if got is not None and not isinstance(got, list) and got.kind == "error" and "55000" in str(got):
+        if isinstance(got, QueryFailure) and got.sqlstate == NOT_PRELOADED:
             lacking(run, "performance", "pg_stat_statements", str(got),
                     "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'; (restart)")
             return
