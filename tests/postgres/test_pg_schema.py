@@ -177,3 +177,24 @@ def test_orphaned_prepared_transaction(manager: PluginManager, seeded: PgServer)
     finally:
         with connect(seeded, dbname=DB) as c:
             c.execute("ROLLBACK PREPARED 'ksa-orphan'")
+
+
+def test_unused_index_named_not_the_used_one(manager: PluginManager, seeded: PgServer) -> None:
+    sql(seeded, "DROP DATABASE IF EXISTS unused_idx", "CREATE DATABASE unused_idx")
+    with connect(seeded, dbname="unused_idx") as c:
+        c.execute("CREATE TABLE ev (id int PRIMARY KEY, kind int, at int)")
+        c.execute("INSERT INTO ev SELECT g, g % 100, g FROM generate_series(1, 20000) g")
+        c.execute("CREATE INDEX ev_kind ON ev (kind)")
+        c.execute("CREATE INDEX ev_at ON ev (at)")
+        c.execute("ANALYZE ev")
+        for i in range(60):  # ev_at is used; ev_kind never
+            c.execute(f"SELECT * FROM ev WHERE at = {i}").fetchall()
+        c.execute("SELECT pg_stat_force_next_flush()")
+    time.sleep(1.1)
+    t = target(endpoint(seeded), options={"database": "unused_idx"},
+               thresholds={"unused_index_min_bytes": 100_000})
+    f = finding(diagnose(manager, t, "schema"), "postgres.schema.unused_index")
+    assert [i["index"] for i in f.evidence["indexes"]] == ["public.ev_kind"]  # not ev_at, not the PK
+    assert f.evidence["indexes"][0]["scans"] == 0 and f.evidence["stats_reset"] is None
+    assert f.severity.name == "INFO"
+    assert 'DROP INDEX CONCURRENTLY "public"."ev_kind";' in f.suggestion
