@@ -198,3 +198,24 @@ def test_unused_index_named_not_the_used_one(manager: PluginManager, seeded: PgS
     assert f.evidence["indexes"][0]["scans"] == 0 and f.evidence["stats_reset"] is None
     assert f.severity.name == "INFO"
     assert 'DROP INDEX CONCURRENTLY "public"."ev_kind";' in f.suggestion
+
+
+def test_bloated_index_named_not_the_rebuilt_one(manager: PluginManager, seeded: PgServer) -> None:
+    sql(seeded, "DROP DATABASE IF EXISTS bloat", "CREATE DATABASE bloat")
+    with connect(seeded, dbname="bloat") as c:
+        for tbl in ("shrunk", "rebuilt"):
+            c.execute(f"CREATE TABLE {tbl} (id int PRIMARY KEY, v bigint)")
+            c.execute(f"INSERT INTO {tbl} SELECT g, g FROM generate_series(1, 200000) g")
+            c.execute(f"CREATE INDEX {tbl}_v ON {tbl} (v)")
+            c.execute(f"DELETE FROM {tbl} WHERE id > 20000")
+            c.execute(f"VACUUM ANALYZE {tbl}")
+        c.execute("REINDEX TABLE rebuilt")  # the look-alike: the same rows, indexes rebuilt
+        c.execute("VACUUM ANALYZE rebuilt")
+    t = target(endpoint(seeded), options={"database": "bloat"},
+               thresholds={"bloat_warning_bytes": 2 * 1024 * 1024})
+    r = diagnose(manager, t, "maintenance")
+    assert r.errors == {}
+    f = finding(r, "postgres.maintenance.index_bloat")
+    assert sorted(i["index"] for i in f.evidence["indexes"]) == ["public.shrunk_pkey", "public.shrunk_v"]
+    assert all(i["size_bytes"] > 4 * i["expected_bytes"] for i in f.evidence["indexes"])
+    assert 'REINDEX INDEX CONCURRENTLY "public"."shrunk_v";' in f.suggestion

@@ -11,7 +11,7 @@ from ...base import Run, category
 from ...models import Severity
 from ..client import qualified, quote_ident, quote_literal
 from ..constants import TYPE_MAX
-from .common import age_text, ident, pct, rows, setting_num, th
+from .common import SYSTEM_SCHEMAS, age_text, ident, pct, rows, setting_num, th
 
 HARD_LIMIT = 2**31 - 1  # transaction IDs: the server stops assigning new ones near 2^31
 
@@ -53,6 +53,21 @@ def queries(run: Run) -> list[tuple[str, str]]:
          "d.deptype IN ('a', 'i') LEFT JOIN pg_class t ON t.oid = d.refobjid LEFT JOIN "
          "pg_namespace tn ON tn.oid = t.relnamespace LEFT JOIN pg_attribute a ON a.attrelid = "
          "d.refobjid AND a.attnum = d.refobjsubid WHERE s.last_value IS NOT NULL"),
+        # btree indexes large enough to hold the threshold, with their key columns' widths
+        # (pg_stats): the estimate is made in _index_bloat
+        ("index_bloat", "SELECT n.nspname AS schema, t.relname AS tbl, c.relname AS idx, "
+         "c.relpages::bigint AS pages, c.reltuples::bigint AS tuples, i.indnatts AS natts, "
+         "current_setting('block_size')::int AS block, (SELECT sum(st.avg_width) FROM "
+         "pg_attribute a JOIN pg_stats st ON st.schemaname = n.nspname AND st.tablename = "
+         "t.relname AND st.attname = a.attname WHERE a.attrelid = t.oid AND a.attnum = ANY "
+         "(i.indkey::int2[])) AS width, (SELECT count(*) FROM pg_attribute a JOIN pg_stats st "
+         "ON st.schemaname = n.nspname AND st.tablename = t.relname AND st.attname = a.attname "
+         "WHERE a.attrelid = t.oid AND a.attnum = ANY (i.indkey::int2[])) AS n_stats FROM "
+         "pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = "
+         "i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace JOIN pg_am am ON am.oid = "
+         "c.relam WHERE am.amname = 'btree' AND i.indexprs IS NULL AND c.relpages::bigint * "
+         f"current_setting('block_size')::int >= {bloat} AND n.nspname NOT IN "
+         f"{SYSTEM_SCHEMAS} AND n.nspname !~ '^pg_toast' ORDER BY c.relpages DESC LIMIT 200"),
         ("prepared", "SELECT gid, owner, database, prepared, extract(epoch FROM now() - prepared) "
          f"AS age_s FROM pg_prepared_xacts WHERE prepared <= now() - interval '{prep} seconds' "
          "ORDER BY prepared"),
@@ -64,6 +79,7 @@ class MaintenanceChecks:
     def check_maintenance(self, run: Run) -> None:
         self._wraparound(run)
         self._tables(run)
+        self._index_bloat(run)
         self._sequences(run)
         self._prepared(run)
 
@@ -179,6 +195,44 @@ class MaintenanceChecks:
                         "Autovacuum is off for the whole server",
                         evidence={"autovacuum": "off", "disabled": autovacuum_off},
                         suggestion="ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf();")
+
+    def _index_bloat(self, run: Run) -> None:
+        """The pages a freshly built btree of the same rows would take, against the pages
+        it has: tuples of 8 bytes of header plus the key widths (pg_stats), aligned to 8,
+        and a 4-byte line pointer each, on pages of the block size less 40 bytes (page
+        header and btree special space) filled to 90%, plus the metapage and 1% for inner
+        pages. Indexes whose columns have no statistics (never analyzed, or no SELECT on
+        the table) are not estimated."""
+        got = rows(run, "index_bloat", "maintenance", "pg_stats / pg_class") or []
+        warn, crit = th(run, "bloat_warning_bytes"), th(run, "bloat_critical_bytes")
+        out: list[dict[str, Any]] = []
+        for r in got:
+            if r["width"] is None or int(r["n_stats"]) < int(r["natts"]):
+                continue
+            block = int(r["block"])
+            tup = 8 + -(-int(r["width"]) // 8) * 8 + 4
+            per_page = max(int((block - 40) * 0.9) // tup, 1)
+            expected = int(-(-max(int(r["tuples"]), 0) // per_page) * 1.01) + 1
+            wasted = (int(r["pages"]) - expected) * block
+            if wasted < warn:
+                continue
+            name = qualified(r["schema"], r["idx"])
+            out.append({"index": f"{r['schema']}.{r['idx']}", "table": f"{r['schema']}.{r['tbl']}",
+                        "size_bytes": int(r["pages"]) * block, "expected_bytes": expected * block,
+                        "wasted_bytes_estimate": wasted,
+                        "statement": f"REINDEX INDEX CONCURRENTLY {name};"})
+        if out:
+            out.sort(key=lambda x: -x["wasted_bytes_estimate"])
+            worst = out[0]
+            run.finding("postgres.maintenance.index_bloat",
+                        Severity.CRITICAL if worst["wasted_bytes_estimate"] >= crit else Severity.WARNING,
+                        f"{len(out)} index(es) larger than a rebuild would make them (worst "
+                        f"{worst['index']}: {worst['size_bytes'] / 1048576:.1f} MiB, about "
+                        f"{worst['expected_bytes'] / 1048576:.1f} MiB rebuilt)",
+                        evidence={"indexes": out[:50], "threshold_bytes": warn,
+                                  "estimate": "btree of the same rows at 90% fill (pg_stats widths)"},
+                        suggestion=" ".join(x["statement"] for x in out[:5])
+                        + " (action reindex_concurrently rebuilds invalid indexes only)")
 
     def _sequences(self, run: Run) -> None:
         got = rows(run, "sequences", "maintenance", "pg_sequences") or []
