@@ -135,3 +135,16 @@ def test_unknown_target_option_is_refused(manager: PluginManager, pg: PgServer) 
     assert r.status == Status.UNKNOWN and r.findings == []
     assert r.errors == {"_config": "plugin 'postgres-diagnostics': unknown target option(s) sslmod "
                                    "(known: database, passfile, sslmode, user)"}
+
+
+def test_refused_at_the_role_connection_limit(manager: PluginManager, pg: PgServer) -> None:
+    from tests.postgres.pg_helpers import connect
+
+    sql(pg, "DROP ROLE IF EXISTS ksa_limited", "CREATE ROLE ksa_limited LOGIN CONNECTION LIMIT 1")
+    with connect(pg, user="ksa_limited"):
+        r = diagnose(manager, target(endpoint(pg), name="limited", auth={"username": "ksa_limited"}))
+    f = finding(r, "postgres.connection.too_many_clients")
+    assert r.status == Status.CRITICAL
+    assert f.title == "Connections refused: the role's connection limit is reached: limited"
+    assert f.evidence["error"].endswith('too many connections for role "ksa_limited"')
+    assert f.suggestion.endswith('ALTER ROLE "ksa_limited" CONNECTION LIMIT <n>;')

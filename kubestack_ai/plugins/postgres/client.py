@@ -147,6 +147,16 @@ def open_connection(target: MiddlewareTarget, endpoint: str, deadline: Deadline)
         state = getattr(e, "sqlstate", None) or ""
         if state in AUTH_STATES or "password authentication failed" in msg:
             raise AuthError(f"{endpoint}: the server refused role {kw['user']!r}: {msg}") from None
+        if "too many connections for role" in msg or "too many connections for database" in msg:
+            what = "role" if "for role" in msg else "database"
+            name = kw["user"] if what == "role" else kw["dbname"]
+            raise ConnectError(f"{endpoint}: {msg}", f"Connections refused: the {what}'s "
+                               "connection limit is reached", kind="too_many_clients",
+                               hint=f"Find who holds them (SELECT pid, usename, application_name, "
+                               "client_addr, state FROM pg_stat_activity WHERE "
+                               f"{'usename' if what == 'role' else 'datname'} = "
+                               f"{quote_literal(name)};) or raise the limit: ALTER "
+                               f"{what.upper()} {quote_ident(name)} CONNECTION LIMIT <n>;") from None
         if state == "53300" or "too many clients" in msg or "remaining connection slots" in msg:
             raise ConnectError(f"{endpoint}: {msg}", "Connections refused: the server is full",
                                kind="too_many_clients",
