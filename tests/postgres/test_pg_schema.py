@@ -219,3 +219,15 @@ def test_bloated_index_named_not_the_rebuilt_one(manager: PluginManager, seeded:
     assert sorted(i["index"] for i in f.evidence["indexes"]) == ["public.shrunk_pkey", "public.shrunk_v"]
     assert all(i["size_bytes"] > 4 * i["expected_bytes"] for i in f.evidence["indexes"])
     assert 'REINDEX INDEX CONCURRENTLY "public"."shrunk_v";' in f.suggestion
+
+
+def test_further_databases_each_named(manager: PluginManager, seeded: PgServer) -> None:
+    t = target(endpoint(seeded), options={"database": "postgres", "databases": [DB, "no_such_db"]})
+    r = diagnose(manager, t, "schema", "maintenance")
+    f = finding(r, "postgres.schema.invalid_index")
+    assert f.evidence["database"] == DB and f.evidence["indexes"][0]["index"] == "public.dup_vals_v"
+    assert f.suggestion.startswith(f'In "{DB}": They cost writes')
+    seq = finding(r, "postgres.maintenance.sequence_near_max")
+    assert seq.evidence["database"] == DB
+    assert r.errors["schema"].startswith("database no_such_db: ")
+    assert 'database "no_such_db" does not exist' in r.errors["schema"]

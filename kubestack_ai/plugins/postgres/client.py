@@ -90,13 +90,14 @@ def pgpass_password(text: str, host: str, port: int, dbname: str, user: str) -> 
     return None
 
 
-def conninfo(target: MiddlewareTarget, endpoint: str, deadline: Deadline
-             ) -> tuple[dict[str, Any], str | None]:
-    """psycopg connect keywords for ``endpoint`` and the password (to redact)."""
+def conninfo(target: MiddlewareTarget, endpoint: str, deadline: Deadline,
+             dbname: str | None = None) -> tuple[dict[str, Any], str | None]:
+    """psycopg connect keywords for ``endpoint`` (the target's database, or ``dbname``)
+    and the password (to redact)."""
     auth = target.auth
     opts = target.options
     user = auth.username if auth and auth.username else str(opts.get("user", "postgres"))
-    dbname = str(opts.get("database", "postgres"))
+    dbname = dbname or str(opts.get("database", "postgres"))
     host, port = split_endpoint(endpoint)
     password = resolve_secret(auth.password) if auth else None
     if password is None and opts.get("passfile"):
@@ -134,12 +135,13 @@ def conninfo(target: MiddlewareTarget, endpoint: str, deadline: Deadline
     return kw, password
 
 
-def open_connection(target: MiddlewareTarget, endpoint: str, deadline: Deadline) -> Any:
+def open_connection(target: MiddlewareTarget, endpoint: str, deadline: Deadline,
+                    dbname: str | None = None) -> Any:
     """Connect to ``endpoint``. Raises AuthError / ConnectError with messages that never
     hold the password."""
     import psycopg
 
-    kw, password = conninfo(target, endpoint, deadline)
+    kw, password = conninfo(target, endpoint, deadline, dbname)
     try:
         return psycopg.connect(**kw)
     except psycopg.OperationalError as e:

@@ -91,6 +91,9 @@ TARGET_OPTIONS: dict[str, dict[str, object]] = {
              "description": "the role when the target has no auth.username"},
     "database": {"type": "string", "default": "postgres",
                  "description": "the database whose tables, indexes and sequences are checked"},
+    "databases": {"type": "array", "items": {"type": "string"}, "maxItems": 50,
+                  "description": "further databases whose schema and tables are checked too "
+                                 "(the role needs CONNECT on each)"},
     "sslmode": {"enum": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
                 "description": "libpq sslmode (default: verify-full when tls is set, else prefer)"},
     "passfile": {"type": "string",

@@ -113,16 +113,18 @@ class PostgresPlugin(CheckpointChecks, SecurityChecks, DurabilityChecks, SchemaC
 
     # -- connection -----------------------------------------------------------------------
 
-    def _session(self, endpoint: str, deadline: Deadline, target: MiddlewareTarget) -> Session:
-        s = self._sessions.get(endpoint)
+    def _session(self, endpoint: str, deadline: Deadline, target: MiddlewareTarget,
+                 dbname: str | None = None) -> Session:
+        key = endpoint if dbname is None else f"{endpoint}/{dbname}"
+        s = self._sessions.get(key)
         # a call that overran its deadline may still be reading on it: leave it to that
         # call (it closes the session when done) and open another
         if s is not None and s.target == target and s.alive() and not s.busy.locked():
             return s
         if s is not None:
             s.release()
-        s = Session(open_connection(target, endpoint, deadline), target, endpoint)
-        self._sessions[endpoint] = s
+        s = Session(open_connection(target, endpoint, deadline, dbname), target, endpoint)
+        self._sessions[key] = s
         return s
 
     def connect(self, deadline: Deadline, target: MiddlewareTarget) -> None:
@@ -175,6 +177,25 @@ class PostgresPlugin(CheckpointChecks, SecurityChecks, DurabilityChecks, SchemaC
         run.metric("server.in_recovery", bool(me["in_recovery"]))
         if "replication" in run.categories:
             run.data["nodes"] = [self._node(run, ep) for ep in run.target.endpoints[1:]]
+        if {"schema", "maintenance"} & set(run.categories):
+            run.data["dbs"] = [self._database(run, db) for db in
+                               run.target.options.get("databases", ()) if db != me["db"]]
+
+    def _database(self, run: Run, db: str) -> tuple[str, dict[str, Any]]:
+        """A further database of the main node: its schema and maintenance statements."""
+        statements: list[tuple[str, str]] = []
+        if "schema" in run.categories:
+            statements += schema.queries(run)
+        if "maintenance" in run.categories:
+            statements += [q for q in maintenance.queries(run) if q[0] in maintenance.PER_DATABASE]
+        try:
+            s = self._session(run.target.endpoints[0], run.deadline, run.target, db)
+            with s.use():
+                return db, s.batch(statements, run.deadline)
+        except ConnectError as e:
+            run.errors["schema" if "schema" in run.categories else "maintenance"] = (
+                f"database {db}: {e}")
+            return db, {}
 
     def _node(self, run: Run, endpoint: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
         """A further endpoint (a standby): its identity and its replication statements."""

@@ -4,6 +4,7 @@ judged as rates (``plugins/rates.py``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ...base import Run
@@ -101,6 +102,29 @@ def lacking(run: Run, category: str, what: str, why: str, grant: str) -> None:
                 f"Not checked: {what} (role {ident(run)['usr']} lacks a privilege)",
                 evidence={"what": what, "why": why, "role": ident(run)["usr"]},
                 suggestion=f"As a superuser: {grant}", category=category)
+
+
+def per_database(run: Run, check: Callable[[], None]) -> None:
+    """Run ``check`` on the target's database, then on each further one (option
+    ``databases``) with that database's rows in ``run.data["q"]``; with more than one,
+    each finding names its database and its suggestion says where to run it."""
+    extra: list[tuple[str, dict[str, Any]]] = run.data.get("dbs") or []
+    if not extra:
+        check()
+        return
+    main_q = run.data["q"]
+    for db, q in [(ident(run)["db"], main_q), *extra]:
+        start = len(run.findings)
+        run.data["q"] = q
+        try:
+            check()
+        finally:
+            run.data["q"] = main_q
+        for i in range(start, len(run.findings)):
+            f = run.findings[i]
+            run.findings[i] = f.model_copy(update={
+                "evidence": {"database": db, **f.evidence},
+                "suggestion": f"In {quote_ident(db)}: {f.suggestion}"})
 
 
 def rate(run: Run, name: str) -> Rate:

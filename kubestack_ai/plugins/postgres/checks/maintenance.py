@@ -11,7 +11,7 @@ from ...base import Run, category
 from ...models import Severity
 from ..client import qualified, quote_ident, quote_literal
 from ..constants import TYPE_MAX
-from .common import SYSTEM_SCHEMAS, age_text, ident, pct, rows, setting_num, th
+from .common import SYSTEM_SCHEMAS, age_text, ident, pct, per_database, rows, setting_num, th
 
 HARD_LIMIT = 2**31 - 1  # transaction IDs: the server stops assigning new ones near 2^31
 
@@ -74,14 +74,26 @@ def queries(run: Run) -> list[tuple[str, str]]:
     ]
 
 
+PER_DATABASE = ("tables", "index_bloat", "sequences")
+"""The statements of queries() that read one database's tables (the rest read them all)."""
+
+
 class MaintenanceChecks:
     @category("maintenance")
     def check_maintenance(self, run: Run) -> None:
-        self._wraparound(run)
+        self._wraparound(run)  # every database's age, from any one of them
+        per_database(run, lambda: self._per_database(run))
+        self._prepared(run)  # every database's prepared transactions
+        if run.data["settings"].get("autovacuum") == "off":
+            run.finding("postgres.maintenance.autovacuum_off", Severity.CRITICAL,
+                        "Autovacuum is off for the whole server",
+                        evidence={"autovacuum": "off"},
+                        suggestion="ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf();")
+
+    def _per_database(self, run: Run) -> None:
         self._tables(run)
         self._index_bloat(run)
         self._sequences(run)
-        self._prepared(run)
 
     def _wraparound(self, run: Run) -> None:
         dbs = rows(run, "db_ages", "maintenance", "pg_database") or []
@@ -190,11 +202,6 @@ class MaintenanceChecks:
                         evidence={"tables": bloated, "estimate": "size x dead / (live + dead)",
                                   "threshold_bytes": bloat_w},
                         suggestion=" ".join(t["statement"] for t in bloated[:5]))
-        if autovacuum_off := (run.data["settings"].get("autovacuum") == "off"):
-            run.finding("postgres.maintenance.autovacuum_off", Severity.CRITICAL,
-                        "Autovacuum is off for the whole server",
-                        evidence={"autovacuum": "off", "disabled": autovacuum_off},
-                        suggestion="ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf();")
 
     def _index_bloat(self, run: Run) -> None:
         """The pages a freshly built btree of the same rows would take, against the pages

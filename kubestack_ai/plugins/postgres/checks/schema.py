@@ -10,7 +10,7 @@ from typing import Any
 from ...base import Run, category
 from ...models import Severity
 from ..client import qualified, quote_ident
-from .common import SYSTEM_SCHEMAS, age_text, rows, th
+from .common import SYSTEM_SCHEMAS, age_text, per_database, rows, th
 
 _NOT_SYSTEM = (f"n.nspname NOT IN {SYSTEM_SCHEMAS} AND n.nspname !~ '^pg_toast' "
                "AND n.nspname !~ '^pg_temp'")
@@ -76,6 +76,9 @@ def _covers(big: dict[str, Any], small: dict[str, Any]) -> bool:
 class SchemaChecks:
     @category("schema")
     def check_schema(self, run: Run) -> None:
+        per_database(run, lambda: self._schema(run))
+
+    def _schema(self, run: Run) -> None:
         idx = rows(run, "indexes", "schema", "pg_index") or []
         cap = int(th(run, "schema_max_listed"))
         self._invalid(run, idx, cap)
