@@ -134,7 +134,7 @@ def test_unknown_target_option_is_refused(manager: PluginManager, pg: PgServer) 
     r = diagnose(manager, target(endpoint(pg), options={"sslmod": "require"}))
     assert r.status == Status.UNKNOWN and r.findings == []
     assert r.errors == {"_config": "plugin 'postgres-diagnostics': unknown target option(s) sslmod "
-                                   "(known: database, passfile, sslmode, user)"}
+                                   "(known: database, databases, passfile, sslmode, user)"}
 
 
 def test_refused_at_the_role_connection_limit(manager: PluginManager, pg: PgServer) -> None:
