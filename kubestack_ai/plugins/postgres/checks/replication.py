@@ -10,7 +10,7 @@ from typing import Any
 
 from ...base import Run, category
 from ...models import Severity
-from ..client import quote_literal
+from ..client import quote_ident, quote_literal
 from .common import ident, lacking, rows, setting_num, th
 
 PRIMARY = ("standbys", "SELECT pid, usename, application_name, client_addr::text AS client_addr, "
@@ -72,7 +72,7 @@ class ReplicationChecks:
         if got and not me["read_all_stats"]:
             lacking(run, "replication", "standby lag (pg_stat_replication hides it)",
                     "pg_stat_replication shows LSNs only to pg_read_all_stats",
-                    f"GRANT pg_monitor TO \"{me['usr']}\";")
+                    f"GRANT pg_monitor TO {quote_ident(me['usr'])};")
         lag_b, lag_s = th(run, "replication_lag_bytes"), th(run, "replication_lag_seconds")
         for r in got:
             name = r["application_name"] or r["client_addr"]
