@@ -13,10 +13,11 @@ healthy look-alike, waits for two scrapes and evaluations, and asks every tool.
 
 - check_postgres 2.25 (Debian check-postgres): the actions that concern the scenario,
   their non-OK line.
-- rules: awesome-prometheus-alerts ``postgres-exporter.yml`` (the rules whose metrics
-  postgres_exporter 0.11 exports: too many connections, deadlocks, rollback rate, dead
-  tuples, unused slot); an alert is listed when it fires during the scenario and did not
-  before it.
+- rules: awesome-prometheus-alerts ``postgres-exporter.yml`` (too many connections,
+  deadlocks, rollback rate, dead tuples, unused slot) and the postgres_mixin's
+  (connections, slow queries, cache hit ratio, rollbacks, deadlocks, unused slot, dead
+  tuples, requested checkpoints); an alert is listed when it fires during the scenario
+  and did not before it.
 - PgHero: Ruby, not installable here; its checks applied as its source does
   (``lib/pghero/methods``): long running queries (state <> 'idle', older than
   long_running_query_sec), blocked queries, invalid indexes, duplicate indexes (its
@@ -68,6 +69,26 @@ RULES = """groups:
     expr: pg_replication_slots_active == 0
   - alert: PostgresqlTooManyDeadTuples
     expr: ((pg_stat_user_tables_n_dead_tup > 10000) / (pg_stat_user_tables_n_live_tup + pg_stat_user_tables_n_dead_tup)) >= 0.1
+- name: postgres_mixin (prometheus-community/postgres_exporter), for dropped, selectors dropped
+  rules:
+  - alert: PostgreSQLMaxConnectionsReached
+    expr: sum by (instance) (pg_stat_activity_count) >= sum by (instance) (pg_settings_max_connections) - sum by (instance) (pg_settings_superuser_reserved_connections)
+  - alert: PostgreSQLHighConnections
+    expr: sum by (instance) (pg_stat_activity_count) > (sum by (instance) (pg_settings_max_connections) - sum by (instance) (pg_settings_superuser_reserved_connections)) * 0.8
+  - alert: PostgreSQLSlowQueries
+    expr: avg by (datname) (rate(pg_stat_activity_max_tx_duration[2m])) > 2 * 60
+  - alert: PostgreSQLCacheHitRatio
+    expr: avg by (datname) (rate(pg_stat_database_blks_hit[5m]) / (rate(pg_stat_database_blks_hit[5m]) + rate(pg_stat_database_blks_read[5m]))) < 0.98
+  - alert: PostgresHasTooManyRollbacks
+    expr: avg without(pod, instance) (rate(pg_stat_database_xact_rollback[5m]) / (rate(pg_stat_database_xact_commit[5m]) + rate(pg_stat_database_xact_rollback[5m]))) > 0.10
+  - alert: PostgresHasHighDeadLocks
+    expr: max without(pod, instance) (rate(pg_stat_database_deadlocks[5m]) * 60) > 5
+  - alert: PostgresHasReplicationSlotUsed
+    expr: pg_replication_slots_active{} == 0
+  - alert: PostgresHasTooManyDeadTuples
+    expr: (sum without(relname) (pg_stat_user_tables_n_dead_tup) > 10000) / ((sum without(relname) (pg_stat_user_tables_n_live_tup) + sum without(relname)(pg_stat_user_tables_n_dead_tup)) > 0) >= 0.1
+  - alert: PostgresTooManyCheckpointsRequested
+    expr: rate(pg_stat_bgwriter_checkpoints_timed_total[5m]) / (rate(pg_stat_bgwriter_checkpoints_timed_total[5m]) + rate(pg_stat_bgwriter_checkpoints_req_total[5m])) < 0.5
 """
 
 
@@ -311,7 +332,7 @@ def main() -> None:
         standby.close()
         primary.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("| scenario | check_postgres 2.25 | awesome-prometheus-alerts over postgres_exporter 0.11 "
+    print("| scenario | check_postgres 2.25 | awesome-prometheus-alerts and postgres_mixin rules over postgres_exporter 0.11 "
           "| PgHero (its SQL and rules) | postgres-diagnostics |")
     print("|---|---|---|---|---|")
     for row in peers.rows:
@@ -468,6 +489,22 @@ def run(peers: Peers, P: int, standby: Standby) -> None:
     peers.scenario("8'. look-alike: the same lifetime count, none since (ours: no history, "
                    "two readings 1 s apart)", lambda: None, db="app", wait=61.0,
                    ours=("performance",))
+
+    # 10. requested checkpoints
+    _, before = peers.ours("checkpoints")
+    ck_history = (Snapshot(at=before.started_at, metrics=before.metrics),)
+    def checkpoints() -> None:
+        for i in range(4):
+            sql(P, "CREATE TABLE IF NOT EXISTS ck (v int)", f"INSERT INTO ck VALUES ({i})", "CHECKPOINT")
+        time.sleep(0.5)  # the checkpointer reports its statistics after CHECKPOINT returns
+        return None
+    peers.scenario("10. four CHECKPOINTs in a few seconds, none timed (ours: the previous run "
+                   "as history)", checkpoints, ours=("checkpoints",),
+                   history=ck_history)
+    _, before = peers.ours("checkpoints")
+    peers.scenario("10'. look-alike: no checkpoint since the previous run", lambda: None,
+                   ours=("checkpoints",),
+                   history=(Snapshot(at=before.started_at, metrics=before.metrics),))
 
     # 9. dead tuples
     def churn() -> Callable[[], None]:

@@ -42,7 +42,7 @@ class CheckpointChecks:
             size = int(max_wal_mb) * 2
         advice = f"ALTER SYSTEM SET max_wal_size = '{size}MB'; SELECT pg_reload_conf();"
         run.finding("postgres.checkpoints.requested_high", Severity.WARNING,
-                    f"{share}% of checkpoints were requested (WAL filled max_wal_size) "
-                    f"{req.window_text()}", evidence=ev,
+                    f"{share}% of checkpoints were requested (max_wal_size filled, or a "
+                    f"CHECKPOINT command) {req.window_text()}", evidence=ev,
                     suggestion=f"{advice} Requested checkpoints write more full-page images and "
                     "more I/O than timed ones.")
