@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # the framework (pydantic) is imported when a command runs
 
 def add_target_arguments(p: argparse.ArgumentParser, *, endpoints: str | None = "+",
                          option_flags: tuple[str, ...] = ("--option", "-o")) -> None:
-    p.add_argument("type", help="middleware type: redis, kafka, mysql, tcp, ...")
+    p.add_argument("type", help="middleware type: redis, kafka, mysql, postgres, tcp, ...")
     p.add_argument("endpoint", nargs=endpoints,
                    help="HOST:PORT (several for sentinel/cluster/kafka"
                         + (")" if endpoints == "+" else ", comma-separated)"))

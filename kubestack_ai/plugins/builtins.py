@@ -24,6 +24,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "redis-diagnostics": "kubestack_ai.plugins.redis",
     "mysql-diagnostics": "kubestack_ai.plugins.mysql",
     "kafka-diagnostics": "kubestack_ai.plugins.kafka",
+    "postgres-diagnostics": "kubestack_ai.plugins.postgres",
 }
 """Plugin id -> the package whose import registers it. One line per builtin."""
 

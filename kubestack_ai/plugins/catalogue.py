@@ -50,6 +50,26 @@ BUILTINS: Final[dict[str, dict[str, Any]]] = {
         "categories": ["replication", "performance", "connection", "innodb", "durability",
                        "security", "schema"],
     },
+    "postgres-diagnostics": {
+        "info": {
+            "id": "postgres-diagnostics",
+            "name": "PostgreSQL diagnostics",
+            "version": "1.0.0",
+            "type": "middleware",
+            "description": "Connections, long queries and lock chains, replication and slots, "
+                           "wraparound and vacuum, indexes and schema, durability, security and "
+                           "checkpoints of PostgreSQL 12-17, each with the statement to run.",
+            "capabilities": ["health-check", "metrics", "diagnose", "execute"],
+            "author": "KubeStack AI",
+            "actions": ["cancel_query", "terminate_backend", "drop_replication_slot",
+                        "vacuum_analyze", "reindex_concurrently"],
+            "dangerous_actions": ["drop_replication_slot", "reindex_concurrently"],
+            "api_version": "1.0",
+        },
+        "middleware_type": "postgres",
+        "categories": ["connection", "performance", "replication", "maintenance", "schema",
+                       "durability", "security", "checkpoints"],
+    },
     "redis-diagnostics": {
         "info": {
             "id": "redis-diagnostics",

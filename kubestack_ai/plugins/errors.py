@@ -27,12 +27,13 @@
     │   └── ResolveError                requires that cannot be met from the index (cycle, range)
     ├── PrepareError                    mysql: the server's status or variables unreadable
     ├── NotPrepared                     mysql: a check ran though prepare() read nothing
+    ├── ServerUnreadable                postgres: identity, settings or counters unreadable
     ├── ActionError                     kafka: an allowed action that cannot be done
     └── RequestFailed                   kafka: one request of a batch to one broker failed
 
 The builtins' errors live in their packages (``mysql/plugin.py``, ``mysql/checks/common.py``,
-``kafka/actions.py``, ``kafka/wire.py``); the rest are here. A test compares this drawing
-with the classes (tests/framework/test_errors.py).
+``kafka/actions.py``, ``kafka/wire.py``, ``postgres/checks/common.py``); the rest are
+here. A test compares this drawing with the classes (tests/framework/test_errors.py).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from kubestack_ai.plugins.logcontext import get_logger
 
 log = get_logger(__name__)
 
-WELL_KNOWN_TYPES: tuple[str, ...] = ("redis", "kafka", "mysql")
+WELL_KNOWN_TYPES: tuple[str, ...] = ("redis", "kafka", "mysql", "postgres")
 """Task names registered even when no plugin for them is installed here: the task then
 answers "no plugin" instead of Celery silently discarding the message."""
 

@@ -1,0 +1,1 @@
+"""The checks of postgres-diagnostics, one module per category."""
