@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -16,9 +16,6 @@ from ._base import Part, short_key
 from .errors import StorageError
 from .models import ID_LEN, AuditRow
 from .records import AuditRecord
-
-if TYPE_CHECKING:
-    from .store import Store
 
 
 class Audit(Part):
@@ -121,11 +118,19 @@ def _audit(r: AuditRow) -> AuditRecord:
                        plugin_version=str(full.get("plugin_version") or ""))
 
 
+class _Writer(Protocol):
+    """What ``AuditLog`` writes through: a ``Store`` (or its ``Audit``)."""
+
+    def record_action(self, record: dict[str, Any], task_id: str | None = None) -> int: ...
+
+    def update_action(self, audit_id: int, record: dict[str, Any]) -> None: ...
+
+
 class AuditLog:
     """The audit sink of ``PluginManager.execute`` on a Store: an attempt is written
     before the action runs (a failure refuses it), and completed after."""
 
-    def __init__(self, store: Store, task_id: str | None = None) -> None:
+    def __init__(self, store: _Writer, task_id: str | None = None) -> None:
         self.store = store
         self.task_id = task_id
         """The Celery task running the action: the worker closes its row by it when the
