@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 from kubestack_ai.plugins.pyutil import lazy_exports
 
 if TYPE_CHECKING:
+    from ._audit import AuditLog
     from ._base import categories_key, short_key
     from ._fleet import OUTCOMES, STATUSES, FindingSpan, FleetCounts, RunSummary, TargetRecord
     from ._retention import PruneReport
-    from ._state import UNSET, AuditLog
+    from ._state import UNSET
     from .engine import default_url
     from .errors import MigrationError, StorageError, StorageUnavailable
     from .members import FleetMember
@@ -38,7 +39,7 @@ _WHERE: dict[str, str] = {
     'TargetRecord': '_fleet',
     'PruneReport': '_retention',
     'UNSET': '_state',
-    'AuditLog': '_state',
+    'AuditLog': '_audit',
     'default_url': 'engine',
     'FleetMember': 'members',
     'MetricPoint': 'trends',

@@ -1,4 +1,5 @@
-"""The store's plumbing: one engine per process, short transactions, error translation."""
+"""The store's plumbing: one engine per process, short transactions, error translation
+(``Database``); ``Part``, the base of the collaborators that run their queries on it."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ _PG_RETRY = {"40P01", "40001"}
 _ATTEMPTS = 4
 
 
-_STORES: weakref.WeakSet[StoreBase] = weakref.WeakSet()
+_STORES: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
@@ -66,8 +67,9 @@ def categories_key(categories: Iterable[str]) -> str:
     return short_key(",".join(sorted(set(categories))))
 
 
-class StoreBase:
-    """URL, engine and transactions. The public API is in ``Store``."""
+class Database:
+    """URL, engine and transactions of one ``Store``: its collaborators run every query
+    through ``tx`` or ``core``."""
 
     def __init__(self, url: str | None = None, *, timeout: float = 10.0,
                  busy_timeout: float | None = None, echo: bool = False) -> None:
@@ -82,7 +84,7 @@ class StoreBase:
         _STORES.add(self)
 
     def __repr__(self) -> str:
-        return f"Store({self.masked_url!r})"
+        return f"Database({self.masked_url!r})"
 
     # -- engine, per process ------------------------------------------------------------
 
@@ -144,11 +146,11 @@ class StoreBase:
         """The schema revision the database is at (None: no schema yet)."""
         def fn(s: Session) -> str | None:
             return _migrate.current(s.connection())
-        return self._tx(fn)
+        return self.tx(fn)
 
     # -- transactions -------------------------------------------------------------------
 
-    def _tx(self, fn: Callable[[Session], T], *, write: bool = False,
+    def tx(self, fn: Callable[[Session], T], *, write: bool = False,
             passthrough: tuple[type[Exception], ...] = (),
             retry_integrity: bool = False, what: str = "query") -> T:
         """Run ``fn(session)`` in one short ORM transaction (see ``_retry``)."""
@@ -157,7 +159,7 @@ class StoreBase:
                 return fn(s)
         return self._retry(once, write, passthrough, retry_integrity, what)
 
-    def _core(self, fn: Callable[[Connection], T], *, write: bool = False,
+    def core(self, fn: Callable[[Connection], T], *, write: bool = False,
               passthrough: tuple[type[Exception], ...] = (),
               retry_integrity: bool = False, what: str = "query") -> T:
         """Run ``fn(connection)`` in one short Core transaction: the hot paths (record_run,
@@ -205,6 +207,16 @@ class StoreBase:
             return SchemaMissing(f"storage database {self.masked_url} has no schema ({what}): "
                                 f"{reason}; run Store.migrate()")
         return StorageError(f"storage database {self.masked_url}: {what} failed: {reason}")
+
+
+class Part:
+    """A collaborator of ``Store``: owns one table family and runs its queries on the
+    store's ``Database`` (``_tx``: an ORM session, ``_core``: a Core connection)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._tx = db.tx
+        self._core = db.core
 
 
 def _reason(e: SQLAlchemyError, password: str | None) -> str:

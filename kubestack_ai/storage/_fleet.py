@@ -36,7 +36,7 @@ from sqlalchemy import (
 
 from kubestack_ai.plugins.models import DiagnosticResult, Severity, Status, utcnow
 
-from ._base import StoreBase, short_key
+from ._base import Part, short_key
 from .members import STALE_FACTOR, Scope, scope
 from .models import RunRow, TargetLatestRow
 
@@ -199,29 +199,32 @@ def _update_params(tk: str, plugin_id: str, run_id: str, result: DiagnosticResul
     return params
 
 
-class FleetMixin(StoreBase):
+def latest_put(c: Connection, tk: str, plugin_id: str, run_id: str,
+               result: DiagnosticResult, now: dt.datetime) -> None:
+    """Keep ``ksa_target_latest`` at the newest run of ``tk``, inside record_run's
+    transaction, in one statement on the common path: an UPDATE computed from the
+    old row (row-locked by the database); a first run inserts; a run older than the
+    row only adds to its counts."""
+    params = _update_params(tk, plugin_id, run_id, result, now)
+    if c.execute(_UPDATE, params).rowcount:
+        return
+    # no row, or a newer run's. (An insert's rowcount is no answer: psycopg reports
+    # -1 for ON CONFLICT DO NOTHING, MySQL 1 for an unchanged duplicate.)
+    c.execute(_insert_new(c.dialect.name),
+              latest_values(tk, plugin_id, run_id, result, None, now))
+    mine = select(_L.run_id).where(_L.target_key == tk)
+    if c.execute(mine).scalar() == short_key(run_id):
+        return
+    # the row exists: newer than this run, or inserted by another process meanwhile
+    if c.execute(_UPDATE, params).rowcount:
+        return
+    c.execute(update(_L).where(_L.target_key == tk).values(
+        {col: col + 1 for o, col in _COUNTED.items() if o == result.outcome}))
 
-    def _latest_put(self, c: Connection, tk: str, plugin_id: str, run_id: str,
-                    result: DiagnosticResult, now: dt.datetime) -> None:
-        """Keep ``ksa_target_latest`` at the newest run of ``tk``, inside record_run's
-        transaction, in one statement on the common path: an UPDATE computed from the
-        old row (row-locked by the database); a first run inserts; a run older than the
-        row only adds to its counts."""
-        params = _update_params(tk, plugin_id, run_id, result, now)
-        if c.execute(_UPDATE, params).rowcount:
-            return
-        # no row, or a newer run's. (An insert's rowcount is no answer: psycopg reports
-        # -1 for ON CONFLICT DO NOTHING, MySQL 1 for an unchanged duplicate.)
-        c.execute(_insert_new(c.dialect.name),
-                  latest_values(tk, plugin_id, run_id, result, None, now))
-        mine = select(_L.run_id).where(_L.target_key == tk)
-        if c.execute(mine).scalar() == short_key(run_id):
-            return
-        # the row exists: newer than this run, or inserted by another process meanwhile
-        if c.execute(_UPDATE, params).rowcount:
-            return
-        c.execute(update(_L).where(_L.target_key == tk).values(
-            {col: col + 1 for o, col in _COUNTED.items() if o == result.outcome}))
+
+class Fleet(Part):
+    """The fleet's view: reads of ``ksa_target_latest`` (which rows are the fleet's is
+    ``members.py``'s) and of one target's runs."""
 
     # -- the fleet ----------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from kubestack_ai.plugins.models import DiagnosticResult, Snapshot, utcnow
 
-from ._base import categories_key, short_key
-from ._fleet import FleetMixin
+from ._base import Part, categories_key, short_key
+from ._fleet import latest_put
 from .errors import StorageError
 from .models import CachedResultRow, RunRow
 from .records import RunRecord
@@ -34,7 +34,8 @@ _CACHED = (select(CachedResultRow.result)
                   CachedResultRow.expires_at > bindparam("now")))
 
 
-class ResultsMixin(FleetMixin):
+class Runs(Part):
+    """The run history (``ksa_run``) and the result cache (``ksa_result_cache``)."""
 
     def record_run(self, run_id: str, target_key: str, plugin_id: str,
                    categories: tuple[str, ...], result: DiagnosticResult, ttl: float | None,
@@ -64,7 +65,7 @@ class ResultsMixin(FleetMixin):
         def fn(c: Connection) -> bool:
             c.execute(_RUN_INSERT, row)  # a duplicate run_id fails here, before the cache
             self._cache_put(c, tk, plugin_id, cats, rid, result, body, ttl, now)
-            self._latest_put(c, tk, plugin_id, rid, result, now)
+            latest_put(c, tk, plugin_id, rid, result, now)
             return True
 
         def replace(c: Connection) -> bool:
@@ -74,7 +75,7 @@ class ResultsMixin(FleetMixin):
                           .values(**{k: v for k, v in row.items() if k != "run_id"})).rowcount
             if n:
                 self._cache_put(c, tk, plugin_id, cats, rid, result, body, ttl, now)
-                self._latest_put(c, tk, plugin_id, rid, result, now)
+                latest_put(c, tk, plugin_id, rid, result, now)
             return bool(n)
 
         try:

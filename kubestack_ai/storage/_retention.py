@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, or
 
 from kubestack_ai.plugins.models import Status, utcnow
 
-from ._base import StoreBase, short_key
+from ._base import Part, short_key
 from .models import AuditRow, RollupRow, RunRow
 from .records import RollupRecord
 
@@ -38,7 +38,8 @@ class _Raced(Exception):
     """Another pruner deleted part of this batch first: roll the batch back."""
 
 
-class RetentionMixin(StoreBase):
+class Retention(Part):
+    """Pruning of the history and the audit log; the daily rollups (``ksa_rollup_daily``)."""
 
     def prune(self, *, older_than: dt.timedelta | None = None, per_target: int | None = None,
               batch: int = 2000) -> PruneReport:

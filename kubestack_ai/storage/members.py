@@ -31,7 +31,7 @@ from sqlalchemy import Connection, delete, exists, false, insert, select
 
 from kubestack_ai.plugins.models import utcnow
 
-from ._base import StoreBase, short_key
+from ._base import Part, short_key
 from .errors import StorageError
 from .models import CachedResultRow, FleetMemberRow, RollupRow, RunRow, TargetLatestRow
 
@@ -96,7 +96,8 @@ def endpoint_id(endpoint: str) -> str:
     return f"{'127.0.0.1' if host in _LOOPBACK else host}:{port}"
 
 
-class MembersMixin(StoreBase):
+class Members(Part):
+    """The declared fleet (``ksa_fleet_member``) and the one-off targets beside it."""
 
     def set_fleet(self, members: Iterable[FleetMember]) -> list[str]:
         """Declare the fleet (replacing the one before, in one transaction). Returns the

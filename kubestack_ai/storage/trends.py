@@ -20,7 +20,7 @@ from sqlalchemy import Connection, case, func, select
 
 from kubestack_ai.plugins.models import Status, utcnow
 
-from ._base import StoreBase, short_key
+from ._base import Part, short_key
 from .models import RunRow
 
 _RANK = case(*((RunRow.status == str(s), int(s)) for s in Status), else_=-1)
@@ -38,7 +38,8 @@ class MetricPoint:
     """(severity, code) of its warning and critical findings."""
 
 
-class TrendsMixin(StoreBase):
+class Trends(Part):
+    """Charts and strips, read from the run history."""
 
     def metric_points(self, target_key: str, names: Sequence[str], since: dt.datetime,
                       limit: int = 1500) -> list[MetricPoint]:

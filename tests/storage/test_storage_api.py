@@ -38,6 +38,40 @@ def test_store_methods_match_the_agreed_interface() -> None:
     assert inspect.signature(Store.audit_log).parameters["limit"].default == 50
 
 
+def test_store_is_a_facade_over_its_collaborators(tmp_path) -> None:
+    """Each public method of ``Store`` is one of a collaborator's, by the same name (the
+    facade adds none of its own); the surface is pinned here, as the manager's is."""
+    store = Store(f"sqlite:///{tmp_path / 'ksa.db'}")
+    parts = {"db": "Database", "runs": "Runs", "fleet": "Fleet", "members": "Members",
+             "states": "PluginStates", "audit": "Audit", "retention": "Retention",
+             "trends": "Trends"}
+    assert {p: type(getattr(store, p)).__name__ for p in parts} == parts
+    methods = {n for n in dir(Store) if not n.startswith("_")} - {"engine"}
+    by_part: dict[str, set[str]] = {}
+    for name in methods:
+        bound = getattr(store, name)
+        owner = next(p for p in parts if bound.__self__ is getattr(store, p))
+        assert bound.__func__ is getattr(Store, name), name
+        by_part.setdefault(owner, set()).add(name)
+    assert by_part == {
+        "db": {"migrate", "schema_revision", "dispose", "dispose_abandoned"},
+        "runs": {"record_run", "cached_result", "invalidate", "purge_expired",
+                 "latest_results", "history", "get_run", "snapshots"},
+        "fleet": {"fleet_counts", "fleet_targets", "fleet_page", "all_targets", "metric_rows",
+                  "targets_changed", "targets_at_least", "target", "run_summaries",
+                  "finding_spans"},
+        "members": {"set_fleet", "fleet_members", "fleet_key_for", "forget", "prune_adhoc"},
+        "states": {"get_plugin_state", "list_plugin_states", "set_plugin_state",
+                   "request_reload", "record_reload", "request_rollback"},
+        "audit": {"record_action", "update_action", "end_started_action",
+                  "close_abandoned_actions", "audit_log"},
+        "retention": {"prune", "purge_history", "rollups"},
+        "trends": {"metric_points", "status_strips"},
+    }
+    assert store.engine is store.db.engine
+    assert repr(store) == f"Store({store.masked_url!r})"
+
+
 def test_default_url(monkeypatch, tmp_path) -> None:
     monkeypatch.delenv("KSA_DATABASE_URL", raising=False)
     monkeypatch.setenv("KSA_HOME", str(tmp_path / "home"))
