@@ -34,6 +34,7 @@ from kubestack_ai.plugins import (
     register_interrupt,
 )
 from kubestack_ai.plugins.execution import ActionRecord, redact
+from kubestack_ai.plugins.isolation import HostPool, PluginRef, isolated, locate
 from kubestack_ai.plugins.models import Severity, utcnow
 from kubestack_ai.storage import AuditLog
 
@@ -122,6 +123,10 @@ class Runtime:
         self.sources: dict[str, str | None] = {}
         """The code location storage names for each plugin (``reload --from``; a rollback
         goes back one); None: the plugin directories / the builtin's package."""
+        self.hosts = HostPool()
+        """Plugin hosts of the isolated plugins (plugins/isolation), kept warm."""
+        self.isolated: dict[str, tuple[PluginRef, int | None]] = {}
+        """Isolated plugins: where their code is, at which generation (never imported here)."""
 
     # -- plugins ----------------------------------------------------------------------
 
@@ -153,6 +158,21 @@ class Runtime:
         if generation is not None:
             self.generations[pid] = generation
 
+    def _ensure_located(self, spec: PluginSpec, config: PluginConfig,
+                        generation: int | None) -> None:
+        pid = spec.plugin_id
+        known = self.isolated.get(pid)
+        source = self.sources.get(pid)
+        if known is not None and (generation is None or known[1] == generation) \
+                and (known[0].path == source or source is None):
+            return
+        if known is not None:
+            log.info("plugin %s: generation %s -> %s, replacing its plugin hosts", pid,
+                     known[1], generation)
+            self.hosts.retire(pid)
+        self.isolated[pid] = (locate(pid, is_builtin(pid), source), generation)
+        self.configs[pid] = config
+
     def _load(self, pid: str, config: PluginConfig, source: str | None = None) -> None:
         if is_builtin(pid):
             self.manager.load_builtin(pid, config)
@@ -177,8 +197,13 @@ class Runtime:
         self.manager.registry.unregister(pid)
 
     def _ready(self, spec: PluginSpec, config: PluginConfig, generation: int | None) -> str | None:
-        """Load (or reload) the plugin; a plugin that cannot be loaded is an answer."""
+        """Load (or reload) the plugin; a plugin that cannot be loaded is an answer. An
+        isolated plugin is only located here: its code is imported by its host."""
         try:
+            if isolated(spec.plugin_id, config, is_builtin(spec.plugin_id)):
+                self._ensure_located(spec, config, generation)
+                return None
+            self.isolated.pop(spec.plugin_id, None)
             self._ensure_loaded(spec, config, generation)
         except PluginError as e:
             log.error("plugin %s cannot be loaded: %s", spec.plugin_id, e)
@@ -284,7 +309,10 @@ class Runtime:
         t, spec, config, storage_error = admitted
         try:
             with log_context(plugin_id=spec.plugin_id, target=t.key):
-                result = self.manager.health_check(t, timeout=config.timeouts.health_check)
+                where = self.isolated.get(spec.plugin_id)
+                result = (self.hosts.run("health", where[0], config, where[1], t)
+                          if where is not None else
+                          self.manager.health_check(t, timeout=config.timeouts.health_check))
         except SoftTimeLimitExceeded:
             result = _stopped(t, spec, time.perf_counter(), ("health",),
                               "timed_out", "stopped at the soft time limit")
@@ -307,6 +335,16 @@ class Runtime:
                 lambda s: s.record_action(rec.model_dump(mode="json"), task_id=task_id))
             return action_envelope(task_id, rec, audit_id, audit_error)
         t, spec, config, _ = admitted
+        if spec.plugin_id in self.isolated:
+            rec = ActionRecord(at=utcnow(), who=who, plugin_id=spec.plugin_id, target=t.key,
+                               action=action, params=redact(dict(params)), dry_run=dry_run,
+                               outcome="refused", error="actions of an isolated plugin are "
+                               "not run yet (docs/isolation.md); set isolation: none in its "
+                               "config (and KSA_ISOLATION_ALLOW_NONE for an external plugin)")
+            audit_id, audit_error = self.store.call(
+                "record_action",
+                lambda s: s.record_action(rec.model_dump(mode="json"), task_id=task_id))
+            return action_envelope(task_id, rec, audit_id, audit_error)
         # runs kept on disk, and ends of actions whose child died, written first (as a
         # diagnosis does): a worker that only runs actions closes those rows too
         self.store.flush()
@@ -363,9 +401,15 @@ class Runtime:
     def _run(self, spec: PluginSpec, config: PluginConfig, target: MiddlewareTarget,
              options: DiagnoseOptions) -> DiagnosticResult:
         t0 = time.perf_counter()
+        where = self.isolated.get(spec.plugin_id)
         try:
-            with memory_cap(config.memory_limit_mb):
-                result = self.manager.diagnose(target, options, timeout=config.timeouts.diagnose)
+            if where is not None:
+                # a crash, an overrun or a memory cap there costs this run, not this child
+                result = self.hosts.run("diagnose", where[0], config, where[1], target, options)
+            else:
+                with memory_cap(config.memory_limit_mb):
+                    result = self.manager.diagnose(target, options,
+                                                   timeout=config.timeouts.diagnose)
         except SoftTimeLimitExceeded:
             # the soft limit fired outside a category (connect, prepare's caller...)
             return _stopped(target, spec, t0, options.categories, "timed_out",

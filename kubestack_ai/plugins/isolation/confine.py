@@ -56,10 +56,12 @@ def _mounts() -> list[tuple[str, int]]:
     return out
 
 
-def mount_view(hide: Sequence[str], keep_writable: Sequence[str] = ("/proc",)) -> list[str]:
+def mount_view(hide: Sequence[str], keep: Sequence[str] = (),
+               keep_writable: Sequence[str] = ("/proc",)) -> list[str]:
     """In a fresh mount namespace: ``hide`` (a file: /dev/null over it; a folder: an
     empty read-only tmpfs over it), every mount read-only, then a private /tmp and
-    /dev/shm. Returns the problems (an empty list: all done)."""
+    /dev/shm; a folder of ``keep`` under one of those (the plugin's own) is bound back,
+    read-only. Returns the problems (an empty list: all done)."""
     problems: list[str] = []
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
     for p in hide:
@@ -79,11 +81,21 @@ def mount_view(hide: Sequence[str], keep_writable: Sequence[str] = ("/proc",)) -
             if point == "/":
                 problems.append(f"read-only /: {e.strerror}")
     for p in ("/tmp", "/dev/shm", "/var/tmp"):
-        if os.path.isdir(p):
-            try:
-                _mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
-            except OSError as e:
-                problems.append(f"private {p}: {e.strerror}")
+        if not os.path.isdir(p) or os.path.islink(p):
+            continue
+        under = [k for k in keep if k.startswith(p.rstrip("/") + "/") and os.path.isdir(k)]
+        fds = [os.open(k, os.O_RDONLY | os.O_DIRECTORY) for k in under]
+        try:
+            _mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+            for k, fd in zip(under, fds, strict=True):
+                os.makedirs(k, exist_ok=True)
+                _mount(f"/proc/self/fd/{fd}", k, None, MS_BIND | MS_REC)
+                _mount("none", k, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        except OSError as e:
+            problems.append(f"private {p}: {e.strerror}")
+        finally:
+            for fd in fds:
+                os.close(fd)
     return problems
 
 

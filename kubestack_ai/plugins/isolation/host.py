@@ -144,18 +144,19 @@ def _install_network() -> None:
 
 def reap_children() -> int:
     """Kill every process this host started that is still there (as subreaper, orphans
-    of its children come back to it); returns how many."""
+    of its children come back to it; as PID 1 of its namespace, every other process in
+    it is one of its own); returns how many."""
     me = os.getpid()
-    killed = 0
+    killed: set[int] = set()
     for _ in range(50):
-        if me == 1:  # our own PID namespace: everything else in it
+        found = _live(None if me == 1 else me)
+        killed.update(found)
+        if me == 1 and found:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(-1, signal.SIGKILL)
-        found = [p for p in _children(me)]
         for p in found:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(p, signal.SIGKILL)
-        killed += len(found)
         while True:
             try:
                 pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -166,22 +167,24 @@ def reap_children() -> int:
         if not found:
             break
         time.sleep(0.001)
-    return killed
+    return len(killed)
 
 
-def _children(ppid: int) -> list[int]:
+def _live(ppid: int | None) -> list[int]:
+    """Processes (not zombies) whose parent is ``ppid``; None: every other process."""
+    me = os.getpid()
     out = []
     for d in os.listdir("/proc"):
-        if not d.isdigit():
+        if not d.isdigit() or int(d) == me:
             continue
         try:
             stat = Path(f"/proc/{d}/stat").read_text()
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2:].split()
-        if int(fields[1]) == ppid and fields[0] != "Z":
-            out.append(int(d))
-        elif int(fields[1]) == ppid:
+        if fields[0] in ("Z", "X"):
+            continue
+        if ppid is None or int(fields[1]) == ppid:
             out.append(int(d))
     return out
 
@@ -219,7 +222,8 @@ def _confine(setup: dict[str, Any]) -> dict[str, Any]:
     layers: dict[str, Any] = {}
     confine.prctl(confine.PR_SET_CHILD_SUBREAPER, 1)
     if setup.get("mount_namespace"):
-        problems = confine.mount_view(setup.get("hide", []))
+        problems = confine.mount_view(setup.get("hide", []),
+                                      [setup["root"]] if setup.get("root") else [])
         layers["filesystem"] = problems or "ok"
     needed = [sys.prefix, sys.base_prefix, *([setup["root"]] if setup.get("root") else [])]
     layers["user"] = confine.drop_privileges(needed)

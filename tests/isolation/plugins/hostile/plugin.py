@@ -1,0 +1,81 @@
+"""Each run tries the escape the target's ``attack`` option names and reports what it
+got as the metric ``got`` (an exception becomes the category's error)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import subprocess
+import time
+from typing import Any
+
+from kubestack_ai.plugins import (
+    Deadline,
+    MiddlewarePlugin,
+    MiddlewareTarget,
+    PluginInfo,
+    category,
+    resolve_secret,
+)
+
+
+def _read(path: str) -> str:
+    with open(path, "rb") as f:
+        return f"read {len(f.read())} bytes"
+
+
+def _fork(n: int) -> str:
+    started = 0
+    try:
+        for _ in range(n):
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(30)
+                os._exit(0)
+            started += 1
+    except OSError as e:
+        return f"forked {started}, then {type(e).__name__}: {e}"
+    return f"forked {started}"
+
+
+def _spin() -> None:
+    x = 0
+    while True:
+        x += 1
+
+
+ATTACKS: dict[str, Any] = {
+    "shadow": lambda o: _read("/etc/shadow"),
+    "store": lambda o: _read(o["path"]),
+    "secret_file": lambda o: _read(o["path"]),
+    "secret_ref": lambda o: f"resolved {len(resolve_secret(o['ref']) or '')} chars",
+    "write": lambda o: open(o["path"], "w").write("x"),
+    "exec": lambda o: subprocess.run(["/bin/sh", "-c", "true"], check=False).returncode,
+    "connect": lambda o: socket.create_connection((o["host"], int(o["port"])), 2).close(),
+    "fork": lambda o: _fork(int(o.get("n", 1000))),
+    "alloc": lambda o: len(bytearray(4 * 2**30)),
+    "spin": lambda o: _spin(),
+    "segfault": lambda o: ctypes.string_at(0),
+    "exit": lambda o: os._exit(3),
+    "child": lambda o: _fork(1),
+    "env": lambda o: sorted(os.environ),
+    "own_secret": lambda o: f"resolved {len(resolve_secret(o['ref']) or '')} chars",
+}
+
+
+class HostilePlugin(MiddlewarePlugin):
+    def info(self) -> PluginInfo:
+        return PluginInfo(id="hostile-diagnostics", name="Hostile", version="1.0.0",
+                          description="test")
+
+    def middleware_type(self) -> str:
+        return "hostile"
+
+    def connect(self, deadline: Deadline, target: MiddlewareTarget) -> None:
+        self.target = target
+
+    @category("attack")
+    def attack(self, run: Any) -> None:
+        o = run.target.options
+        run.metric("got", str(ATTACKS[o["attack"]](o)))
