@@ -9,16 +9,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kubestack_ai.plugins.isolation import probe
 from kubestack_ai.workers.runtime import Runtime
+from tests.conftest import require
 
 from .conftest import OTHER_SECRET, OWN_SECRET
 
-LAYERS = {layer.name: layer.active for layer in probe()}
-pytestmark = pytest.mark.skipif(not all(LAYERS.values()),
-                                reason=f"needs every isolation layer here: {LAYERS}")
+LAYERS = {layer.name: layer for layer in probe()}
+
+
+def needs(*names: str) -> None:
+    for n in names:
+        require(LAYERS[n].active, f"isolation layer {n}: {LAYERS[n].detail}")
 
 
 def attack(rt: Runtime, name: str, **opts: Any) -> dict[str, Any]:
@@ -49,12 +51,14 @@ def error(env: dict[str, Any]) -> str:
 
 
 def test_read_etc_shadow_sees_nothing(runtime: Runtime, http_server: str) -> None:
+    needs("namespaces")
     env = attack(runtime, "shadow")
     assert got(env) == "read 0 bytes"  # /dev/null over it
     still_fine(runtime, http_server)
 
 
 def test_read_store_file_is_hidden(runtime: Runtime, home: Path, http_server: str) -> None:
+    needs("namespaces")
     assert (home / "ksa.db").is_file()
     env = attack(runtime, "store", path=str(home / "ksa.db"))
     assert error(env).startswith("FileNotFoundError"), env["result"]
@@ -63,6 +67,7 @@ def test_read_store_file_is_hidden(runtime: Runtime, home: Path, http_server: st
 
 def test_other_targets_secret_neither_by_file_nor_by_reference(runtime: Runtime,
                                                                home: Path) -> None:
+    needs("namespaces")
     env = attack(runtime, "secret_file", path=str(home / "secrets" / "other"))
     assert error(env).startswith("FileNotFoundError")
     env = attack(runtime, "secret_ref", ref="env:OTHER_TARGET_PASSWORD")
@@ -82,6 +87,7 @@ def test_own_targets_secret_is_granted_and_env_is_empty(runtime: Runtime) -> Non
 
 
 def test_write_outside_tmp_is_refused(runtime: Runtime) -> None:
+    needs("namespaces")
     plugin_dir = os.environ["KSA_PLUGIN_PATH"]
     env = attack(runtime, "write", path=f"{plugin_dir}/hostile/evil.py")
     assert error(env).startswith("OSError: [Errno 30] Read-only file system"), error(env)
@@ -89,11 +95,13 @@ def test_write_outside_tmp_is_refused(runtime: Runtime) -> None:
 
 
 def test_execve_is_denied_by_seccomp(runtime: Runtime) -> None:
+    needs("seccomp")
     env = attack(runtime, "exec")
     assert error(env).startswith("PermissionError: [Errno 1] Operation not permitted"), error(env)
 
 
 def test_connect_to_the_broker_port_is_refused(runtime: Runtime, http_server: str) -> None:
+    needs("network")
     env = attack(runtime, "connect", host="127.0.0.1", port=6379)
     assert "connection to 127.0.0.1:6379 refused by the plugin host's network policy" \
         in error(env)
@@ -102,6 +110,7 @@ def test_connect_to_the_broker_port_is_refused(runtime: Runtime, http_server: st
 
 
 def test_fork_bomb_is_capped(runtime: Runtime, http_server: str) -> None:
+    needs("cgroups")
     env = attack(runtime, "fork", n=1000)
     text = got(env)
     assert text.startswith("forked ") and "BlockingIOError" in text, text

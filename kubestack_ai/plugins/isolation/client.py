@@ -29,6 +29,7 @@ from ..models import (
     DiagnosticResult,
     MiddlewareTarget,
     PluginConfig,
+    RunOutcome,
     Status,
     utcnow,
 )
@@ -47,7 +48,7 @@ HOSTS_ENV = "KSA_PLUGIN_HOSTS"
 class HostFailure(Exception):
     """The host died, overran or broke the protocol: the run's ``_run`` error."""
 
-    def __init__(self, why: str, outcome: str = "killed",
+    def __init__(self, why: str, outcome: RunOutcome = "killed",
                  resources: dict[str, Any] | None = None) -> None:
         super().__init__(why)
         self.outcome = outcome
@@ -149,7 +150,8 @@ class PluginHost:
                  "config": cfg.model_dump(mode="json"),
                  "memory_mb": cfg.memory_limit_mb, "pids_max": cfg.pids_max,
                  "seccomp": seccomp.unavailable() is None, "mount_namespace": bool(ns),
-                 "broker_network": bool(ns), "root": self.ref.root, "hide": hidden_paths(self.ref) if ns else [],
+                 "broker_network": bool(ns), "root": self.ref.root,
+                 "hide": hidden_paths(self.ref) if ns else [],
                  "cgroup_procs": procs}
         try:
             protocol.send(parent, setup)
@@ -336,7 +338,7 @@ class HostPool:
                     plugin_id=ref.plugin_id, target_name=target.name, status=Status.UNKNOWN,
                     started_at=started, duration=time.perf_counter() - t0,
                     errors={"_run": str(e)}, categories=options.categories,
-                    outcome=e.outcome, resources=e.resources or None)  # type: ignore[arg-type]
+                    outcome=e.outcome, resources=e.resources or None)
             result = DiagnosticResult.model_validate(answer["result"])
             result = result.model_copy(update={"resources": answer.get("resources")})
             if result.outcome == "timed_out":

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from .. import secrets
 from ..errors import SecretError
 from ..models import MiddlewareTarget, PluginConfig, is_secret_field
-from .. import secrets
 
 
 def references(target: MiddlewareTarget, config: PluginConfig) -> set[str]:

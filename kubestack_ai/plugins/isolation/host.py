@@ -72,7 +72,7 @@ GRANTS = Grants()
 def _install_grants() -> None:
     from kubestack_ai.plugins import secrets
 
-    secrets.resolve_secret = GRANTS.resolve  # type: ignore[assignment]
+    secrets.resolve_secret = GRANTS.resolve
 
 
 # -- network ------------------------------------------------------------------------------
@@ -130,9 +130,9 @@ def _brokered_getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0,
 
 
 def _install_network() -> None:
-    socket.socket.connect = _brokered_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = _brokered_connect_ex  # type: ignore[method-assign]
-    socket.getaddrinfo = _brokered_getaddrinfo  # type: ignore[assignment]
+    socket.socket.connect = _brokered_connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = _brokered_connect_ex  # type: ignore[method-assign,assignment]
+    socket.getaddrinfo = _brokered_getaddrinfo
 
     def gethostbyname(name: str) -> str:
         return str(_brokered_getaddrinfo(name, 0, socket.AF_INET)[0][4][0])
