@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from kubestack_ai.ksa.commands import plugin_state
 from kubestack_ai.ksa.output import CliError, render_result
@@ -52,8 +53,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     history = None if args.no_store else CliHistory(target.key, plugin_id)
     cats = tuple(args.category)
     snaps = history.snapshots() if history is not None else ()
-    result = manager.diagnose(target, DiagnoseOptions(categories=cats, history=snaps),
-                              timeout=args.timeout)
+    options = DiagnoseOptions(categories=cats, history=snaps)
+    result = _isolated(manager, plugin_id, target, options, args.timeout)
+    if result is None:
+        result = manager.diagnose(target, options, timeout=args.timeout)
     if history is not None:
         history.record(cats, result)
     if args.json:
@@ -64,3 +67,29 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
                                            and result.status is Status.HEALTHY):
         return 3
     return result.status.exit_code
+
+
+def _isolated(manager: Any, plugin_id: str, target: Any, options: Any,
+              timeout: float | None) -> Any:
+    """The run in a plugin host when the plugin is isolated (docs/isolation.md), else None."""
+    from kubestack_ai.plugins.builtins import builtin_ids  # noqa: PLC0415
+    from kubestack_ai.plugins.isolation import (  # noqa: PLC0415
+        HostPool,
+        IsolationRefused,
+        isolated,
+        locate,
+    )
+
+    config = manager.registry.entry(plugin_id).config
+    builtin = plugin_id in builtin_ids()
+    try:
+        if not isolated(plugin_id, config, builtin):
+            return None
+    except IsolationRefused as e:
+        raise CliError(str(e), 3) from None
+    pool = HostPool(1)
+    try:
+        return pool.run("diagnose", locate(plugin_id, builtin), config, None, target, options,
+                        timeout)
+    finally:
+        pool.close()

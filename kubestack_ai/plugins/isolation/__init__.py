@@ -13,7 +13,7 @@
 
 from .client import HostFailure, HostPool, PluginHost
 from .layers import Layer, probe
-from .policy import IsolationRefused, PluginRef, isolated, locate
+from .policy import IsolationRefused, PluginRef, describe, isolated, locate
 
 __all__ = ["HostFailure", "HostPool", "IsolationRefused", "Layer", "PluginHost", "PluginRef",
-           "isolated", "locate", "probe"]
+           "describe", "isolated", "locate", "probe"]

@@ -99,7 +99,7 @@ def mount_view(hide: Sequence[str], keep: Sequence[str] = (),
     return problems
 
 
-def _readable_by_others(path: str) -> bool:
+def readable_by_others(path: str) -> bool:
     p = Path(path).resolve()
     for part in [p, *p.parents]:
         try:
@@ -115,7 +115,7 @@ def drop_privileges(needed: Sequence[str]) -> str:
     stays readable so, else stay uid 0 with no capabilities at all. Says which."""
     if os.geteuid() != 0:
         return f"uid {os.getuid()}"
-    if not _in_user_namespace() and all(_readable_by_others(p) for p in needed):
+    if not _in_user_namespace() and all(readable_by_others(p) for p in needed):
         os.setgroups([])
         os.setgid(NOBODY)
         os.setuid(NOBODY)

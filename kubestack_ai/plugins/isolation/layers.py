@@ -12,6 +12,7 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -90,9 +91,21 @@ def probe() -> list[Layer]:
               if sc_why is None else sc_why),
         Layer("cgroups", cg_ok, cg_detail if cg_ok else
               f"{cg_detail}: memory cap by RLIMIT_AS, process cap by RLIMIT_NPROC"),
-        Layer("rlimits", True, "RLIMIT_AS, RLIMIT_CPU per run, RLIMIT_NPROC"
-              + (" (host runs as nobody)" if root else "") + ", no core files"),
+        Layer("rlimits", True, "RLIMIT_AS, RLIMIT_CPU per run, RLIMIT_NPROC, no core files"
+              + _user_note(root)),
     ]
+
+
+def _user_note(root: bool) -> str:
+    if not root:
+        return ""
+    from .confine import readable_by_others
+
+    if readable_by_others(sys.prefix) and readable_by_others(sys.base_prefix):
+        return "; the host runs as nobody"
+    return ("; the host keeps uid 0 without capabilities (the Python install is not "
+            "readable by nobody), so RLIMIT_NPROC does not bind it: processes capped by "
+            "cgroup only")
 
 
 def missing(layers: list[Layer] | None = None) -> list[Layer]:

@@ -82,3 +82,22 @@ def locate(plugin_id: str, builtin: bool, source: str | None = None) -> PluginRe
         return PluginRef(plugin_id, "entry")
     raise PluginError(f"plugin {plugin_id!r} not found in the plugin directories nor the "
                       "entry points")
+
+
+def describe(plugin_id: str, config: PluginConfig, builtin: bool,
+             environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    """What ``ksa plugin info`` and the web view show: where the plugin runs, and each
+    layer on this machine (active, or why not)."""
+    try:
+        mode = "plugin host" if isolated(plugin_id, config, builtin, environ) else "in the worker"
+        refusal = None
+    except IsolationRefused as e:
+        mode, refusal = "refused", str(e)
+    out: dict[str, object] = {"mode": mode}
+    if refusal:
+        out["refused"] = refusal
+    if mode != "in the worker":
+        out["layers"] = {layer.name: ("active: " if layer.active else "missing: ") + layer.detail
+                         for layer in layers.probe()}
+        out["strict"] = layers.strict(environ)
+    return out
