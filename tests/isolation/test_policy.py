@@ -1,0 +1,94 @@
+"""Which plugins are isolated, what is refused, and a machine without namespaces (as in
+Docker with its default seccomp profile): still a host with seccomp and rlimits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kubestack_ai.plugins import PluginConfig
+from kubestack_ai.plugins.isolation import describe, layers
+from kubestack_ai.workers.catalog import PluginSpec
+from kubestack_ai.workers.runtime import Runtime
+
+
+def run(rt: Runtime, attack: str) -> dict[str, Any]:
+    return rt.diagnose(str(uuid.uuid4()), "hostile",
+                       {"name": f"p-{attack}", "endpoints": ["127.0.0.1:9"],
+                        "options": {"attack": attack}}, None, True, None)
+
+
+@pytest.fixture
+def no_namespaces(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """unshare(1) not on PATH: the namespaces layer is missing, for real."""
+    runtime.hosts.close()
+    monkeypatch.setenv("PATH", "/nonexistent")
+    layers._namespaces.cache_clear()
+    yield
+    runtime.hosts.close()
+    monkeypatch.undo()
+    layers._namespaces.cache_clear()
+
+
+def test_without_namespaces_a_host_still_contains_a_crash_and_denies_exec(
+        runtime: Runtime, no_namespaces: None) -> None:
+    info = describe("hostile-diagnostics", PluginConfig(), False)
+    assert info["mode"] == "plugin host"
+    assert info["layers"]["namespaces"] == "missing: no unshare(1) on PATH (util-linux)"  # type: ignore[index]
+    env = run(runtime, "segfault")
+    assert env["outcome"] == "killed"
+    assert env["result"]["errors"]["_run"].startswith("the plugin host crashed (SIGSEGV")
+    env = run(runtime, "exec")
+    assert env["result"]["errors"]["attack"].startswith("PermissionError: [Errno 1]")
+    assert "filesystem" not in env["result"]["resources"]["isolation"]
+    assert "seccomp" in env["result"]["resources"]["isolation"]
+
+
+def test_strict_refuses_an_external_plugin_without_every_layer(
+        runtime: Runtime, no_namespaces: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KSA_ISOLATION", "strict")
+    env = run(runtime, "shadow")
+    assert env["result"] is None
+    assert "KSA_ISOLATION=strict and this machine lacks namespaces (no unshare(1) on PATH" \
+        in env["error"]
+    assert "unset KSA_ISOLATION to run with the layers there are" in env["error"]
+
+
+def test_isolation_none_for_an_external_plugin_needs_the_operators_word(
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = runtime.specs["hostile"]
+    cfg = spec.config.model_copy(update={"isolation": "none"})
+    monkeypatch.setitem(runtime.specs, "hostile", PluginSpec(spec.plugin_id, spec.mtype, cfg,  # type: ignore[index]
+                                                              spec.categories))
+    env = run(runtime, "shadow")
+    assert env["result"] is None
+    assert ("isolation: none refused for an external plugin (rule: external plugin code "
+            "runs in a plugin host); allow it with KSA_ISOLATION_ALLOW_NONE="
+            "hostile-diagnostics") in env["error"]
+
+
+def test_builtins_stay_in_the_worker_unless_configured() -> None:
+    assert describe("redis-diagnostics", PluginConfig(), True) == {"mode": "in the worker"}
+    d = describe("redis-diagnostics", PluginConfig(isolation="process"), True)
+    assert d["mode"] == "plugin host"
+
+
+def test_a_builtin_configured_isolated_diagnoses_real_redis() -> None:
+    from kubestack_ai.plugins import MiddlewareTarget
+    from kubestack_ai.plugins.isolation import HostPool, locate
+    from tests.conftest import port_open, require
+
+    require(port_open("127.0.0.1", 6379), "redis on 127.0.0.1:6379")
+    pool = HostPool()
+    try:
+        t = MiddlewareTarget(type="redis", endpoints=("127.0.0.1:6379",))
+        r = pool.run("diagnose", locate("redis-diagnostics", True),
+                     PluginConfig(isolation="process"), 0, t)
+        assert r.outcome == "completed" and not r.errors, r.errors
+        assert "used_memory" in r.metrics
+        assert r.resources is not None and r.resources["peak_rss_mb"] > 0
+    finally:
+        pool.close()
