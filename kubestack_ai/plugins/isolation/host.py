@@ -79,6 +79,7 @@ def _install_grants() -> None:
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
 
 
 def _brokered_connect(self: socket.socket, address: Any) -> None:
@@ -110,6 +111,10 @@ def _brokered_connect_ex(self: socket.socket, address: Any) -> int:
 def _brokered_getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0,
                           proto: int = 0, flags: int = 0) -> list[Any]:
     h = host.decode() if isinstance(host, bytes) else host
+    try:  # a literal address needs nobody's help (and no name server)
+        return _real_getaddrinfo(h, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        pass
     answer, _ = rpc({"op": "resolve", "host": h, "port": port, "family": family})
     if not answer.get("ok"):
         raise socket.gaierror(socket.EAI_NONAME, answer.get("error") or "name not resolved")
