@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubestack_ai.ksa.commands import plugin_state
 from kubestack_ai.ksa.output import CliError, render_result
 from kubestack_ai.ksa.store import CliHistory
 from kubestack_ai.ksa.targets import add_target_arguments, manager_for, pairs, target_from_args
+
+if TYPE_CHECKING:
+    from kubestack_ai.plugins import DiagnosticResult
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def _isolated(manager: Any, plugin_id: str, target: Any, options: Any,
-              timeout: float | None) -> Any:
+              timeout: float | None) -> DiagnosticResult | None:
     """The run in a plugin host when the plugin is isolated (docs/isolation.md), else None."""
     from kubestack_ai.plugins.builtins import builtin_ids  # noqa: PLC0415
     from kubestack_ai.plugins.isolation import (  # noqa: PLC0415
