@@ -167,7 +167,7 @@ class PluginConfig(BaseModel):
         return _check_secret_options(v)
 
 
-SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$")
+SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+|exec:/.+)$")
 SECRET_FIELD = re.compile(
     r"pass(word|wd|phrase)?|secret|token$|api_?key|credential|private_key|_ref$",
     re.IGNORECASE)

@@ -344,7 +344,7 @@ class HostPool:
             if result.outcome == "timed_out":
                 self.hosts.pop((ref.plugin_id, target.key)).kill()
             if attempt == 1 and _auth_failed(result) and refs \
-                    and grants.resolve(refs) != granted:
+                    and grants.resolve(refs, fresh=True) != granted:
                 log.info("plugin %s on %s: authentication refused; the secret changed, "
                          "retrying once with the new value", ref.plugin_id, target.key)
                 continue

@@ -32,12 +32,14 @@ def _option_refs(options: Mapping[str, Any]) -> Iterator[str]:
             yield value
 
 
-def resolve(refs: set[str]) -> dict[str, dict[str, str]]:
+def resolve(refs: set[str], fresh: bool = False) -> dict[str, dict[str, str]]:
     """``{ref: {"value": secret}}`` or ``{ref: {"error": why}}`` (the error names the
     reference, never a value). Read afresh at every run: a rotated secret is seen at the
-    next one."""
+    next one; ``fresh``: an exec: token is fetched again too (after an auth failure)."""
     out: dict[str, dict[str, str]] = {}
     for ref in refs:
+        if fresh and ref.startswith("exec:"):
+            secrets.forget_exec(ref)
         try:
             value = secrets.resolve_secret(ref)
         except SecretError as e:
