@@ -92,3 +92,20 @@ def test_a_builtin_configured_isolated_diagnoses_real_redis() -> None:
         assert r.resources is not None and r.resources["peak_rss_mb"] > 0
     finally:
         pool.close()
+
+
+def test_a_reload_or_a_config_change_replaces_the_host(runtime: Runtime) -> None:
+    env = run(runtime, "child")
+    key = ("hostile-diagnostics", "hostile:p-child")
+    first = runtime.hosts.hosts[key]
+    assert run(runtime, "child")["pid"] == env["pid"]
+    assert runtime.hosts.hosts[key] is first  # warm
+    runtime.store.call("request_reload", lambda s: s.request_reload("hostile-diagnostics"))
+    run(runtime, "child")
+    second = runtime.hosts.hosts[key]
+    assert second is not first and not first.alive
+    runtime.store.call("set_plugin_state", lambda s: s.set_plugin_state(
+        "hostile-diagnostics", config={"memory_limit_mb": 300}))
+    run(runtime, "child")
+    third = runtime.hosts.hosts[key]
+    assert third is not second and third.config.memory_limit_mb == 300
