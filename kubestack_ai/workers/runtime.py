@@ -335,19 +335,18 @@ class Runtime:
                 lambda s: s.record_action(rec.model_dump(mode="json"), task_id=task_id))
             return action_envelope(task_id, rec, audit_id, audit_error)
         t, spec, config, _ = admitted
-        if spec.plugin_id in self.isolated:
-            rec = ActionRecord(at=utcnow(), who=who, plugin_id=spec.plugin_id, target=t.key,
-                               action=action, params=redact(dict(params)), dry_run=dry_run,
-                               outcome="refused", error="actions of an isolated plugin are "
-                               "not run yet (docs/isolation.md); set isolation: none in its "
-                               "config (and KSA_ISOLATION_ALLOW_NONE for an external plugin)")
-            audit_id, audit_error = self.store.call(
-                "record_action",
-                lambda s: s.record_action(rec.model_dump(mode="json"), task_id=task_id))
-            return action_envelope(task_id, rec, audit_id, audit_error)
         # runs kept on disk, and ends of actions whose child died, written first (as a
         # diagnosis does): a worker that only runs actions closes those rows too
         self.store.flush()
+        where = self.isolated.get(spec.plugin_id)
+        if where is not None:
+            with log_context(plugin_id=spec.plugin_id, target=t.key):
+                rec, handle, audit_error = self.hosts.execute(
+                    where[0], config, where[1], t, action, params, allow=tuple(allow),
+                    dry_run=dry_run, who=who, audit=AuditLog(self.store.store(), task_id))
+                log.info("task %s: action %s %s (in its plugin host)", task_id, action,
+                         rec.outcome)
+            return action_envelope(task_id, rec, handle, audit_error)
         with log_context(plugin_id=spec.plugin_id, target=t.key), \
                 memory_cap(config.memory_limit_mb):
             out = self.manager.execute(t, action, params, allow=allow, dry_run=dry_run,

@@ -109,3 +109,22 @@ def test_a_reload_or_a_config_change_replaces_the_host(runtime: Runtime) -> None
     run(runtime, "child")
     third = runtime.hosts.hosts[key]
     assert third is not second and third.config.memory_limit_mb == 300
+
+
+def test_an_action_runs_in_the_host_and_the_worker_keeps_the_audit_log(
+        runtime: Runtime) -> None:
+    target = {"name": "act", "endpoints": ["127.0.0.1:9"], "options": {"attack": "shadow"}}
+    out = runtime.action(str(uuid.uuid4()), "tester", "hostile", target, "ping", {}, (), False)
+    assert out["outcome"] == "succeeded" and out["audit_error"] is None, out
+    assert out["result"] == {"pong": True, "password": "***"}
+    assert out["who"] == "tester" and out["target"] == "hostile:act"
+    crash = runtime.action(str(uuid.uuid4()), "tester", "hostile", target, "crash", {}, (),
+                           False)
+    assert crash["outcome"] == "killed"
+    assert crash["error"] == "the plugin host crashed (SIGSEGV, segmentation fault)"
+    records, err = runtime.store.call("audit", lambda s: s.audit_log(limit=10))
+    assert err is None
+    by_id = {r.id: r for r in records}
+    assert by_id[crash["audit_id"]].outcome == "killed"
+    assert by_id[out["audit_id"]].outcome == "succeeded"
+    assert by_id[out["audit_id"]].who == "tester"

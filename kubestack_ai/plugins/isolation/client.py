@@ -19,10 +19,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..discovery import plugin_dirs
+from ..execution import ActionRecord, AuditSink, redact
 from ..logcontext import get_logger
 from ..models import (
     DiagnoseOptions,
@@ -199,10 +201,12 @@ class PluginHost:
                 s.close()
         self.sock = self.life = None
 
-    def call(self, msg: dict[str, Any], target: MiddlewareTarget, hard_limit: float
+    def call(self, msg: dict[str, Any], target: MiddlewareTarget, hard_limit: float,
+             handlers: Mapping[str, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
              ) -> dict[str, Any]:
-        """Send one request; serve the host's network requests until its answer.
-        Raises HostFailure (the host is killed then) when it dies or overruns."""
+        """Send one request; serve the host's network requests (and ``handlers``' ops)
+        until its answer. Raises HostFailure (the host is killed then) when it dies or
+        overruns."""
         assert self.sock is not None
         net = NetPolicy.for_target(target)
         if self.cgroup is not None:
@@ -230,6 +234,8 @@ class PluginHost:
                     return answer
                 if op == "resolve":
                     protocol.send(self.sock, net.resolve(str(answer.get("host"))))
+                elif handlers and op in handlers:
+                    protocol.send(self.sock, handlers[str(op)](answer))
                 elif op == "connect":
                     reply, s = net.connect(str(answer.get("host")), int(answer.get("port", 0)),
                                            int(answer.get("family", socket.AF_INET)),
@@ -350,6 +356,69 @@ class HostPool:
                 continue
             return result
         return result
+
+
+    def execute(self, ref: PluginRef, config: PluginConfig, generation: int | None,
+                target: MiddlewareTarget, action: str, params: Mapping[str, Any], *,
+                allow: tuple[str, ...] = (), dry_run: bool = False, who: str = "",
+                audit: AuditSink | None = None) -> tuple[ActionRecord, Any, str | None]:
+        """An action in the plugin's host: (final record, audit handle, audit error). The
+        audit log stays the worker's: the host's ``begin``/``end`` come here, with the
+        identity fields (who, plugin, target, action, parameters) set by the worker, so
+        a host cannot write another action's record."""
+        ident = {"who": who, "plugin_id": ref.plugin_id, "target": target.key,
+                 "endpoints": target.endpoints, "action": action, "dry_run": dry_run,
+                 "params": redact(dict(params))}
+        begun: list[tuple[Any, ActionRecord]] = []
+
+        def record(msg: dict[str, Any]) -> ActionRecord:
+            rec = ActionRecord.model_validate(msg["record"]).model_copy(update=ident)
+            return rec.model_copy(update={"result": redact(rec.result)})
+
+        def begin(msg: dict[str, Any]) -> dict[str, Any]:
+            if audit is None:
+                return {"ok": True, "handle": None}
+            try:
+                rec = record(msg)
+                handle = audit.begin(rec)
+            except Exception as e:  # fail closed: the host refuses the action
+                return {"ok": False, "error": f"{type(e).__name__}: {e}"}
+            begun.append((handle, rec))
+            return {"ok": True, "handle": handle}
+
+        def end(msg: dict[str, Any]) -> dict[str, Any]:
+            if audit is None:
+                return {"ok": True}
+            try:
+                handle = begun[-1][0] if begun else msg.get("handle")
+                audit.end(handle, record(msg))
+            except Exception as e:  # the host says the record is incomplete
+                return {"ok": False, "error": f"{type(e).__name__}: {e}"}
+            begun.clear()
+            return {"ok": True}
+
+        t = config.timeouts
+        hard = t.connect + t.execute + t.grace
+        msg: dict[str, Any] = {"op": "execute", "target": target.model_dump(mode="json"),
+                               "action": action, "params": dict(params), "allow": list(allow),
+                               "dry_run": dry_run, "who": who, "cpu_seconds": hard,
+                               "secrets": grants.resolve(grants.references(target, config))}
+        try:
+            host = self._host(ref, config, generation, target)
+            answer = host.call(msg, target, hard, {"audit_begin": begin, "audit_end": end})
+        except HostFailure as e:
+            self.hosts.pop((ref.plugin_id, target.key), None)
+            rec = ActionRecord(at=utcnow(), outcome="killed" if begun else "failed",
+                               error=str(e), **ident)
+            err = None
+            if begun and audit is not None:
+                try:
+                    audit.end(begun[-1][0], rec)
+                except Exception as ae:  # noqa: BLE001 (said in the answer)
+                    err = f"{type(ae).__name__}: {ae}"
+            return rec, begun[-1][0] if begun else None, err
+        rec = record({"record": answer["record"]})
+        return rec, answer.get("audit_handle"), answer.get("audit_error")
 
 
 def _auth_failed(result: DiagnosticResult) -> bool:

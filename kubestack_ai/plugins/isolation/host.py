@@ -145,6 +145,24 @@ def _install_network() -> None:
     socket.gethostbyname = gethostbyname
 
 
+# -- the audit log (kept by the worker) ---------------------------------------------------
+
+class RpcAudit:
+    """The worker's audit log, through the socket: ``begin`` failing refuses the action."""
+
+    def begin(self, record: Any) -> Any:
+        answer, _ = rpc({"op": "audit_begin", "record": record.model_dump(mode="json")})
+        if not answer.get("ok"):
+            raise RuntimeError(answer.get("error") or "audit log refused")
+        return answer.get("handle")
+
+    def end(self, handle: Any, record: Any) -> None:
+        answer, _ = rpc({"op": "audit_end", "handle": handle,
+                         "record": record.model_dump(mode="json")})
+        if not answer.get("ok"):
+            raise RuntimeError(answer.get("error") or "audit log refused")
+
+
 # -- children -----------------------------------------------------------------------------
 
 def reap_children() -> int:
@@ -298,8 +316,11 @@ def _serve(sock: socket.socket, manager: Any) -> None:
             elif op == "execute":
                 out = manager.execute(target, msg["action"], msg.get("params") or {},
                                       allow=msg.get("allow") or (),
-                                      dry_run=bool(msg.get("dry_run")), who=msg.get("who", ""))
+                                      dry_run=bool(msg.get("dry_run")), who=msg.get("who", ""),
+                                      audit=RpcAudit())
                 reply["record"] = out.record.model_dump(mode="json") if out.record else None
+                reply["audit_handle"] = out.audit_handle
+                reply["audit_error"] = out.audit_error
             else:
                 reply["error"] = f"unknown request {op!r}"
         finally:

@@ -67,13 +67,18 @@ ATTACKS: dict[str, Any] = {
 class HostilePlugin(MiddlewarePlugin):
     def info(self) -> PluginInfo:
         return PluginInfo(id="hostile-diagnostics", name="Hostile", version="1.0.0",
-                          description="test")
+                          description="test", actions=("ping", "crash"))
 
     def middleware_type(self) -> str:
         return "hostile"
 
     def connect(self, deadline: Deadline, target: MiddlewareTarget) -> None:
         self.target = target
+
+    def execute(self, deadline: Deadline, action: str, params: Any) -> Any:
+        if action == "crash":
+            ctypes.string_at(0)
+        return {"pong": True, "password": "should-be-redacted"}
 
     @category("attack")
     def attack(self, run: Any) -> None:
