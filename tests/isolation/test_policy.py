@@ -4,13 +4,12 @@ Docker with its default seccomp profile): still a host with seccomp and rlimits.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from kubestack_ai.plugins import PluginConfig
-from kubestack_ai.plugins.isolation import describe, layers
+from kubestack_ai.plugins.isolation import describe
 from kubestack_ai.workers.catalog import PluginSpec
 from kubestack_ai.workers.runtime import Runtime
 
@@ -21,40 +20,61 @@ def run(rt: Runtime, attack: str) -> dict[str, Any]:
                         "options": {"attack": attack}}, None, True, None)
 
 
-@pytest.fixture
-def no_namespaces(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """unshare(1) not on PATH: the namespaces layer is missing, for real."""
-    runtime.hosts.close()
-    monkeypatch.setenv("PATH", "/nonexistent")
-    layers._namespaces.cache_clear()
-    yield
-    runtime.hosts.close()
-    monkeypatch.undo()
-    layers._namespaces.cache_clear()
+NO_NAMESPACES = """
+import errno, json, os, sys
+import pyseccomp
+f = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
+f.add_rule(pyseccomp.ERRNO(errno.EPERM), "unshare")   # as Docker's default profile does
+f.load()
+from kubestack_ai.plugins import MiddlewareTarget, PluginConfig, Timeouts
+from kubestack_ai.plugins.isolation import HostPool, IsolationRefused, describe, isolated
+from kubestack_ai.plugins.isolation import PluginRef
+out = {"describe": describe("hostile-diagnostics", PluginConfig(), False)}
+cfg = PluginConfig(timeouts=Timeouts(connect=2, diagnose=3, grace=1))
+ref = PluginRef("hostile-diagnostics", "path", sys.argv[1], os.path.dirname(sys.argv[1]))
+pool = HostPool()
+for attack in ("segfault", "exec"):
+    t = MiddlewareTarget(type="hostile", name=attack, endpoints=("127.0.0.1:9",),
+                         options={"attack": attack})
+    out[attack] = pool.run("diagnose", ref, cfg, 0, t).model_dump(mode="json")
+pool.close()
+os.environ["KSA_ISOLATION"] = "strict"
+try:
+    isolated("hostile-diagnostics", cfg, False)
+except IsolationRefused as e:
+    out["strict"] = str(e)
+print(json.dumps(out))
+"""
 
 
-def test_without_namespaces_a_host_still_contains_a_crash_and_denies_exec(
-        runtime: Runtime, no_namespaces: None) -> None:
-    info = describe("hostile-diagnostics", PluginConfig(), False)
-    assert info["mode"] == "plugin host"
-    assert info["layers"]["namespaces"] == "missing: no unshare(1) on PATH (util-linux)"  # type: ignore[index]
-    env = run(runtime, "segfault")
-    assert env["outcome"] == "killed"
-    assert env["result"]["errors"]["_run"].startswith("the plugin host crashed (SIGSEGV")
-    env = run(runtime, "exec")
-    assert env["result"]["errors"]["attack"].startswith("PermissionError: [Errno 1]")
-    assert "filesystem" not in env["result"]["resources"]["isolation"]
-    assert "seccomp" in env["result"]["resources"]["isolation"]
+def test_where_namespaces_are_refused_a_host_still_contains_a_crash_and_denies_exec(
+        ) -> None:
+    """unshare(2) denied with EPERM by a seccomp filter on the whole process tree, as in
+    Docker with its default profile: the kernel refuses namespaces, for real."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
 
-
-def test_strict_refuses_an_external_plugin_without_every_layer(
-        runtime: Runtime, no_namespaces: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KSA_ISOLATION", "strict")
-    env = run(runtime, "shadow")
-    assert env["result"] is None
-    assert "KSA_ISOLATION=strict and this machine lacks namespaces (no unshare(1) on PATH" \
-        in env["error"]
-    assert "unset KSA_ISOLATION to run with the layers there are" in env["error"]
+    manifest = Path(__file__).parent / "plugins" / "hostile" / "plugin.yaml"
+    p = subprocess.run([sys.executable, "-c", NO_NAMESPACES, str(manifest)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout)
+    layers_ = out["describe"]["layers"]
+    assert layers_["namespaces"] == ("missing: namespaces refused by the kernel (unshare: "
+                                     "Operation not permitted)")
+    assert layers_["seccomp"].startswith("active") and layers_["process"].startswith("active")
+    assert out["segfault"]["outcome"] == "killed"
+    assert out["segfault"]["errors"]["_run"] == ("the plugin host crashed (SIGSEGV, "
+                                                 "segmentation fault)")
+    assert out["exec"]["errors"]["attack"].startswith("PermissionError: [Errno 1]")
+    assert "filesystem" not in out["exec"]["resources"]["isolation"]
+    assert "seccomp" in out["exec"]["resources"]["isolation"]
+    assert out["strict"].startswith("plugin 'hostile-diagnostics': KSA_ISOLATION=strict and "
+                                    "this machine lacks namespaces (namespaces refused by "
+                                    "the kernel (unshare: Operation not permitted))")
+    assert out["strict"].endswith("unset KSA_ISOLATION to run with the layers there are")
 
 
 def test_isolation_none_for_an_external_plugin_needs_the_operators_word(

@@ -12,11 +12,9 @@ A host that dies or is killed costs its run only: the run's result says how it e
 from __future__ import annotations
 
 import collections
-import contextlib
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -37,6 +35,7 @@ from ..models import (
 )
 from . import grants, layers, protocol, seccomp
 from .cgroups import CGroup, Limits
+from .forks import Forked, ZygoteError, spawn
 from .netbroker import NetPolicy
 from .policy import PluginRef
 
@@ -114,7 +113,7 @@ class PluginHost:
 
     def __init__(self, ref: PluginRef, config: PluginConfig, generation: int | None) -> None:
         self.ref, self.config, self.generation = ref, config, generation
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Forked | None = None
         self.sock: socket.socket | None = None
         self.life: socket.socket | None = None
         self.cgroup: CGroup | None = None
@@ -124,23 +123,24 @@ class PluginHost:
 
     @property
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.proc is not None and self.proc.running
 
     def start(self) -> None:
         t0 = time.perf_counter()
         cfg = self.config
         limits = Limits(cfg.memory_limit_mb, cfg.cpu_limit_pct, cfg.pids_max)
         self.cgroup, cg_why = CGroup.create(f"{os.getpid()}-{id(self):x}", limits)
-        ns = layers.unshare_prefix()
+        ns = layers.namespaces_available()
         parent, child = socket.socketpair()
         life_parent, life_child = socket.socketpair()
-        cmd = [*ns, sys.executable, "-I", "-m", "kubestack_ai.plugins.isolation.host",
-               str(child.fileno()), str(life_child.fileno())]
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "TMPDIR": "/tmp"}
         try:
-            self.proc = subprocess.Popen(cmd, pass_fds=(child.fileno(), life_child.fileno()),
-                                         env=env, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, start_new_session=True)
+            self.proc = spawn(ns, child.fileno(), life_child.fileno())
+        except ZygoteError as e:
+            parent.close()
+            life_parent.close()
+            if self.cgroup is not None:
+                self.cgroup.remove()
+            raise HostFailure(str(e), "failed") from None
         finally:
             child.close()
             life_child.close()
@@ -179,19 +179,11 @@ class PluginHost:
                  self.start_seconds * 1e3, self.proc.pid if self.proc else "?")
 
     def _reap(self, wait: float) -> int | None:
-        if self.proc is None:
-            return None
-        try:
-            return self.proc.wait(wait)
-        except subprocess.TimeoutExpired:
-            return None
+        return None if self.proc is None else self.proc.wait(wait)
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(5)
+        if self.proc is not None:
+            self.proc.kill()
         if self.cgroup is not None:
             self.cgroup.kill_all()
             self.cgroup.remove()

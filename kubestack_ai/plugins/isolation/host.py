@@ -166,49 +166,56 @@ class RpcAudit:
 # -- children -----------------------------------------------------------------------------
 
 def reap_children() -> int:
-    """Kill every process this host started that is still there (as subreaper, orphans
-    of its children come back to it; as PID 1 of its namespace, every other process in
-    it is one of its own); returns how many."""
-    me = os.getpid()
+    """Kill every process this host started that is still there, and say how many: as
+    a subreaper, the orphans of its children come back to it, so its own children (read
+    from /proc/self/task/*/children, not a scan of /proc) are all there is to kill, until
+    none is left. As PID 1 of its namespace, ``kill(-1)`` reaches the rest at once."""
     killed: set[int] = set()
-    for _ in range(50):
-        found = _live(None if me == 1 else me)
+    for _ in range(100):
+        found = _live_children()
+        if not found:
+            break
         killed.update(found)
-        if me == 1 and found:
+        if os.getpid() == 1:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(-1, signal.SIGKILL)
         for p in found:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(p, signal.SIGKILL)
-        while True:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                pid = 0
-            if not pid:
-                break
-        if not found:
-            break
+        _wait_all()
         time.sleep(0.001)
+    _wait_all()
     return len(killed)
 
 
-def _live(ppid: int | None) -> list[int]:
-    """Processes (not zombies) whose parent is ``ppid``; None: every other process."""
-    me = os.getpid()
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == me:
-            continue
+def _wait_all() -> None:
+    while True:
         try:
-            stat = Path(f"/proc/{d}/stat").read_text()
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if not pid:
+            return
+
+
+def _live_children() -> list[int]:
+    """This process's children that are not zombies."""
+    kids: set[int] = set()
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError):
+                kids.update(int(k) for k in
+                            Path(f"/proc/self/task/{tid}/children").read_text().split())
+    except OSError:
+        return []
+    out = []
+    for k in kids:
+        try:
+            stat = Path(f"/proc/{k}/stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if fields[0] in ("Z", "X"):
-            continue
-        if ppid is None or int(fields[1]) == ppid:
-            out.append(int(d))
+        if stat[stat.rfind(")") + 2:][:1] not in ("Z", "X"):
+            out.append(k)
     return out
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,34 +32,34 @@ class Layer:
     """What is in force, or why it is not."""
 
 
-NS_FLAGS = ("--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--ipc", "--uts",
-            "--net")
-
-
-def unshare_prefix() -> list[str]:
-    """The command prefix that starts the host in its namespaces ([] when refused)."""
+def namespaces_available() -> bool:
     return _namespaces()[0]
 
 
 @functools.cache
-def _namespaces() -> tuple[list[str], str]:
-    exe = shutil.which("unshare")
-    if exe is None:
-        return [], "no unshare(1) on PATH (util-linux)"
-    cmd = [exe, *NS_FLAGS]
-    if os.geteuid() != 0:
-        cmd += ["--user", "--map-root-user"]
-    try:
-        p = subprocess.run([*cmd, "true"], capture_output=True, timeout=5, env={})
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return [], f"unshare failed: {e}"
-    if p.returncode != 0:
-        err = p.stderr.decode(errors="replace").strip().splitlines()
-        why = err[-1] if err else f"exit status {p.returncode}"
-        if os.geteuid() != 0:
-            return [], f"user namespaces refused by the kernel ({why})"
-        return [], f"namespaces refused by the kernel ({why})"
-    return cmd, ""
+def _namespaces() -> tuple[bool, str]:
+    """Whether this process may enter new mount, IPC, UTS, network and PID namespaces
+    (and a user namespace when not root): tried in a forked child, as the zygote does."""
+    from .zygote import _enter_namespaces
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        os.close(r)
+        try:
+            _enter_namespaces()
+            os.write(w, b"ok")
+        except OSError as e:
+            os.write(w, (e.strerror or str(e)).encode()[:200])
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        answer = f.read().decode(errors="replace")
+    os.waitpid(pid, 0)
+    if answer == "ok":
+        return True, ""
+    who = "user namespaces" if os.geteuid() != 0 else "namespaces"
+    return False, f"{who} refused by the kernel ({answer or 'no answer'})"
 
 
 @functools.cache
@@ -74,7 +72,7 @@ def _cgroups() -> tuple[bool, str]:
 
 
 def probe() -> list[Layer]:
-    ns_cmd, ns_why = _namespaces()
+    ns_cmd, ns_why = _namespaces()  # (available, why not)
     sc_why = seccomp.unavailable()
     cg_ok, cg_detail = _cgroups()
     root = os.geteuid() == 0
