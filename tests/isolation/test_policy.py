@@ -4,6 +4,7 @@ Docker with its default seccomp profile): still a host with seccomp and rlimits.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,3 +149,21 @@ def test_an_action_runs_in_the_host_and_the_worker_keeps_the_audit_log(
     assert by_id[crash["audit_id"]].outcome == "killed"
     assert by_id[out["audit_id"]].outcome == "succeeded"
     assert by_id[out["audit_id"]].who == "tester"
+
+
+def test_the_host_is_told_to_hide_ksa_home_secrets_and_other_plugins(tmp_path: Path) -> None:
+    from kubestack_ai.plugins.isolation import PluginRef
+    from kubestack_ai.plugins.isolation.client import hidden_paths
+
+    plugins = tmp_path / "plugins"
+    for name in ("mine", "theirs"):
+        (plugins / name).mkdir(parents=True)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "secret-dir").mkdir()
+    env = {"KSA_HOME": str(tmp_path / "home"), "KSA_SECRET_DIRS": str(tmp_path / "secret-dir"),
+           "KSA_PLUGIN_PATH": str(plugins)}
+    ref = PluginRef("mine", "path", str(plugins / "mine" / "plugin.yaml"), str(plugins / "mine"))
+    hide = hidden_paths(ref, env)
+    assert str(tmp_path / "home") in hide and str(tmp_path / "secret-dir") in hide
+    assert str(plugins / "theirs") in hide and str(plugins / "mine") not in hide
+    assert "/etc/shadow" in hide

@@ -168,7 +168,47 @@ class CGroup:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(p, signal.SIGKILL)
 
-    def remove(self) -> None:
-        for d in set(self.dirs.values()):
+    def remove(self, wait: float = 2.0) -> None:
+        """rmdir each directory once its processes are gone (a killed process leaves its
+        cgroup a moment after the kill)."""
+        import time
+
+        deadline = time.monotonic() + wait
+        left = set(self.dirs.values())
+        while left:
+            for d in list(left):
+                try:
+                    d.rmdir()
+                    left.discard(d)
+                except FileNotFoundError:
+                    left.discard(d)
+                except OSError:
+                    pass
+            if not left or time.monotonic() > deadline:
+                return
+            self.kill_all()
+            time.sleep(0.005)
+
+
+def sweep() -> int:
+    """Remove the (empty) cgroups of hosts whose worker died without removing them
+    (named ``<worker pid>-...``); returns how many."""
+    removed = 0
+    bases = [ROOT / ctl / PREFIX for ctl in ("memory", "pids", "cpu", "cpuacct")]
+    v2 = _v2_base()
+    if v2 is not None:
+        bases.append(v2)
+    for base in bases:
+        try:
+            children = list(base.iterdir())
+        except OSError:
+            continue
+        for d in children:
+            name = d.name.removeprefix(f"{PREFIX}-")
+            pid = name.split("-", 1)[0]
+            if not d.is_dir() or not pid.isdigit() or Path(f"/proc/{pid}").exists():
+                continue
             with contextlib.suppress(OSError):
                 d.rmdir()
+                removed += 1
+    return removed

@@ -33,7 +33,7 @@ from ..models import (
     Status,
     utcnow,
 )
-from . import grants, layers, protocol, seccomp
+from . import cgroups, grants, layers, protocol, seccomp
 from .cgroups import CGroup, Limits
 from .forks import Forked, ZygoteError, spawn
 from .netbroker import NetPolicy
@@ -66,7 +66,7 @@ def hidden_paths(ref: PluginRef, environ: dict[str, str] | None = None) -> list[
     if db.startswith("sqlite:///"):
         hide.append(str(Path(db[len("sqlite:///"):]).parent))
     own = Path(ref.root).resolve() if ref.root else None
-    for d in plugin_dirs():
+    for d in plugin_dirs(env=env):
         try:
             children = list(d.iterdir())
         except OSError:
@@ -276,6 +276,7 @@ class HostPool:
 
     def __init__(self, max_hosts: int | None = None) -> None:
         self.max_hosts = max_hosts or int(os.environ.get(HOSTS_ENV, "4") or 4)
+        cgroups.sweep()  # what hosts of dead workers left
         self.hosts: collections.OrderedDict[tuple[str, str], PluginHost] = \
             collections.OrderedDict()
 
