@@ -161,3 +161,11 @@ def test_host_is_kept_warm(runtime: Runtime, http_server: str) -> None:
     still_fine(runtime, http_server)
     assert next(h for (pid, _), h in runtime.hosts.hosts.items()
                 if pid == "http-diagnostics") is host
+
+
+def test_a_forged_answer_costs_the_host(runtime: Runtime, http_server: str) -> None:
+    env = attack(runtime, "forge")
+    assert env["outcome"] == "failed"
+    assert error(env) == "the plugin host answered with no valid result (killed)"
+    assert env["plugin_id"] == "hostile-diagnostics"
+    still_fine(runtime, http_server)

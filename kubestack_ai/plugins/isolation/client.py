@@ -330,6 +330,12 @@ class HostPool:
             try:
                 host = self._host(ref, config, generation, target)
                 answer = host.call(msg, target, hard)
+                try:
+                    result = DiagnosticResult.model_validate(answer.get("result"))
+                except ValueError:
+                    host.kill()
+                    raise HostFailure("the plugin host answered with no valid result "
+                                      "(killed)", "failed", answer.get("resources")) from None
             except HostFailure as e:
                 self.hosts.pop((ref.plugin_id, target.key), None)
                 log.warning("plugin %s on %s: %s", ref.plugin_id, target.key, e)
@@ -338,8 +344,10 @@ class HostPool:
                     started_at=started, duration=time.perf_counter() - t0,
                     errors={"_run": str(e)}, categories=options.categories,
                     outcome=e.outcome, resources=e.resources or None)
-            result = DiagnosticResult.model_validate(answer["result"])
-            result = result.model_copy(update={"resources": answer.get("resources")})
+            # who ran on what is the worker's to say, not the host's
+            result = result.model_copy(update={"resources": answer.get("resources"),
+                                               "plugin_id": ref.plugin_id,
+                                               "target_name": target.name})
             if result.outcome == "timed_out":
                 self.hosts.pop((ref.plugin_id, target.key)).kill()
             if attempt == 1 and _auth_failed(result) and refs \
@@ -410,7 +418,11 @@ class HostPool:
                 except Exception as ae:  # noqa: BLE001 (said in the answer)
                     err = f"{type(ae).__name__}: {ae}"
             return rec, begun[-1][0] if begun else None, err
-        rec = record({"record": answer["record"]})
+        try:
+            rec = record({"record": answer.get("record")})
+        except ValueError:
+            rec = ActionRecord(at=utcnow(), outcome="failed", error="the plugin host answered "
+                               "with no valid action record", **ident)
         return rec, answer.get("audit_handle"), answer.get("audit_error")
 
 
