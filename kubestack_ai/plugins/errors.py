@@ -19,6 +19,7 @@
     ├── DependencyError                 a ``requires`` that cannot be met
     │   └── DependencyCycleError        plugins that require each other
     ├── ReloadError                     a hot reload or rollback failed; the old version serves
+    ├── IsolationRefused                isolation: a plugin may not run so here (isolation/policy.py)
     ├── PrepareError                    mysql: the server's status or variables unreadable
     ├── NotPrepared                     mysql: a check ran though prepare() read nothing
     ├── ActionError                     kafka: an allowed action that cannot be done

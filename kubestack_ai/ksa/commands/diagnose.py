@@ -75,7 +75,6 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 def _isolated(manager: Any, plugin_id: str, target: Any, options: Any,
               timeout: float | None) -> DiagnosticResult | None:
     """The run in a plugin host when the plugin is isolated (docs/isolation.md), else None."""
-    from kubestack_ai.plugins.builtins import builtin_ids  # noqa: PLC0415
     from kubestack_ai.plugins.isolation import (  # noqa: PLC0415
         HostPool,
         IsolationRefused,
@@ -83,8 +82,8 @@ def _isolated(manager: Any, plugin_id: str, target: Any, options: Any,
         locate,
     )
 
-    config = manager.registry.entry(plugin_id).config
-    builtin = plugin_id in builtin_ids()
+    entry = manager.registry.entry(plugin_id)
+    config, builtin = entry.config, entry.source == "builtin"
     try:
         if not isolated(plugin_id, config, builtin):
             return None

@@ -158,10 +158,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     from kubestack_ai.plugins.execution import specs_of  # noqa: PLC0415
 
     entry = m.registry.entry(args.id)
-    from kubestack_ai.plugins.builtins import builtin_ids  # noqa: PLC0415
     from kubestack_ai.plugins.isolation import describe  # noqa: PLC0415
 
-    d["isolation"] = describe(args.id, entry.config, args.id in builtin_ids())
+    d["isolation"] = describe(args.id, entry.config, entry.source == "builtin")
     manifest = entry.extra.get("manifest") or builtin_manifest(entry)
     actions = [s.model_dump(mode="json") for s in specs_of(entry.plugin, entry.info).values()]
     if args.json:
