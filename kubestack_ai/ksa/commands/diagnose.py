@@ -79,7 +79,7 @@ def _isolated(manager: Any, plugin_id: str, target: Any, options: Any,
         HostPool,
         IsolationRefused,
         isolated,
-        locate,
+        ref_of,
     )
 
     entry = manager.registry.entry(plugin_id)
@@ -91,7 +91,6 @@ def _isolated(manager: Any, plugin_id: str, target: Any, options: Any,
         raise CliError(str(e), 3) from None
     pool = HostPool(1)
     try:
-        return pool.run("diagnose", locate(plugin_id, builtin), config, None, target, options,
-                        timeout)
+        return pool.run("diagnose", ref_of(entry), config, None, target, options, timeout)
     finally:
         pool.close()

@@ -13,7 +13,7 @@
 
 from .client import HostFailure, HostPool, PluginHost
 from .layers import Layer, probe
-from .policy import IsolationRefused, PluginRef, describe, isolated, locate
+from .policy import IsolationRefused, PluginRef, describe, isolated, locate, ref_of
 
 __all__ = ["HostFailure", "HostPool", "IsolationRefused", "Layer", "PluginHost", "PluginRef",
-           "describe", "isolated", "locate", "probe"]
+           "describe", "isolated", "locate", "probe", "ref_of"]

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..discovery import plugin_dirs
+from ..discovery import MANIFEST_NAMES, plugin_dirs
 from ..execution import ActionRecord, AuditSink, redact
 from ..logcontext import get_logger
 from ..models import (
@@ -66,7 +66,11 @@ def hidden_paths(ref: PluginRef, environ: dict[str, str] | None = None) -> list[
     if db.startswith("sqlite:///"):
         hide.append(str(Path(db[len("sqlite:///"):]).parent))
     own = Path(ref.root).resolve() if ref.root else None
-    for d in plugin_dirs(env=env):
+    dirs = plugin_dirs(env=env)
+    folder_plugin = ref.path is not None and Path(ref.path).name in MANIFEST_NAMES
+    if own is not None and folder_plugin and own.parent not in dirs:
+        dirs.append(own.parent)  # the folder it came from (ksa --plugin-dir, reload --from)
+    for d in dirs:
         try:
             children = list(d.iterdir())
         except OSError:

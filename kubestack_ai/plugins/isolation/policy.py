@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..discovery import discover_all, plugin_dirs
 from ..errors import PluginError
@@ -101,3 +102,14 @@ def describe(plugin_id: str, config: PluginConfig, builtin: bool,
                          for layer in layers.probe()}
         out["strict"] = layers.strict(environ)
     return out
+
+
+def ref_of(entry: Any) -> PluginRef:
+    """Where a registered plugin's code came from (a registry Entry), for its host."""
+    pid = entry.info.id
+    code = entry.extra.get("code")
+    if entry.source == "builtin" or code is None:
+        return PluginRef(pid, "builtin")
+    if code.source == "directory":
+        return PluginRef(pid, "path", code.location, str(code.root) if code.root else None)
+    return PluginRef(pid, "entry")
