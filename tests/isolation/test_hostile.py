@@ -169,3 +169,10 @@ def test_a_forged_answer_costs_the_host(runtime: Runtime, http_server: str) -> N
     assert error(env) == "the plugin host answered with no valid result (killed)"
     assert env["plugin_id"] == "hostile-diagnostics"
     still_fine(runtime, http_server)
+
+
+def test_health_check_runs_in_the_host(runtime: Runtime, http_server: str) -> None:
+    env = runtime.health(str(uuid.uuid4()), "http", {"endpoints": [http_server]})
+    assert env["status"] == "healthy", env
+    assert env["result"]["categories"] == ["health"]
+    assert env["result"]["resources"]["isolation"]
