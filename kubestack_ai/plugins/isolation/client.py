@@ -178,6 +178,12 @@ class PluginHost:
         else:
             self.layers["cgroup"] = f"none: {cg_why}"
         self.idle_rss_mb = float(ready.get("idle_rss_mb") or 0.0)
+        broken = {k: v for k, v in self.layers.items()
+                  if isinstance(v, str) and v.startswith(("failed", "partial"))}
+        if broken and layers.strict():
+            self.kill()
+            raise HostFailure(f"{layers.STRICT_ENV}=strict and the plugin host could not set up "
+                              + "; ".join(f"{k} ({v})" for k, v in broken.items()), "failed")
         self.start_seconds = time.perf_counter() - t0
         log.info("plugin host for %s started in %.0f ms (pid %s)", self.ref.plugin_id,
                  self.start_seconds * 1e3, self.proc.pid if self.proc else "?")
@@ -270,7 +276,8 @@ class PluginHost:
         return res
 
     def _summary(self) -> str:
-        active = [k for k, v in self.layers.items()
+        active = [k if not (isinstance(v, str) and v.startswith("partial")) else f"{k}(partial)"
+                  for k, v in self.layers.items()
                   if v and not (isinstance(v, str) and v.startswith(("none", "failed")))]
         return ",".join(sorted(active))
 

@@ -254,7 +254,7 @@ def _confine(setup: dict[str, Any]) -> dict[str, Any]:
     if setup.get("mount_namespace"):
         problems = confine.mount_view(setup.get("hide", []),
                                       [setup["root"]] if setup.get("root") else [])
-        layers["filesystem"] = problems or "ok"
+        layers["filesystem"] = "ok" if not problems else "partial: " + "; ".join(problems)
     needed = [sys.prefix, sys.base_prefix, *([setup["root"]] if setup.get("root") else [])]
     layers["user"] = confine.drop_privileges(needed)
     layers["rlimits"] = confine.set_rlimits(setup.get("memory_mb"), setup.get("pids_max"))
