@@ -176,3 +176,12 @@ def test_health_check_runs_in_the_host(runtime: Runtime, http_server: str) -> No
     assert env["status"] == "healthy", env
     assert env["result"]["categories"] == ["health"]
     assert env["result"]["resources"]["isolation"]
+
+
+def test_a_host_that_cannot_answer_is_killed_at_its_hard_limit(runtime: Runtime,
+                                                                http_server: str) -> None:
+    env = attack(runtime, "regex")
+    assert env["outcome"] == "killed"
+    assert error(env) == "the plugin host overran its hard limit (4 s) and was killed"
+    assert env["result"]["resources"]["wall_seconds"] >= 4
+    still_fine(runtime, http_server)

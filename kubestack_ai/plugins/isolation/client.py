@@ -328,7 +328,9 @@ class HostPool:
         t = config.timeouts
         budget = timeout if timeout is not None else (t.diagnose if op == "diagnose"
                                                       else t.health_check)
-        hard = budget + t.connect + t.grace
+        # the run (connect included) ends by the budget in the host; past it, a margin
+        # within Celery's grace (its hard limit would take the worker child)
+        hard = budget + min(t.grace, 5.0)
         started = utcnow()
         t0 = time.perf_counter()
         refs = grants.references(target, config)
@@ -410,7 +412,7 @@ class HostPool:
             return {"ok": True}
 
         t = config.timeouts
-        hard = t.connect + t.execute + t.grace
+        hard = t.connect + t.execute + min(t.grace, 5.0)
         msg: dict[str, Any] = {"op": "execute", "target": target.model_dump(mode="json"),
                                "action": action, "params": dict(params), "allow": list(allow),
                                "dry_run": dry_run, "who": who, "cpu_seconds": hard,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import socket
 import subprocess
 import time
@@ -70,6 +71,9 @@ ATTACKS: dict[str, Any] = {
     "child": lambda o: _fork(1),
     "env": lambda o: sorted(os.environ),
     "forge": lambda o: _forge(),
+    # catastrophic backtracking: C code that never releases the GIL, so the host's own
+    # deadline (a thread) cannot answer either
+    "regex": lambda o: re.match(r"(a+)+$", "a" * 64 + "b"),
     "own_secret": lambda o: f"resolved {len(resolve_secret(o['ref']) or '')} chars",
 }
 
