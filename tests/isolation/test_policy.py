@@ -167,3 +167,27 @@ def test_the_host_is_told_to_hide_ksa_home_secrets_and_other_plugins(tmp_path: P
     assert str(tmp_path / "home") in hide and str(tmp_path / "secret-dir") in hide
     assert str(plugins / "theirs") in hide and str(plugins / "mine") not in hide
     assert "/etc/shadow" in hide
+
+
+def test_plugin_info_says_where_a_plugin_runs_and_each_layer() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "KSA_PLUGIN_PATH": str(root / "examples" / "plugins")}
+    env.pop("KSA_ISOLATION", None)
+    p = subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", "plugin", "info",
+                        "http-diagnostics", "--json"], capture_output=True, text=True,
+                       env=env, timeout=60, cwd=root)
+    assert p.returncode == 0, p.stderr
+    iso = json.loads(p.stdout)["isolation"]
+    assert iso["mode"] == "plugin host" and iso["strict"] is False
+    assert list(iso["layers"]) == ["process", "namespaces", "network", "seccomp", "cgroups",
+                                   "rlimits"]
+    assert all(v.startswith(("active: ", "missing: ")) for v in iso["layers"].values())
+    p = subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", "plugin", "info",
+                        "redis-diagnostics"], capture_output=True, text=True, env=env,
+                       timeout=60, cwd=root)
+    assert "\nisolation: in the worker\n" in p.stdout
