@@ -235,7 +235,8 @@ class PluginHost:
                     answer["resources"] = res
                     return answer
                 if op == "resolve":
-                    protocol.send(self.sock, net.resolve(str(answer.get("host"))))
+                    protocol.send(self.sock, net.resolve(str(answer.get("host")),
+                                                         self.config.timeouts.connect))
                 elif handlers and op in handlers:
                     protocol.send(self.sock, handlers[str(op)](answer))
                 elif op == "connect":

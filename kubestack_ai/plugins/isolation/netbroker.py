@@ -22,10 +22,12 @@ class NetPolicy:
     allowed: set[tuple[str, int]] = field(default_factory=set)
     """(address, port) pairs the host may connect to."""
     refused: list[str] = field(default_factory=list)
+    target: MiddlewareTarget | None = None
+    asked_topology: bool = False
 
     @classmethod
     def for_target(cls, target: MiddlewareTarget) -> NetPolicy:
-        pol = cls()
+        pol = cls(target=target)
         for ep in target.endpoints:
             host, port = split_endpoint(ep)
             pol.names[host] = pol.names.get(host, 0) + 1
@@ -37,8 +39,19 @@ class NetPolicy:
                 pass  # the connect will say the name does not resolve
         return pol
 
-    def resolve(self, host: str) -> dict[str, Any]:
-        if host not in self.names:
+    def _topology(self, timeout: float) -> None:
+        if not self.asked_topology and self.target is not None:
+            # a Sentinel's master, a Cluster's node: allowed when the target's own
+            # topology names it (asked by the worker, once per run)
+            self.asked_topology = True
+            from .topology import named_addresses
+
+            self.allowed |= named_addresses(self.target, timeout)
+
+    def resolve(self, host: str, timeout: float = 5.0) -> dict[str, Any]:
+        if host not in self.names and not any(h == host for h, _ in self.allowed):
+            self._topology(timeout)
+        if host not in self.names and not any(h == host for h, _ in self.allowed):
             self.refused.append(f"resolve {host}")
             return {"ok": False, "error": f"{host}: not one of the target's endpoints (the "
                     "plugin host resolves only those)"}
@@ -51,6 +64,8 @@ class NetPolicy:
     def connect(self, host: str, port: int, family: int, timeout: float
                 ) -> tuple[dict[str, Any], socket.socket | None]:
         where = f"{host}:{port}"
+        if (host, port) not in self.allowed:
+            self._topology(timeout)
         if (host, port) not in self.allowed:
             self.refused.append(f"connect {where}")
             return {"ok": False, "errno": 1,
