@@ -165,9 +165,12 @@ class PluginHost:
             ready, _ = protocol.recv(parent)
         except (OSError, protocol.ProtocolError) as e:
             code = self._reap(1.0)
-            self.kill()
             why = _describe(code, self.cgroup, cfg.memory_limit_mb) if code is not None else str(e)
+            self.kill()
             raise HostFailure(f"plugin host did not start: {why}", "failed") from None
+        except BaseException:  # interrupted (a soft time limit): no half-started host
+            self.kill()
+            raise
         if not ready.get("ok"):
             self.kill()
             raise HostFailure(f"plugin host could not load the plugin: {ready.get('error')}",

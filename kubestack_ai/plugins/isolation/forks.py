@@ -7,6 +7,7 @@ but a CLI's sandbox threads may share the pool.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import socket
@@ -93,6 +94,7 @@ def zygote() -> Zygote:
     with _zlock:
         if _zygote is None or _zygote.pid != os.getpid():
             _zygote = Zygote()  # a forked child does not share its parent's
+            atexit.register(_zygote.close)
         return _zygote
 
 
