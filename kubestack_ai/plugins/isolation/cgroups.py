@@ -135,14 +135,13 @@ class CGroup:
         return _read_int(mem / ("memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"))
 
     def oom_kills(self) -> int:
-        """How often the memory limit was hit (v1: failcnt; v2: oom_kill events)."""
+        """How many processes the memory limit's OOM killer ended (``oom_kill``)."""
         mem = self.dirs.get("memory")
         if mem is None:
             return 0
-        if self.version == 1:
-            return _read_int(mem / "memory.failcnt") or 0
+        name = "memory.events" if self.version == 2 else "memory.oom_control"
         try:
-            for line in (mem / "memory.events").read_text().splitlines():
+            for line in (mem / name).read_text().splitlines():
                 if line.startswith("oom_kill "):
                     return int(line.split()[1])
         except (OSError, ValueError):
