@@ -185,3 +185,25 @@ def test_a_host_that_cannot_answer_is_killed_at_its_hard_limit(runtime: Runtime,
     assert error(env) == "the plugin host overran its hard limit (4 s) and was killed"
     assert env["result"]["resources"]["wall_seconds"] >= 4
     still_fine(runtime, http_server)
+
+
+def test_memory_past_the_cgroup_limit_costs_the_host(http_server: str) -> None:
+    """Files in the host's private tmpfs mounts are memory RLIMIT_AS does not see: the
+    cgroup's OOM killer ends the host, and the run says so."""
+    needs("cgroups", "namespaces")
+    from kubestack_ai.plugins import MiddlewareTarget, PluginConfig, Timeouts
+    from kubestack_ai.plugins.isolation import HostPool, PluginRef
+
+    manifest = Path(__file__).parent / "plugins" / "hostile" / "plugin.yaml"
+    ref = PluginRef("hostile-diagnostics", "path", str(manifest), str(manifest.parent))
+    cfg = PluginConfig(timeouts=Timeouts(connect=2, diagnose=10, grace=1), memory_limit_mb=160)
+    t = MiddlewareTarget(type="hostile", name="oom", endpoints=("127.0.0.1:9",),
+                         options={"attack": "tmpfs"})
+    pool = HostPool()
+    try:
+        r = pool.run("diagnose", ref, cfg, 0, t)
+    finally:
+        pool.close()
+    assert r.outcome == "killed"
+    assert r.errors == {"_run": "the plugin host was killed at its memory limit (160 MB)"}
+    assert r.resources is not None and r.resources["peak_rss_mb"] >= 150

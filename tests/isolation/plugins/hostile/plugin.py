@@ -49,6 +49,18 @@ def _forge() -> str:
     return "sent"
 
 
+def _fill_tmpfs() -> str:
+    """Memory that RLIMIT_AS does not see: files in the host's private tmpfs mounts."""
+    chunk = b"x" * 2**20
+    n = 0
+    for d in ("/tmp", "/dev/shm", "/var/tmp"):
+        with open(f"{d}/fill", "wb") as f:
+            for _ in range(60):
+                f.write(chunk)
+                n += 1
+    return f"wrote {n} MB"
+
+
 def _spin() -> None:
     x = 0
     while True:
@@ -71,6 +83,7 @@ ATTACKS: dict[str, Any] = {
     "child": lambda o: _fork(1),
     "env": lambda o: sorted(os.environ),
     "forge": lambda o: _forge(),
+    "tmpfs": lambda o: _fill_tmpfs(),
     # catastrophic backtracking: C code that never releases the GIL, so the host's own
     # deadline (a thread) cannot answer either
     "regex": lambda o: re.match(r"(a+)+$", "a" * 64 + "b"),
