@@ -203,7 +203,8 @@ class Runtime:
             if isolated(spec.plugin_id, config, is_builtin(spec.plugin_id)):
                 self._ensure_located(spec, config, generation)
                 return None
-            self.isolated.pop(spec.plugin_id, None)
+            if self.isolated.pop(spec.plugin_id, None) is not None:
+                self.hosts.retire(spec.plugin_id)  # configured back into the worker
             self._ensure_loaded(spec, config, generation)
         except PluginError as e:
             log.error("plugin %s cannot be loaded: %s", spec.plugin_id, e)
