@@ -191,3 +191,25 @@ def test_plugin_info_says_where_a_plugin_runs_and_each_layer() -> None:
                         "redis-diagnostics"], capture_output=True, text=True, env=env,
                        timeout=60, cwd=root)
     assert "\nisolation: in the worker\n" in p.stdout
+
+
+def test_ksa_action_runs_an_external_plugins_action_in_its_host(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "KSA_HOME": str(tmp_path)}
+    for k in ("KSA_ISOLATION", "KSA_DATABASE_URL", "KSA_PLUGIN_PATH"):
+        env.pop(k, None)
+
+    def action(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", "--plugin-dir",
+                               str(root / "tests" / "isolation" / "plugins"), "action",
+                               "hostile", "127.0.0.1:9", name], capture_output=True,
+                              text=True, env=env, timeout=60, cwd=root)
+
+    p = action("crash")  # in the ksa process itself this would be a segfault
+    assert "crash KILLED  (hostile-diagnostics 1.0.0" in p.stdout, p.stdout + p.stderr
+    assert "error: the plugin host crashed (SIGSEGV, segmentation fault)" in p.stdout
+    assert "audit #1" in p.stdout

@@ -416,6 +416,7 @@ class HostPool:
             return {"ok": True}
 
         t = config.timeouts
+        t0 = time.perf_counter()
         hard = t.connect + t.execute + min(t.grace, 5.0)
         msg: dict[str, Any] = {"op": "execute", "target": target.model_dump(mode="json"),
                                "action": action, "params": dict(params), "allow": list(allow),
@@ -426,8 +427,10 @@ class HostPool:
             answer = host.call(msg, target, hard, {"audit_begin": begin, "audit_end": end})
         except HostFailure as e:
             self.hosts.pop((ref.plugin_id, target.key), None)
-            rec = ActionRecord(at=utcnow(), outcome="killed" if begun else "failed",
-                               error=str(e), **ident)
+            update = {"outcome": "killed" if begun else "failed", "error": str(e),
+                      "duration": round(time.perf_counter() - t0, 6)}
+            rec = (begun[-1][1].model_copy(update=update) if begun else
+                   ActionRecord(at=utcnow(), **ident, **update))
             err = None
             if begun and audit is not None:
                 try:
