@@ -25,6 +25,7 @@
     │   ├── ArtifactError               an artifact whose hash, files or manifest do not match
     │   ├── ScanMismatchError           the scan recomputed at install differs from the index's
     │   └── ResolveError                requires that cannot be met from the index (cycle, range)
+    ├── IsolationRefused                isolation: a plugin may not run so here (isolation/policy.py)
     ├── PrepareError                    mysql: the server's status or variables unreadable
     ├── NotPrepared                     mysql: a check ran though prepare() read nothing
     ├── ServerUnreadable                postgres: identity, settings or counters unreadable

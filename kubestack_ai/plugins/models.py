@@ -151,7 +151,17 @@ class PluginConfig(BaseModel):
     allowed_actions: tuple[str, ...] | None = None
     """None: every declared, non-dangerous action. A tuple: only these (dangerous ones included)."""
     memory_limit_mb: int | None = Field(1024, gt=0)
-    """Address-space cap of a worker child running this plugin (RLIMIT_AS)."""
+    """Address-space cap of a worker child running this plugin (RLIMIT_AS); of its plugin
+    host when isolated (cgroup memory limit and RLIMIT_AS)."""
+    isolation: Literal["process", "none"] | None = None
+    """Where the plugin's code runs: ``process`` (a plugin host of its own, the default
+    for external plugins), ``none`` (in the worker, the default for builtins; refused for
+    an external plugin unless KSA_ISOLATION_ALLOW_NONE names it). docs/isolation.md."""
+    cpu_limit_pct: int | None = Field(None, gt=0)
+    """CPU share of an isolated plugin's host (100: one core), by cgroup; None: no cap
+    beyond the per-run CPU-time limit."""
+    pids_max: int | None = Field(64, gt=0)
+    """Processes and threads an isolated plugin's host may have (cgroup, else RLIMIT_NPROC)."""
 
     @field_validator("options")
     @classmethod
@@ -330,6 +340,9 @@ class DiagnosticResult(BaseModel):
     """Per category: what could not be read and why. ``_run`` for the run itself."""
     categories: tuple[str, ...] = ()
     outcome: RunOutcome = "completed"
+    resources: dict[str, Any] | None = None
+    """What an isolated run cost its plugin host (``cpu_seconds``, ``peak_rss_mb``...) and
+    what the host refused or cleaned up; None for a run in the worker itself."""
 
     @staticmethod
     def status_of(findings: list[Finding], errors: dict[str, str]) -> Status:

@@ -44,7 +44,7 @@ from .logcontext import get_logger
 
 log = get_logger(__name__)
 
-SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$")
+SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+|exec:/.+)$")
 SECRET_FIELD = re.compile(
     r"pass(word|wd|phrase)?|secret|tokens?$|api_?key|credential|private_?key|_ref$|"
     r"masterauth|jaas",
@@ -114,7 +114,8 @@ class SecretPolicy:
 def _parse(ref: str) -> tuple[str, str]:
     if not isinstance(ref, str) or not SECRET_REF.match(ref):
         # it may be the secret itself, typed where its reference belongs: never echoed
-        raise SecretError("not a secret reference (use env:NAME or file:/absolute/path); "
+        raise SecretError("not a secret reference (use env:NAME, file:/absolute/path or "
+                          "exec:/absolute/path); "
                           "the value is not shown")
     kind, _, where = ref.partition(":")
     return kind, where
@@ -170,6 +171,8 @@ def resolve_secret(ref: str | None, environ: Mapping[str, str] | None = None) ->
         if where not in env:
             raise SecretError(f"secret reference {ref!r}: environment variable {where} is not set")
         return env[where]
+    if kind == "exec":
+        return resolve_exec(ref, env)
     real = policy.allowed_path(where)
     assert real is not None  # checked above
     try:
@@ -204,3 +207,81 @@ def redact(text: str, *secrets: str | None) -> str:
         if s:
             text = text.replace(s, "***")
     return text
+
+
+# -- exec: references (issue 21; docs/isolation.md) -----------------------------------------
+#
+# ``exec:/path/to/command``: a command (no arguments) under an allowed secret directory
+# (/run/secrets, $KSA_HOME/secrets, KSA_SECRET_DIRS), neither group- nor world-writable,
+# run by the worker with an empty environment, as Kubernetes runs exec credential
+# plugins. It prints a token: an ExecCredential (``{"status": {"token": ...,
+# "expirationTimestamp": ...}}``), ``{"token": ..., "expires_at": ...}`` (ISO 8601), or
+# the bare token (no expiry: run again at every resolution). A token is kept until
+# REFRESH_BEFORE seconds (or a tenth of its lifetime, if shorter) before it expires, then
+# the command runs again. The command's output and error text are never shown.
+
+EXEC_TIMEOUT = 10.0
+"""Seconds an exec: command may run."""
+REFRESH_BEFORE = 60.0
+_exec_cache: dict[str, tuple[str, float, float]] = {}
+"""ref -> (token, refresh at, expires at): monotonic-free wall clock (time.time())."""
+
+
+def forget_exec(ref: str) -> None:
+    """Drop a cached exec: token (the server refused it: the next resolution runs again)."""
+    _exec_cache.pop(ref, None)
+
+
+def resolve_exec(ref: str, environ: Mapping[str, str] | None = None) -> str:
+    import json
+    import subprocess
+    import time
+
+    now = time.time()
+    cached = _exec_cache.get(ref)
+    if cached is not None and now < cached[1]:
+        return cached[0]
+    SecretPolicy.from_env(environ).check(ref)  # under an allowed secret directory
+    path = os.path.realpath(ref[len("exec:"):])
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise SecretError(f"secret reference {ref!r}: {e.strerror}") from None
+    if st.st_mode & 0o022:
+        raise SecretError(f"secret reference {ref!r}: the command is writable by its group or "
+                          "others; refused (chmod go-w)")
+    try:
+        p = subprocess.run([path], capture_output=True, timeout=EXEC_TIMEOUT, check=False,
+                           env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise SecretError(f"secret reference {ref!r}: the command ran past {EXEC_TIMEOUT:g} s"
+                          ) from None
+    except OSError as e:
+        raise SecretError(f"secret reference {ref!r}: cannot run it: {e.strerror}") from None
+    if p.returncode != 0:
+        raise SecretError(f"secret reference {ref!r}: the command exited with status "
+                          f"{p.returncode} (its output is not shown)")
+    out = p.stdout.decode(errors="replace").strip()
+    token, expires = out, None
+    if out.startswith("{"):
+        try:
+            doc = json.loads(out)
+            status = doc.get("status", doc)
+            token = status["token"]
+            expires = status.get("expirationTimestamp") or status.get("expires_at")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise SecretError(f"secret reference {ref!r}: the command's JSON has no token "
+                              "(status.token or token)") from None
+    if not isinstance(token, str) or not token:
+        raise SecretError(f"secret reference {ref!r}: the command printed no token")
+    if expires:
+        import datetime as dt
+
+        try:
+            at = dt.datetime.fromisoformat(str(expires).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise SecretError(f"secret reference {ref!r}: expiry {expires!r} is not ISO 8601"
+                              ) from None
+        margin = min(REFRESH_BEFORE, max(0.0, (at - now) / 10))
+        _exec_cache[ref] = (token, at - margin, at)
+    return token

@@ -21,16 +21,19 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Connection,
     Double,
     Insert,
     and_,
     bindparam,
     case,
+    cast,
     func,
     insert,
     or_,
     select,
+    type_coerce,
     update,
 )
 
@@ -335,6 +338,21 @@ class Fleet(Part):
         runs = [(at, {f["code"]: f for f in json.loads(body).get("findings", [])
                       if f.get("severity") in ("warning", "critical")}) for at, body in rows]
         return spans(runs)
+
+    def host_resources(self) -> list[tuple[str, int, float, float]]:
+        """Per middleware type, over the targets whose latest run ran in a plugin host
+        (plugins/isolation): (type, targets, CPU seconds summed, largest peak memory in
+        MB), read from the stored results in SQL (``/metrics``; one row per type)."""
+        dialect = self.engine.dialect.name
+        doc = (cast(RunRow.result, JSON) if dialect == "postgresql"
+               else type_coerce(RunRow.result, JSON))
+        cpu = doc["resources"]["cpu_seconds"].as_float()
+        peak = doc["resources"]["peak_rss_mb"].as_float()
+        q = (select(_L.type, func.count(), func.sum(cpu), func.max(peak))
+             .join(RunRow, RunRow.run_id == _L.run_id)
+             .where(cpu.is_not(None)).group_by(_L.type).order_by(_L.type))
+        rows = self._core(lambda c: c.execute(q).all(), what="host_resources")
+        return [(t, int(n), float(c or 0.0), float(p or 0.0)) for t, n, c, p in rows]
 
 
 def _select(sc: Scope) -> Any:

@@ -16,6 +16,10 @@ Read from ``ksa_target_latest`` on every scrape (one lean query, one row per tar
                                                       ($KSA_HOME/spool), not yet stored
     ksa_spool_lost_runs_total                         runs the spool lost (full, no disk
                                                       space, unreadable), ever
+    ksa_plugin_host_targets{type}                     targets whose latest run ran in a
+                                                      plugin host (docs/isolation.md)
+    ksa_plugin_host_cpu_seconds{type}                 CPU those runs cost their hosts, summed
+    ksa_plugin_host_peak_memory_bytes{type}           the largest peak memory of those runs
 
 ``target`` is the target's name (with ``type`` it identifies the target, as the key
 ``type:name`` does); names and codes never hold a secret (targets carry references only).
@@ -141,12 +145,35 @@ class SpoolCollector(Collector):
                                   "no disk space, unreadable record)", value=self.spool.dropped())
 
 
+class HostCollector(Collector):
+    """What isolated runs cost their plugin hosts, per type (one grouped query)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        tl = ["type"]
+        n = GaugeMetricFamily("ksa_plugin_host_targets", "Targets whose latest run ran in a "
+                              "plugin host", labels=tl)
+        cpu = GaugeMetricFamily("ksa_plugin_host_cpu_seconds", "CPU seconds the latest "
+                                "isolated runs cost their plugin hosts, summed", labels=tl)
+        peak = GaugeMetricFamily("ksa_plugin_host_peak_memory_bytes", "Largest peak resident "
+                                 "memory of a plugin host in the latest isolated runs",
+                                 labels=tl)
+        for mtype, targets, cpu_s, peak_mb in self.store.host_resources():
+            n.add_metric([mtype], targets)
+            cpu.add_metric([mtype], cpu_s)
+            peak.add_metric([mtype], peak_mb * 2**20)
+        yield from (n, cpu, peak)
+
+
 def render(store: Store, spool_dir: Path | None = None) -> bytes:
     """One scrape: the text exposition format. Raises StorageError when storage is down.
     ``spool_dir``: the spool's (default ``$KSA_HOME/spool``)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FleetCollector(store))
     registry.register(SpoolCollector(spool_dir or default_dir()))
+    registry.register(HostCollector(store))
     with gc_paused():
         return generate_latest(registry)
 

@@ -37,6 +37,7 @@ from kubestack_ai.plugins import (
 )
 from kubestack_ai.plugins.execution import ActionRecord, redact
 from kubestack_ai.plugins.index import canary
+from kubestack_ai.plugins.isolation import HostPool, PluginRef, isolated, locate
 from kubestack_ai.plugins.models import Severity, utcnow
 from kubestack_ai.storage import AuditLog
 
@@ -136,6 +137,10 @@ class Runtime:
         self.last = LastStates(last_states)
         """The last enabled/disabled state read from storage, per plugin: what holds while
         storage cannot be read (fail closed: none read, the plugin is refused)."""
+        self.hosts = HostPool()
+        """Plugin hosts of the isolated plugins (plugins/isolation), kept warm."""
+        self.isolated: dict[str, tuple[PluginRef, int | None]] = {}
+        """Isolated plugins: where their code is, at which generation (never imported here)."""
 
     # -- plugins ----------------------------------------------------------------------
 
@@ -169,6 +174,21 @@ class Runtime:
         if generation is not None:
             self.generations[pid] = generation
 
+    def _ensure_located(self, spec: PluginSpec, config: PluginConfig,
+                        generation: int | None) -> None:
+        pid = spec.plugin_id
+        known = self.isolated.get(pid)
+        source = self.sources.get(pid)
+        if known is not None and (generation is None or known[1] == generation) \
+                and (known[0].path == source or source is None):
+            return
+        if known is not None:
+            log.info("plugin %s: generation %s -> %s, replacing its plugin hosts", pid,
+                     known[1], generation)
+            self.hosts.retire(pid)
+        self.isolated[pid] = (locate(pid, is_builtin(pid), source), generation)
+        self.configs[pid] = config
+
     def _load(self, pid: str, config: PluginConfig, source: str | None = None) -> None:
         if is_builtin(pid):
             self.manager.load_builtin(pid, config)
@@ -193,8 +213,14 @@ class Runtime:
         self.manager.registry.unregister(pid)
 
     def _ready(self, spec: PluginSpec, config: PluginConfig, generation: int | None) -> str | None:
-        """Load (or reload) the plugin; a plugin that cannot be loaded is an answer."""
+        """Load (or reload) the plugin; a plugin that cannot be loaded is an answer. An
+        isolated plugin is only located here: its code is imported by its host."""
         try:
+            if isolated(spec.plugin_id, config, is_builtin(spec.plugin_id)):
+                self._ensure_located(spec, config, generation)
+                return None
+            if self.isolated.pop(spec.plugin_id, None) is not None:
+                self.hosts.retire(spec.plugin_id)  # configured back into the worker
             self._ensure_loaded(spec, config, generation)
         except PluginError as e:
             log.error("plugin %s cannot be loaded: %s", spec.plugin_id, e)
@@ -315,7 +341,10 @@ class Runtime:
         t, spec, config, storage_error = admitted
         try:
             with log_context(plugin_id=spec.plugin_id, target=t.key):
-                result = self.manager.health_check(t, timeout=config.timeouts.health_check)
+                where = self.isolated.get(spec.plugin_id)
+                result = (self.hosts.run("health", where[0], config, where[1], t)
+                          if where is not None else
+                          self.manager.health_check(t, timeout=config.timeouts.health_check))
         except SoftTimeLimitExceeded:
             result = _stopped(t, spec, time.perf_counter(), ("health",),
                               "timed_out", "stopped at the soft time limit")
@@ -341,6 +370,15 @@ class Runtime:
         # runs kept on disk, and ends of actions whose child died, written first (as a
         # diagnosis does): a worker that only runs actions closes those rows too
         self.store.flush()
+        where = self.isolated.get(spec.plugin_id)
+        if where is not None:
+            with log_context(plugin_id=spec.plugin_id, target=t.key):
+                rec, handle, audit_error = self.hosts.execute(
+                    where[0], config, where[1], t, action, params, allow=tuple(allow),
+                    dry_run=dry_run, who=who, audit=AuditLog(self.store.store(), task_id))
+                log.info("task %s: action %s %s (in its plugin host)", task_id, action,
+                         rec.outcome)
+            return action_envelope(task_id, rec, handle, audit_error)
         with log_context(plugin_id=spec.plugin_id, target=t.key), \
                 memory_cap(config.memory_limit_mb):
             out = self.manager.execute(t, action, params, allow=allow, dry_run=dry_run,
@@ -462,10 +500,15 @@ class Runtime:
              options: DiagnoseOptions, manager: PluginManager | None = None
              ) -> DiagnosticResult:
         t0 = time.perf_counter()
+        where = self.isolated.get(spec.plugin_id)
         try:
-            with memory_cap(config.memory_limit_mb):
-                result = (manager or self.manager).diagnose(target, options,
-                                                            timeout=config.timeouts.diagnose)
+            if where is not None and manager is None:
+                # a crash, an overrun or a memory cap there costs this run, not this child
+                result = self.hosts.run("diagnose", where[0], config, where[1], target, options)
+            else:
+                with memory_cap(config.memory_limit_mb):
+                    result = (manager or self.manager).diagnose(
+                        target, options, timeout=config.timeouts.diagnose)
         except SoftTimeLimitExceeded:
             # the soft limit fired outside a category (connect, prepare's caller...)
             return _stopped(target, spec, t0, options.categories, "timed_out",

@@ -21,7 +21,13 @@ from prometheus_client.core import (
 from kubestack_ai.plugins.models import DiagnosticResult, Finding, Severity, Status, utcnow
 from kubestack_ai.storage import OUTCOMES, Store
 from kubestack_ai.storage.spool import default_dir
-from kubestack_ai.web.metrics import BUCKETS, STATUS_VALUE, SpoolCollector, render
+from kubestack_ai.web.metrics import (
+    BUCKETS,
+    STATUS_VALUE,
+    HostCollector,
+    SpoolCollector,
+    render,
+)
 from tests.storage.conftest import BACKENDS, _databases
 
 
@@ -127,6 +133,7 @@ def test_exposition_is_the_stored_verdicts(store: Store) -> None:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Plain(store))
     registry.register(SpoolCollector(default_dir()))  # the spool's two, after the fleet's
+    registry.register(HostCollector(store))  # the plugin hosts' three (none isolated here)
     assert body == generate_latest(registry).decode()
     lines = set(body.splitlines())
     assert 'ksa_target_status{target="cache-c",type="redis"} 2.0' in lines

@@ -86,8 +86,9 @@ def cmd_action(args: argparse.Namespace) -> int:
         if refusal is not None:  # refused like a worker refuses it, and audited
             out = refused(manager, target, args, refusal, sink)
         else:
-            out = manager.execute(target, args.action, params, allow=args.allow,
-                                  dry_run=args.dry_run, who=who(), audit=sink)
+            out = _isolated(manager, target, args, params, sink) or manager.execute(
+                target, args.action, params, allow=args.allow, dry_run=args.dry_run,
+                who=who(), audit=sink)
     finally:
         if sink is not None:
             sink.store.dispose()
@@ -102,6 +103,30 @@ def cmd_action(args: argparse.Namespace) -> int:
     if out.audit_error is not None:
         print(f"ksa: warning: audit log: {out.audit_error}", file=sys.stderr)
     return EXIT.get(rec.outcome, 1)
+
+
+def _isolated(manager: Any, target: Any, args: argparse.Namespace, params: dict[str, Any],
+              sink: Any) -> ActionResult | None:
+    """The action in the plugin's host when the plugin is isolated (docs/isolation.md)."""
+    from kubestack_ai.plugins.execution import ActionResult
+    from kubestack_ai.plugins.isolation import HostPool, IsolationRefused, isolated, ref_of
+
+    entry = manager.registry.entry(manager.registry.middleware_plugin_id(args.type))
+    try:
+        if not isolated(entry.info.id, entry.config, entry.source == "builtin"):
+            return None
+    except IsolationRefused as e:
+        raise CliError(str(e), 2) from None
+    pool = HostPool(1)
+    try:
+        rec, handle, audit_error = pool.execute(
+            ref_of(entry), entry.config, None, target, args.action, params,
+            allow=tuple(args.allow), dry_run=args.dry_run, who=who(), audit=sink)
+    finally:
+        pool.close()
+    out = ActionResult(entry.info.id, f"execute {args.action}", record=rec)
+    out.audit_handle, out.audit_error = handle, audit_error
+    return out
 
 
 def refused(manager: Any, target: Any, args: argparse.Namespace, why: str,

@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING, Any
 
 from kubestack_ai.ksa.commands import plugin_state
 from kubestack_ai.ksa.output import CliError, render_result
 from kubestack_ai.ksa.store import CliHistory
 from kubestack_ai.ksa.targets import add_target_arguments, manager_for, pairs, target_from_args
+
+if TYPE_CHECKING:
+    from kubestack_ai.plugins import DiagnosticResult
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +56,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     history = None if args.no_store else CliHistory(target, plugin_id, named=bool(args.name))
     cats = tuple(args.category)
     snaps = history.snapshots() if history is not None else ()
-    result = manager.diagnose(target, DiagnoseOptions(categories=cats, history=snaps),
-                              timeout=args.timeout)
+    options = DiagnoseOptions(categories=cats, history=snaps)
+    result = _isolated(manager, plugin_id, target, options, args.timeout)
+    if result is None:
+        result = manager.diagnose(target, options, timeout=args.timeout)
     if history is not None:
         history.record(cats, result)
     if args.json:
@@ -64,3 +70,27 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
                                            and result.status is Status.HEALTHY):
         return 3
     return result.status.exit_code
+
+
+def _isolated(manager: Any, plugin_id: str, target: Any, options: Any,
+              timeout: float | None) -> DiagnosticResult | None:
+    """The run in a plugin host when the plugin is isolated (docs/isolation.md), else None."""
+    from kubestack_ai.plugins.isolation import (  # noqa: PLC0415
+        HostPool,
+        IsolationRefused,
+        isolated,
+        ref_of,
+    )
+
+    entry = manager.registry.entry(plugin_id)
+    config, builtin = entry.config, entry.source == "builtin"
+    try:
+        if not isolated(plugin_id, config, builtin):
+            return None
+    except IsolationRefused as e:
+        raise CliError(str(e), 3) from None
+    pool = HostPool(1)
+    try:
+        return pool.run("diagnose", ref_of(entry), config, None, target, options, timeout)
+    finally:
+        pool.close()

@@ -222,6 +222,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     from kubestack_ai.plugins.execution import specs_of  # noqa: PLC0415
 
     entry = m.registry.entry(args.id)
+    from kubestack_ai.plugins.isolation import describe  # noqa: PLC0415
+
+    d["isolation"] = describe(args.id, entry.config, entry.source == "builtin")
     manifest = entry.extra.get("manifest") or builtin_manifest(entry)
     actions = [s.model_dump(mode="json") for s in specs_of(entry.plugin, entry.info).values()]
     if args.json:
@@ -229,13 +232,20 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     width = max(len(k) for k in d)
     for k, v in d.items():
-        if k == "actions" or k == "dangerous_actions":
-            continue  # listed below with their parameters
+        if k in ("actions", "dangerous_actions", "isolation"):
+            continue  # listed below
         if isinstance(v, (list, tuple)):
             v = ", ".join(map(str, v)) or "-"
         elif isinstance(v, dict):
             v = json.dumps(v, sort_keys=True) if v else "-"
         print(f"{k.ljust(width)}  {v if v not in (None, '') else '-'}")
+    iso = d["isolation"]
+    assert isinstance(iso, dict)
+    print(f"\nisolation: {iso['mode']}" + (" (KSA_ISOLATION=strict)" if iso.get("strict") else ""))
+    if iso.get("refused"):
+        print(f"  {iso['refused']}")
+    for name, state in (iso.get("layers") or {}).items():
+        print(f"  {name.ljust(10)}  {state}")
     print("\nactions:" if actions else "\nactions: none")
     for a in actions:
         print("  " + render_action_spec(a).replace("\n", "\n  "))

@@ -1,0 +1,24 @@
+"""What isolated runs cost their plugin hosts, per type, read from the stored results
+in SQL for /metrics (issue 21), on every backend."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from kubestack_ai.storage import Store
+
+from .storage_factories import T0, result
+
+
+def test_host_resources_sum_cpu_and_take_the_largest_peak_of_latest_runs(store: Store) -> None:
+    def rec(run: str, key: str, minutes: int, res: dict[str, Any] | None) -> None:
+        r = result(at=T0 + dt.timedelta(minutes=minutes), target_name=key.split(":")[1])
+        r = r.model_copy(update={"resources": res})
+        assert store.record_run(run, key, "http-diagnostics", (), r, ttl=None)
+
+    rec("a1", "http:a", 0, {"cpu_seconds": 9.0, "peak_rss_mb": 99.0})  # not the latest
+    rec("a2", "http:a", 1, {"cpu_seconds": 0.25, "peak_rss_mb": 40.5})
+    rec("b1", "http:b", 1, {"cpu_seconds": 0.5, "peak_rss_mb": 30.0, "isolation": "seccomp"})
+    rec("c1", "redis:c", 1, None)  # in the worker: not counted
+    assert store.host_resources() == [("http", 2, 0.75, 40.5)]
