@@ -343,7 +343,7 @@ class Fleet(Part):
         """Per middleware type, over the targets whose latest run ran in a plugin host
         (plugins/isolation): (type, targets, CPU seconds summed, largest peak memory in
         MB), read from the stored results in SQL (``/metrics``; one row per type)."""
-        dialect = self.engine.dialect.name
+        dialect = self.db.engine.dialect.name
         doc = (cast(RunRow.result, JSON) if dialect == "postgresql"
                else type_coerce(RunRow.result, JSON))
         cpu = doc["resources"]["cpu_seconds"].as_float()

@@ -99,6 +99,7 @@ class Store:
     latest_results = _Via("runs", Runs.latest_results)
     history = _Via("runs", Runs.history)
     get_run = _Via("runs", Runs.get_run)
+    plugin_runs = _Via("runs", Runs.plugin_runs)
     snapshots = _Via("runs", Runs.snapshots)
 
     fleet_counts = _Via("fleet", Fleet.fleet_counts)
@@ -111,6 +112,7 @@ class Store:
     target = _Via("fleet", Fleet.target)
     run_summaries = _Via("fleet", Fleet.run_summaries)
     finding_spans = _Via("fleet", Fleet.finding_spans)
+    host_resources = _Via("fleet", Fleet.host_resources)
 
     set_fleet = _Via("members", Members.set_fleet)
     fleet_members = _Via("members", Members.fleet_members)

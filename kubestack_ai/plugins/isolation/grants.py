@@ -10,7 +10,8 @@ from typing import Any
 
 from .. import secrets
 from ..errors import SecretError
-from ..models import MiddlewareTarget, PluginConfig, is_secret_field
+from ..models import MiddlewareTarget, PluginConfig
+from ..secrets import is_secret_field
 
 
 def references(target: MiddlewareTarget, config: PluginConfig) -> set[str]:
