@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
+from . import secrets
 from .configschema import problems
 from .deadline import Deadline
 from .errors import ConfigError, DeadlineExceeded
@@ -38,7 +39,6 @@ from .models import (
     Snapshot,
     utcnow,
 )
-from .secrets import check_target_references
 
 log = get_logger(__name__)
 
@@ -166,7 +166,7 @@ class MiddlewarePlugin(Plugin):
         (a reference the operator did not allow is refused before any connection), then
         :meth:`connect`."""
         self.check_target(target)
-        check_target_references(target)
+        secrets.check_target_references(target)  # a plugin host checks its grants
         self.connect(deadline, target)
 
     @abc.abstractmethod

@@ -42,6 +42,9 @@ REAP_SECONDS = 2.0
 """How long the reaping of what was killed may take (a SIGKILLed process dies at once)."""
 
 _subreaper_pid = 0
+ended_total = 0
+"""Processes ended after plugin calls in this process, all told (a plugin host reports
+the ones of its run)."""
 _lock = threading.Lock()
 _ENABLED = os.path.isdir("/proc/self/task")
 
@@ -199,7 +202,9 @@ def ended_with_call(plugin_id: str, operation: str,
                 left |= orphans
         left -= before
         if left:
+            global ended_total
             ended = end_processes(left)
+            ended_total += len(ended)
             log.warning("plugin %s %s left %d process%s running (pids %s): ended", plugin_id,
                         operation, len(ended), "es" if len(ended) != 1 else "",
                         ", ".join(map(str, sorted(ended))))

@@ -88,8 +88,10 @@ def test_exec_failure_never_shows_the_output(secret_dir: Path) -> None:
 
 def test_a_rotated_secret_reaches_the_next_run_of_a_warm_host(
         runtime: Runtime, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    f = home / "rotating"
+    (home / "secrets").mkdir(exist_ok=True)
+    f = home / "secrets" / "rotating"  # an allowed secret directory
     f.write_text("first")
+    f.chmod(0o600)
     target = {"name": "rotating", "endpoints": ["127.0.0.1:9"],
               "auth": {"password": f"file:{f}"},
               "options": {"attack": "own_secret", "ref": f"file:{f}"}}

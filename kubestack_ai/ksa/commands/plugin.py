@@ -239,13 +239,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         elif isinstance(v, dict):
             v = json.dumps(v, sort_keys=True) if v else "-"
         print(f"{k.ljust(width)}  {v if v not in (None, '') else '-'}")
-    iso = d["isolation"]
-    assert isinstance(iso, dict)
-    print(f"\nisolation: {iso['mode']}" + (" (KSA_ISOLATION=strict)" if iso.get("strict") else ""))
-    if iso.get("refused"):
-        print(f"  {iso['refused']}")
-    for name, state in (iso.get("layers") or {}).items():
-        print(f"  {name.ljust(10)}  {state}")
+    _print_isolation(d["isolation"])
     print("\nactions:" if actions else "\nactions: none")
     for a in actions:
         print("  " + render_action_spec(a).replace("\n", "\n  "))
@@ -257,17 +251,34 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_isolation(iso: object) -> None:
+    assert isinstance(iso, dict)
+    print(f"\nisolation: {iso['mode']}" + (" (KSA_ISOLATION=strict)" if iso.get("strict") else ""))
+    if iso.get("refused"):
+        print(f"  {iso['refused']}")
+    for name, state in (iso.get("layers") or {}).items():
+        print(f"  {name.ljust(10)}  {state}")
+
+
 def _info_external(args: argparse.Namespace) -> int:
     """An external plugin's manifest and stored state; its code is not run (its actions
     and categories are its code's to say: ``ksa plugin validate PATH`` loads it)."""
     import yaml  # noqa: PLC0415
 
+    from kubestack_ai.plugins import PluginConfig  # noqa: PLC0415
+    from kubestack_ai.plugins.isolation import describe  # noqa: PLC0415
+
     item = _find_external(args, args.id)
-    d = _manifest_row(item, plugin_state.stored_states())
+    stored = plugin_state.stored_states()
+    d = _manifest_row(item, stored)
+    rec = stored.get(args.id)
+    config = PluginConfig.model_validate(getattr(rec, "config", None) or {})
+    d["isolation"] = describe(args.id, config, False)
     manifest = item.manifest.model_dump(mode="json") if item.manifest else None
     if args.json:
         print(dump_json({**d, "manifest": manifest, "action_specs": None}))
         return 0
+    iso = d.pop("isolation")
     width = max(len(k) for k in d)
     for k, v in d.items():
         if isinstance(v, (list, tuple)):
@@ -275,6 +286,7 @@ def _info_external(args: argparse.Namespace) -> int:
         elif isinstance(v, dict):
             v = json.dumps(v, sort_keys=True) if v else "-"
         print(f"{k.ljust(width)}  {v if v not in (None, '') else '-'}")
+    _print_isolation(iso)
     print("\nactions and categories: declared by its code, not run here "
           f"(`ksa plugin validate {Path(item.location).parent}` loads it)")
     if manifest:

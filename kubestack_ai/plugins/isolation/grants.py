@@ -5,32 +5,20 @@ empty and every other reference fails inside it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from types import SimpleNamespace
 
 from .. import secrets
 from ..errors import SecretError
 from ..models import MiddlewareTarget, PluginConfig
-from ..secrets import is_secret_field
 
 
 def references(target: MiddlewareTarget, config: PluginConfig) -> set[str]:
-    refs: set[str] = set()
-    if target.auth is not None and target.auth.password:
-        refs.add(target.auth.password)
-    if target.tls is not None and target.tls.key_password:
-        refs.add(target.tls.key_password)
-    refs.update(_option_refs(target.options))
-    refs.update(_option_refs(config.options))
+    """Every reference of the target (auth, TLS, secret-looking options nested in dicts and
+    lists) and of its plugin config's options."""
+    refs = {ref for _, ref in secrets.target_references(target)}
+    refs.update(ref for _, ref in secrets.target_references(
+        SimpleNamespace(auth=None, tls=None, options=config.options)))
     return refs
-
-
-def _option_refs(options: Mapping[str, Any]) -> Iterator[str]:
-    for key, value in options.items():
-        if isinstance(value, Mapping):
-            yield from _option_refs(value)
-        elif is_secret_field(key) and isinstance(value, str):
-            yield value
 
 
 def resolve(refs: set[str], fresh: bool = False) -> dict[str, dict[str, str]]:

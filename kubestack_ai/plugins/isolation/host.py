@@ -65,6 +65,19 @@ class Grants:
             raise SecretError(got["error"])
         return got["value"]
 
+    def check_target(self, target: Any, environ: Mapping[str, str] | None = None) -> None:
+        """The worker checked the references against its policy before granting them; here
+        every reference of the target must be one it granted."""
+        from kubestack_ai.plugins import secrets
+        from kubestack_ai.plugins.errors import SecretError
+
+        for field, ref in secrets.target_references(target):
+            got = self.current.get(ref)
+            if got is None or "error" in got:
+                raise SecretError(f"{field}: " + (got["error"] if got else
+                                  f"secret reference {ref!r} is not granted to this plugin "
+                                  "host"))
+
 
 GRANTS = Grants()
 
@@ -73,6 +86,7 @@ def _install_grants() -> None:
     from kubestack_ai.plugins import secrets
 
     secrets.resolve_secret = GRANTS.resolve
+    secrets.check_target_references = GRANTS.check_target
 
 
 # -- network ------------------------------------------------------------------------------
@@ -310,7 +324,9 @@ def _serve(sock: socket.socket, manager: Any) -> None:
         if msg.get("cpu_seconds"):
             confine.cpu_budget(float(msg["cpu_seconds"]))
         _reset_peak()
-        c0, w0 = _cpu(), time.perf_counter()
+        from kubestack_ai.plugins import children  # noqa: PLC0415
+
+        c0, w0, ended0 = _cpu(), time.perf_counter(), children.ended_total
         reply: dict[str, Any] = {"op": "result"}
         try:
             if op == "diagnose":
@@ -335,7 +351,8 @@ def _serve(sock: socket.socket, manager: Any) -> None:
         reply["resources"] = {"cpu_seconds": round(_cpu() - c0, 4),
                               "peak_rss_mb": round(_peak_kb() / 1024, 1),
                               "wall_seconds": round(time.perf_counter() - w0, 4),
-                              "children_killed": reap_children()}
+                              "children_killed": reap_children()
+                              + children.ended_total - ended0}
         protocol.send(sock, reply)
 
 
