@@ -107,8 +107,10 @@ def test_password_by_reference_and_never_echoed(manager: PluginManager, pg: PgSe
     assert f.evidence["error"].endswith('FATAL: password authentication failed for user "ksa_pw"')
     assert "wrong-pw-123" not in bad.model_dump_json()
     # a .pgpass, itself named by reference
+    monkeypatch.setenv("KSA_SECRET_DIRS", str(tmp_path))  # an allowed secret directory
     pgpass = tmp_path / "pgpass"
     pgpass.write_text(f"127.0.0.1:{pg.port}:postgres:{pw_role}:s3cret-pw\n")
+    pgpass.chmod(0o600)
     via = diagnose(manager, target(endpoint(pg), auth={"username": pw_role},
                                    options={"passfile": f"file:{pgpass}"}), "connection")
     assert via.errors == {} and via.outcome == "completed"

@@ -7,10 +7,7 @@ must not import drivers.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +16,7 @@ from ..errors import AuthError, ConnectError
 from ..logcontext import get_logger
 from ..models import MiddlewareTarget, split_endpoint
 from ..secrets import redact, resolve_secret
+from ..session import Abandonable
 from .constants import AUTH_ERRORS, MISSING_ERRORS, PRIVILEGE_ERRORS
 
 if TYPE_CHECKING:
@@ -158,37 +156,16 @@ def open_connection(target: MiddlewareTarget, deadline: Deadline) -> Any:
     raise ConnectError("; ".join(errors))
 
 
-class Session:
-    """One open connection and what we learnt about it."""
+class Session(Abandonable):
+    """One open connection and what we learnt about it (abandoned when busy past a
+    deadline: plugins/session.py)."""
 
     def __init__(self, conn: Any, target: MiddlewareTarget) -> None:
+        super().__init__()
         self.conn = conn
         self.target = target
         self.server: Any = None  # server.Server, filled by the first diagnosis
         self.known_vars: dict[str, Any] = {}  # the variables the last diagnosis read
-        # A call that overran its deadline may still be reading on this connection when
-        # the next one starts: a busy session is abandoned, and its owner closes it.
-        self.busy = threading.Lock()
-        self.abandoned = False
-
-    @contextlib.contextmanager
-    def use(self) -> Iterator[Session]:
-        with self.busy:
-            try:
-                yield self
-            finally:
-                if self.abandoned:
-                    self.close()
-
-    def release(self) -> None:
-        """Close now when idle; otherwise the call still using it closes it when done."""
-        if self.busy.acquire(blocking=False):
-            try:
-                self.close()
-            finally:
-                self.busy.release()
-        else:
-            self.abandoned = True
 
     def set_timeout(self, deadline: Deadline, cap: float = 30.0) -> None:
         # PyMySQL re-applies _read_timeout before each packet read: sizing it from the

@@ -9,9 +9,7 @@ must not import drivers.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +18,7 @@ from ..errors import AuthError, ConnectError
 from ..logcontext import get_logger
 from ..models import MiddlewareTarget, split_endpoint
 from ..secrets import redact, resolve_secret
+from ..session import Abandonable
 from .constants import AUTH_STATES, MISSING_STATES, PRIVILEGE_STATES
 
 log = get_logger(__name__)
@@ -170,36 +169,15 @@ def open_connection(target: MiddlewareTarget, endpoint: str, deadline: Deadline,
         raise ConnectError(f"{endpoint}: {msg}") from None
 
 
-class Session:
-    """One open connection and what we learnt about it."""
+class Session(Abandonable):
+    """One open connection and what we learnt about it (abandoned when busy past a
+    deadline: plugins/session.py)."""
 
     def __init__(self, conn: Any, target: MiddlewareTarget, endpoint: str) -> None:
+        super().__init__()
         self.conn = conn
         self.target = target
         self.endpoint = endpoint
-        # A call that overran its deadline may still be reading on this connection when
-        # the next one starts: a busy session is abandoned, and its owner closes it.
-        self.busy = threading.Lock()
-        self.abandoned = False
-
-    @contextlib.contextmanager
-    def use(self) -> Iterator[Session]:
-        with self.busy:
-            try:
-                yield self
-            finally:
-                if self.abandoned:
-                    self.close()
-
-    def release(self) -> None:
-        """Close now when idle; otherwise the call still using it closes it when done."""
-        if self.busy.acquire(blocking=False):
-            try:
-                self.close()
-            finally:
-                self.busy.release()
-        else:
-            self.abandoned = True
 
     def alive(self) -> bool:
         return not self.conn.closed and not self.conn.broken
