@@ -5,6 +5,7 @@ second is what `.ci/run` runs, the first installs and starts the example fleet."
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -74,3 +75,47 @@ def test_the_readme_s_two_commands_are_the_ones_ci_and_the_example_use() -> None
     assert run == ("python3 -m venv .venv && .venv/bin/pip install -q -e . && "
                    "cp -n examples/fleet.yaml fleet.yaml && .venv/bin/ksa run --fleet fleet.yaml")
     assert (ROOT / "examples" / "fleet.yaml").is_file()
+
+
+def plugin_guide() -> str:
+    return (ROOT / "docs" / "plugins.md").read_text().split("## Write your own plugin", 1)[1]
+
+
+def test_the_plugin_guide_is_written_against_the_plugin_api() -> None:
+    """The guide's code (its Python blocks, one class) imports what kubestack_ai.plugins
+    exports and overrides MiddlewarePlugin's methods with their own parameters; its
+    manifest is one the framework accepts."""
+    import inspect
+
+    import kubestack_ai.plugins as api
+    from kubestack_ai.plugins.manifest import parse_yaml, validate_manifest
+
+    guide = plugin_guide()
+    code = "\n".join(re.findall(r"```python\n(.*?)```", guide, re.S))
+    tree = ast.parse(code)  # the blocks are one module: the second continues the class
+    imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                and n.module == "kubestack_ai.plugins" for a in n.names]
+    assert "MiddlewarePlugin" in imported
+    assert [n for n in imported if not hasattr(api, n)] == []
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    exported = {n for n in used if not inspect.ismodule(getattr(api, n, inspect))}
+    assert exported - set(imported) == set(), "used, not imported"
+    [cls] = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert [ast.unparse(b) for b in cls.bases] == ["MiddlewarePlugin"]
+    overridden = 0
+    for fn in cls.body:
+        if not isinstance(fn, ast.FunctionDef):
+            continue
+        decorators = [ast.unparse(d) for d in fn.decorator_list]
+        args = [a.arg for a in fn.args.args]
+        if any(d.startswith("category(") for d in decorators):
+            assert args == ["self", "run"], fn.name
+            continue
+        base = getattr(api.MiddlewarePlugin, fn.name)
+        want = list(inspect.signature(base).parameters)
+        assert args == (want if "classmethod" not in decorators else ["cls", *want]), fn.name
+        overridden += 1
+    assert overridden >= 6  # info, middleware_type, connect, disconnect, options, actions
+    [manifest] = re.findall(r"```yaml\n(.*?)```", guide, re.S)
+    m = validate_manifest(parse_yaml(manifest), "docs/plugins.md")
+    assert (m.id, m.entry, m.api_version) == ("my-plugin", "plugin:MyPlugin", api.API_VERSION)
