@@ -1,6 +1,6 @@
 """The README and docs/ hold together (issue 25.5): every relative link in README.md
 and docs/*.md leads to a file that exists (and to a heading that exists, when it names
-one), the README stays short, and its two commands are the ones that work: the
+one; the plugins' and bench's READMEs too), the README stays short, and its two commands are the ones that work: the
 second is what `.ci/run` runs, the first installs and starts the example fleet."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+OTHERS = [*sorted(ROOT.glob("kubestack_ai/plugins/*/README.md")), ROOT / "bench" / "README.md"]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -33,7 +34,7 @@ def links(path: Path) -> list[str]:
 def test_every_relative_link_resolves() -> None:
     broken = []
     checked = 0
-    for doc in DOCS:
+    for doc in [*DOCS, *OTHERS]:
         for url in links(doc):
             target, _, anchor = url.partition("#")
             dest = (doc.parent / target).resolve() if target else doc
