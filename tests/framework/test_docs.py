@@ -1,7 +1,8 @@
 """The README and docs/ hold together (issue 25.5): every relative link in README.md
-and docs/*.md leads to a file that exists (and to a heading that exists, when it names
-one; the plugins' and bench's READMEs too), the README stays short, and its two commands are the ones that work: the
-second is what `.ci/run` runs, the first installs and starts the example fleet."""
+and docs/*.md (and the plugins' and bench's READMEs) leads to a file that exists, and
+to a heading that exists when it names one; the README stays short; its two commands
+are the ones that work: the second is what `.ci/run` runs, the first installs and
+starts the example fleet; the plugin guide is written against the plugin API."""
 
 from __future__ import annotations
 
