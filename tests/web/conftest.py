@@ -180,3 +180,26 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     print(f"web test artifacts: {path}")
     return path
+
+
+DOCS_IMG = ROOT / "docs" / "img"
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def docs_image(shot: Path, name: str) -> None:
+    """The README shows this screenshot as docs/img/NAME. With KSA_UPDATE_DOCS_IMAGES=1
+    the test writes it there (commit it); otherwise the committed image must exist and
+    have the size of the page the test just took: a test run never edits a tracked file."""
+    dest = DOCS_IMG / name
+    if os.environ.get("KSA_UPDATE_DOCS_IMAGES") == "1":
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(shot.read_bytes())
+        print(f"docs image: {dest}")
+    assert dest.exists(), f"{dest} missing: run this test with KSA_UPDATE_DOCS_IMAGES=1"
+    assert png_size(dest) == png_size(shot)

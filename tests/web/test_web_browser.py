@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from .browser import Browser
-from .conftest import Fleet, Web, need_bin
+from .conftest import Fleet, Web, docs_image, need_bin
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_fleet_page_shows_the_three_statuses_and_filters(browser: Browser, web: 
     crit_row = browser.text('tr[data-key="redis:cache-critical"]')
     assert "redis.memory.noeviction_near_limit" in crit_row or "redis.memory.usage_high" in crit_row
     assert "completed" in crit_row
-    browser.screenshot(artifacts / "fleet.png")
+    docs_image(browser.screenshot(artifacts / "fleet.png"), "fleet.png")  # the README's
 
     # the text filter narrows the list to what was typed
     browser.type("#f-q", "warn")

@@ -25,7 +25,7 @@ from kubestack_ai.storage import FleetMember, Store
 from tests.redis.util import Servers
 
 from .browser import Browser
-from .conftest import Web, need_bin, web_view
+from .conftest import Web, docs_image, need_bin, web_view
 
 PID = "redis-diagnostics"
 OOM = Finding(code="redis.memory.noeviction_near_limit", category="memory",
@@ -124,7 +124,7 @@ def test_target_page_charts_key_metrics_with_findings_on_the_time_axis(
     assert any(t.endswith("MiB") for t in axis), axis
     # the six critical runs are marked on the time axis of every chart
     assert len(browser.find_all(memory + " line.mark-critical")) == 6
-    browser.screenshot(artifacts / "target-trends.png")
+    docs_image(browser.screenshot(artifacts / "target-trends.png"), "target-trends.png")
     browser.get(web.url + "/targets/redis%3Acache-1?hours=168")
     assert browser.text("#trends").startswith("Memory used")
     assert "the last 168 h" in browser.text("body")

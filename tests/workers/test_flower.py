@@ -1,6 +1,6 @@
 """Flower shows the workers and the diagnose/health tasks, checked as a person would:
 headless Chromium renders its pages. No password appears there either. Flower is
-started as the README says (``ksa flower``): its task list has a result column that
+started as docs/fleet.md says (``ksa flower``): its task list has a result column that
 starts with the verdict (issue 25.3), it binds 127.0.0.1, basic auth is by reference."""
 
 from __future__ import annotations
