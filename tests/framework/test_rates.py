@@ -77,11 +77,17 @@ def test_another_server_life_is_never_part_of_the_window() -> None:
     # no identity, but the uptime went down
     r2 = counter_rate("c", rd(100, 90, life="", uptime=20),
                       [rd(0, 10, life="", uptime=500)])
-    assert r2.needs_sample and r2.reset
+    # ... and the server is younger than the window: its uptime is the window (issue 24)
+    assert r2.reset and not r2.needs_sample
+    assert (r2.source, r2.delta, r2.seconds) == ("uptime", 90, 20)
     # uptime grew, but less than the wall clock: restarted after the earlier reading
     r3 = counter_rate("c", rd(1000, 90, life="", uptime=600),
                       [rd(0, 10, life="", uptime=500)])
-    assert r3.needs_sample and r3.reset
+    assert r3.reset and (r3.source, r3.delta, r3.seconds) == ("uptime", 90, 600)
+    # restarted longer ago than the window: nothing to judge by until a second reading
+    r3b = counter_rate("c", rd(3000, 90, life="", uptime=1200),
+                       [rd(0, 10, life="", uptime=500)])
+    assert r3b.needs_sample and r3b.reset
     # the same life: uptime grew with the clock
     r4 = counter_rate("c", rd(100, 90, uptime=600), [rd(0, 10, uptime=500)])
     assert (r4.delta, r4.reset) == (80, False)

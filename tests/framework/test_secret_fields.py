@@ -53,8 +53,8 @@ def test_resolving_a_non_reference_never_quotes_it(ref: str) -> None:
     with pytest.raises(SecretError) as e:
         resolve_secret(ref)
     assert LITERAL not in str(e.value)
-    assert str(e.value) == ("not a secret reference (use env:NAME or file:/absolute/path); "
-                            "the value is not shown")
+    assert str(e.value) == ("not a secret reference (use env:NAME, file:/absolute/path or "
+                            "exec:/absolute/path); the value is not shown")
 
 
 def test_a_reference_that_cannot_be_resolved_is_named() -> None:
