@@ -63,7 +63,8 @@ def test_unknown_plugin_lists_every_known_one(env: dict[str, str]) -> None:
     p = ksa(env, "plugin", "disable", "nope")
     assert p.returncode == 2
     assert p.stderr.strip() == ("ksa: error: unknown plugin 'nope' (known: kafka-diagnostics, "
-                                "mysql-diagnostics, redis-diagnostics, tcp-diagnostics, "
+                                "mysql-diagnostics, postgres-diagnostics, redis-diagnostics, "
+                                "tcp-diagnostics, "
                                 "http-diagnostics)")
 
 

@@ -79,7 +79,7 @@ def test_yaml_syntax_error_names_line_and_column_never_the_text(tmp_path: Path) 
 def test_every_problem_of_every_target_reported(app: Any, tmp_path: Path) -> None:
     f = tmp_path / "fleet.yaml"
     f.write_text("targets:\n"
-                 "  - {name: pg, type: postgres, endpoints: ['h:5432']}\n"
+                 "  - {name: pg, type: mongodb, endpoints: ['h:5432']}\n"
                  "  - {name: c, type: redis, endpoints: ['nohost'], interval: 0, "
                  "auth: {password: " + SECRET + "}}\n"
                  "  - {name: c2, type: redis, endpoints: ['h:1'], categories: [memroy]}\n"
@@ -90,7 +90,7 @@ def test_every_problem_of_every_target_reported(app: Any, tmp_path: Path) -> Non
     msg = str(e.value)
     assert SECRET not in msg and "n" * 300 not in msg
     for part in [
-        "targets[0].type: unknown type 'postgres' (known: "
+        "targets[0].type: unknown type 'mongodb' (known: "
         + ", ".join(sorted(app.ksa_specs)) + ")",
         "targets[1].endpoints: Value error, endpoint 'nohost' is not host:port",
         "targets[1].auth.password: Value error, auth.password must be a secret reference",
@@ -120,7 +120,7 @@ def test_running_beat_keeps_its_last_good_schedule(app: Any, tmp_path: Path) -> 
     s = FleetScheduler(app=app, lazy=False)
     try:
         good = sorted(s.schedule)
-        for i, bad in enumerate([BOMB, "targets:\n  - {name: x, type: postgres, endpoints: ['h:1']}\n"]):
+        for i, bad in enumerate([BOMB, "targets:\n  - {name: x, type: mongodb, endpoints: ['h:1']}\n"]):
             f.write_text(bad)
             os.utime(f, ns=(10 + i, 10 + i))
             assert not s.reload_fleet()

@@ -114,4 +114,5 @@ def test_an_action_whose_plugin_fails_to_initialise_is_audited(
     rows = store.audit_log(target="initfails:t")
     assert [(r.action, r.outcome, r.who) for r in rows] == [("flush", "failed", "op@host")]
     assert rows[0].error == out["error"] and out["audit_id"] == rows[0].id
+    rt.hosts.close()  # the plugin ran (failed) in a plugin host: its zygote's socket
     store.dispose()
