@@ -435,7 +435,8 @@ class Runtime:
         """The plugin's running canary, read again when its stored generation moved."""
         if self.home is None:
             return None
-        gen = self.generations.get(pid)
+        where = self.isolated.get(pid)  # an isolated plugin's generation is kept there
+        gen = where[1] if where is not None else self.generations.get(pid)
         seen = self.canaries.get(pid)
         if seen is None or seen[0] != gen:
             try:
@@ -459,6 +460,15 @@ class Runtime:
         if state is None or not canary.chosen(pid, t.key, float(state["share"])):
             return self._run(spec, config, t, options)
         version = str(state["version"])
+        where = self.isolated.get(pid)
+        if where is not None:  # an isolated plugin's canary runs in a host of its own too
+            try:
+                ref = locate(pid, False, source=str(state["location"]))
+            except PluginError as e:
+                failed = _stopped(t, spec, time.perf_counter(), options.categories, "failed",
+                                  f"canary {version} cannot be located: {e}")
+                return failed.model_copy(update={"plugin_version": version})
+            return self._run(spec, config, t, options, ref=ref)
         have = self.canary_managers.get(pid)
         if have is None:
             m = PluginManager(sandbox=Sandbox(threaded=False))
@@ -497,14 +507,16 @@ class Runtime:
         self.store.call("request_reload", lambda s: s.request_reload(pid))
 
     def _run(self, spec: PluginSpec, config: PluginConfig, target: MiddlewareTarget,
-             options: DiagnoseOptions, manager: PluginManager | None = None
-             ) -> DiagnosticResult:
+             options: DiagnoseOptions, manager: PluginManager | None = None,
+             ref: PluginRef | None = None) -> DiagnosticResult:
+        """``manager``: an in-process canary's; ``ref``: an isolated canary's code."""
         t0 = time.perf_counter()
         where = self.isolated.get(spec.plugin_id)
         try:
             if where is not None and manager is None:
                 # a crash, an overrun or a memory cap there costs this run, not this child
-                result = self.hosts.run("diagnose", where[0], config, where[1], target, options)
+                result = self.hosts.run("diagnose", ref or where[0], config, where[1], target,
+                                        options)
             else:
                 with memory_cap(config.memory_limit_mb):
                     result = (manager or self.manager).diagnose(
