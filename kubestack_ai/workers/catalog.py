@@ -101,15 +101,83 @@ def discover(modules: Iterable[str] = (),
         if isinstance(plugin, MiddlewarePlugin):
             _add(specs, PluginSpec(plugin_id, plugin.middleware_type(), plugin.config,
                                    plugin.categories()))
-    manager = PluginManager()
-    for err in manager.load_external(plugin_dirs(env=environ), env=environ):
-        log.error("external plugin: %s", err)
-    for entry in manager.registry.entries():
-        if entry.middleware_type is not None:
-            cats = (entry.plugin.categories() if isinstance(entry.plugin, MiddlewarePlugin)
-                    else ())
-            _add(specs, PluginSpec(entry.info.id, entry.middleware_type, entry.config, cats))
+    described = _describe_isolated(environ)
+    for d in described:
+        if d["middleware_type"] is not None:
+            _add(specs, PluginSpec(d["id"], d["middleware_type"],
+                                   PluginConfig.model_validate(d["config"]),
+                                   tuple(d["categories"])))
+    if not _all_isolated(environ):
+        # plugins the operator let run in the worker (isolation: none) are imported here
+        manager = PluginManager()
+        for err in manager.load_external(plugin_dirs(env=environ), env=environ):
+            log.error("external plugin: %s", err)
+        seen = {d["id"] for d in described}
+        for entry in manager.registry.entries():
+            if entry.middleware_type is not None and entry.info.id not in seen:
+                cats = (entry.plugin.categories() if isinstance(entry.plugin, MiddlewarePlugin)
+                        else ())
+                _add(specs, PluginSpec(entry.info.id, entry.middleware_type, entry.config, cats))
     return specs
+
+
+def _external(environ: Mapping[str, str] | None) -> list[Any]:
+    from kubestack_ai.plugins.discovery import discover_all  # noqa: PLC0415
+
+    return list(discover_all(plugin_dirs(env=environ), entry_points=True).found)
+
+
+def _all_isolated(environ: Mapping[str, str] | None) -> bool:
+    from kubestack_ai.plugins.isolation import IsolationRefused, isolated  # noqa: PLC0415
+
+    for item in _external(environ):
+        try:
+            if not isolated(item.name, PluginConfig(), False, environ):
+                return False
+        except IsolationRefused:
+            continue
+    return True
+
+
+def _describe_isolated(environ: Mapping[str, str] | None) -> list[dict[str, Any]]:
+    """External plugins that run in a plugin host are described by one (their middleware
+    type, categories, config): no external code is imported in this process."""
+    from kubestack_ai.plugins.isolation import (  # noqa: PLC0415
+        HostFailure,
+        IsolationRefused,
+        PluginHost,
+        PluginRef,
+        isolated,
+    )
+    from kubestack_ai.plugins.isolation.forks import zygote  # noqa: PLC0415
+
+    out: list[dict[str, Any]] = []
+    items = _external(environ)
+    try:
+        for item in items:
+            try:
+                if not isolated(item.name, PluginConfig(), False, environ):
+                    continue
+            except IsolationRefused as e:
+                log.error("external plugin: %s", e)
+                continue
+            ref = (PluginRef(item.name, "path", item.location,
+                             str(item.root) if item.root else None)
+                   if item.source == "directory" else PluginRef(item.name, "entry"))
+            host = PluginHost(ref, PluginConfig(), None)
+            try:
+                host.start()
+                got = host.describe()
+            except (HostFailure, PluginError, OSError) as e:
+                log.error("external plugin %s: %s", item.name, e)
+                continue
+            finally:
+                host.kill()
+            out += [d for d in got if d["id"] not in {o["id"] for o in out}]
+    finally:
+        if items:
+            zygote().close()  # each worker child starts its own
+    return out
 
 
 def is_builtin(plugin_id: str) -> bool:

@@ -206,6 +206,21 @@ class PluginHost:
                 s.close()
         self.sock = self.life = None
 
+    def describe(self, hard_limit: float = 60.0) -> list[dict[str, Any]]:
+        """The plugin's middleware type, categories and config, as its host loaded it (the
+        worker learns its task types so, without importing external code)."""
+        assert self.sock is not None
+        self.sock.settimeout(hard_limit)
+        try:
+            protocol.send(self.sock, {"op": "describe"})
+            answer, fds = protocol.recv(self.sock)
+        except (OSError, protocol.ProtocolError) as e:
+            self.kill()
+            raise HostFailure(f"the plugin host did not describe its plugin: {e}") from None
+        for fd in fds:
+            os.close(fd)
+        return list(answer.get("plugins") or [])
+
     def call(self, msg: dict[str, Any], target: MiddlewareTarget, hard_limit: float,
              handlers: Mapping[str, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
              ) -> dict[str, Any]:

@@ -306,6 +306,17 @@ def _load(setup: dict[str, Any]) -> Any:
     return manager
 
 
+def _describe(manager: Any) -> list[dict[str, Any]]:
+    """The loaded plugins' ids, middleware types, categories and configs."""
+    out = []
+    for e in manager.registry.entries():
+        cats = getattr(e.plugin, "categories", None)
+        out.append({"id": e.info.id, "middleware_type": e.middleware_type,
+                    "categories": list(cats()) if callable(cats) else [],
+                    "config": e.config.model_dump(mode="json")})
+    return out
+
+
 def _serve(sock: socket.socket, manager: Any) -> None:
     from kubestack_ai.plugins import DiagnoseOptions, MiddlewareTarget
 
@@ -319,6 +330,9 @@ def _serve(sock: socket.socket, manager: Any) -> None:
         op = msg.get("op")
         if op == "stop":
             return
+        if op == "describe":  # what the worker names its tasks by, without importing
+            protocol.send(sock, {"op": "result", "plugins": _describe(manager)})
+            continue
         GRANTS.current = msg.get("secrets") or {}
         target = MiddlewareTarget.model_validate(msg["target"])
         if msg.get("cpu_seconds"):
