@@ -30,8 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     kg.add_argument("name", help="path stem of the two files")
     kg.add_argument("--comment", default="", help="a note kept in the .pub line")
     kg.set_defaults(func=cmd_keygen)
-    add = isub.add_parser("add", help="validate, scan, pack and publish a plugin folder")
-    add.add_argument("plugin_dir")
+    add = isub.add_parser("add", help="validate, scan, pack and publish a plugin folder (or "
+                                      "an entry-point plugin's .whl)")
+    add.add_argument("plugin_dir", metavar="PLUGIN_DIR|WHEEL")
     rate = isub.add_parser("rate", help="the maintainer's rating and review of a version")
     rate.add_argument("id")
     rate.add_argument("version")
@@ -107,6 +108,8 @@ def cmd_add(args: argparse.Namespace) -> int:
     key = ic.signing_key(args.key)
     folder = Path(args.plugin_dir).absolute()
     index_dir = Path(args.index)
+    if folder.suffix == ".whl" and folder.is_file():
+        return _add_wheel(folder, index_dir, key, args.days)
     from kubestack_ai.plugins.catalogue import BUILTINS  # noqa: PLC0415
 
     # requirements are met by the builtins and by what the same index publishes
@@ -136,6 +139,28 @@ def cmd_add(args: argparse.Namespace) -> int:
     for line in render(entry["scan"]):
         print(line)
     print(f"published {raw['id']} {raw['version']} ({entry['size']} bytes, sha256 "
+          f"{entry['sha256'][:16]}...) to {index_dir}, signed by key {key.keyid}")
+    return 0
+
+
+def _add_wheel(path: Path, index_dir: Path, key: object, days: float) -> int:
+    """An entry-point plugin's wheel: read as a zip, its manifest checked against its
+    metadata and entry point; its code is scanned, never imported (docs/index.md)."""
+    from kubestack_ai.plugins.errors import PluginIndexError  # noqa: PLC0415
+    from kubestack_ai.plugins.index import publish  # noqa: PLC0415
+    from kubestack_ai.plugins.index.keys import SigningKey  # noqa: PLC0415
+    from kubestack_ai.plugins.index.scan import render  # noqa: PLC0415
+
+    assert isinstance(key, SigningKey)
+    try:
+        entry = publish.add_wheel(index_dir, path, key, days)
+    except PluginIndexError as e:
+        raise CliError(f"{e} (not published)", 1) from None
+    for line in render(entry["scan"]):
+        print(line)
+    m = entry["manifest"]
+    print(f"published {m['id']} {m['version']} (wheel, entry point "
+          f"{entry['wheel']['entry_point']}, {entry['size']} bytes, sha256 "
           f"{entry['sha256'][:16]}...) to {index_dir}, signed by key {key.keyid}")
     return 0
 

@@ -18,8 +18,9 @@ from packaging.specifiers import SpecifierSet
 
 from ..errors import ArtifactError, ManifestError, ScanMismatchError
 from . import installed as inst
+from . import wheel
 from .keys import PublicKey
-from .pack import file_hashes, read_members, write_folder
+from .pack import check_files, file_hashes, read_members, write_folder
 from .resolve import Versions, resolve
 from .scan import scan_files
 from .trust import TrustedIndex, check_version_signature
@@ -77,10 +78,18 @@ def verify_step(step: Step, keys: dict[str, PublicKey]) -> None:
     what = f"{pid} {v}"
     check_version_signature(e, keys, pid, v)
     data = step.index.artifact(e, pid)
-    step.members = read_members(data, e["files"], what)
-    check_manifest(step.members, e["manifest"], pid, v)
-    adv = step.index.source.read("advisories.json", 16 * 1024 * 1024, missing_ok=True)
-    step.scan = scan_files(step.members, _advisories(adv))
+    adv = _advisories(step.index.source.read("advisories.json", 16 * 1024 * 1024,
+                                             missing_ok=True))
+    if e.get("format") == "wheel":  # the package folder of an entry-point plugin's wheel
+        w = wheel.read_wheel(data, what)
+        check_files(wheel.file_hashes(w), e["files"], what)
+        step.members = w.members
+        check_manifest(step.members, e["manifest"], pid, v)
+        step.scan = wheel.scan(w, adv)
+    else:
+        step.members = read_members(data, e["files"], what)
+        check_manifest(step.members, e["manifest"], pid, v)
+        step.scan = scan_files(step.members, adv)
     if step.scan != e.get("scan"):
         ours = {(f["rule"], f["file"], f["line"]) for f in step.scan}
         theirs = {(f["rule"], f["file"], f["line"]) for f in e.get("scan") or ()}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArtifactError, PluginIndexError
-from . import document
+from . import document, wheel
 from .keys import SigningKey
 from .pack import pack
 from .scan import scan_folder
@@ -59,23 +59,46 @@ def add(index_dir: Path, folder: Path, manifest: dict[str, Any], middleware_type
         categories: list[str], key: SigningKey, days: float = DEFAULT_DAYS,
         now: dt.datetime | None = None) -> dict[str, Any]:
     """Pack, scan, record and sign one validated plugin folder; returns its entry."""
+    data, files = pack(folder)
+    return _record(index_dir, data, f"{manifest['id']}-{manifest['version']}.tar.gz", files,
+                   manifest, middleware_type, categories,
+                   scan_folder(folder, advisories(index_dir)), {}, key, days, now)
+
+
+def add_wheel(index_dir: Path, wheel_path: Path, key: SigningKey, days: float = DEFAULT_DAYS,
+              now: dt.datetime | None = None) -> dict[str, Any]:
+    """Read (never import), scan, record and sign an entry-point plugin's wheel
+    (plugins/index/wheel.py); returns its entry. Raises PluginIndexError."""
+    if not wheel_path.name.endswith(wheel.SUFFIX) or "/" in wheel_path.name:
+        raise ArtifactError(f"{wheel_path}: a wheel's file name ends in {wheel.SUFFIX}")
+    data = wheel_path.read_bytes()
+    w = wheel.read_wheel(data, str(wheel_path))
+    extra = {"format": "wheel", "wheel": {"name": w.name, "version": w.version,
+                                          "entry_point": w.entry_point, "package": w.package}}
+    return _record(index_dir, data, wheel_path.name, wheel.file_hashes(w), w.manifest, None,
+                   [], wheel.scan(w, advisories(index_dir)), extra, key, days, now)
+
+
+def _record(index_dir: Path, data: bytes, name: str, files: dict[str, str],
+            manifest: dict[str, Any], middleware_type: str | None, categories: list[str],
+            scan: list[dict[str, Any]], extra: dict[str, Any], key: SigningKey, days: float,
+            now: dt.datetime | None) -> dict[str, Any]:
     now = now or dt.datetime.now(dt.UTC)
     doc = load(index_dir)
     pid, version = manifest["id"], manifest["version"]
-    data, files = pack(folder)
     digest = hashlib.sha256(data).hexdigest()
     old = document.entry(doc, pid, version)
     if old is not None and old["sha256"] != digest:
         raise ArtifactError(f"{pid} {version} is already in the index with other content: a "
                             "published version never changes; publish a new version")
-    rel = f"artifacts/{pid}-{version}.tar.gz"
+    rel = f"artifacts/{name}"
     (index_dir / "artifacts").mkdir(parents=True, exist_ok=True)
     (index_dir / rel).write_bytes(data)
     entry: dict[str, Any] = {
         "artifact": rel, "sha256": digest, "size": len(data), "files": files,
         "manifest": manifest, "requires": list(manifest.get("requires") or ()),
         "middleware_type": middleware_type, "categories": categories,
-        "scan": scan_folder(folder, advisories(index_dir)),
+        "scan": scan, **extra,
         "published": document.iso(now), "key": key.keyid}
     entry["signature"] = key.sign(document.version_payload(entry))
     plug = doc["plugins"].setdefault(pid, {"versions": {}})

@@ -10,7 +10,8 @@ Rules (each finding names the rule, the file and the line):
     network      socket, http.client, urllib.request, requests, httpx, aiohttp use
                  (a diagnostics plugin talks to its target; anything else shows here)
     environment  os.environ, os.getenv, os.putenv
-    vulnerable   a pinned dependency (requirements.txt) named in the index's advisories
+    vulnerable   a pinned dependency (requirements.txt, or a wheel's ``Requires-Dist:
+                 name==version``) named in the index's advisories
 
 A file that does not parse is a finding too (``syntax``): what cannot be read cannot be
 vouched for. The report is stored in the index at publish time and recomputed at
@@ -159,6 +160,22 @@ def scan_source(text: str, file: str) -> list[dict[str, Any]]:
     return s.found
 
 
+def _advised(name: str, ver: str, file: str, line: int,
+             advisories: dict[str, Any]) -> list[dict[str, Any]]:
+    """Findings for one pinned dependency ``name==ver`` named in the advisories."""
+    out = []
+    for adv in advisories.get(name.lower(), ()):
+        try:
+            hit = Version(ver) in SpecifierSet(adv["affected"])
+        except (InvalidVersion, InvalidSpecifier, KeyError, TypeError):
+            continue
+        if hit:
+            out.append({"rule": "vulnerable", "file": file, "line": line,
+                        "detail": f"{name} {ver}: {adv.get('id', '?')} "
+                                  f"{adv.get('summary', '')}".rstrip()})
+    return out
+
+
 def scan_requirements(text: str, file: str, advisories: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for n, line in enumerate(text.splitlines(), 1):
@@ -166,15 +183,33 @@ def scan_requirements(text: str, file: str, advisories: dict[str, Any]) -> list[
         if "==" not in line:
             continue
         name, _, ver = line.partition("==")
-        for adv in advisories.get(name.strip().lower(), ()):
-            try:
-                hit = Version(ver.strip()) in SpecifierSet(adv["affected"])
-            except (InvalidVersion, InvalidSpecifier, KeyError, TypeError):
-                continue
-            if hit:
-                out.append({"rule": "vulnerable", "file": file, "line": n,
-                            "detail": f"{name.strip()} {ver.strip()}: {adv.get('id', '?')} "
-                                      f"{adv.get('summary', '')}".rstrip()})
+        out += _advised(name.strip(), ver.strip(), file, n, advisories)
+    return out
+
+
+def scan_requires_dist(metadata: str, file: str, advisories: dict[str, Any]
+                       ) -> list[dict[str, Any]]:
+    """A wheel's METADATA: each ``Requires-Dist`` pinned to one version (``==``)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    out: list[dict[str, Any]] = []
+    if not advisories:
+        return out
+    for n, line in enumerate(metadata.splitlines(), 1):
+        if line.startswith(("\n", " ")) or not line:
+            if not line:
+                break  # the headers end at the first blank line; the body follows
+            continue
+        key, _, value = line.partition(":")
+        if key.strip().lower() != "requires-dist":
+            continue
+        try:
+            req = Requirement(value.strip())
+        except InvalidRequirement:
+            continue
+        pins = [s.version for s in req.specifier if s.operator in ("==", "===")]
+        if len(pins) == 1 and "*" not in pins[0]:
+            out += _advised(req.name, pins[0], file, n, advisories)
     return out
 
 
