@@ -26,7 +26,7 @@ def b64(data: bytes) -> str:
 
 
 def build_wheel(out: Path, pid: str, version: str, *, requires_dist: tuple[str, ...] = (),
-                top: str = "", entry: str = "plugin:FxPlugin",
+                top: str = "", entry: str = "plugin:FxPlugin", manifest_extra: str = "",
                 extra: dict[str, bytes] | None = None) -> Path:
     """A wheel written with zipfile: the package (plugin.py, plugin.yaml, __init__.py) and
     its dist-info (METADATA, WHEEL, entry_points.txt, RECORD)."""
@@ -38,7 +38,7 @@ def build_wheel(out: Path, pid: str, version: str, *, requires_dist: tuple[str, 
         f"{PKG}/plugin.py": code.encode(),
         f"{PKG}/plugin.yaml": (f"id: {pid}\nname: Fixture {pid}\nversion: {version}\n"
                                f"type: middleware\napi_version: \"1.0\"\nentry: {entry}\n"
-                               ).encode(),
+                               f"{manifest_extra}").encode(),
         f"{dist}/METADATA": ("Metadata-Version: 2.1\nName: fxw-dist\nVersion: " + version
                              + "\n" + "".join(f"Requires-Dist: {r}\n" for r in requires_dist)
                              + "\nA fixture plugin.\n").encode(),
@@ -57,9 +57,9 @@ def build_wheel(out: Path, pid: str, version: str, *, requires_dist: tuple[str, 
     return path
 
 
-def add(env: Env, wheel: Path) -> tuple[int, str, str]:
+def add(env: Env, wheel: Path, *extra: str) -> tuple[int, str, str]:
     return env.ksa("index", "add", str(wheel), "--index", str(env.index), "--key",
-                   str(env.key))
+                   str(env.key), *extra)
 
 
 def test_a_wheel_is_published_installed_side_by_side_and_diagnoses_isolated(env: Env) -> None:
@@ -157,3 +157,24 @@ def test_a_vulnerable_requires_dist_is_reported_in_the_scan(env: Env) -> None:
     code, out, err = env.install("fxw")
     assert code == 0, out + err
     assert "  " + line in out.splitlines()  # recomputed from the wheel at install
+
+
+def test_a_wheel_is_searchable_by_what_its_publisher_declares_and_its_requires_checked(
+        env: Env) -> None:
+    code, out, err = add(env, build_wheel(env.src, "fxw", "1.0.0"), "--middleware-type",
+                         "fx-fxw", "--category", "basic")
+    assert code == 0, out + err
+    code, out, err = env.ksa("plugin", "search", "--index", env.url)
+    assert out.splitlines()[1] == "fxw  1.0.0   -       fx-fxw: basic", out + err
+    wheel = build_wheel(env.src / "r", "fxw", "1.1.0",
+                        manifest_extra="requires:\n  - redis-diagnostics >= 99\n")
+    code, out, err = add(env, wheel)
+    assert code == 1
+    assert f"error: {wheel} (fxw_pkg/): requires[0]: requires redis-diagnostics >= 99 but " \
+           "redis-diagnostics" in err
+    assert f"{wheel}: 1 problem(s) in its fxw_pkg/ manifest: not published" in err
+    code, out, err = env.ksa("index", "add", str(env.src / "r"), "--index", str(env.index),
+                             "--key", str(env.key), "--category", "basic")
+    assert (code, err.strip()) == (2, "ksa: error: --middleware-type and --category are for "
+                                      "a wheel; a plugin folder's are read from its code at "
+                                      "validation")

@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kubestack_ai.ksa import indexcli as ic
 from kubestack_ai.ksa.output import CliError, dump_json, table
@@ -45,6 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         cmd.add_argument("--days", type=float, default=30.0,
                          help="the index expires this many days from now (default 30)")
     add.add_argument("--timeout", type=float, default=10.0, help="validation's import and init")
+    add.add_argument("--middleware-type", metavar="TYPE",
+                     help="a wheel only (its code is not imported): the middleware type it "
+                          "diagnoses, as `ksa plugin search` shows it")
+    add.add_argument("--category", action="append", default=[], metavar="NAME",
+                     help="a wheel only: a category it checks (repeatable)")
     add.set_defaults(func=cmd_add)
     rate.set_defaults(func=cmd_rate)
     sign.set_defaults(func=cmd_sign)
@@ -109,19 +114,14 @@ def cmd_add(args: argparse.Namespace) -> int:
     folder = Path(args.plugin_dir).absolute()
     index_dir = Path(args.index)
     if folder.suffix == ".whl" and folder.is_file():
-        return _add_wheel(folder, index_dir, key, args.days)
-    from kubestack_ai.plugins.catalogue import BUILTINS  # noqa: PLC0415
-
-    # requirements are met by the builtins and by what the same index publishes
-    installed = {pid: str(b["info"]["version"]) for pid, b in BUILTINS.items()}
+        return _add_wheel(folder, index_dir, key, args)
+    if args.middleware_type or args.category:
+        raise CliError("--middleware-type and --category are for a wheel; a plugin folder's "
+                       "are read from its code at validation", 2)
     try:
-        doc = publish.load(index_dir)
+        installed = _requirable(index_dir)
     except PluginIndexError as e:
         raise CliError(str(e), 1) from None
-    from kubestack_ai.plugins.index.document import latest  # noqa: PLC0415
-
-    for pid in doc["plugins"]:
-        installed.setdefault(pid, latest(doc, pid) or "0")
     report = validate_plugin(folder, installed, timeout=args.timeout)
     for p in report.problems:
         print(f"error: {p}", file=sys.stderr)
@@ -143,17 +143,46 @@ def cmd_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_wheel(path: Path, index_dir: Path, key: object, days: float) -> int:
-    """An entry-point plugin's wheel: read as a zip, its manifest checked against its
-    metadata and entry point; its code is scanned, never imported (docs/index.md)."""
-    from kubestack_ai.plugins.errors import PluginIndexError  # noqa: PLC0415
+def _requirable(index_dir: Path) -> dict[str, str]:
+    """What a published plugin's ``requires`` may name: the builtins and what the same
+    index publishes (its latest version)."""
+    from kubestack_ai.plugins.catalogue import BUILTINS  # noqa: PLC0415
     from kubestack_ai.plugins.index import publish  # noqa: PLC0415
-    from kubestack_ai.plugins.index.keys import SigningKey  # noqa: PLC0415
-    from kubestack_ai.plugins.index.scan import render  # noqa: PLC0415
+    from kubestack_ai.plugins.index.document import latest  # noqa: PLC0415
 
-    assert isinstance(key, SigningKey)
+    installed = {pid: str(b["info"]["version"]) for pid, b in BUILTINS.items()}
+    doc = publish.load(index_dir)
+    for pid in doc["plugins"]:
+        installed.setdefault(pid, latest(doc, pid) or "0")
+    return installed
+
+
+def _add_wheel(path: Path, index_dir: Path, key: Any, args: argparse.Namespace) -> int:
+    """An entry-point plugin's wheel: read as a zip, its manifest checked against its
+    metadata and entry point, ``requires`` and the config schema's defaults validated as a
+    folder's are (manifest only); its code is scanned, never imported (docs/index.md)."""
+    import tempfile  # noqa: PLC0415
+
+    from kubestack_ai.plugins.errors import PluginIndexError  # noqa: PLC0415
+    from kubestack_ai.plugins.index import publish, wheel  # noqa: PLC0415
+    from kubestack_ai.plugins.index.pack import write_folder  # noqa: PLC0415
+    from kubestack_ai.plugins.index.scan import render  # noqa: PLC0415
+    from kubestack_ai.plugins.validate import validate_plugin  # noqa: PLC0415
+
     try:
-        entry = publish.add_wheel(index_dir, path, key, days)
+        w = wheel.read_wheel(path.read_bytes(), str(path))
+        with tempfile.TemporaryDirectory(prefix="ksa-wheel-") as tmp:
+            write_folder(w.members, Path(tmp, w.package))
+            report = validate_plugin(Path(tmp, w.package), _requirable(index_dir),
+                                     manifest_only=True)
+        for p in report.problems:
+            print(f"error: {path} ({w.package}/): {p.field}: {p.message}", file=sys.stderr)
+        if not report.ok:
+            raise CliError(f"{path}: {len(report.problems)} problem(s) in its "
+                           f"{w.package}/ manifest: not published", 1)
+        entry = publish.add_wheel(index_dir, path, key, args.days,
+                                  middleware_type=args.middleware_type,
+                                  categories=list(args.category))
     except PluginIndexError as e:
         raise CliError(f"{e} (not published)", 1) from None
     for line in render(entry["scan"]):

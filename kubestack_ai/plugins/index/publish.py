@@ -66,17 +66,20 @@ def add(index_dir: Path, folder: Path, manifest: dict[str, Any], middleware_type
 
 
 def add_wheel(index_dir: Path, wheel_path: Path, key: SigningKey, days: float = DEFAULT_DAYS,
-              now: dt.datetime | None = None) -> dict[str, Any]:
+              now: dt.datetime | None = None, middleware_type: str | None = None,
+              categories: list[str] | None = None) -> dict[str, Any]:
     """Read (never import), scan, record and sign an entry-point plugin's wheel
-    (plugins/index/wheel.py); returns its entry. Raises PluginIndexError."""
+    (plugins/index/wheel.py); returns its entry. The middleware type and categories are
+    the publisher's word (the code is not run). Raises PluginIndexError."""
     if not wheel_path.name.endswith(wheel.SUFFIX) or "/" in wheel_path.name:
         raise ArtifactError(f"{wheel_path}: a wheel's file name ends in {wheel.SUFFIX}")
     data = wheel_path.read_bytes()
     w = wheel.read_wheel(data, str(wheel_path))
     extra = {"format": "wheel", "wheel": {"name": w.name, "version": w.version,
                                           "entry_point": w.entry_point, "package": w.package}}
-    return _record(index_dir, data, wheel_path.name, wheel.file_hashes(w), w.manifest, None,
-                   [], wheel.scan(w, advisories(index_dir)), extra, key, days, now)
+    return _record(index_dir, data, wheel_path.name, wheel.file_hashes(w), w.manifest,
+                   middleware_type, categories or [], wheel.scan(w, advisories(index_dir)),
+                   extra, key, days, now)
 
 
 def _record(index_dir: Path, data: bytes, name: str, files: dict[str, str],
