@@ -131,7 +131,7 @@ def test_a_wheel_whose_files_differ_from_its_record_is_not_published(env: Env) -
            "refused (not published)" in err
 
 
-def test_a_wheel_manifest_must_match_its_entry_point(env: Env) -> None:
+def test_a_wheel_that_breaks_a_rule_is_not_published(env: Env) -> None:
     code, out, err = add(env, build_wheel(env.src, "fxw", "1.0.0", entry="other:FxPlugin"))
     assert code == 1
     assert ("fxw_pkg/plugin.yaml says entry 'other:FxPlugin', the entry point "
@@ -141,6 +141,12 @@ def test_a_wheel_manifest_must_match_its_entry_point(env: Env) -> None:
                                           extra={"setup_hook.py": b"import os\n"}))
     assert code == 1
     assert "the wheel holds setup_hook.py beside the package 'fxw_pkg'" in err
+    code, out, err = add(env, build_wheel(env.src / "c", "fxw", "1.0.0", extra={
+        "fxw_pkg/__pycache__/plugin.cpython-311.pyc": b"\x00"}))
+    assert code == 1
+    assert "the wheel's package holds __pycache__/plugin.cpython-311.pyc: byte-code and " \
+           "hidden files are not published" in err
+    assert not (env.index / "index.json").exists()  # nothing of these was published
 
 
 def test_a_vulnerable_requires_dist_is_reported_in_the_scan(env: Env) -> None:

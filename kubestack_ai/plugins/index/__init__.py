@@ -6,6 +6,8 @@
                  pinned key's signature, the expiry, a serial that only grows
     pack.py      an artifact: a reproducible tarball of a plugin folder, its hashes,
                  a safe unpack
+    wheel.py     an entry-point plugin's wheel read as a zip (RECORD, entry point,
+                 manifest); its package folder is what gets installed
     scan.py      what a plugin's code may do, read with ``ast`` (file and line each)
     resolve.py   ``requires`` resolved transitively from the index
     install.py   an install plan verified in memory (signature, hash, files, manifest,

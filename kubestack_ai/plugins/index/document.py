@@ -9,6 +9,8 @@
             "middleware_type": "redis", "categories": ["memory", ...],
             "scan": [{"rule": "process", "file": "plugin.py", "line": 3, "detail": "..."}],
             "published": "...", "key": "KEYID", "signature": "BASE64"}},
+            # a wheel (plugins/index/wheel.py) also has "format": "wheel" and "wheel":
+            # {"name", "version", "entry_point", "package"}; "files" are its package's
         "ratings": {"score": 4.5, "count": 2,
                     "reviews": [{"version": "1.2.0", "score": 5, "text": "...", "at": "..."}]}}}}
 

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +72,9 @@ def add_wheel(index_dir: Path, wheel_path: Path, key: SigningKey, days: float = 
     """Read (never import), scan, record and sign an entry-point plugin's wheel
     (plugins/index/wheel.py); returns its entry. The middleware type and categories are
     the publisher's word (the code is not run). Raises PluginIndexError."""
-    if not wheel_path.name.endswith(wheel.SUFFIX) or "/" in wheel_path.name:
-        raise ArtifactError(f"{wheel_path}: a wheel's file name ends in {wheel.SUFFIX}")
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+\.whl", wheel_path.name):
+        raise ArtifactError(f"{wheel_path}: a wheel's file name is letters, digits and "
+                            f"'_.+-', ending in {wheel.SUFFIX}")
     data = wheel_path.read_bytes()
     w = wheel.read_wheel(data, str(wheel_path))
     extra = {"format": "wheel", "wheel": {"name": w.name, "version": w.version,

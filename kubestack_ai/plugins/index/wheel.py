@@ -27,7 +27,7 @@ from typing import Any
 
 from ..discovery import ENTRY_POINT_GROUP, MANIFEST_NAMES
 from ..errors import ArtifactError, ManifestError
-from .pack import MAX_MEMBERS, MAX_UNPACKED
+from .pack import MAX_MEMBERS, MAX_UNPACKED, SKIP_DIRS
 from .scan import scan_files, scan_requires_dist
 
 SUFFIX = ".whl"
@@ -127,6 +127,12 @@ def read_wheel(data: bytes, what: str) -> Wheel:
                             "installed, so nothing else may ship (.data, scripts, modules)")
     members = {n[len(package) + 1:]: b for n, b in files.items()
                if n.startswith(package + "/")}
+    hidden = sorted(n for n in members if n.endswith((".pyc", ".pyo")) or any(
+        part.startswith(".") or part in SKIP_DIRS for part in PurePosixPath(n).parts))
+    if hidden:
+        raise ArtifactError(f"{what}: the wheel's package holds {', '.join(hidden[:3])}: "
+                            "byte-code and hidden files are not published (the scanner "
+                            "cannot read them); build the wheel without them")
     w = Wheel(name, version, pid, value, package, members, f"{di}/METADATA", meta_text)
     w.manifest = _manifest(w, ".".join(parts[1:]) + ":" + attr, what)
     return w
