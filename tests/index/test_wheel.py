@@ -184,3 +184,18 @@ def test_a_wheel_is_searchable_by_what_its_publisher_declares_and_its_requires_c
     assert (code, err.strip()) == (2, "ksa: error: --middleware-type and --category are for "
                                       "a wheel; a plugin folder's are read from its code at "
                                       "validation")
+
+
+def test_a_wheel_version_runs_as_a_canary_and_is_promoted(env: Env) -> None:
+    assert add(env, build_wheel(env.src, "fxw", "1.0.0"))[0] == 0
+    assert add(env, build_wheel(env.src / "2", "fxw", "2.0.0"))[0] == 0
+    assert env.install("fxw==1.0.0")[0] == 0
+    code, out, err = env.ksa("plugin", "canary", "fxw", "--version", "2.0.0", "--share", "10",
+                             "--index", env.url, "--yes")
+    assert code == 0, out + err
+    assert (env.home / "plugins" / "fxw" / "2.0.0" / "plugin.yaml").is_file()
+    cur = env.home / "plugins" / ".current" / "fxw"
+    assert cur.readlink().as_posix() == "../fxw/1.0.0"  # beside, not current
+    code, out, err = env.ksa("plugin", "promote", "fxw")
+    assert out.startswith("fxw: 2.0.0 promoted, current on every target (was 1.0.0)"), out + err
+    assert cur.readlink().as_posix() == "../fxw/2.0.0"
