@@ -3,7 +3,10 @@ run's resources, stored with it), from a real run in a real host, served by ``ks
 
 from __future__ import annotations
 
+import datetime as dt
+import html
 import json
+import re
 import urllib.request
 import uuid
 from pathlib import Path
@@ -28,7 +31,12 @@ def test_target_page_and_metrics_show_the_plugin_hosts_resources(tmp_path: Path)
     finally:
         pool.close()
     assert r.resources is not None
-    assert store.record_run(f"iso-{uuid.uuid4().hex}", t.key, r.plugin_id, (), r, ttl=None)
+    # an earlier run of the same target in the worker (no plugin host): no resources
+    before = r.model_copy(update={"resources": None,
+                                  "started_at": r.started_at - dt.timedelta(minutes=1)})
+    worker_run, iso_run = f"w-{uuid.uuid4().hex}", f"iso-{uuid.uuid4().hex}"
+    assert store.record_run(worker_run, t.key, r.plugin_id, (), before, ttl=None)
+    assert store.record_run(iso_run, t.key, r.plugin_id, (), r, ttl=None)
     store.dispose()
     (tmp_path / "web").mkdir()
     with web_view(url, tmp_path / "web") as web:
@@ -45,3 +53,19 @@ def test_target_page_and_metrics_show_the_plugin_hosts_resources(tmp_path: Path)
     line = next(x for x in page.splitlines() if 'id="plugin-host"' in x)
     assert f"plugin host ({r.resources['isolation']}): {r.resources['cpu_seconds']} s CPU, " \
            f"peak {r.resources['peak_rss_mb']} MB" in line
+    # the run list: each isolated run with its host's CPU seconds and peak memory
+    assert [(x["run_id"], x["resources"]) for x in api["recent_runs"]] == [
+        (iso_run, r.resources), (worker_run, None)]
+    cells = _run_rows(page)
+    assert cells[iso_run] == [r.resources["isolation"], f"{r.resources['cpu_seconds']} s",
+                              f"{r.resources['peak_rss_mb']} MB"]
+    assert cells[worker_run] == ["in the worker", "-", "-"]
+
+
+def _run_rows(page: str) -> dict[str, list[str]]:
+    """Run id -> the text of its row's plugin host, CPU and peak memory cells."""
+    out = {}
+    for run, row in re.findall(r'<tr data-run="([^"]+)">(.*?)</tr>', page, re.S):
+        out[run] = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in
+                    re.findall(r'<td class="(?:host|cpu|peak)[^"]*">(.*?)</td>', row, re.S)]
+    return out
