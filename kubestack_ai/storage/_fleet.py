@@ -339,6 +339,16 @@ class Fleet(Part):
                       if f.get("severity") in ("warning", "critical")}) for at, body in rows]
         return spans(runs)
 
+    def plugin_targets(self) -> dict[str, int]:
+        """Plugin id -> how many of the fleet's targets its latest run used (the web
+        view's plugins page; one grouped count over the latest rows)."""
+        def fn(c: Connection) -> dict[str, int]:
+            sc = scope(c)
+            q = (select(_L.plugin_id, func.count()).select_from(sc.source).where(*sc.where())
+                 .group_by(_L.plugin_id).order_by(_L.plugin_id))
+            return {p: int(n) for p, n in c.execute(q)}
+        return self._core(fn, what="plugin_targets")
+
     def run_resources(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Run id -> what the run cost its plugin host (the stored result's ``resources``:
         ``peak_rss_mb``, ``cpu_seconds``, ``isolation``, ``children_killed``,

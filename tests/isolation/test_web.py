@@ -1,5 +1,7 @@
 """The web view and /metrics show what an isolated run cost its plugin host (the latest
-run's resources, stored with it), from a real run in a real host, served by ``ksa serve``."""
+run's resources and each run's in the run list, stored with it), from a real run in a
+real host, and the plugins page shows where each plugin runs and its isolation layers;
+served by ``ksa serve``."""
 
 from __future__ import annotations
 
@@ -7,15 +9,20 @@ import datetime as dt
 import html
 import json
 import re
+import shutil
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 from kubestack_ai.plugins import MiddlewareTarget, PluginConfig
-from kubestack_ai.plugins.isolation import HostPool, locate
+from kubestack_ai.plugins.isolation import HostPool, describe, locate
+from kubestack_ai.plugins.models import DiagnosticResult, Status, utcnow
 from kubestack_ai.storage import Store
 from tests.conftest import port_open, require
 from tests.web.conftest import web_view
+
+ROOT = Path(__file__).parent.parent.parent
 
 
 def test_target_page_and_metrics_show_the_plugin_hosts_resources(tmp_path: Path) -> None:
@@ -68,4 +75,95 @@ def _run_rows(page: str) -> dict[str, list[str]]:
     for run, row in re.findall(r'<tr data-run="([^"]+)">(.*?)</tr>', page, re.S):
         out[run] = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in
                     re.findall(r'<td class="(?:host|cpu|peak)[^"]*">(.*?)</td>', row, re.S)]
+    return out
+
+
+def plugin_folders(tmp: Path) -> tuple[Path, Path]:
+    """A plugin directory: the example HTTP plugin, and a tripwire plugin whose code,
+    if anything imported it, would leave a file (the web view must read manifests only)."""
+    plugins = tmp / "plugins"
+    shutil.copytree(ROOT / "examples" / "plugins" / "http-diagnostics",
+                    plugins / "http-diagnostics")
+    trip = plugins / "tripwire"
+    trip.mkdir()
+    marker = tmp / "tripwire-imported"
+    (trip / "plugin.yaml").write_text(
+        "id: tripwire-diagnostics\nname: Tripwire\nversion: 0.1.0\ntype: middleware\n"
+        'api_version: "1.0"\nentry: plugin:Tripwire\ncapabilities: [diagnose]\n')
+    (trip / "plugin.py").write_text(f"open({str(marker)!r}, 'w').write('imported')\n")
+    return plugins, marker
+
+
+def test_plugins_page_shows_where_each_plugin_runs_and_each_layer(tmp_path: Path) -> None:
+    """``/plugins`` (linked from every page): builtins and the external plugins found by
+    manifest, the fleet's targets per plugin, and for each isolated plugin every layer as
+    ``ksa plugin info`` says it (plugins.isolation.describe) on this machine; a plugin
+    the fleet ran that is not found here is listed as such. No plugin code is imported."""
+    plugins, marker = plugin_folders(tmp_path)
+    url = f"sqlite:///{tmp_path / 'ksa.db'}"
+    store = Store(url)
+    store.migrate()
+    store.set_plugin_state("tcp-diagnostics", config={"isolation": "process",
+                                                      "memory_limit_mb": 200})
+    for run, name, pid in (("r1", "a", "tcp-diagnostics"), ("r2", "b", "tcp-diagnostics"),
+                           ("r3", "c", "elsewhere-diagnostics")):
+        r = DiagnosticResult(plugin_id=pid, target_name=name, status=Status.HEALTHY,
+                             started_at=utcnow(), duration=0.01)
+        assert store.record_run(run, f"tcp:{name}", pid, (), r, ttl=None)
+    store.dispose()
+    (tmp_path / "web").mkdir()
+    env = {"KSA_PLUGIN_PATH": str(plugins), "KSA_ISOLATION": "", "KSA_ISOLATION_ALLOW_NONE": ""}
+    with web_view(url, tmp_path / "web", env=env) as web:
+        api = json.loads(urllib.request.urlopen(web.url + "/api/plugins").read())
+        page = urllib.request.urlopen(web.url + "/plugins").read().decode()
+        front = urllib.request.urlopen(web.url + "/").read().decode()
+    assert not marker.exists(), "the web view imported an external plugin's code"
+    assert '<a href="/plugins" id="nav-plugins">plugins</a>' in front
+    rows = {p["id"]: p for p in api["plugins"]}
+    assert set(rows) == {"kafka-diagnostics", "mysql-diagnostics", "postgres-diagnostics",
+                         "redis-diagnostics", "tcp-diagnostics", "http-diagnostics",
+                         "tripwire-diagnostics", "elsewhere-diagnostics"}
+    assert {k: p["targets"] for k, p in rows.items() if p["targets"]} == {
+        "tcp-diagnostics": 2, "elsewhere-diagnostics": 1}
+    expected = {
+        "tcp-diagnostics": describe("tcp-diagnostics", PluginConfig(isolation="process"), True,
+                                    {}),
+        "http-diagnostics": describe("http-diagnostics", PluginConfig(), False, {}),
+        "tripwire-diagnostics": describe("tripwire-diagnostics", PluginConfig(), False, {}),
+        "redis-diagnostics": {"mode": "in the worker"}}
+    for pid, iso in expected.items():
+        assert rows[pid]["isolation"] == iso, pid
+    assert expected["http-diagnostics"]["mode"] == "plugin host"
+    assert rows["http-diagnostics"]["source"] == "directory"
+    assert rows["tcp-diagnostics"]["limits"]["memory_limit_mb"] == 200
+    assert rows["elsewhere-diagnostics"]["isolation"] is None
+    # the page: each layer of each isolated plugin, active or why it is missing
+    shown = _plugin_rows(page)
+    for pid in ("tcp-diagnostics", "http-diagnostics", "tripwire-diagnostics"):
+        layers = expected[pid]["layers"]
+        assert isinstance(layers, dict)
+        assert shown[pid]["mode"].startswith("plugin host"), pid
+        assert shown[pid]["layers"] == {n: f"{n} {s}" for n, s in layers.items()}, pid
+        assert list(layers) == ["process", "namespaces", "network", "seccomp", "cgroups",
+                                "rlimits"]
+    assert "memory 200 MB" in shown["tcp-diagnostics"]["mode"]
+    assert shown["redis-diagnostics"]["mode"] == "in the worker"
+    assert shown["redis-diagnostics"]["layers"] == {}
+    assert "not found on this machine" in shown["elsewhere-diagnostics"]["mode"]
+
+
+def _text(fragment: str) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+
+def _plugin_rows(page: str) -> dict[str, dict[str, Any]]:
+    """Plugin id -> the text of its ``Runs`` cell and of each layer shown."""
+    out: dict[str, dict[str, Any]] = {}
+    for pid, row in re.findall(r'<tr class="plugin" data-plugin="([^"]+)">(.*?)</tr>',
+                               page, re.S):
+        mode = re.search(r'<td class="mode">(.*?)</td>', row, re.S)
+        assert mode is not None
+        out[pid] = {"mode": _text(mode.group(1)), "layers": {
+            name: _text(li) for name, li in re.findall(
+                r'<li class="layer [a-z]+" data-layer="([a-z]+)">(.*?)</li>', row, re.S)}}
     return out

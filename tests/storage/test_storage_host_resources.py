@@ -36,3 +36,15 @@ def test_run_resources_reads_each_runs_resources_only_for_the_runs_asked(store: 
     assert store.run_resources(["r1", "r2", "nope"]) == {"r1": res}
     assert store.run_resources(["r3"]) == {"r3": {**res, "cpu_seconds": 1.5}}
     assert store.run_resources([]) == {}
+
+
+def test_plugin_targets_counts_the_fleets_targets_per_plugin_of_their_latest_run(
+        store: Store) -> None:
+    for run, key, plugin, minutes in (("p1", "http:a", "http-diagnostics", 0),
+                                      ("p2", "http:a", "other-http", 1),  # a's latest
+                                      ("p3", "http:b", "http-diagnostics", 0),
+                                      ("p4", "redis:c", "redis-diagnostics", 0)):
+        body = result(at=T0 + dt.timedelta(minutes=minutes), target_name=key.split(":")[1])
+        assert store.record_run(run, key, plugin, (), body, ttl=None)
+    assert store.plugin_targets() == {"http-diagnostics": 1, "other-http": 1,
+                                      "redis-diagnostics": 1}
