@@ -12,22 +12,43 @@ import re
 import shutil
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from kubestack_ai.plugins import MiddlewareTarget, PluginConfig
 from kubestack_ai.plugins.isolation import HostPool, describe, locate
 from kubestack_ai.plugins.models import DiagnosticResult, Status, utcnow
 from kubestack_ai.storage import Store
 from tests.conftest import port_open, require
-from tests.web.conftest import web_view
+from tests.web.browser import Browser
+from tests.web.conftest import Web, need_bin, web_view
 
 ROOT = Path(__file__).parent.parent.parent
 
 
-def test_target_page_and_metrics_show_the_plugin_hosts_resources(tmp_path: Path) -> None:
+@dataclass
+class Served:
+    web: Web
+    result: DiagnosticResult
+    iso_run: str
+    worker_run: str
+    marker: Path
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """``ksa serve`` over a store with: target tcp:iso-web diagnosed in a real plugin host
+    (a run in the worker before it), tcp-diagnostics configured ``isolation: process``,
+    two more tcp targets and one of a plugin not found here; the plugin directory holds
+    the example HTTP plugin and a tripwire (plugin_folders)."""
     require(port_open("127.0.0.1", 6379), "redis on 127.0.0.1:6379")
-    url = f"sqlite:///{tmp_path / 'ksa.db'}"
+    tmp = tmp_path_factory.mktemp("iso-web")
+    plugins, marker = plugin_folders(tmp)
+    url = f"sqlite:///{tmp / 'ksa.db'}"
     store = Store(url)
     store.migrate()
     pool = HostPool()
@@ -44,13 +65,31 @@ def test_target_page_and_metrics_show_the_plugin_hosts_resources(tmp_path: Path)
     worker_run, iso_run = f"w-{uuid.uuid4().hex}", f"iso-{uuid.uuid4().hex}"
     assert store.record_run(worker_run, t.key, r.plugin_id, (), before, ttl=None)
     assert store.record_run(iso_run, t.key, r.plugin_id, (), r, ttl=None)
+    store.set_plugin_state("tcp-diagnostics", config={"isolation": "process",
+                                                      "memory_limit_mb": 200})
+    for run, name, pid in (("r1", "a", "tcp-diagnostics"), ("r2", "b", "tcp-diagnostics"),
+                           ("r3", "c", "elsewhere-diagnostics")):
+        other = DiagnosticResult(plugin_id=pid, target_name=name, status=Status.HEALTHY,
+                                 started_at=utcnow(), duration=0.01)
+        assert store.record_run(run, f"tcp:{name}", pid, (), other, ttl=None)
     store.dispose()
-    (tmp_path / "web").mkdir()
-    with web_view(url, tmp_path / "web") as web:
-        api = json.loads(urllib.request.urlopen(web.url + "/api/targets/tcp%3Aiso-web").read())
-        assert api["result"]["resources"] == r.resources
-        page = urllib.request.urlopen(web.url + "/targets/tcp%3Aiso-web").read().decode()
-        metrics = urllib.request.urlopen(web.url + "/metrics").read().decode()
+    (tmp / "web").mkdir()
+    env = {"KSA_PLUGIN_PATH": str(plugins), "KSA_ISOLATION": "", "KSA_ISOLATION_ALLOW_NONE": ""}
+    with web_view(url, tmp / "web", env=env) as web:
+        yield Served(web, r, iso_run, worker_run, marker)
+
+
+def get(web: Web, path: str) -> str:
+    return str(urllib.request.urlopen(web.url + path).read().decode())
+
+
+def test_target_page_and_metrics_show_the_plugin_hosts_resources(served: Served) -> None:
+    web, r = served.web, served.result
+    assert r.resources is not None
+    api = json.loads(get(web, "/api/targets/tcp%3Aiso-web"))
+    assert api["result"]["resources"] == r.resources
+    page = get(web, "/targets/tcp%3Aiso-web")
+    metrics = get(web, "/metrics")
     samples = {line.split(" ")[0]: float(line.split(" ")[1]) for line in metrics.splitlines()
                if line.startswith("ksa_plugin_host_")}
     assert samples == {
@@ -62,11 +101,12 @@ def test_target_page_and_metrics_show_the_plugin_hosts_resources(tmp_path: Path)
            f"peak {r.resources['peak_rss_mb']} MB" in line
     # the run list: each isolated run with its host's CPU seconds and peak memory
     assert [(x["run_id"], x["resources"]) for x in api["recent_runs"]] == [
-        (iso_run, r.resources), (worker_run, None)]
+        (served.iso_run, r.resources), (served.worker_run, None)]
     cells = _run_rows(page)
-    assert cells[iso_run] == [r.resources["isolation"], f"{r.resources['cpu_seconds']} s",
-                              f"{r.resources['peak_rss_mb']} MB"]
-    assert cells[worker_run] == ["in the worker", "-", "-"]
+    assert cells[served.iso_run] == [r.resources["isolation"],
+                                     f"{r.resources['cpu_seconds']} s",
+                                     f"{r.resources['peak_rss_mb']} MB"]
+    assert cells[served.worker_run] == ["in the worker", "-", "-"]
 
 
 def _run_rows(page: str) -> dict[str, list[str]]:
@@ -94,37 +134,22 @@ def plugin_folders(tmp: Path) -> tuple[Path, Path]:
     return plugins, marker
 
 
-def test_plugins_page_shows_where_each_plugin_runs_and_each_layer(tmp_path: Path) -> None:
+def test_plugins_page_shows_where_each_plugin_runs_and_each_layer(served: Served) -> None:
     """``/plugins`` (linked from every page): builtins and the external plugins found by
     manifest, the fleet's targets per plugin, and for each isolated plugin every layer as
     ``ksa plugin info`` says it (plugins.isolation.describe) on this machine; a plugin
     the fleet ran that is not found here is listed as such. No plugin code is imported."""
-    plugins, marker = plugin_folders(tmp_path)
-    url = f"sqlite:///{tmp_path / 'ksa.db'}"
-    store = Store(url)
-    store.migrate()
-    store.set_plugin_state("tcp-diagnostics", config={"isolation": "process",
-                                                      "memory_limit_mb": 200})
-    for run, name, pid in (("r1", "a", "tcp-diagnostics"), ("r2", "b", "tcp-diagnostics"),
-                           ("r3", "c", "elsewhere-diagnostics")):
-        r = DiagnosticResult(plugin_id=pid, target_name=name, status=Status.HEALTHY,
-                             started_at=utcnow(), duration=0.01)
-        assert store.record_run(run, f"tcp:{name}", pid, (), r, ttl=None)
-    store.dispose()
-    (tmp_path / "web").mkdir()
-    env = {"KSA_PLUGIN_PATH": str(plugins), "KSA_ISOLATION": "", "KSA_ISOLATION_ALLOW_NONE": ""}
-    with web_view(url, tmp_path / "web", env=env) as web:
-        api = json.loads(urllib.request.urlopen(web.url + "/api/plugins").read())
-        page = urllib.request.urlopen(web.url + "/plugins").read().decode()
-        front = urllib.request.urlopen(web.url + "/").read().decode()
-    assert not marker.exists(), "the web view imported an external plugin's code"
+    api = json.loads(get(served.web, "/api/plugins"))
+    page = get(served.web, "/plugins")
+    front = get(served.web, "/")
+    assert not served.marker.exists(), "the web view imported an external plugin's code"
     assert '<a href="/plugins" id="nav-plugins">plugins</a>' in front
     rows = {p["id"]: p for p in api["plugins"]}
     assert set(rows) == {"kafka-diagnostics", "mysql-diagnostics", "postgres-diagnostics",
                          "redis-diagnostics", "tcp-diagnostics", "http-diagnostics",
                          "tripwire-diagnostics", "elsewhere-diagnostics"}
     assert {k: p["targets"] for k, p in rows.items() if p["targets"]} == {
-        "tcp-diagnostics": 2, "elsewhere-diagnostics": 1}
+        "tcp-diagnostics": 3, "elsewhere-diagnostics": 1}
     expected = {
         "tcp-diagnostics": describe("tcp-diagnostics", PluginConfig(isolation="process"), True,
                                     {}),
@@ -167,3 +192,31 @@ def _plugin_rows(page: str) -> dict[str, dict[str, Any]]:
             name: _text(li) for name, li in re.findall(
                 r'<li class="layer [a-z]+" data-layer="([a-z]+)">(.*?)</li>', row, re.S)}}
     return out
+
+
+def test_run_list_and_plugins_page_in_chromium(served: Served,
+                                               tmp_path_factory: pytest.TempPathFactory
+                                               ) -> None:
+    """As a person sees them: the run list's host columns and the plugins page's layers,
+    rendered by headless Chromium (screenshots saved as test artifacts)."""
+    need_bin("chromium", "chromium")
+    need_bin("chromedriver", "chromium-driver")
+    r = served.result
+    assert r.resources is not None
+    shots = tmp_path_factory.mktemp("iso-web-shots")
+    b = Browser()
+    try:
+        b.get(served.web.url + "/targets/tcp%3Aiso-web")
+        row = b.text(f'tr[data-run="{served.iso_run}"]')
+        assert f"{r.resources['cpu_seconds']} s" in row
+        assert f"{r.resources['peak_rss_mb']} MB" in row
+        assert "in the worker" in b.text(f'tr[data-run="{served.worker_run}"]')
+        b.screenshot(shots / "runs.png")
+        b.get(served.web.url + "/")
+        b.follow("#nav-plugins")
+        layers = b.texts('tr[data-plugin="http-diagnostics"] li.layer')
+        assert [x.split()[0] for x in layers] == ["process", "namespaces", "network",
+                                                  "seccomp", "cgroups", "rlimits"]
+        b.screenshot(shots / "plugins.png")
+    finally:
+        b.close()
