@@ -204,6 +204,7 @@ def main() -> None:
                  "/?status=critical": "/?status=critical", "/?q=cache-0999": "/?q=cache-0999",
                  "/targets/<key>": "/targets/redis%3Acache-00001",
                  "/api/targets/<key>/history": "/api/targets/redis%3Acache-00001/history",
+                 "/plugins": "/plugins",
                  "/metrics": "/metrics"}
         times: dict[str, list[float]] = {k: [] for k in paths}
         sizes: dict[str, int] = {}

@@ -339,13 +339,33 @@ class Fleet(Part):
                       if f.get("severity") in ("warning", "critical")}) for at, body in rows]
         return spans(runs)
 
+    def plugin_targets(self) -> dict[str, int]:
+        """Plugin id -> how many of the fleet's targets its latest run used (the web
+        view's plugins page; one grouped count over the latest rows)."""
+        def fn(c: Connection) -> dict[str, int]:
+            sc = scope(c)
+            q = (select(_L.plugin_id, func.count()).select_from(sc.source).where(*sc.where())
+                 .group_by(_L.plugin_id).order_by(_L.plugin_id))
+            return {p: int(n) for p, n in c.execute(q)}
+        return self._core(fn, what="plugin_targets")
+
+    def run_resources(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Run id -> what the run cost its plugin host (the stored result's ``resources``:
+        ``peak_rss_mb``, ``cpu_seconds``, ``isolation``, ``children_killed``,
+        ``refused_network``), for the runs among ``run_ids`` that ran in one. Only that
+        part of each result is read, extracted in SQL (the web view's run list)."""
+        if not run_ids:
+            return {}
+        res = _doc(self.db.engine.dialect.name)["resources"]
+        q = select(RunRow.run_id, res).where(RunRow.run_id.in_(list(run_ids)))
+        rows = self._core(lambda c: c.execute(q).all(), what="run_resources")
+        return {r: v for r, v in rows if isinstance(v, dict)}
+
     def host_resources(self) -> list[tuple[str, int, float, float]]:
         """Per middleware type, over the targets whose latest run ran in a plugin host
         (plugins/isolation): (type, targets, CPU seconds summed, largest peak memory in
         MB), read from the stored results in SQL (``/metrics``; one row per type)."""
-        dialect = self.db.engine.dialect.name
-        doc = (cast(RunRow.result, JSON) if dialect == "postgresql"
-               else type_coerce(RunRow.result, JSON))
+        doc = _doc(self.db.engine.dialect.name)
         cpu = doc["resources"]["cpu_seconds"].as_float()
         peak = doc["resources"]["peak_rss_mb"].as_float()
         q = (select(_L.type, func.count(), func.sum(cpu), func.max(peak))
@@ -353,6 +373,13 @@ class Fleet(Part):
              .where(cpu.is_not(None)).group_by(_L.type).order_by(_L.type))
         rows = self._core(lambda c: c.execute(q).all(), what="host_resources")
         return [(t, int(n), float(c or 0.0), float(p or 0.0)) for t, n, c, p in rows]
+
+
+def _doc(dialect: str) -> Any:
+    """The stored result (text) as JSON, for extractions in SQL: PostgreSQL's ``->``
+    needs a cast; SQLite's and MySQL's JSON functions read the text as it is."""
+    return (cast(RunRow.result, JSON) if dialect == "postgresql"
+            else type_coerce(RunRow.result, JSON))
 
 
 def _select(sc: Scope) -> Any:

@@ -112,6 +112,8 @@ class Store:
     target = _Via("fleet", Fleet.target)
     run_summaries = _Via("fleet", Fleet.run_summaries)
     finding_spans = _Via("fleet", Fleet.finding_spans)
+    plugin_targets = _Via("fleet", Fleet.plugin_targets)
+    run_resources = _Via("fleet", Fleet.run_resources)
     host_resources = _Via("fleet", Fleet.host_resources)
 
     set_fleet = _Via("members", Members.set_fleet)

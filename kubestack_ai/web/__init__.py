@@ -5,6 +5,7 @@
     /api/targets[?status=&type=&q=&limit=&offset=]   the fleet as JSON
     /api/targets/<key>                 one target as JSON (latest result included)
     /api/targets/<key>/history         its runs, newest first
+    /plugins, /api/plugins             every plugin: where it runs, its isolation layers
     /metrics                           Prometheus exposition (prometheus_client)
 
 Built on Tornado (installed already: Flower runs on it) with its own templates; the

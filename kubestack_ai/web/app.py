@@ -20,7 +20,7 @@ from tornado.ioloop import IOLoop
 
 from kubestack_ai.storage import STATUSES, StorageError, StorageUnavailable, Store
 
-from . import metrics, views
+from . import metrics, plugins, views
 from .auth import WebAuth
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,18 @@ class CanaryApi(CanaryPage):
         self.write(await self.report(plugin_id))
 
 
+class PluginsPage(Base):
+    """Every plugin known here: where it runs and its isolation, layer by layer (plugins.py)."""
+
+    async def get(self) -> None:
+        self.render("plugins.html", p=await self.read(lambda: plugins.plugins(self.store)))
+
+
+class PluginsApi(Base):
+    async def get(self) -> None:
+        self.write(await self.read(lambda: plugins.plugins(self.store)))
+
+
 class Metrics(Base):
     def prepare(self) -> None:  # its own optional token, not the pages' credentials
         if not self.auth.allows_metrics(self.request.headers.get("Authorization")):
@@ -212,6 +224,8 @@ def make_app(store: Store, auth: WebAuth | None = None,
             (r"/api/targets", FleetApi, kw),
             (r"/api/targets/(.+)/history", HistoryApi, kw),
             (r"/api/targets/(.+)", TargetApi, kw),
+            (r"/plugins", PluginsPage, kw),
+            (r"/api/plugins", PluginsApi, kw),
             (r"/plugins/([^/]+)/canary", CanaryPage, {**kw, "home": home}),
             (r"/api/plugins/([^/]+)/canary", CanaryApi, {**kw, "home": home}),
             (r"/metrics", Metrics, {**kw, "snapshots": metrics.Snapshots(store)}),

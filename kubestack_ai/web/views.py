@@ -16,6 +16,8 @@ PAGE = 100
 """Targets per page of the fleet (worst first); the counts cover every target."""
 STRIP_HOURS = 24
 """The front page's status strip: each target's worst status per hour, this many hours."""
+RECENT_RUNS = 30
+"""The target page's run list: this many runs, each with what it cost its plugin host."""
 TREND_HOURS = 24
 """The target page's charts: this many hours of runs by default (``?hours=``, up to a week)."""
 
@@ -82,7 +84,10 @@ def target(store: Store, key: str) -> dict[str, Any] | None:
          "first_seen": _iso(s.first_seen), "last_seen": _iso(s.last_seen)}
         for s in store.finding_spans(key)]
     out["timeline"] = timeline(runs)
-    out["recent_runs"] = [run_json(r) for r in runs[:30]]
+    recent = runs[:RECENT_RUNS]
+    resources = store.run_resources([r.run_id for r in recent])
+    out["recent_runs"] = [{**run_json(r), "resources": resources.get(r.run_id)}
+                          for r in recent]
     out["audit"] = [{"at": _iso(a.at), "plugin_id": a.plugin_id, "action": a.action,
                      "ok": a.ok, "outcome": a.outcome, "error": a.error,
                      "duration": round(a.duration, 4)}

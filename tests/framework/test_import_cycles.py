@@ -106,3 +106,12 @@ def test_imports_flow_one_way_between_layers() -> None:
             if other in LAYERS and LAYERS.index(other) > LAYERS.index(layer):
                 wrong.append(f"{mod} -> {t}")
     assert wrong == []
+
+
+def test_web_and_notify_sit_on_storage_only() -> None:
+    """DESIGN.md: web and notify read storage (and plugins); neither imports the workers,
+    the scheduler or the CLI (the web view's plugins page reads manifests, not workers)."""
+    wrong = [f"{mod} -> {t}" for mod, targets in _edges(_modules()).items()
+             if mod.split(".")[1:2] in (["web"], ["notify"])
+             for t in targets if t.split(".")[1:2] in (["workers"], ["scheduler"], ["ksa"])]
+    assert wrong == []

@@ -213,3 +213,28 @@ def test_ksa_action_runs_an_external_plugins_action_in_its_host(tmp_path: Path) 
     assert "crash KILLED  (hostile-diagnostics 1.0.0" in p.stdout, p.stdout + p.stderr
     assert "error: the plugin host crashed (SIGSEGV, segmentation fault)" in p.stdout
     assert "audit #1" in p.stdout
+
+
+def test_plugin_info_of_a_builtin_applies_its_stored_config(tmp_path: Path) -> None:
+    """A builtin configured ``isolation: process`` in storage runs in a plugin host in
+    every worker (the stored config over its own); ``ksa plugin info`` says so too."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from kubestack_ai.storage import Store
+
+    root = Path(__file__).resolve().parents[2]
+    url = f"sqlite:///{tmp_path / 'ksa.db'}"
+    store = Store(url)
+    store.migrate()
+    store.set_plugin_state("tcp-diagnostics", config={"isolation": "process"})
+    store.dispose()
+    env = {**os.environ, "KSA_HOME": str(tmp_path), "KSA_DATABASE_URL": url}
+    env.pop("KSA_ISOLATION", None)
+    p = subprocess.run([sys.executable, "-m", "kubestack_ai.ksa", "plugin", "info",
+                        "tcp-diagnostics", "--json"], capture_output=True, text=True,
+                       env=env, timeout=60, cwd=root)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["isolation"]["mode"] == "plugin host"

@@ -59,7 +59,7 @@ def test_store_is_a_facade_over_its_collaborators(tmp_path) -> None:
                  "latest_results", "history", "get_run", "snapshots", "plugin_runs"},
         "fleet": {"fleet_counts", "fleet_targets", "fleet_page", "all_targets", "metric_rows",
                   "targets_changed", "targets_at_least", "target", "run_summaries",
-                  "finding_spans", "host_resources"},
+                  "finding_spans", "plugin_targets", "run_resources", "host_resources"},
         "members": {"set_fleet", "fleet_members", "fleet_key_for", "forget", "prune_adhoc"},
         "states": {"get_plugin_state", "list_plugin_states", "set_plugin_state",
                    "request_reload", "record_reload", "request_rollback"},

@@ -215,16 +215,26 @@ def cmd_info(args: argparse.Namespace) -> int:
     m = builtin_manager()
     if args.id not in m.registry:
         return _info_external(args)
+    stored = plugin_state.stored_states()
     try:
-        d = _describe(m, args.id, plugin_state.stored_states())
+        d = _describe(m, args.id, stored)
     except PluginError as e:
         raise CliError(str(e), 2) from None
     from kubestack_ai.plugins.execution import specs_of  # noqa: PLC0415
 
     entry = m.registry.entry(args.id)
-    from kubestack_ai.plugins.isolation import describe  # noqa: PLC0415
+    from pydantic import ValidationError  # noqa: PLC0415
 
-    d["isolation"] = describe(args.id, entry.config, entry.source == "builtin")
+    from kubestack_ai.plugins.isolation import describe  # noqa: PLC0415
+    from kubestack_ai.workers.catalog import merge_config  # noqa: PLC0415
+
+    rec = stored.get(args.id)  # the stored config over the plugin's own, as workers run it
+    try:
+        config = merge_config(entry.config, getattr(rec, "config", None))
+    except ValidationError as e:  # the count only: a value may be what should stay unsaid
+        raise CliError(f"plugin {args.id!r}: stored config invalid: {e.error_count()} "
+                       "errors (workers refuse to run it)", 2) from None
+    d["isolation"] = describe(args.id, config, entry.source == "builtin")
     manifest = entry.extra.get("manifest") or builtin_manifest(entry)
     actions = [s.model_dump(mode="json") for s in specs_of(entry.plugin, entry.info).values()]
     if args.json:
