@@ -79,12 +79,11 @@ class Reading:
         ``slack``: seconds of clock noise allowed between the two start times."""
         if self.life and later.life and self.life != later.life:
             return False
-        if self.uptime is not None and later.uptime is not None:
-            if later.uptime < self.uptime:
+        up, later_up = self.uptime, later.uptime  # (started_at inlined: called per reading)
+        if up is not None and later_up is not None:
+            if later_up < up:
                 return False
-            start, later_start = self.started_at, later.started_at
-            assert start is not None and later_start is not None
-            if later_start - start > slack:
+            if (later.at - later_up) - (self.at - up) > slack:
                 return False  # ``later``'s server started after this reading was taken
         return True
 
