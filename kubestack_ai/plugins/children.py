@@ -191,42 +191,20 @@ def ended_with_call(plugin_id: str, operation: str,
         return
     _become_subreaper()
     own, main = threading.get_native_id(), os.getpid()
-    # the files' bytes, compared after the call: unchanged, it left nothing (the common
-    # case: no parsing, no sets); else the pids are compared
-    raw = _raw((own, main))
-    before = _children((own, main)) if raw is None else None
+    before = _children((own, main))
     try:
         yield
     finally:
-        if raw is None or _raw((own, main)) != raw:
-            if before is None:
-                before = {int(pid) for text in raw or () for pid in text.split()}
-            _end_left(plugin_id, operation, main_waits, own, main, before)
-
-
-def _raw(tids: tuple[int, int]) -> tuple[bytes, ...] | None:
-    """The ``children`` files of these threads as read (one when they are one), None when
-    one cannot be read (the full comparison then decides)."""
-    try:
-        return tuple(_read_children(tid) for tid in dict.fromkeys(tids))
-    except OSError:
-        return None
-
-
-def _end_left(plugin_id: str, operation: str, main_waits: Callable[[], bool], own: int,
-              main: int, before: set[int]) -> None:
-    """End the children the call left: those of its thread, and the orphans reparented to
-    the main thread when it only waited for the call."""
-    global ended_total
-    left = _children((own,))
-    if own != main:
-        orphans = _children((main,))
-        if main_waits():
-            left |= orphans
-    left -= before
-    if left:
-        ended = end_processes(left)
-        ended_total += len(ended)
-        log.warning("plugin %s %s left %d process%s running (pids %s): ended", plugin_id,
-                    operation, len(ended), "es" if len(ended) != 1 else "",
-                    ", ".join(map(str, sorted(ended))))
+        left = _children((own,))
+        if own != main:
+            orphans = _children((main,))
+            if main_waits():
+                left |= orphans
+        left -= before
+        if left:
+            global ended_total
+            ended = end_processes(left)
+            ended_total += len(ended)
+            log.warning("plugin %s %s left %d process%s running (pids %s): ended", plugin_id,
+                        operation, len(ended), "es" if len(ended) != 1 else "",
+                        ", ".join(map(str, sorted(ended))))
