@@ -79,12 +79,11 @@ class Reading:
         ``slack``: seconds of clock noise allowed between the two start times."""
         if self.life and later.life and self.life != later.life:
             return False
-        if self.uptime is not None and later.uptime is not None:
-            if later.uptime < self.uptime:
+        up, later_up = self.uptime, later.uptime  # (started_at inlined: called per reading)
+        if up is not None and later_up is not None:
+            if later_up < up:
                 return False
-            start, later_start = self.started_at, later.started_at
-            assert start is not None and later_start is not None
-            if later_start - start > slack:
+            if (later.at - later_up) - (self.at - up) > slack:
                 return False  # ``later``'s server started after this reading was taken
         return True
 
@@ -188,37 +187,35 @@ def counter_rate(name: str, now: Reading, earlier: Sequence[Reading], *,
     not older than ``window_seconds`` and not followed by a decrease of the counter.
     ``in_run_since``: readings at or after this time were taken by this run (the window
     source is then ``in-run``). A reading without the counter is ignored."""
-    total = now.value(name)
-    if total is None:
-        total = 0.0
-    past = sorted((r for r in earlier if r.value(name) is not None and r.at < now.at),
-                  key=lambda r: r.at)
+    now_value = now.value(name)
+    total = 0.0 if now_value is None else now_value
+    # (reading, its value), each value read once: a run judges several counters over
+    # the same readings
+    past = sorted(((r, v) for r in earlier if r.at < now.at
+                   and (v := r.value(name)) is not None), key=lambda rv: rv[0].at)
     # walk back from now: the chain of readings of this life with no decrease
-    chain: list[Reading] = []
+    chain: list[tuple[Reading, float]] = []
     reset = False
-    later = now
-    for r in reversed(past):
-        v, lv = r.value(name), later.value(name)
-        assert v is not None
+    later, lv = now, now_value
+    for r, v in reversed(past):
         if not r.same_life(later) or (lv is not None and v > lv):
             reset = True
             break
-        chain.append(r)
-        later = r
+        chain.append((r, v))
+        later, lv = r, v
     chain.reverse()
     # when the counter last moved: the first reading showing the current total
     last_moved = None
-    seq = [*chain, now]
-    for a, b in zip(seq, seq[1:], strict=False):
-        va, vb = a.value(name), b.value(name)
+    seq: list[tuple[Reading, float | None]] = [*chain, (now, now_value)]
+    for (_, va), (b, vb) in zip(seq, seq[1:], strict=False):
         if va is not None and vb is not None and vb > va:
             last_moved = b.at
     # what "last moved" can speak for: stored readings only (an in-run reading moments
     # ago says nothing about the time before it)
-    stored = [r for r in chain if in_run_since is None or r.at < in_run_since]
+    stored = [r for r, _ in chain if in_run_since is None or r.at < in_run_since]
     observed = stored[0].at if stored else None
     started = now.started_at
-    in_window = [r for r in chain if now.at - r.at <= window_seconds]
+    in_window = [(r, v) for r, v in chain if now.at - r.at <= window_seconds]
     if not in_window:
         if now.uptime is not None and now.uptime <= window_seconds:
             # the server started within the window: its lifetime total (or what it
@@ -226,9 +223,7 @@ def counter_rate(name: str, now: Reading, earlier: Sequence[Reading], *,
             return Rate(name, total, total, max(now.uptime, 1.0), "uptime", last_moved,
                         observed, reset, started)
         return Rate(name, total, None, None, "none", last_moved, observed, reset, started)
-    first = in_window[0]
-    v0 = first.value(name)
-    assert v0 is not None
+    first, v0 = in_window[0]
     source = "in-run" if in_run_since is not None and first.at >= in_run_since else "history"
     return Rate(name, total, max(total - v0, 0.0), now.at - first.at, source, last_moved,
                 observed, reset, started)

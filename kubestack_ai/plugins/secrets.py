@@ -62,6 +62,8 @@ DEFAULT_SECRET_ENV = ("*PASSWORD", "*PASSWD", "*_PWD", "*_PW", "*_TOKEN", "*_SEC
 """Names of environment variables an ``env:`` reference may read without configuration."""
 
 _warned: set[str] = set()
+_policies: dict[tuple[str | None, ...], SecretPolicy] = {}
+"""SecretPolicy.from_env's, by the values of the variables it reads."""
 _warned_lock = threading.Lock()
 
 
@@ -78,13 +80,24 @@ class SecretPolicy:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SecretPolicy:
+        """The policy the environment sets: read afresh whenever one of the variables it
+        depends on changes (built once per set of their values: the directories'
+        ``realpath`` costs a ``lstat`` per path component, and every connect checks)."""
         env = os.environ if environ is None else environ
-        home = Path(env.get("KSA_HOME") or Path.home() / ".ksa").expanduser()
-        extra = [d for d in env.get(ENV_DIRS, "").split(os.pathsep) if d.strip()]
-        dirs = [*DEFAULT_SECRET_DIRS, str(home / "secrets"), *extra]
-        names = [p.strip() for p in env.get(ENV_NAMES, "").split(",") if p.strip()]
-        return cls(dirs=tuple(dict.fromkeys(os.path.realpath(d) for d in dirs)),
-                   env_patterns=tuple(dict.fromkeys([*DEFAULT_SECRET_ENV, *names])))
+        key = (env.get("KSA_HOME"), env.get(ENV_DIRS), env.get(ENV_NAMES),
+               os.environ.get("HOME"))  # Path.home() reads the process's HOME
+        policy = _policies.get(key)
+        if policy is None:
+            home = Path(env.get("KSA_HOME") or Path.home() / ".ksa").expanduser()
+            extra = [d for d in env.get(ENV_DIRS, "").split(os.pathsep) if d.strip()]
+            dirs = [*DEFAULT_SECRET_DIRS, str(home / "secrets"), *extra]
+            names = [p.strip() for p in env.get(ENV_NAMES, "").split(",") if p.strip()]
+            policy = cls(dirs=tuple(dict.fromkeys(os.path.realpath(d) for d in dirs)),
+                         env_patterns=tuple(dict.fromkeys([*DEFAULT_SECRET_ENV, *names])))
+            if len(_policies) >= 64:
+                _policies.clear()
+            _policies[key] = policy
+        return policy
 
     def check(self, ref: str) -> None:
         """Raise SecretError if ``ref`` may not be resolved here (nothing is read)."""
@@ -152,8 +165,10 @@ def _option_refs(value: Any, where: str, secret: bool) -> Iterator[tuple[str, st
 def check_target_references(target: Any, environ: Mapping[str, str] | None = None) -> None:
     """Every reference of ``target`` allowed, or a SecretError naming the field and the
     rule (the framework calls it before a plugin connects)."""
-    policy = SecretPolicy.from_env(environ)
+    policy: SecretPolicy | None = None  # most targets hold no reference: none built
     for field, ref in target_references(target):
+        if policy is None:
+            policy = SecretPolicy.from_env(environ)
         try:
             policy.check(ref)
         except SecretError as e:

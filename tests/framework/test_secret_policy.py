@@ -228,3 +228,29 @@ def test_the_cli_applies_the_same_rule(tmp_path: Path, listener: Listener) -> No
     assert p.returncode == 2 and p.stderr.strip() == f"ksa: error: serve: {rule}"
     assert listener.accepted == 0
     assert "root:" not in p.stdout + p.stderr
+
+
+def test_the_policy_follows_its_variables_within_a_process(
+        env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The policy is built once per set of its variables' values (every connect checks a
+    target's references): a change of KSA_SECRET_DIRS or KSA_SECRET_ENV still applies to
+    the next check, and a target without references builds none."""
+    extra = tmp_path / "vault"
+    extra.mkdir()
+    (extra / "pw").write_text(CONTENT)
+    with pytest.raises(SecretError):
+        resolve_secret(f"file:{extra / 'pw'}", env)
+    assert resolve_secret(f"file:{extra / 'pw'}", {**env, "KSA_SECRET_DIRS": str(extra)}) == CONTENT
+    with pytest.raises(SecretError):
+        resolve_secret(f"file:{extra / 'pw'}", env)  # the variable gone again: refused
+    assert resolve_secret("env:DB_PASSWORD", env) == "pw-1"
+    with pytest.raises(SecretError):
+        resolve_secret("env:MY_PW_VAR", {**env, "MY_PW_VAR": "x"})
+    assert resolve_secret("env:MY_PW_VAR", {**env, "MY_PW_VAR": "x",
+                                            "KSA_SECRET_ENV": "MY_PW_*"}) == "x"
+
+    def no_policy(*_: object) -> SecretPolicy:
+        raise AssertionError("a policy was built for a target without references")
+
+    monkeypatch.setattr(SecretPolicy, "from_env", no_policy)
+    check_target_references(MiddlewareTarget(type="redis", endpoints=("127.0.0.1:6379",)), env)
