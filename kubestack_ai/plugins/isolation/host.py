@@ -262,12 +262,24 @@ def _watch(life: socket.socket) -> None:
     os._exit(0)  # the worker is gone: so are we (and, as PID 1, everything we started)
 
 
+def _kept(setup: dict[str, Any]) -> list[str]:
+    """What a private /tmp must not hide: the plugin's own folder, and the Python install
+    and our package when they live under /tmp (a checkout there, as CI may make)."""
+    import kubestack_ai  # noqa: PLC0415
+
+    keep = [setup["root"]] if setup.get("root") else []
+    for p in (sys.prefix, sys.base_prefix, os.path.dirname(kubestack_ai.__file__)):
+        real = os.path.realpath(p)
+        if real not in keep:
+            keep.append(real)
+    return keep
+
+
 def _confine(setup: dict[str, Any]) -> dict[str, Any]:
     layers: dict[str, Any] = {}
     confine.prctl(confine.PR_SET_CHILD_SUBREAPER, 1)
     if setup.get("mount_namespace"):
-        problems = confine.mount_view(setup.get("hide", []),
-                                      [setup["root"]] if setup.get("root") else [])
+        problems = confine.mount_view(setup.get("hide", []), _kept(setup))
         layers["filesystem"] = "ok" if not problems else "partial: " + "; ".join(problems)
     needed = [sys.prefix, sys.base_prefix, *([setup["root"]] if setup.get("root") else [])]
     layers["user"] = confine.drop_privileges(needed)
