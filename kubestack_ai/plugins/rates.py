@@ -33,6 +33,7 @@ Pure functions and frozen values: nothing here talks to a server.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,8 @@ class Reading:
 
     def value(self, name: str) -> float | None:
         v = self.values.get(name)
+        if v.__class__ is int or v.__class__ is float:  # the usual case, checked first
+            return float(v)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             return None
         return float(v)
@@ -193,37 +196,39 @@ def counter_rate(name: str, now: Reading, earlier: Sequence[Reading], *,
     # the same readings
     past = sorted(((r, v) for r in earlier if r.at < now.at
                    and (v := r.value(name)) is not None), key=lambda rv: rv[0].at)
-    # walk back from now: the chain of readings of this life with no decrease
-    chain: list[tuple[Reading, float]] = []
+    # one walk back from now along the chain of readings of this life with no decrease
+    # (a decrease or another life ends it: ``reset``), noting on the way when the
+    # counter last moved (the newest rise), the oldest reading within the window (where
+    # the window starts) and the oldest of the chain (what "last moved" can speak for)
     reset = False
     later, lv = now, now_value
+    last_moved: float | None = None
+    first: Reading | None = None
+    v0 = 0.0
+    oldest: Reading | None = None
+    now_at = now.at
     for r, v in reversed(past):
-        if not r.same_life(later) or (lv is not None and v > lv):
+        if (lv is not None and v > lv) or not r.same_life(later):
             reset = True
             break
-        chain.append((r, v))
+        if last_moved is None and lv is not None and lv > v:
+            last_moved = later.at
+        if now_at - r.at <= window_seconds:
+            first, v0 = r, v
+        oldest = r
         later, lv = r, v
-    chain.reverse()
-    # when the counter last moved: the first reading showing the current total
-    last_moved = None
-    seq: list[tuple[Reading, float | None]] = [*chain, (now, now_value)]
-    for (_, va), (b, vb) in zip(seq, seq[1:], strict=False):
-        if va is not None and vb is not None and vb > va:
-            last_moved = b.at
-    # what "last moved" can speak for: stored readings only (an in-run reading moments
-    # ago says nothing about the time before it)
-    stored = [r for r, _ in chain if in_run_since is None or r.at < in_run_since]
-    observed = stored[0].at if stored else None
+    # stored readings only (an in-run reading moments ago says nothing about the time
+    # before it)
+    observed = oldest.at if oldest is not None and (
+        in_run_since is None or oldest.at < in_run_since) else None
     started = now.started_at
-    in_window = [(r, v) for r, v in chain if now.at - r.at <= window_seconds]
-    if not in_window:
+    if first is None:
         if now.uptime is not None and now.uptime <= window_seconds:
             # the server started within the window: its lifetime total (or what it
             # counted since a reset, later still) is recent
             return Rate(name, total, total, max(now.uptime, 1.0), "uptime", last_moved,
                         observed, reset, started)
         return Rate(name, total, None, None, "none", last_moved, observed, reset, started)
-    first, v0 = in_window[0]
     source = "in-run" if in_run_since is not None and first.at >= in_run_since else "history"
     return Rate(name, total, max(total - v0, 0.0), now.at - first.at, source, last_moved,
                 observed, reset, started)
@@ -247,8 +252,10 @@ def second_reading(read: Callable[[], _T], seconds: float, deadline: Deadline,
     return read()
 
 
+@functools.lru_cache(maxsize=256)
 def iso_utc(ts: float) -> str:
-    """Unix time -> ``2026-11-30T22:01:05Z`` (how evidence shows a moment)."""
+    """Unix time -> ``2026-11-30T22:01:05Z`` (how evidence shows a moment). Kept: a run
+    shows the same few moments (server start, oldest reading) for each of its counters."""
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
