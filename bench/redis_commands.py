@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import re
 import shutil
 import sys
 import tempfile
@@ -31,7 +30,6 @@ from kubestack_ai.plugins import DiagnoseOptions, MiddlewareTarget, PluginManage
 from kubestack_ai.plugins.redis.connection import quiet_handshake
 from kubestack_ai.plugins.redis.constants import DEFAULTS
 
-LINE = re.compile(r'^\+?[\d.]+ \[\d+ [^\]]+\] (.*)$')
 MARK = "ksa-bench-mark"
 
 
