@@ -101,13 +101,14 @@ def discover(modules: Iterable[str] = (),
         if isinstance(plugin, MiddlewarePlugin):
             _add(specs, PluginSpec(plugin_id, plugin.middleware_type(), plugin.config,
                                    plugin.categories()))
-    described = _describe_isolated(environ)
+    items = _external(environ)  # manifests only, read once
+    described = _describe_isolated(items, environ)
     for d in described:
         if d["middleware_type"] is not None:
             _add(specs, PluginSpec(d["id"], d["middleware_type"],
                                    PluginConfig.model_validate(d["config"]),
                                    tuple(d["categories"])))
-    if not _all_isolated(environ):
+    if not _all_isolated(items, environ):
         # plugins the operator let run in the worker (isolation: none) are imported here
         manager = PluginManager()
         for err in manager.load_external(plugin_dirs(env=environ), env=environ):
@@ -127,10 +128,10 @@ def _external(environ: Mapping[str, str] | None) -> list[Any]:
     return list(discover_all(plugin_dirs(env=environ), entry_points=True).found)
 
 
-def _all_isolated(environ: Mapping[str, str] | None) -> bool:
+def _all_isolated(items: list[Any], environ: Mapping[str, str] | None) -> bool:
     from kubestack_ai.plugins.isolation import IsolationRefused, isolated  # noqa: PLC0415
 
-    for item in _external(environ):
+    for item in items:
         try:
             if not isolated(item.name, PluginConfig(), False, environ):
                 return False
@@ -139,7 +140,8 @@ def _all_isolated(environ: Mapping[str, str] | None) -> bool:
     return True
 
 
-def _describe_isolated(environ: Mapping[str, str] | None) -> list[dict[str, Any]]:
+def _describe_isolated(items: list[Any],
+                       environ: Mapping[str, str] | None) -> list[dict[str, Any]]:
     """External plugins that run in a plugin host are described by one (their middleware
     type, categories, config): no external code is imported in this process."""
     from kubestack_ai.plugins.isolation import (  # noqa: PLC0415
@@ -152,7 +154,6 @@ def _describe_isolated(environ: Mapping[str, str] | None) -> list[dict[str, Any]
     from kubestack_ai.plugins.isolation.forks import zygote  # noqa: PLC0415
 
     out: list[dict[str, Any]] = []
-    items = _external(environ)
     try:
         for item in items:
             try:
